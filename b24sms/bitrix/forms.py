@@ -1,0 +1,74 @@
+"""PHP-style form keys (`auth[member_id]`, `document_id[]`, `bindings[0][OWNER_ID]`) to and from nested data."""
+import re
+from urllib.parse import quote
+
+MAX_DEPTH = 5
+_SEGMENT = re.compile(r"\[([^\[\]]*)\]")
+
+
+class FormError(ValueError):
+    pass
+
+
+def _split(key):
+    """`a[b][]` -> ["a", "b", ""]; a key that is not well formed is taken literally, as one name."""
+    head, bracket, _ = key.partition("[")
+    if not bracket or not head:
+        return [key]
+    rest = key[len(head):]
+    segments = _SEGMENT.findall(rest)
+    if "".join(f"[{s}]" for s in segments) != rest:
+        return [key]
+    if len(segments) > MAX_DEPTH:
+        raise FormError(f"form key {key[:60]!r} is nested deeper than {MAX_DEPTH} levels")
+    return [head, *segments]
+
+
+def parse(pairs):
+    """Nested dicts from (key, value) pairs; `[]` appends; dicts keyed 0..n-1 become lists."""
+    root = {}
+    for key, value in pairs:
+        path = _split(key)
+        node = root
+        for depth, segment in enumerate(path):
+            last = depth == len(path) - 1
+            if segment == "":  # `name[]`: the next free index
+                segment = str(len(node))
+            if last:
+                node[segment] = value
+                break
+            child = node.setdefault(segment, {})
+            if not isinstance(child, dict):
+                raise FormError(f"form key {key[:60]!r} is used both as a value and as a group")
+            node = child
+    return _listify(root)
+
+
+def _listify(node):
+    if not isinstance(node, dict):
+        return node
+    converted = {key: _listify(value) for key, value in node.items()}
+    if converted and all(key.isdigit() for key in converted):
+        indexes = sorted(int(key) for key in converted)
+        if indexes == list(range(len(indexes))):
+            return [converted[str(index)] for index in indexes]
+    return converted
+
+
+def build_query(params, prefix=None):
+    """The inverse: a query string PHP's parser reads back as `params` (used for batch commands)."""
+    parts = []
+    items = params.items() if isinstance(params, dict) else enumerate(params)
+    for key, value in items:
+        name = f"{prefix}[{key}]" if prefix else str(key)
+        if isinstance(value, (dict, list, tuple)):
+            nested = build_query(value, name)
+            if nested:
+                parts.append(nested)
+        else:
+            if value is None:
+                value = ""
+            elif isinstance(value, bool):
+                value = "Y" if value else "N"
+            parts.append(f"{quote(name, safe='[]')}={quote(str(value), safe='')}")
+    return "&".join(parts)

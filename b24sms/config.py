@@ -1,0 +1,102 @@
+"""Settings from the environment (architecture.md, "Settings").
+
+In development a `.env` file is read and the two secrets are generated into `instance/`; with
+`APP_ENV=production` every required setting must be given or start-up stops with a message naming them.
+"""
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from dotenv import load_dotenv
+
+DEFAULTS = {
+    "APP_ENV": "development",
+    "DATABASE_URL": "sqlite:///instance/b24sms.sqlite3",
+    "PUBLIC_URL": "http://localhost:8000",
+    "B24_OAUTH_URL": "https://oauth.bitrix.info",
+    "B24_CLIENT_ID": "",
+    "B24_CLIENT_SECRET": "",
+    "SENDER_CODE": "b24sms",
+    "PROSTOR_API_URL": "https://api.prostor-sms.ru/messages/v2/",
+    "SMSC_API_URL": "https://smsc.ru/sys/",
+    "SMSAERO_API_URL": "https://gate.smsaero.ru/v2/",
+    "TWILIO_API_URL": "https://api.twilio.com/2010-04-01/",
+    # Seconds an outgoing HTTP call may take (providers, Bitrix24, OAuth).
+    "HTTP_TIMEOUT": "10",
+    # Largest request body we read; Bitrix24 handler posts are a few KB.
+    "MAX_CONTENT_LENGTH": str(256 * 1024),
+    # Background duties.
+    "SEND_MAX_ATTEMPTS": "5",
+    "WORKER_INTERVAL": "20",
+    "LOG_LEVEL": "INFO",
+}
+
+REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "ENCRYPTION_KEYS", "B24_CLIENT_ID", "B24_CLIENT_SECRET", "PUBLIC_URL")
+INTEGER_SETTINGS = ("HTTP_TIMEOUT", "MAX_CONTENT_LENGTH", "SEND_MAX_ATTEMPTS", "WORKER_INTERVAL")
+
+
+class ConfigError(RuntimeError):
+    """The environment cannot run the app; the message says what to set."""
+
+
+def load_settings(instance_path, overrides=None):
+    """Build the app's settings: defaults < environment < overrides (tests)."""
+    overrides = dict(overrides or {})
+    env_name = overrides.get("APP_ENV") or os.environ.get("APP_ENV", DEFAULTS["APP_ENV"])
+    if env_name != "production":
+        load_dotenv(override=False)
+
+    settings = {}
+    for name, default in DEFAULTS.items():
+        settings[name] = os.environ.get(name, default)
+    for name in ("SECRET_KEY", "ENCRYPTION_KEYS"):
+        settings[name] = os.environ.get(name, "")
+    settings.update(overrides)
+    settings["APP_ENV"] = env_name
+
+    if env_name == "production":
+        missing = [name for name in REQUIRED_IN_PRODUCTION if not os.environ.get(name) and not overrides.get(name)]
+        if missing:
+            raise ConfigError("b24sms cannot start in production: set " + ", ".join(missing))
+    else:
+        if not settings["SECRET_KEY"]:
+            settings["SECRET_KEY"] = _instance_secret(instance_path, "secret_key", lambda: secrets.token_urlsafe(48))
+        if not settings["ENCRYPTION_KEYS"]:
+            settings["ENCRYPTION_KEYS"] = _instance_secret(
+                instance_path, "encryption_key", lambda: Fernet.generate_key().decode()
+            )
+
+    for name in INTEGER_SETTINGS:
+        try:
+            settings[name] = int(settings[name])
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a whole number, got {settings[name]!r}") from None
+    settings["PUBLIC_URL"] = str(settings["PUBLIC_URL"]).rstrip("/")
+    settings["B24_OAUTH_URL"] = str(settings["B24_OAUTH_URL"]).rstrip("/")
+    settings["DATABASE_URL"] = _absolute_sqlite_url(settings["DATABASE_URL"], instance_path)
+    return settings
+
+
+def _instance_secret(instance_path, name, generate):
+    """A development secret kept in instance/ so restarts keep sessions and can read stored secrets."""
+    path = Path(instance_path) / name
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = generate()
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return value
+
+
+def _absolute_sqlite_url(url, instance_path):
+    """`sqlite:///instance/x.sqlite3` is relative to the project root, not to whatever cwd runs us."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url == "sqlite:///:memory:" or url.startswith("sqlite:////"):
+        return url
+    relative = url[len(prefix):]
+    root = Path(instance_path).parent
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return prefix + str(path)

@@ -1,0 +1,41 @@
+"""Errors a caller can act on. The web layer turns each into `{"error": code, "message": text}` and its status."""
+
+
+class AppError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message, code=None, status=None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        if status:
+            self.status = status
+
+
+class BadRequest(AppError):
+    status = 400
+    code = "bad_request"
+
+
+class Unauthorized(AppError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(AppError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(AppError):
+    status = 404
+    code = "not_found"
+
+
+class UpstreamError(AppError):
+    """Bitrix24 or a provider could not be reached or refused in a way the user can't fix by editing input."""
+
+    status = 502
+    code = "upstream_error"

@@ -1,0 +1,28 @@
+"""Key rotation: every encrypted column re-encrypted under the first key of ENCRYPTION_KEYS."""
+from sqlalchemy import Text, select, type_coerce, update
+
+from .crypto import Encrypted, vault
+from .models import Base
+
+
+def encrypted_columns():
+    """(table, [column names]) for every table holding secrets."""
+    for table in Base.metadata.sorted_tables:
+        names = [column.name for column in table.columns if isinstance(column.type, Encrypted)]
+        if names:
+            yield table, names
+
+
+def rotate(db):
+    """Re-encrypt the raw ciphertext (no need to know what the secrets are). Returns how many were rewritten."""
+    count = 0
+    with db.engine.begin() as connection:
+        for table, names in encrypted_columns():
+            raw_columns = [type_coerce(table.c[name], Text).label(name) for name in names]
+            for row in connection.execute(select(table.c.id, *raw_columns)).all():
+                values = {name: type_coerce(vault().rotate(row._mapping[name]), Text)
+                          for name in names if row._mapping[name] is not None}
+                if values:
+                    connection.execute(update(table).where(table.c.id == row.id).values(**values))
+                    count += len(values)
+    return count

@@ -1,0 +1,56 @@
+"""The message state machine: the one place that moves a message's state and its Bitrix24 status.
+
+Bitrix24 already shows a message as sent when it hands it to our handler, so a provider's "queued" is kept on
+the message but not reported (it would move the CRM card backwards); every later status is.
+"""
+from .models import MessageState
+from .providers.base import DELIVERED, FAILED, QUEUED, SENT, STATUS_RANK, UNDELIVERED, UNKNOWN
+
+STATE_FOR_STATUS = {
+    QUEUED: MessageState.ACCEPTED,
+    SENT: MessageState.SENT,
+    DELIVERED: MessageState.DELIVERED,
+    UNDELIVERED: MessageState.UNDELIVERED,
+    FAILED: MessageState.FAILED,
+}
+STATUS_FOR_STATE = {state: status for status, state in STATE_FOR_STATUS.items()}
+
+
+def current_status(message):
+    return STATUS_FOR_STATE.get(message.state)
+
+
+def apply_status(message, status, raw, *, error_code=None, error_text=None):
+    """Move the message to a provider status; never backwards; an unknown value only keeps the raw word.
+
+    Returns True when the state changed.
+    """
+    if raw is not None:
+        message.provider_status = str(raw)[:255]
+    if status == UNKNOWN or status not in STATE_FOR_STATUS:
+        return False
+    now = current_status(message)
+    if now is not None and STATUS_RANK[status] <= STATUS_RANK[now]:
+        return False
+    message.state = STATE_FOR_STATUS[status]
+    if error_code or error_text:
+        message.error_code, message.error_text = error_code, error_text
+    if status != QUEUED:
+        _set_status(message, status)
+    if message.state in MessageState.FINAL:
+        message.due_at = None
+    return True
+
+
+def fail(message, code, text):
+    """The message will not be sent: keep why, and tell Bitrix24."""
+    message.state = MessageState.FAILED
+    message.error_code = str(code)[:64] if code else None
+    message.error_text = text
+    _set_status(message, FAILED)
+    message.due_at = None
+
+
+def _set_status(message, status):
+    message.status = status
+    message.report_pending = message.report_to_bitrix is not False

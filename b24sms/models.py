@@ -1,0 +1,133 @@
+"""The data that must survive: portals, their provider accounts, and every message Bitrix24 handed us.
+
+Times are naive UTC throughout (SQLite keeps no zone); `utcnow()` is the one clock.
+"""
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from .crypto import Encrypted, EncryptedJSON
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class PortalState:
+    ACTIVE = "active"
+    NEEDS_REAUTH = "needs_reauth"  # the refresh token died: an admin must open the app again
+    UNINSTALLED = "uninstalled"
+
+
+class Portal(Base):
+    __tablename__ = "portals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(64), unique=True)
+    domain: Mapped[str] = mapped_column(String(255))
+    client_endpoint: Mapped[str] = mapped_column(String(255))
+    access_token: Mapped[str | None] = mapped_column(Encrypted)
+    refresh_token: Mapped[str | None] = mapped_column(Encrypted)
+    token_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    application_token: Mapped[str | None] = mapped_column(Encrypted)
+    state: Mapped[str] = mapped_column(String(16), default=PortalState.ACTIVE, index=True)
+    state_reason: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(8))
+    region: Mapped[str] = mapped_column(String(2), default="RU")
+    sender_registered: Mapped[bool] = mapped_column(Boolean, default=False)
+    sender_checked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # No status reports before this time: a runner holds the portal, or Bitrix24 asked us to slow down.
+    report_not_before: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    accounts: Mapped[list["ProviderAccount"]] = relationship(
+        back_populates="portal",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="ProviderAccount.position",
+    )
+
+    @property
+    def active_accounts(self):
+        """The failover chain in order: primary first, retired accounts left out."""
+        return [account for account in self.accounts if account.position is not None]
+
+
+class ProviderAccount(Base):
+    """One provider configured by a portal. Retired accounts (position NULL) stay so that messages they sent
+    can still be polled."""
+
+    __tablename__ = "provider_accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    portal_id: Mapped[int] = mapped_column(ForeignKey("portals.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    sender: Mapped[str | None] = mapped_column(String(64))
+    credentials: Mapped[dict] = mapped_column(EncryptedJSON)
+    callback_secret_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    portal: Mapped[Portal] = relationship(back_populates="accounts")
+
+
+class MessageState:
+    RECEIVED = "received"  # stored, not yet handed to a provider
+    SENDING = "sending"  # claimed by one sender; the provider call is under way
+    RETRY_WAIT = "retry_wait"  # a transient failure; `due_at` says when to try again
+    ACCEPTED = "accepted"  # the provider took it and gave us its id
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+
+    FINAL = (DELIVERED, UNDELIVERED, FAILED)
+    POLLED = (ACCEPTED, SENT)
+    TO_SEND = (RECEIVED, RETRY_WAIT)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("portal_id", "bitrix_message_id", name="uq_messages_portal_bitrix_id"),
+        # The job's two queues: what is due (send or poll), and what Bitrix24 has not been told.
+        Index("ix_messages_state_due", "state", "due_at"),
+        Index("ix_messages_report", "report_pending", "portal_id"),
+        Index("ix_messages_portal_created", "portal_id", "created_at"),  # the message log, newest first
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    portal_id: Mapped[int] = mapped_column(ForeignKey("portals.id", ondelete="CASCADE"))
+    bitrix_message_id: Mapped[str] = mapped_column(String(64))
+    recipient: Mapped[str | None] = mapped_column(String(32))  # E.164; NULL when the number is invalid
+    recipient_raw: Mapped[str] = mapped_column(String(255))
+    body: Mapped[str] = mapped_column(Text)
+    segments: Mapped[int] = mapped_column(Integer, default=1)
+    origin: Mapped[dict | None] = mapped_column(JSON)  # module, author, CRM bindings / bizproc document
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("provider_accounts.id", ondelete="SET NULL"))
+    provider: Mapped[str | None] = mapped_column(String(32))
+    provider_message_id: Mapped[str | None] = mapped_column(String(128))
+    provider_status: Mapped[str | None] = mapped_column(String(255))  # the provider's own word, kept raw
+    state: Mapped[str] = mapped_column(String(16), default=MessageState.RECEIVED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_text: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str | None] = mapped_column(String(16))  # Bitrix24 status to report
+    reported_status: Mapped[str | None] = mapped_column(String(16))
+    report_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    # False for test messages sent from the settings page: Bitrix24 does not know them.
+    report_to_bitrix: Mapped[bool] = mapped_column(Boolean, default=True)
+    reported_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    portal: Mapped[Portal] = relationship()
+    account: Mapped[ProviderAccount | None] = relationship()

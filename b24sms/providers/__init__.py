@@ -1,0 +1,24 @@
+"""The provider registry: kind -> class. Adding a provider is one module plus one line here."""
+from .base import Provider, ProviderError  # noqa: F401
+from .log import LogProvider
+from .prostor import Prostor
+
+PROVIDERS = {cls.kind: cls for cls in (Prostor, LogProvider)}
+
+
+class UnknownProvider(KeyError):
+    pass
+
+
+def provider_class(kind) -> type[Provider]:
+    try:
+        return PROVIDERS[kind]
+    except KeyError:
+        raise UnknownProvider(kind) from None
+
+
+def build(kind, credentials, sender, settings, http=None) -> Provider:
+    """A ready provider for one account, its base URL and timeout taken from the app's settings."""
+    cls = provider_class(kind)
+    base_url = settings.get(cls.base_url_setting, "") if cls.base_url_setting else ""
+    return cls(credentials, sender, base_url=base_url, timeout=settings["HTTP_TIMEOUT"], http=http)

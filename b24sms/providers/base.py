@@ -1,0 +1,200 @@
+"""What every SMS provider shares: the status vocabulary, the error hierarchy, declared settings and HTTP.
+
+A provider module only declares its settings and its two tables (statuses, errors), builds its payloads and
+parses its answers. This base owns the HTTP session, the timeout and the classification of transport failures,
+so that a new provider is one module. Providers know nothing of portals, Flask or the database.
+"""
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+
+import requests
+
+# ---- the one status vocabulary (Bitrix24's five, plus "unknown: keep the raw word, poll again") ----
+QUEUED = "queued"
+SENT = "sent"
+DELIVERED = "delivered"
+UNDELIVERED = "undelivered"
+FAILED = "failed"
+UNKNOWN = "unknown"
+FINAL_STATUSES = frozenset({DELIVERED, UNDELIVERED, FAILED})
+# Later statuses never give way to earlier ones (a late "sent" receipt after "delivered" changes nothing).
+STATUS_RANK = {QUEUED: 0, SENT: 1, DELIVERED: 2, UNDELIVERED: 2, FAILED: 2}
+
+
+# ---- errors: what the sending flow needs to know is whether to retry, fail over, or fail the message ----
+class ProviderError(Exception):
+    """A provider refused or could not be understood. `code` and `text` are the provider's own."""
+
+    kind = "provider_error"
+    retryable = False  # worth trying the same provider again later
+    fails_over = True  # another provider in the chain could still send it (False: the recipient/text is the problem)
+
+    def __init__(self, text, code=None):
+        super().__init__(text)
+        self.text = str(text)
+        self.code = None if code is None else str(code)
+
+    def __str__(self):
+        return f"{self.code}: {self.text}" if self.code else self.text
+
+
+class RetryLater(ProviderError):
+    """Rate limit, 5xx, timeout, connection trouble: nothing is wrong with the message."""
+
+    kind = "retry_later"
+    retryable = True
+
+
+class InvalidCredentials(ProviderError):
+    kind = "invalid_credentials"
+
+
+class NoMoney(ProviderError):
+    kind = "no_money"
+
+
+class SenderRejected(ProviderError):
+    """The sender name / from number is not allowed on this account."""
+
+    kind = "sender_rejected"
+
+
+class InvalidRecipient(ProviderError):
+    kind = "invalid_recipient"
+    fails_over = False
+
+
+class RejectedContent(ProviderError):
+    kind = "rejected_content"
+    fails_over = False
+
+
+# ---- declarations and values ----
+@dataclass(frozen=True)
+class Setting:
+    """One field of a provider's settings form; the form and the validation are generated from these."""
+
+    name: str
+    label: str
+    secret: bool = False
+    required: bool = True
+    input: str = "text"  # the HTML input type
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    key: str  # our id for the message, unique for ever: the provider's client id / idempotency key
+    phone: str  # E.164
+    text: str
+    sender: str | None = None
+    callback_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    provider_id: str
+    status: str = QUEUED
+    raw: str = ""
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    provider_id: str
+    status: str  # one of the vocabulary above
+    raw: str  # the provider's own value
+    error_code: str | None = None
+    error_text: str | None = None
+
+
+@dataclass(frozen=True)
+class Balance:
+    amount: Decimal | None
+    currency: str | None = None
+
+
+class Provider:
+    """Base of every provider. Subclasses set the class attributes and implement the three calls."""
+
+    kind = ""
+    title = ""
+    credential_settings = ()  # Setting, ...
+    sender_setting = None  # Setting, or None when the provider takes no sender
+    base_url_setting = None  # the environment setting that overrides the provider's public base URL
+    statuses_per_request = 1
+    idempotent_key = False  # the provider drops a second send with the same Outgoing.key
+    status_table = {}  # the provider's value (lower-case) -> one of the vocabulary
+    error_table = {}  # the provider's code or words (lower-case) -> ProviderError subclass
+
+    def __init__(self, credentials, sender=None, *, base_url="", timeout=10, http=None):
+        self.credentials = dict(credentials or {})
+        self.sender = sender
+        self.base_url = base_url
+        self.timeout = timeout
+        self.http = http or requests.Session()
+
+    def __repr__(self):  # never the credentials
+        return f"<{type(self).__name__} sender={self.sender!r}>"
+
+    # -- the three things a provider does --
+    def send(self, message: Outgoing) -> Accepted:
+        raise NotImplementedError
+
+    def statuses(self, provider_ids: list[str]) -> list[StatusReport]:
+        raise NotImplementedError
+
+    def balance(self) -> Balance:
+        raise NotImplementedError
+
+    def check_credentials(self) -> Balance:
+        """Raises InvalidCredentials (or another ProviderError) when the account cannot be used."""
+        return self.balance()
+
+    # -- helpers for subclasses --
+    def map_status(self, raw) -> str:
+        return self.status_table.get(_table_key(raw), UNKNOWN)
+
+    def error(self, code=None, text=None) -> ProviderError:
+        """The exception for a provider error, looked up by code, then by text, in the provider's table."""
+        for key in (code, text):
+            error_class = self.error_table.get(_table_key(key)) if key is not None else None
+            if error_class:
+                return error_class(text or code, code)
+        return ProviderError(text or code or "unknown provider error", code)
+
+    def request(self, method, path, **kwargs) -> requests.Response:
+        """One HTTP call with our timeout; transport trouble and 5xx/429 become RetryLater."""
+        url = self.base_url.rstrip("/") + "/" + path.lstrip("/") if path else self.base_url
+        try:
+            response = self.http.request(method, url, timeout=self.timeout, **kwargs)
+        except requests.Timeout:
+            raise RetryLater(f"{self.title} did not answer within {self.timeout} s", "timeout") from None
+        except requests.RequestException as exc:
+            raise RetryLater(f"{self.title} could not be reached ({type(exc).__name__})", "network") from None
+        if response.status_code == 429 or response.status_code >= 500:
+            raise RetryLater(f"{self.title} answered HTTP {response.status_code}", f"http_{response.status_code}")
+        return response
+
+    def json_of(self, response) -> dict | list:
+        try:
+            return response.json()
+        except ValueError:
+            raise ProviderError(
+                f"{self.title} answered HTTP {response.status_code} with a body that is not JSON",
+                f"http_{response.status_code}",
+            ) from None
+
+    @classmethod
+    def describe(cls) -> dict:
+        """The declaration the settings page builds its form from."""
+        fields = [asdict(setting) for setting in cls.credential_settings]
+        return {
+            "kind": cls.kind,
+            "title": cls.title,
+            "credentials": fields,
+            "sender": asdict(cls.sender_setting) if cls.sender_setting else None,
+        }
+
+
+def _table_key(value):
+    return str(value).strip().lower()

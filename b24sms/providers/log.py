@@ -1,0 +1,23 @@
+"""The `log` provider: writes each message to the log and calls it delivered. For trials and development."""
+import logging
+
+from .base import DELIVERED, Accepted, Balance, Provider, StatusReport
+
+logger = logging.getLogger("b24sms.sms")
+
+
+class LogProvider(Provider):
+    kind = "log"
+    title = "Log only (no SMS is sent)"
+    statuses_per_request = 1000
+    idempotent_key = True  # nothing leaves the machine
+
+    def send(self, message):
+        logger.info("SMS %s to %s: %s", message.key, message.phone, message.text)
+        return Accepted(provider_id=f"log-{message.key}", raw="logged")
+
+    def statuses(self, provider_ids):
+        return [StatusReport(provider_id=pid, status=DELIVERED, raw="logged") for pid in provider_ids]
+
+    def balance(self):
+        return Balance(None)

@@ -1,0 +1,81 @@
+"""Prostor SMS, JSON API v2 (the iqsms platform). Auth is login/password in every JSON body."""
+from decimal import Decimal, InvalidOperation
+
+from .base import (DELIVERED, FAILED, QUEUED, SENT, UNDELIVERED, Accepted, Balance, InvalidCredentials,
+                   InvalidRecipient, NoMoney, Provider, ProviderError, RejectedContent, RetryLater,
+                   SenderRejected, Setting, StatusReport)
+
+
+class Prostor(Provider):
+    kind = "prostor"
+    title = "Prostor SMS"
+    credential_settings = (
+        Setting("login", "Login"),
+        Setting("password", "Password", secret=True, input="password"),
+    )
+    sender_setting = Setting("sender", "Sender name", required=False,
+                             help="A sender name approved in your Prostor SMS account; empty for the default.")
+    base_url_setting = "PROSTOR_API_URL"
+    statuses_per_request = 200
+    idempotent_key = True  # clientId
+
+    status_table = {
+        "accepted": QUEUED,
+        "queued": QUEUED,
+        "smsc submit": SENT,
+        "delivered": DELIVERED,
+        "delivery error": UNDELIVERED,
+        "smsc reject": FAILED,
+        "incorrect id": FAILED,
+    }
+    error_table = {
+        "error authorization": InvalidCredentials,
+        "not enough balance": NoMoney,
+        "invalid mobile phone": InvalidRecipient,
+        "text is empty": RejectedContent,
+        "sender address invalid": SenderRejected,
+        "not enough credits": NoMoney,
+        "request limit exceeded": RetryLater,
+    }
+
+    def _post(self, path, payload):
+        body = {"login": self.credentials.get("login", ""), "password": self.credentials.get("password", "")}
+        body.update(payload)
+        answer = self.json_of(self.request("POST", path, json=body))
+        if not isinstance(answer, dict):
+            raise ProviderError(f"{self.title} answered with an unexpected shape")
+        if answer.get("status") != "ok":
+            raise self.error(text=answer.get("description") or answer.get("status") or "no status in the answer")
+        return answer
+
+    def send(self, message):
+        item = {"clientId": message.key, "phone": message.phone, "text": message.text}
+        if message.sender:
+            item["sender"] = message.sender
+        answer = self._post("send.json", {"messages": [item]})
+        results = answer.get("messages") or []
+        result = next((r for r in results if str(r.get("clientId")) == message.key), results[0] if results else {})
+        status = str(result.get("status", ""))
+        if status.lower() != "accepted" or not result.get("smscId"):
+            raise self.error(text=status or "the message was not accepted")
+        return Accepted(provider_id=str(result["smscId"]), status=QUEUED, raw=status)
+
+    def statuses(self, provider_ids):
+        answer = self._post("status.json", {"messages": [{"smscId": pid} for pid in provider_ids]})
+        reports = []
+        for item in answer.get("messages") or []:
+            raw = str(item.get("status", ""))
+            reports.append(StatusReport(provider_id=str(item.get("smscId", "")), status=self.map_status(raw), raw=raw))
+        return reports
+
+    def balance(self):
+        answer = self._post("balance.json", {})
+        accounts = answer.get("balance") or []
+        if not accounts:
+            return Balance(None)
+        first = accounts[0]
+        try:
+            amount = Decimal(str(first.get("balance")))
+        except (InvalidOperation, TypeError):
+            amount = None
+        return Balance(amount, first.get("type"))

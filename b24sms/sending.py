@@ -1,0 +1,227 @@
+"""Sending: store first, send once, retry transient failures with backoff.
+
+A message is written before any provider is called, and only the runner that moves it from `received` /
+`retry_wait` to `sending` (one conditional UPDATE) may call the provider, so it is never sent twice.
+"""
+import logging
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from . import lifecycle, providers
+from .errors import BadRequest
+from .models import Message, MessageState, Portal, PortalState, utcnow
+from .phones import InvalidPhone, normalize
+from .providers.base import Outgoing, ProviderError
+
+logger = logging.getLogger(__name__)
+
+# The handler sends inline; the job picks up what it left (a crash, a restart) after this grace period.
+INLINE_GRACE = timedelta(minutes=2)
+# How long a runner may take over one provider call before the message counts as stuck.
+SENDING_LEASE = timedelta(minutes=5)
+FIRST_POLL_DELAY = timedelta(seconds=30)
+RETRY_BASE = timedelta(seconds=60)
+RETRY_CAP = timedelta(hours=1)
+MAX_BODY = 5000
+MAX_PHONE = 64
+
+GSM7 = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§"
+    "¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENDED = set("^{}\\[~]|€\f")
+
+
+def segments(text):
+    """How many SMS parts the text takes (GSM-7: 160/153 characters, otherwise UCS-2: 70/67)."""
+    if all(char in GSM7 or char in GSM7_EXTENDED for char in text):
+        length = sum(2 if char in GSM7_EXTENDED else 1 for char in text)
+        single, part = 160, 153
+    else:
+        length = sum(2 if ord(char) > 0xFFFF else 1 for char in text)
+        single, part = 70, 67
+    if length <= single:
+        return 1
+    return -(-length // part)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A handler call's fields, validated."""
+
+    message_id: str
+    phone: str
+    text: str
+    origin: dict
+
+    @classmethod
+    def from_payload(cls, data):
+        properties = data.get("properties") if isinstance(data.get("properties"), dict) else {}
+        message_id = _field(data, "message_id", data.get("message_id"), 64)
+        phone = _field(data, "message_to", data.get("message_to") or properties.get("phone_number"), MAX_PHONE)
+        text = _field(data, "message_body", data.get("message_body") or properties.get("message_text"), MAX_BODY)
+        if data.get("type") not in (None, "", "SMS"):
+            raise BadRequest(f"type: only SMS is supported, got {str(data.get('type'))[:20]!r}.", "invalid_field")
+        origin = {"module_id": data.get("module_id")}
+        for name in ("bindings", "workflow_id", "document_id", "document_type"):
+            if data.get(name):
+                origin[name] = data[name]
+        auth = data.get("auth") if isinstance(data.get("auth"), dict) else {}
+        if auth.get("user_id"):
+            origin["user_id"] = auth["user_id"]
+        return cls(message_id=message_id, phone=phone, text=text, origin=origin)
+
+
+def _field(data, name, value, limit):
+    if value is None or value == "":
+        raise BadRequest(f"{name} is required.", "missing_field")
+    if not isinstance(value, str):
+        raise BadRequest(f"{name} must be a single text value.", "invalid_field")
+    if len(value) > limit:
+        raise BadRequest(f"{name} is longer than {limit} characters.", "invalid_field")
+    if name != "message_body" and any(ord(char) < 32 for char in value):
+        raise BadRequest(f"{name} contains control characters.", "invalid_field")
+    return value
+
+
+def receive(session, portal, incoming, *, report_to_bitrix=True):
+    """Store the message (unique per portal + Bitrix id). Returns (message, created)."""
+    now = utcnow()
+    values = {
+        "portal_id": portal.id,
+        "bitrix_message_id": incoming.message_id,
+        "recipient_raw": incoming.phone,
+        "body": incoming.text,
+        "segments": segments(incoming.text),
+        "origin": incoming.origin,
+        "state": MessageState.RECEIVED,
+        "attempts": 0,
+        "due_at": now + INLINE_GRACE,
+        "report_pending": False,
+        "report_to_bitrix": report_to_bitrix,
+        "created_at": now,
+        "updated_at": now,
+    }
+    try:
+        values["recipient"] = normalize(incoming.phone, portal.region)
+    except InvalidPhone as exc:
+        values.update(recipient=None, state=MessageState.FAILED, error_code="invalid_phone", error_text=str(exc),
+                      status=lifecycle.FAILED, report_pending=report_to_bitrix, due_at=None)
+    # INSERT ... ON CONFLICT DO NOTHING: a repeated message_id, even from a concurrent request, stores nothing.
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(Message).values(**values).on_conflict_do_nothing(
+        index_elements=["portal_id", "bitrix_message_id"]
+    )
+    created = session.execute(statement).rowcount == 1
+    session.commit()
+    message = session.scalars(
+        select(Message).where(Message.portal_id == portal.id, Message.bitrix_message_id == incoming.message_id)
+    ).one()
+    return message, created
+
+
+def claim(session, message_id):
+    """Take the message for one send attempt; False when another runner has it or it is not due."""
+    now = utcnow()
+    result = session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.state.in_(MessageState.TO_SEND))
+        .values(state=MessageState.SENDING, attempts=Message.attempts + 1, due_at=now + SENDING_LEASE,
+                updated_at=now)
+    )
+    session.commit()
+    return result.rowcount == 1
+
+
+def send(session, settings, message_id, http=None):
+    """One send attempt for a stored message, if this runner can claim it. Returns the message."""
+    if not claim(session, message_id):
+        return session.get(Message, message_id, populate_existing=True)
+    message = session.get(Message, message_id, populate_existing=True)
+    account = _account_for(message)
+    if account is None:
+        lifecycle.fail(message, "no_provider", "No SMS provider is configured for this portal.")
+        session.commit()
+        return message
+    provider = providers.build(account.kind, account.credentials, account.sender, settings, http=http)
+    outgoing = Outgoing(key=str(message.id), phone=message.recipient, text=message.body, sender=account.sender)
+    try:
+        accepted = provider.send(outgoing)
+    except ProviderError as exc:
+        _record_failure(message, account, exc, settings)
+    else:
+        message.account_id, message.provider = account.id, account.kind
+        message.provider_message_id = accepted.provider_id
+        message.error_code = message.error_text = None
+        message.state = MessageState.ACCEPTED
+        message.due_at = utcnow() + FIRST_POLL_DELAY
+        lifecycle.apply_status(message, accepted.status, accepted.raw)
+    session.commit()
+    return message
+
+
+def _account_for(message):
+    chain = message.portal.active_accounts
+    return chain[0] if chain else None
+
+
+def _record_failure(message, account, error, settings):
+    message.account_id, message.provider = account.id, account.kind
+    message.error_code = f"{error.kind}:{error.code}" if error.code else error.kind
+    message.error_text = error.text
+    if error.retryable and message.attempts < settings["SEND_MAX_ATTEMPTS"]:
+        message.state = MessageState.RETRY_WAIT
+        message.due_at = utcnow() + backoff(message.attempts)
+        logger.info("message %s: %s, retry %s at %s", message.id, error, message.attempts + 1, message.due_at)
+    else:
+        lifecycle.fail(message, message.error_code, error.text)
+        logger.info("message %s failed: %s", message.id, error)
+
+
+def backoff(attempts):
+    """Exponential with full jitter over the upper half: 1, 2, 4 ... minutes, capped at an hour."""
+    ceiling = min(RETRY_CAP, RETRY_BASE * (2 ** max(0, attempts - 1)))
+    return ceiling * (0.5 + random.random() / 2)
+
+
+def due_for_sending(session, now, limit=500):
+    return session.scalars(
+        select(Message.id).join(Portal)
+        .where(Message.state.in_(MessageState.TO_SEND), Message.due_at <= now,
+               Portal.state != PortalState.UNINSTALLED)
+        .order_by(Message.due_at).limit(limit)
+    ).all()
+
+
+def recover_stuck(session, now):
+    """Messages whose sender died mid-call (lease over). Where the provider deduplicates on our key, trying
+    again is safe; elsewhere the outcome is unknown and a second send could duplicate, so they fail."""
+    stuck = session.scalars(
+        select(Message).where(Message.state == MessageState.SENDING, Message.due_at <= now)
+        .limit(500).with_for_update(skip_locked=True)
+    ).all()
+    for message in stuck:
+        kind = message.provider or (message.portal.active_accounts[0].kind if message.portal.active_accounts else None)
+        cls = providers.PROVIDERS.get(kind)
+        if cls is not None and cls.idempotent_key:
+            message.state, message.due_at = MessageState.RETRY_WAIT, now
+        else:
+            lifecycle.fail(message, "outcome_unknown",
+                           "The provider call was interrupted and this provider cannot tell whether it sent the "
+                           "message; it is not sent again to avoid a duplicate.")
+        logger.warning("message %s was stuck in sending: now %s", message.id, message.state)
+    session.commit()
+    return len(stuck)
+
+
+def send_due(session, settings, now, http=None):
+    """The job's part: every stored message whose (re)try is due. Safe beside other runners (claims)."""
+    sent = 0
+    for message_id in due_for_sending(session, now):
+        message = send(session, settings, message_id, http=http)
+        sent += message is not None and message.state != MessageState.RETRY_WAIT
+    return sent

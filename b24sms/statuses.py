@@ -1,0 +1,178 @@
+"""Statuses: poll providers for messages not yet final, and report every change to Bitrix24 in batches.
+
+Both duties claim their work first (messages by pushing `due_at` forward, portals by `report_not_before`,
+under `FOR UPDATE SKIP LOCKED` on PostgreSQL), so any number of runners can work side by side.
+"""
+import logging
+from collections import defaultdict
+from datetime import timedelta
+from itertools import islice
+
+from sqlalchemy import select, update
+
+from . import lifecycle, providers
+from .bitrix.client import BATCH_LIMIT
+from .bitrix.errors import AuthRevoked, BitrixError, RateLimited
+from .models import Message, MessageState, Portal, PortalState, utcnow
+from .portals import rest_client
+from .providers.base import ProviderError, RetryLater
+
+logger = logging.getLogger(__name__)
+
+POLL_LEASE = timedelta(minutes=5)
+POLL_GIVE_UP = timedelta(hours=72)  # a message with no final status by then is no longer polled
+REPORT_LEASE = timedelta(minutes=5)
+REPORT_PAUSE = timedelta(seconds=60)  # after QUERY_LIMIT_EXCEEDED or Bitrix trouble
+BATCHES_PER_PORTAL = 20  # per pass: 1,000 statuses, then other portals get their turn
+# Bitrix24 errors after which a status can never be reported: stop trying it.
+UNREPORTABLE = {"ERROR_MESSAGE_NOT_FOUND", "ERROR_MESSAGE_STATUS_INCORRECT"}
+
+
+# ---------------------------------------------------------------- polling
+def next_poll_delay(age):
+    """Soon after sending most statuses move; later they rarely do."""
+    if age < timedelta(minutes=10):
+        return timedelta(minutes=1)
+    if age < timedelta(hours=1):
+        return timedelta(minutes=5)
+    if age < timedelta(hours=24):
+        return timedelta(minutes=30)
+    return timedelta(hours=2)
+
+
+def claim_for_polling(session, now, limit=1000):
+    messages = session.scalars(
+        select(Message).join(Portal)
+        .where(Message.state.in_(MessageState.POLLED), Message.due_at <= now, Message.account_id.is_not(None),
+               Portal.state != PortalState.UNINSTALLED)
+        .order_by(Message.due_at).limit(limit).with_for_update(skip_locked=True, of=Message)
+    ).all()
+    for message in messages:
+        message.due_at = now + POLL_LEASE
+    session.commit()
+    return messages
+
+
+def poll(session, settings, now, http=None):
+    """One polling pass. Returns how many messages changed state."""
+    by_account = defaultdict(list)
+    for message in claim_for_polling(session, now):
+        by_account[message.account_id].append(message)
+    changed = 0
+    for messages in by_account.values():
+        account = messages[0].account
+        provider = providers.build(account.kind, account.credentials, account.sender, settings, http=http)
+        for chunk in _chunks(messages, provider.statuses_per_request):
+            changed += _poll_chunk(provider, chunk, now)
+            session.commit()
+    return changed
+
+
+def _poll_chunk(provider, messages, now):
+    try:
+        reports = provider.statuses([message.provider_message_id for message in messages])
+    except ProviderError as exc:
+        delay = timedelta(minutes=2) if isinstance(exc, RetryLater) else timedelta(minutes=15)
+        logger.warning("status poll at %s failed (%s): next try in %s", provider.kind, exc, delay)
+        for message in messages:
+            message.due_at = now + delay
+        return 0
+    by_id = {report.provider_id: report for report in reports}
+    changed = 0
+    for message in messages:
+        report = by_id.get(message.provider_message_id)
+        if report is not None:
+            changed += lifecycle.apply_status(message, report.status, report.raw,
+                                              error_code=report.error_code, error_text=report.error_text)
+        if message.state in MessageState.FINAL:
+            continue
+        age = now - message.created_at
+        message.due_at = None if age >= POLL_GIVE_UP else now + next_poll_delay(age)
+    return changed
+
+
+def _chunks(items, size):
+    iterator = iter(items)
+    while chunk := list(islice(iterator, max(1, size))):
+        yield chunk
+
+
+# ---------------------------------------------------------------- reporting to Bitrix24
+def claim_portals_to_report(session, now, limit=100):
+    pending = select(Message.portal_id).where(Message.report_pending.is_(True)).distinct()
+    portals = session.scalars(
+        select(Portal)
+        .where(Portal.id.in_(pending), Portal.state == PortalState.ACTIVE,
+               Portal.report_not_before.is_(None) | (Portal.report_not_before <= now))
+        .limit(limit).with_for_update(skip_locked=True)
+    ).all()
+    for portal in portals:
+        portal.report_not_before = now + REPORT_LEASE
+    session.commit()
+    return portals
+
+
+def report(db, session, settings, now, http=None):
+    """One reporting pass over every portal with untold statuses. Returns how many statuses were reported."""
+    reported = 0
+    for portal in claim_portals_to_report(session, now):
+        reported += report_portal(db, session, settings, portal, http=http)
+    return reported
+
+
+def report_portal(db, session, settings, portal, http=None):
+    client = rest_client(db, portal, settings, http)
+    code = settings["SENDER_CODE"]
+    reported, after_id, pause = 0, 0, None
+    for _ in range(BATCHES_PER_PORTAL):
+        messages = session.scalars(
+            select(Message).where(Message.portal_id == portal.id, Message.report_pending.is_(True),
+                                  Message.id > after_id)
+            .order_by(Message.id).limit(BATCH_LIMIT)
+        ).all()
+        if not messages:
+            break
+        after_id = messages[-1].id
+        commands = {f"m{m.id}": ("messageservice.message.status.update",
+                                 {"CODE": code, "MESSAGE_ID": m.bitrix_message_id, "STATUS": m.status})
+                    for m in messages}
+        try:
+            outcome = client.batch(commands)
+        except RateLimited as exc:
+            logger.info("portal %s: %s, pausing reports", portal.domain, exc.code)
+            pause = REPORT_PAUSE
+            break
+        except AuthRevoked:
+            break  # the portal is now needs_reauth; its statuses wait for the admin
+        except BitrixError as exc:
+            logger.warning("portal %s: status report failed: %s", portal.domain, exc)
+            pause = REPORT_PAUSE
+            break
+        done = [m for m in messages if f"m{m.id}" in outcome.results]
+        for m in messages:
+            error = outcome.errors.get(f"m{m.id}")
+            if error is not None and error.code in UNREPORTABLE:
+                logger.warning("portal %s: message %s cannot be reported: %s", portal.domain,
+                               m.bitrix_message_id, error)
+                done.append(m)
+        _mark_reported(session, done)
+        reported += len(done)
+        if not done:
+            pause = REPORT_PAUSE  # every command failed: don't hammer the portal
+            break
+    session.execute(update(Portal).where(Portal.id == portal.id)
+                    .values(report_not_before=utcnow() + pause if pause else None))
+    session.commit()
+    return reported
+
+
+def _mark_reported(session, messages):
+    now = utcnow()
+    for message in messages:
+        # Only if the status is still the one we reported: a change that came meanwhile stays pending.
+        session.execute(
+            update(Message).where(Message.id == message.id, Message.status == message.status)
+            .values(reported_status=message.status, report_pending=False, reported_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    session.commit()

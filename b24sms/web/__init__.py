@@ -1,0 +1,69 @@
+"""The HTTP surface: one blueprint per caller, JSON errors, and the headers every answer carries."""
+import logging
+
+from flask import jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from ..errors import AppError
+from . import api, events, handler, health, pages
+
+logger = logging.getLogger(__name__)
+
+# Bitrix24 cloud portals live under these; an on-premise portal's own domain is added per page.
+BITRIX_FRAME_ANCESTORS = " ".join(
+    f"https://*.bitrix24.{tld}"
+    for tld in ("ru", "com", "de", "eu", "es", "fr", "it", "pl", "uk", "in", "br", "com.br", "by", "kz", "ua",
+                "cn", "jp", "id", "vn", "tr", "mx", "co", "site", "online", "shop")
+)
+PAGE_BLUEPRINTS = {"pages"}
+
+
+def init_app(app):
+    for module in (pages, handler, events, api, health):
+        app.register_blueprint(module.bp)
+    app.register_error_handler(AppError, _app_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    app.after_request(_security_headers)
+
+
+def _is_page():
+    return request.blueprint in PAGE_BLUEPRINTS
+
+
+def error_response(status, code, message):
+    if _is_page():
+        return render_template("error.html", status=status, code=code, message=message), status
+    return jsonify(error=code, message=message), status
+
+
+def _app_error(exc: AppError):
+    logger.info("%s %s -> %s %s", request.method, request.path, exc.status, exc.code)
+    return error_response(exc.status, exc.code, exc.message)
+
+
+def _http_error(exc: HTTPException):
+    code = (exc.name or "error").lower().replace(" ", "_")
+    return error_response(exc.code or 400, code, exc.description or exc.name)
+
+
+def _unexpected_error(exc):
+    logger.exception("unhandled error on %s %s", request.method, request.path)
+    return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")
+
+
+def _security_headers(response):
+    ancestors = "'self' " + BITRIX_FRAME_ANCESTORS
+    portal_domain = getattr(request, "portal_domain", None)
+    if portal_domain:
+        ancestors += f" https://{portal_domain}"
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self' https://api.bitrix24.com; style-src 'self'; img-src 'self' data:; "
+        f"connect-src 'self'; frame-ancestors {ancestors}; base-uri 'none'; form-action 'self'",
+    )
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if not _is_page():
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response

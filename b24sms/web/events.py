@@ -1,0 +1,26 @@
+"""POST /events: ONAPPINSTALL and ONAPPUNINSTALL from Bitrix24."""
+from flask import Blueprint, current_app, jsonify
+
+from .. import portals
+from ..db import get_session
+from ..errors import BadRequest
+from .forms import posted_data
+
+bp = Blueprint("events", __name__)
+
+
+@bp.post("/events")
+def receive_event():
+    data = posted_data()
+    event = str(data.get("event", "")).upper()
+    session = get_session()
+    auth = data.get("auth")
+    if event == "ONAPPUNINSTALL":
+        details = data.get("data") if isinstance(data.get("data"), dict) else {}
+        clean = str(details.get("CLEAN", "0")) == "1"
+        portals.on_uninstall_event(session, current_app.config, auth, clean=clean)
+        return jsonify(ok=True, event=event, purged=clean)
+    if event == "ONAPPINSTALL":
+        portals.on_install_event(session, current_app.config, auth)
+        return jsonify(ok=True, event=event)
+    raise BadRequest(f"Unknown event {event[:40]!r}.", "unknown_event")

@@ -1,0 +1,41 @@
+"""The settings page's session: a signed, short-lived token minted after the iframe POST was verified.
+
+No cookies: third-party cookies are blocked inside the Bitrix24 iframe, so the page carries the token in a
+<meta> tag and sends it as `Authorization: Bearer ...`.
+"""
+from dataclasses import dataclass
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from ..errors import Unauthorized
+
+SALT = "b24sms.page-session"
+LIFETIME_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class PageSession:
+    portal_id: int
+    user_id: str | None
+    is_admin: bool
+
+
+def mint(secret_key, session: PageSession) -> str:
+    return URLSafeTimedSerializer(secret_key, salt=SALT).dumps(
+        {"p": session.portal_id, "u": session.user_id, "a": session.is_admin}
+    )
+
+
+def read(secret_key, header_value) -> PageSession:
+    scheme, _, token = (header_value or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Send the page's session token as `Authorization: Bearer <token>`.", "no_session")
+    try:
+        data = URLSafeTimedSerializer(secret_key, salt=SALT).loads(token.strip(), max_age=LIFETIME_SECONDS)
+    except SignatureExpired:
+        raise Unauthorized("The session expired: reopen the app in Bitrix24.", "session_expired") from None
+    except BadSignature:
+        raise Unauthorized("The session token is not valid.", "bad_session") from None
+    if not isinstance(data, dict) or not isinstance(data.get("p"), int):
+        raise Unauthorized("The session token is not valid.", "bad_session")
+    return PageSession(portal_id=data["p"], user_id=data.get("u"), is_admin=bool(data.get("a")))

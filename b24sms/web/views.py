@@ -1,0 +1,27 @@
+"""How stored things look in JSON answers."""
+from .. import lifecycle
+from ..providers.base import QUEUED
+
+
+def message_view(message, **extra):
+    return {
+        "id": message.id,
+        "message_id": message.bitrix_message_id,
+        "to": message.recipient or message.recipient_raw,
+        "to_raw": message.recipient_raw,
+        "text": message.body,
+        "segments": message.segments,
+        "provider": message.provider,
+        "state": message.state,
+        "status": lifecycle.current_status(message) or (message.status or QUEUED),
+        "provider_status": message.provider_status,
+        "error": {"code": message.error_code, "message": message.error_text} if message.error_code else None,
+        "attempts": message.attempts,
+        "created_at": _iso(message.created_at),
+        "updated_at": _iso(message.updated_at),
+        **extra,
+    }
+
+
+def _iso(moment):
+    return moment.isoformat() + "Z" if moment else None
