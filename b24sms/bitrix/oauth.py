@@ -3,7 +3,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from .errors import BitrixError
+from .errors import BitrixError, BitrixUnavailable
 from .http import Redirected, request_json
 
 
@@ -48,6 +48,8 @@ def verify(oauth_url, client_id, access_token, member_id, *, http, timeout) -> V
         raise AuthNotVerified("the request carries no access token or member_id")
     try:
         info = _lower_keys(app_info(oauth_url, access_token, http=http, timeout=timeout))
+    except BitrixUnavailable:
+        raise  # not a verdict on the token: the caller answers "try again"
     except BitrixError as exc:
         raise AuthNotVerified(f"the OAuth server refused the token ({exc.code})") from None
     install = _lower_keys(info.get("install") or {})

@@ -61,7 +61,9 @@ class Prostor(Provider):
         return Accepted(provider_id=str(result["smscId"]), status=QUEUED, raw=status)
 
     def statuses(self, provider_ids):
-        answer = self._post("status.json", {"messages": [{"smscId": pid} for pid in provider_ids]})
+        # smscId is numeric at Prostor: send it back as the number it was.
+        ids = [int(pid) if str(pid).isdigit() else pid for pid in provider_ids]
+        answer = self._post("status.json", {"messages": [{"smscId": pid} for pid in ids]})
         reports = []
         for item in answer.get("messages") or []:
             raw = str(item.get("status", ""))

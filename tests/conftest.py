@@ -1,0 +1,85 @@
+import os
+
+import pytest
+import responses
+from cryptography.fernet import Fernet
+from sqlalchemy import text
+
+from b24sms import create_app
+from b24sms.db import Database
+from b24sms.models import Base
+from tests.fakes import CLIENT_ID, CLIENT_SECRET, FakeBitrix, FakeProstor
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+ENCRYPTION_KEY = Fernet.generate_key().decode()
+PUBLIC_URL = "https://sms.example.com"
+
+
+def on_postgres():
+    return bool(TEST_DATABASE_URL and TEST_DATABASE_URL.startswith("postgresql"))
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    """The suite's database, migrated once: PostgreSQL when TEST_DATABASE_URL says so, else an SQLite file."""
+    url = TEST_DATABASE_URL or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+    database = Database(url)
+    if on_postgres():
+        with database.engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+    database.upgrade()
+    database.engine.dispose()
+    return url
+
+
+@pytest.fixture
+def app(database_url):
+    app = create_app({
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret-key",
+        "ENCRYPTION_KEYS": ENCRYPTION_KEY,
+        "B24_CLIENT_ID": CLIENT_ID,
+        "B24_CLIENT_SECRET": CLIENT_SECRET,
+        "PUBLIC_URL": PUBLIC_URL,
+        "HTTP_TIMEOUT": 5,
+    })
+    yield app
+    database = app.extensions["b24sms.db"]
+    with database.engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+    database.engine.dispose()
+
+
+@pytest.fixture
+def db(app):
+    return app.extensions["b24sms.db"]
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def rsps():
+    """Every outgoing HTTP call of a test goes to `responses`; one that nothing answers fails the test."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+def bitrix(rsps):
+    return FakeBitrix(rsps)
+
+
+@pytest.fixture
+def prostor(rsps):
+    return FakeProstor(rsps)

@@ -1,0 +1,231 @@
+"""Fakes at the HTTP boundary, answering the way Bitrix24, its OAuth server and Prostor SMS answer.
+
+They are `responses` callbacks: the app's real HTTP code runs against them, nothing of ours is mocked.
+"""
+import json
+import re
+from urllib.parse import parse_qs, parse_qsl, urlsplit
+
+import responses
+
+OAUTH = "https://oauth.bitrix.info"
+CLIENT_ID = "app.5f0b2c1d9e8a71.12345678"
+CLIENT_SECRET = "client-secret-value"
+PROSTOR = "https://api.prostor-sms.ru/messages/v2/"
+
+
+def _json(status, body):
+    return status, {"Content-Type": "application/json"}, json.dumps(body)
+
+
+class FakeBitrix:
+    """One portal plus the OAuth server. Tokens are plain strings the test hands out."""
+
+    def __init__(self, rsps, domain="example.bitrix24.ru", member_id="a1b2c3d4e5f60718293a4b5c6d7e8f90"):
+        self.rsps = rsps
+        self.domain = domain
+        self.member_id = member_id
+        self.endpoint = f"https://{domain}/rest/"
+        self.tokens = {}  # access token -> user id
+        self.admins = {"1"}
+        self.refresh_tokens = {}  # refresh token -> user id
+        self.expired = set()
+        self.refresh_count = 0
+        self.senders = {}  # code -> params
+        self.events = {}
+        self.statuses = {}  # MESSAGE_ID -> STATUS
+        self.unknown_messages = set()
+        self.calls = []  # (method, params) of every REST call, batch commands included
+        self.http_requests = []  # REST requests as they went over the wire: (method, params)
+        self.rate_limited = 0  # answer QUERY_LIMIT_EXCEEDED this many times
+        self.token_counter = 0
+        rsps.add_callback(responses.GET, f"{OAUTH}/rest/app.info", callback=self._app_info)
+        rsps.add_callback(responses.GET, f"{OAUTH}/oauth/token/", callback=self._oauth_token)
+        rsps.add_callback(responses.POST, re.compile(re.escape(self.endpoint) + r"[\w.]+"), callback=self._rest)
+
+    # -- test helpers --
+    def issue(self, user_id="1"):
+        """A fresh (access, refresh) pair for a user."""
+        self.token_counter += 1
+        access, refresh = f"at-{self.token_counter}-{user_id}", f"rt-{self.token_counter}-{user_id}"
+        self.tokens[access] = user_id
+        self.refresh_tokens[refresh] = user_id
+        return access, refresh
+
+    def expire(self, access_token):
+        self.expired.add(access_token)
+
+    def revoke_refresh_tokens(self):
+        self.refresh_tokens.clear()
+
+    def rest_requests(self, method=None):
+        return [params for name, params in self.http_requests if method is None or name == method]
+
+    # -- OAuth server --
+    def _app_info(self, request):
+        token = dict(parse_qsl(urlsplit(request.url).query)).get("auth")
+        if token not in self.tokens:
+            return _json(401, {"error": "invalid_token", "error_description": "The access token provided is invalid."})
+        if token in self.expired:
+            return _json(401, {"error": "expired_token", "error_description": "The access token provided has expired."})
+        return _json(200, {"result": {
+            "scope": "crm,messageservice,user",
+            "client_id": CLIENT_ID,
+            "expires": 1800000000,
+            "user_id": int(self.tokens[token]),
+            "install": {
+                "installed": True, "version": 1, "status": "L", "scope": "crm,messageservice,user",
+                "domain": self.domain, "uri": f"https://{self.domain}",
+                "client_endpoint": self.endpoint, "member_id": self.member_id, "member_type": "PORTAL",
+            },
+        }})
+
+    def _oauth_token(self, request):
+        query = dict(parse_qsl(urlsplit(request.url).query))
+        if query.get("client_id") != CLIENT_ID or query.get("client_secret") != CLIENT_SECRET:
+            return _json(401, {"error": "invalid_client", "error_description": "Invalid client credentials"})
+        user = self.refresh_tokens.pop(query.get("refresh_token"), None)  # refresh tokens rotate
+        if user is None:
+            return _json(400, {"error": "invalid_grant", "error_description": "Invalid refresh token"})
+        self.refresh_count += 1
+        access, refresh = self.issue(user)
+        return _json(200, {
+            "access_token": access, "expires": 1800000000, "expires_in": 3600, "scope": "app",
+            "domain": "oauth.bitrix.info", "server_endpoint": f"{OAUTH}/rest/", "status": "L",
+            "client_endpoint": self.endpoint, "member_id": self.member_id, "user_id": int(user),
+            "refresh_token": refresh,
+        })
+
+    # -- the portal's REST --
+    def _rest(self, request):
+        method = urlsplit(request.url).path.rsplit("/", 1)[-1].removesuffix(".json")
+        params = json.loads(request.body) if request.body else {}
+        token = params.pop("auth", None)
+        self.http_requests.append((method, params))
+        if token not in self.tokens:
+            return _json(401, {"error": "invalid_token", "error_description": "The access token provided is invalid."})
+        if token in self.expired:
+            return _json(401, {"error": "expired_token", "error_description": "The access token provided has expired."})
+        if self.rate_limited:
+            self.rate_limited -= 1
+            return _json(503, {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"})
+        user = self.tokens[token]
+        if method == "batch":
+            return self._batch(user, params)
+        status, body = self._method(user, method, params)
+        return _json(status, body)
+
+    def _batch(self, user, params):
+        cmd = params.get("cmd") or {}
+        if len(cmd) > 50:
+            return _json(400, {"error": "ERROR_BATCH_LENGTH_EXCEEDED", "error_description": "Max batch length exceeded"})
+        results, errors = {}, {}
+        for key, command in cmd.items():
+            method, _, query = command.partition("?")
+            status, body = self._method(user, method, _php_parse(query))
+            if "error" in body:
+                errors[key] = body
+            else:
+                results[key] = body["result"]
+        return _json(200, {"result": {
+            "result": results or [], "result_error": errors or [], "result_total": [], "result_next": [],
+            "result_time": {},
+        }, "time": {}})
+
+    def _method(self, user, method, params):
+        self.calls.append((method, params))
+        params = {key.upper(): value for key, value in params.items()}
+        admin = user in self.admins
+        if method == "user.admin":
+            return 200, {"result": admin}
+        if method.startswith("messageservice.") and method != "messageservice.message.status.update" and not admin:
+            return 403, {"error": "ACCESS_DENIED", "error_description": "Access denied!"}
+        if method == "messageservice.sender.add":
+            if params.get("CODE") in self.senders:
+                return 400, {"error": "ERROR_SENDER_ALREADY_INSTALLED", "error_description": "Sender already installed"}
+            if not str(params.get("HANDLER", "")).startswith(("http://", "https://")):
+                return 400, {"error": "ERROR_WRONG_HANDLER_URL", "error_description": "Wrong handler URL"}
+            self.senders[params["CODE"]] = params
+            return 200, {"result": True}
+        if method == "messageservice.sender.update":
+            if params.get("CODE") not in self.senders:
+                return 400, {"error": "ERROR_SENDER_NOT_FOUND", "error_description": "Sender not found"}
+            self.senders[params["CODE"]].update(params)
+            return 200, {"result": True}
+        if method == "messageservice.sender.list":
+            return 200, {"result": list(self.senders)}
+        if method == "messageservice.sender.delete":
+            self.senders.pop(params.get("CODE"), None)
+            return 200, {"result": True}
+        if method == "messageservice.message.status.update":
+            if params.get("MESSAGE_ID") in self.unknown_messages:
+                return 400, {"error": "ERROR_MESSAGE_NOT_FOUND", "error_description": "Message not found!"}
+            if params.get("STATUS") not in ("queued", "sent", "delivered", "undelivered", "failed"):
+                return 400, {"error": "ERROR_MESSAGE_STATUS_INCORRECT", "error_description": "Message status incorrect!"}
+            self.statuses[params["MESSAGE_ID"]] = params["STATUS"]
+            return 200, {"result": True}
+        if method == "event.bind":
+            if params.get("EVENT") in self.events:
+                return 400, {"error": "", "error_description": "Handler already binded"}
+            self.events[params["EVENT"]] = params.get("HANDLER")
+            return 200, {"result": True}
+        return 400, {"error": "ERROR_METHOD_NOT_FOUND", "error_description": "Method not found!"}
+
+
+def _php_parse(query):
+    """Enough of PHP's parse_str for batch commands: flat keys plus one level of `NAME[ru]`."""
+    parsed = {}
+    for key, values in parse_qs(query, keep_blank_values=True).items():
+        match = re.fullmatch(r"(\w+)\[(\w*)\]", key)
+        if match:
+            parsed.setdefault(match.group(1), {})[match.group(2)] = values[-1]
+        else:
+            parsed[key] = values[-1]
+    return parsed
+
+
+class FakeProstor:
+    """Prostor SMS JSON v2: one account, messages keyed by clientId (a repeated clientId is not sent again)."""
+
+    def __init__(self, rsps, login="user", password="secret", balance=120.5, base=PROSTOR):
+        self.login, self.password, self.balance = login, password, balance
+        self.sent = {}  # str(smscId) -> message
+        self.by_client_id = {}
+        self.statuses = {}  # str(smscId) -> status word
+        self.requests = []  # (path, body without credentials)
+        self.next_send_status = []  # per-message status words to answer instead of "accepted"
+        self.fail_next = []  # HTTP statuses to answer instead of a normal answer
+        self.counter = 1000
+        rsps.add_callback(responses.POST, re.compile(re.escape(base) + r"\w+\.json"), callback=self._handle)
+
+    def _handle(self, request):
+        path = urlsplit(request.url).path.rsplit("/", 1)[-1]
+        body = json.loads(request.body)
+        login, password = body.pop("login", None), body.pop("password", None)
+        self.requests.append((path, body))
+        if self.fail_next:
+            return self.fail_next.pop(0), {"Content-Type": "text/html"}, "<html>Bad Gateway</html>"
+        if (login, password) != (self.login, self.password):
+            return _json(200, {"status": "error", "description": "error authorization"})
+        if path == "send.json":
+            return _json(200, {"status": "ok", "messages": [self._send(m) for m in body["messages"]]})
+        if path == "status.json":
+            return _json(200, {"status": "ok", "messages": [
+                {"smscId": m.get("smscId"), "clientId": self.sent.get(str(m.get("smscId")), {}).get("clientId"),
+                 "status": self.statuses.get(str(m.get("smscId")), "incorrect id")} for m in body["messages"]]})
+        if path == "balance.json":
+            return _json(200, {"status": "ok", "balance": [{"type": "RUB", "balance": self.balance, "credit": 0}]})
+        return _json(404, {"status": "error", "description": "unknown method"})
+
+    def _send(self, message):
+        if self.next_send_status:
+            return {"clientId": message["clientId"], "status": self.next_send_status.pop(0)}
+        if message["clientId"] in self.by_client_id:
+            smsc_id = self.by_client_id[message["clientId"]]
+        else:
+            self.counter += 1
+            smsc_id = self.counter
+            self.by_client_id[message["clientId"]] = smsc_id
+            self.sent[str(smsc_id)] = message
+            self.statuses[str(smsc_id)] = "queued"
+        return {"clientId": message["clientId"], "smscId": smsc_id, "status": "accepted"}

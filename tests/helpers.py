@@ -1,0 +1,69 @@
+"""Steps a portal goes through, as Bitrix24 performs them over HTTP."""
+import re
+
+APPLICATION_TOKEN = "f3f0d0c5ff4dddad30a5088db9d7abc5"
+
+
+def iframe_form(bitrix, access_token, refresh_token, **extra):
+    form = {"AUTH_ID": access_token, "AUTH_EXPIRES": "3600", "REFRESH_ID": refresh_token,
+            "member_id": bitrix.member_id, "status": "L", "PLACEMENT": "DEFAULT", "PLACEMENT_OPTIONS": "{}"}
+    form.update(extra)
+    return form
+
+
+def open_page(client, bitrix, path="/install", user_id="1", **extra):
+    """POST the iframe page as Bitrix24 does; returns (response, session token or None)."""
+    access, refresh = bitrix.issue(user_id)
+    query = f"?DOMAIN={bitrix.domain}&PROTOCOL=1&LANG=ru&APP_SID=abc"
+    response = client.post(path + query, data=iframe_form(bitrix, access, refresh, **extra))
+    match = re.search(r'<meta name="b24sms-token" content="([^"]+)"', response.get_data(as_text=True))
+    return response, match.group(1) if match else None
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def save_providers(client, token, providers):
+    return client.put("/api/settings", json={"providers": providers}, headers=bearer(token))
+
+
+PROSTOR_SETTINGS = {"kind": "prostor", "sender": "SHOP", "credentials": {"login": "user", "password": "secret"}}
+
+
+def install_with_prostor(client, bitrix, prostor_settings=PROSTOR_SETTINGS):
+    """Install, save Prostor, as an admin; returns the page's session token."""
+    response, token = open_page(client, bitrix, APPLICATION_TOKEN=APPLICATION_TOKEN)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    saved = save_providers(client, token, [prostor_settings])
+    assert saved.status_code == 200, saved.get_json()
+    return token
+
+
+def handler_form(bitrix, message_id, phone="+7 (916) 123-45-67", text="Hello from CRM",
+                 application_token=APPLICATION_TOKEN, module="crm", **extra):
+    """What Bitrix24 posts to HANDLER, PHP-style keys and all."""
+    access, _ = bitrix.issue("1")
+    form = {
+        "type": "SMS", "code": "b24sms", "message_id": message_id, "message_to": phone, "message_body": text,
+        "ts": "1763860000",
+        "properties[phone_number]": phone, "properties[message_text]": text,
+        "auth[access_token]": access, "auth[expires]": "1763863600", "auth[expires_in]": "3600",
+        "auth[scope]": "crm,messageservice", "auth[domain]": bitrix.domain,
+        "auth[server_endpoint]": "https://oauth.bitrix.info/rest/", "auth[status]": "L",
+        "auth[client_endpoint]": bitrix.endpoint, "auth[member_id]": bitrix.member_id, "auth[user_id]": "1",
+        "auth[application_token]": application_token,
+    }
+    if module == "crm":
+        form.update({"module_id": "crm", "bindings[0][OWNER_TYPE_ID]": "3", "bindings[0][OWNER_ID]": "42"})
+    else:
+        form.update({"module_id": "bizproc", "workflow_id": "5f9a1b2c3d4e5f60.12345678",
+                     "document_id[0]": "crm", "document_id[1]": "CCrmDocumentDeal", "document_id[2]": "DEAL_7",
+                     "document_type[0]": "crm", "document_type[1]": "CCrmDocumentDeal",
+                     "document_type[2]": "DEAL"})
+    form.update(extra)
+    return form
+
+
+def message_id(n):
+    return f"{n:032x}"

@@ -1,0 +1,150 @@
+"""Step 2: saving settings through the page's JSON API, and the sender registered server-side."""
+from sqlalchemy import select, text
+
+from b24sms.models import Portal, ProviderAccount
+from tests.conftest import PUBLIC_URL
+from tests.helpers import APPLICATION_TOKEN, PROSTOR_SETTINGS, bearer, open_page, save_providers
+
+
+def installed(client, bitrix, user_id="1"):
+    response, token = open_page(client, bitrix, user_id=user_id, APPLICATION_TOKEN=APPLICATION_TOKEN)
+    assert response.status_code == 200
+    return token
+
+
+def test_save_checks_credentials_stores_them_encrypted_and_registers_the_sender(client, db, bitrix, prostor):
+    token = installed(client, bitrix)
+
+    response = save_providers(client, token, [PROSTOR_SETTINGS])
+
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["portal"]["sender_registered"] is True
+    assert body["providers"] == [{"kind": "prostor", "sender": "SHOP",
+                                  "credentials": {"login": "user", "password": "********"}}]
+    assert prostor.requests[0][0] == "balance.json"  # credentials checked with the provider first
+    sender = bitrix.senders["b24sms"]
+    assert sender["TYPE"] == "SMS" and sender["HANDLER"] == f"{PUBLIC_URL}/handler"
+    assert set(sender["NAME"]) == {"ru", "en"} and set(sender["DESCRIPTION"]) == {"ru", "en"}
+    assert bitrix.events == {"ONAPPUNINSTALL": f"{PUBLIC_URL}/events"}
+    with db.session() as session:
+        account = session.scalars(select(ProviderAccount)).one()
+        assert account.credentials == {"login": "user", "password": "secret"} and account.position == 0
+    with db.engine.connect() as connection:
+        raw = connection.execute(text("SELECT credentials FROM provider_accounts")).scalar_one()
+    assert "secret" not in raw and raw.startswith("gAAAA")
+
+
+def test_get_settings_masks_secrets(client, bitrix, prostor):
+    token = installed(client, bitrix)
+    save_providers(client, token, [PROSTOR_SETTINGS])
+
+    body = client.get("/api/settings", headers=bearer(token)).get_json()
+
+    assert body["portal"] == {"domain": bitrix.domain, "state": "active", "sender_registered": True,
+                              "state_reason": None}
+    assert body["providers"][0]["credentials"]["password"] == "********"
+    assert "secret" not in client.get("/api/settings", headers=bearer(token)).get_data(as_text=True)
+
+
+def test_a_masked_secret_keeps_the_stored_one(client, db, bitrix, prostor):
+    token = installed(client, bitrix)
+    save_providers(client, token, [PROSTOR_SETTINGS])
+    changed = {"kind": "prostor", "sender": "NEWNAME", "credentials": {"login": "user", "password": "********"}}
+
+    response = save_providers(client, token, [changed])
+
+    assert response.status_code == 200
+    with db.session() as session:
+        account = session.scalars(select(ProviderAccount)).one()
+        assert account.credentials["password"] == "secret" and account.sender == "NEWNAME"
+
+
+def test_wrong_credentials_give_400_with_the_providers_words(client, db, bitrix, prostor):
+    token = installed(client, bitrix)
+    wrong = {"kind": "prostor", "sender": "", "credentials": {"login": "user", "password": "nope"}}
+
+    response = save_providers(client, token, [wrong])
+
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_credentials"
+    assert "error authorization" in response.get_json()["message"]
+    assert bitrix.senders == {}
+    with db.session() as session:
+        assert session.scalars(select(ProviderAccount)).all() == []
+
+
+def test_non_admin_cannot_save(client, db, bitrix, prostor):
+    installed(client, bitrix)
+    _, token = open_page(client, bitrix, path="/", user_id="7")
+
+    response = save_providers(client, token, [PROSTOR_SETTINGS])
+
+    assert response.status_code == 403 and response.get_json()["error"] == "admin_only"
+    assert prostor.requests == []
+    assert client.get("/api/settings", headers=bearer(token)).status_code == 200  # reading is fine
+
+
+def test_api_needs_a_valid_session_token(client, bitrix):
+    token = installed(client, bitrix)
+    assert client.get("/api/settings").status_code == 401
+    assert client.get("/api/settings", headers=bearer(token[:-2] + "xx")).get_json()["error"] == "bad_session"
+    assert client.get("/api/settings", headers={"Authorization": "Basic abc"}).status_code == 401
+
+
+def test_bad_settings_bodies_are_400_naming_the_problem(client, bitrix, prostor):
+    token = installed(client, bitrix)
+    cases = [
+        ({"providers": []}, "non-empty list"),
+        ({"providers": [{"kind": "nosuch"}]}, "unknown provider"),
+        ({"providers": [{"kind": "prostor", "credentials": {"login": "u"}}]}, "credentials.password is required"),
+        ({"providers": [{"kind": "prostor", "credentials": {"login": 5, "password": "x"}}]}, "must be a string"),
+        ({"providers": [PROSTOR_SETTINGS, PROSTOR_SETTINGS]}, "once"),
+        ({"providers": "prostor"}, "non-empty list"),
+    ]
+    for body, words in cases:
+        response = client.put("/api/settings", json=body, headers=bearer(token))
+        assert response.status_code == 400, body
+        assert words in response.get_json()["message"], (body, response.get_json())
+    response = client.put("/api/settings", data="not json", headers=bearer(token))
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_json"
+
+
+def test_an_installed_sender_is_updated(client, bitrix, prostor):
+    bitrix.senders["b24sms"] = {"CODE": "b24sms", "HANDLER": "https://old.example/handler"}
+    token = installed(client, bitrix)
+
+    assert save_providers(client, token, [PROSTOR_SETTINGS]).status_code == 200
+
+    assert bitrix.senders["b24sms"]["HANDLER"] == f"{PUBLIC_URL}/handler"
+    assert [method for method, _ in bitrix.calls if method.startswith("messageservice.sender")] == [
+        "messageservice.sender.add", "messageservice.sender.update"]
+
+
+def test_opening_the_app_registers_a_lost_sender_again(client, db, bitrix, prostor):
+    token = installed(client, bitrix)
+    save_providers(client, token, [PROSTOR_SETTINGS])
+    bitrix.senders.clear()  # an app update deletes senders
+
+    response, _ = open_page(client, bitrix, path="/")
+
+    assert response.status_code == 200
+    assert "b24sms" in bitrix.senders
+    with db.session() as session:
+        assert session.scalars(select(Portal.sender_registered)).one() is True
+
+
+def test_balance_per_configured_provider(client, bitrix, prostor):
+    token = installed(client, bitrix)
+    save_providers(client, token, [PROSTOR_SETTINGS])
+
+    response = client.get("/api/balance", headers=bearer(token))
+
+    assert response.get_json() == [{"provider": "prostor", "balance": 120.5, "currency": "RUB"}]
+
+
+def test_log_provider_needs_no_credentials(client, bitrix):
+    token = installed(client, bitrix)
+    response = save_providers(client, token, [{"kind": "log"}])
+    assert response.status_code == 200
+    assert response.get_json()["providers"] == [{"kind": "log", "sender": "", "credentials": {}}]
