@@ -113,10 +113,13 @@ def receive(session, portal, incoming, *, report_to_bitrix=True):
                       status=lifecycle.FAILED, report_pending=report_to_bitrix, due_at=None)
     # INSERT ... ON CONFLICT DO NOTHING: a repeated message_id, even from a concurrent request, stores nothing.
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(Message).values(**values).on_conflict_do_nothing(
-        index_elements=["portal_id", "bitrix_message_id"]
+    table = Message.__table__
+    statement = (
+        dialect.insert(table).values(**values)
+        .on_conflict_do_nothing(index_elements=["portal_id", "bitrix_message_id"])
+        .returning(table.c.id)
     )
-    created = session.execute(statement).rowcount == 1
+    created = session.execute(statement).scalar_one_or_none() is not None
     session.commit()
     message = session.scalars(
         select(Message).where(Message.portal_id == portal.id, Message.bitrix_message_id == incoming.message_id)

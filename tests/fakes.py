@@ -39,15 +39,23 @@ class FakeBitrix:
         self.http_requests = []  # REST requests as they went over the wire: (method, params)
         self.rate_limited = 0  # answer QUERY_LIMIT_EXCEEDED this many times
         self.token_counter = 0
-        rsps.add_callback(responses.GET, f"{OAUTH}/rest/app.info", callback=self._app_info)
-        rsps.add_callback(responses.GET, f"{OAUTH}/oauth/token/", callback=self._oauth_token)
+        # One OAuth server for every fake portal of a test: it asks each portal whose token it is.
+        portals = getattr(rsps, "fake_portals", None)
+        if portals is None:
+            portals = rsps.fake_portals = []
+            rsps.add_callback(responses.GET, f"{OAUTH}/rest/app.info",
+                              callback=lambda request: _owner(portals, request, "auth")._app_info(request))
+            rsps.add_callback(responses.GET, f"{OAUTH}/oauth/token/",
+                              callback=lambda request: _owner(portals, request, "refresh_token")._oauth_token(request))
+        portals.append(self)
         rsps.add_callback(responses.POST, re.compile(re.escape(self.endpoint) + r"[\w.]+"), callback=self._rest)
 
     # -- test helpers --
     def issue(self, user_id="1"):
         """A fresh (access, refresh) pair for a user."""
         self.token_counter += 1
-        access, refresh = f"at-{self.token_counter}-{user_id}", f"rt-{self.token_counter}-{user_id}"
+        tag = f"{self.domain.split('.')[0]}-{self.token_counter}-{user_id}"
+        access, refresh = f"at-{tag}", f"rt-{tag}"
         self.tokens[access] = user_id
         self.refresh_tokens[refresh] = user_id
         return access, refresh
@@ -170,6 +178,15 @@ class FakeBitrix:
             self.events[params["EVENT"]] = params.get("HANDLER")
             return 200, {"result": True}
         return 400, {"error": "ERROR_METHOD_NOT_FOUND", "error_description": "Method not found!"}
+
+
+def _owner(portals, request, param):
+    """The fake portal that issued the token named in the request (the first one when none did)."""
+    token = dict(parse_qsl(urlsplit(request.url).query)).get(param)
+    for portal in portals:
+        if token in portal.tokens or token in portal.refresh_tokens:
+            return portal
+    return portals[0]
 
 
 def _php_parse(query):

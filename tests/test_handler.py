@@ -1,0 +1,205 @@
+"""Step 4: Bitrix24 posts an SMS to /handler: authenticate, validate, store, send."""
+import json
+
+from sqlalchemy import func, select
+
+from b24sms.models import Message, MessageState, Portal
+from tests.helpers import APPLICATION_TOKEN, handler_form, install_with_prostor, message_id
+
+
+def stored(db, bitrix_id):
+    with db.session() as session:
+        return session.scalars(select(Message).where(Message.bitrix_message_id == bitrix_id)).one_or_none()
+
+
+def test_crm_sms_is_stored_sent_and_answered(client, db, bitrix, prostor):
+    install_with_prostor(client, bitrix)
+
+    response = client.post("/handler", data=handler_form(bitrix, message_id(1)))
+
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["message_id"] == message_id(1) and body["state"] == "accepted" and body["created"] is True
+    path, sent = prostor.requests[-1]
+    assert path == "send.json"
+    message = stored(db, message_id(1))
+    assert sent["messages"] == [{"clientId": str(message.id), "phone": "+79161234567", "text": "Hello from CRM",
+                                 "sender": "SHOP"}]
+    assert message.recipient == "+79161234567" and message.recipient_raw == "+7 (916) 123-45-67"
+    assert message.provider == "prostor" and message.provider_message_id == "1001"
+    assert message.origin["module_id"] == "crm" and message.origin["bindings"] == [
+        {"OWNER_TYPE_ID": "3", "OWNER_ID": "42"}]
+    assert message.segments == 1 and message.attempts == 1
+
+
+def test_bizproc_payload(client, db, bitrix, prostor):
+    install_with_prostor(client, bitrix)
+
+    response = client.post("/handler", data=handler_form(bitrix, message_id(2), module="bizproc"))
+
+    assert response.status_code == 200
+    message = stored(db, message_id(2))
+    assert message.origin["module_id"] == "bizproc"
+    assert message.origin["document_id"] == ["crm", "CCrmDocumentDeal", "DEAL_7"]
+    assert message.state == MessageState.ACCEPTED
+
+
+def test_repeated_message_id_answers_the_stored_state_and_sends_nothing(client, db, bitrix, prostor):
+    install_with_prostor(client, bitrix)
+    client.post("/handler", data=handler_form(bitrix, message_id(3)))
+    sends = len(prostor.requests)
+
+    again = client.post("/handler", data=handler_form(bitrix, message_id(3), text="different"))
+
+    assert again.status_code == 200
+    assert again.get_json()["created"] is False and again.get_json()["state"] == "accepted"
+    assert len(prostor.requests) == sends
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Message)) == 1
+
+
+def test_wrong_application_token_is_403_and_stores_nothing(client, db, bitrix, prostor):
+    install_with_prostor(client, bitrix)
+
+    response = client.post("/handler", data=handler_form(bitrix, message_id(4), application_token="f" * 32))
+
+    assert response.status_code == 403 and response.get_json()["error"] == "bad_token"
+    assert stored(db, message_id(4)) is None
+
+
+def test_no_auth_block_is_401(client, db, bitrix, prostor):
+    install_with_prostor(client, bitrix)
+    form = {k: v for k, v in handler_form(bitrix, message_id(5)).items() if not k.startswith("auth[")}
+
+    response = client.post("/handler", data=form)
+
+    assert response.status_code == 401 and response.get_json()["error"] == "no_auth"
+    assert stored(db, message_id(5)) is None
+
+
+def test_unknown_portal_is_403(client, db, bitrix):
+    response = client.post("/handler", data=handler_form(bitrix, message_id(6)))
+    assert response.status_code == 403 and response.get_json()["error"] == "unknown_portal"
+
+
+def test_unpinned_portal_verifies_the_access_token_then_pins(client, db, bitrix, prostor):
+    install_with_prostor(client, bitrix)
+    with db.session() as session:
+        session.scalars(select(Portal)).one().application_token = None
+
+    first = client.post("/handler", data=handler_form(bitrix, message_id(7), application_token="1" * 32))
+    assert first.status_code == 200
+    with db.session() as session:
+        assert session.scalars(select(Portal.application_token)).one() == "1" * 32
+
+    forged = client.post("/handler", data=handler_form(bitrix, message_id(8), application_token="2" * 32))
+    assert forged.status_code == 403
+
+
+def test_unpinned_portal_with_a_forged_access_token_is_refused(client, db, bitrix, prostor):
+    install_with_prostor(client, bitrix)
+    with db.session() as session:
+        session.scalars(select(Portal)).one().application_token = None
+    form = handler_form(bitrix, message_id(9))
+    form["auth[access_token]"] = "forged"
+
+    response = client.post("/handler", data=form)
+
+    assert response.status_code == 403
+    assert stored(db, message_id(9)) is None
+    with db.session() as session:
+        assert session.scalars(select(Portal.application_token)).one() is None
+
+
+def test_missing_and_bad_fields_are_400_naming_the_field(client, db, bitrix, prostor):
+    install_with_prostor(client, bitrix)
+    cases = [
+        ({"message_id": ""}, "message_id"),
+        ({"message_to": "", "properties[phone_number]": ""}, "message_to"),
+        ({"message_body": "", "properties[message_text]": ""}, "message_body"),
+        ({"message_body": "x" * 5001}, "message_body"),
+        ({"type": "WHATSAPP"}, "type"),
+        ({"message_id": "a\x00b"}, "message_id"),
+    ]
+    for n, (changes, field) in enumerate(cases, start=100):
+        form = handler_form(bitrix, message_id(n))
+        form.update(changes)
+        response = client.post("/handler", data=form)
+        assert response.status_code == 400, changes
+        assert field in response.get_json()["message"], response.get_json()
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Message)) == 0
+
+
+def test_properties_stand_in_for_missing_top_level_fields(client, db, bitrix, prostor):
+    install_with_prostor(client, bitrix)
+    form = handler_form(bitrix, message_id(10))
+    del form["message_to"], form["message_body"]
+    assert client.post("/handler", data=form).status_code == 200
+    assert stored(db, message_id(10)).recipient == "+79161234567"
+
+
+def test_invalid_number_fails_the_message_and_is_reported(client, db, bitrix, prostor, runner):
+    install_with_prostor(client, bitrix)
+
+    response = client.post("/handler", data=handler_form(bitrix, message_id(11), phone="12"))
+
+    assert response.status_code == 200
+    assert response.get_json()["state"] == "failed"
+    assert response.get_json()["error"]["code"] == "invalid_phone"
+    assert [path for path, _ in prostor.requests].count("send.json") == 0
+    runner.invoke(args=["jobs", "run-once"])
+    assert bitrix.statuses[message_id(11)] == "failed"
+
+
+def test_permanent_provider_refusal_fails_the_message(client, db, bitrix, prostor, runner):
+    install_with_prostor(client, bitrix)
+    prostor.next_send_status = ["invalid mobile phone"]
+
+    response = client.post("/handler", data=handler_form(bitrix, message_id(12)))
+
+    body = response.get_json()
+    assert body["state"] == "failed"
+    assert body["error"] == {"code": "invalid_recipient", "message": "invalid mobile phone"}
+    runner.invoke(args=["jobs", "run-once"])
+    assert bitrix.statuses[message_id(12)] == "failed"
+
+
+def test_transient_failure_waits_for_the_job_which_sends_once(client, db, bitrix, prostor, runner, app):
+    install_with_prostor(client, bitrix)
+    prostor.fail_next = [502]
+
+    response = client.post("/handler", data=handler_form(bitrix, message_id(13)))
+
+    assert response.status_code == 200 and response.get_json()["state"] == "retry_wait"
+    message = stored(db, message_id(13))
+    assert message.error_code == "retry_later:http_502"
+    with db.session() as session:  # the backoff has passed
+        session.get(Message, message.id).due_at = message.created_at
+    result = runner.invoke(args=["jobs", "run-once"])
+    assert "sent=1" in result.output
+    message = stored(db, message_id(13))
+    assert message.state == MessageState.ACCEPTED and message.attempts == 2
+    assert len(prostor.sent) == 1
+
+
+def test_uninstalled_portal_cannot_send(client, db, bitrix, prostor):
+    install_with_prostor(client, bitrix)
+    client.post("/events", data={"event": "ONAPPUNINSTALL", "data[CLEAN]": "0",
+                                 "auth[member_id]": bitrix.member_id, "auth[application_token]": APPLICATION_TOKEN})
+    response = client.post("/handler", data=handler_form(bitrix, message_id(14)))
+    assert response.status_code == 403
+    assert stored(db, message_id(14)) is None
+
+
+def test_a_long_cyrillic_text_counts_segments(client, db, bitrix, prostor):
+    install_with_prostor(client, bitrix)
+    client.post("/handler", data=handler_form(bitrix, message_id(15), text="Привет! " * 20))
+    assert stored(db, message_id(15)).segments == 3  # 160 UCS-2 characters: 67 per part
+
+
+def test_provider_answer_is_json_without_secrets(client, bitrix, prostor):
+    install_with_prostor(client, bitrix)
+    response = client.post("/handler", data=handler_form(bitrix, message_id(16)))
+    text = json.dumps(response.get_json())
+    assert "secret" not in text and APPLICATION_TOKEN not in text
