@@ -2,7 +2,6 @@ import os
 
 import pytest
 import responses
-from cryptography.fernet import Fernet
 from sqlalchemy import text
 
 from b24sms import create_app
@@ -11,7 +10,8 @@ from b24sms.models import Base
 from tests.fakes import CLIENT_ID, CLIENT_SECRET, FakeBitrix, FakeProstor
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
-ENCRYPTION_KEY = Fernet.generate_key().decode()
+# Fixed, so that every import of this module agrees (pytest imports conftest under two names).
+ENCRYPTION_KEY = "p3ZkX0qO0eHn7WkT0bq1o6v9J8m2f0Vx4kq3Y9aC1sU="
 PUBLIC_URL = "https://sms.example.com"
 
 
