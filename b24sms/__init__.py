@@ -19,6 +19,8 @@ def create_app(test_config=None):
     )
     app.config.update(load_settings(app.instance_path, test_config))
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # urllib3 logs request lines at DEBUG, and OAuth calls carry tokens in the query string.
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
     crypto.configure(app.config["ENCRYPTION_KEYS"])
     db.init_app(app)
     web.init_app(app)

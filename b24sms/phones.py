@@ -25,7 +25,7 @@ def normalize(raw, region=DEFAULT_REGION):
     text = (raw or "").strip()
     if not text:
         raise InvalidPhone("the phone number is empty")
-    # "8 900 ..." and "007..." are common ways of typing an international number in the CIS.
+    # "00" is how many people type the international prefix; phonenumbers handles "8 900 ..." itself.
     if text.startswith("00"):
         text = "+" + text[2:]
     try:
