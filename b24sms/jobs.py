@@ -21,14 +21,27 @@ class PassReport:
 
 
 def run_once(db, settings, http=None):
+    """Each duty in a session of its own, so that one failing (a bug, a dead provider) does not starve the rest."""
+    duties = {
+        "recovered": lambda session: sending.recover_stuck(session, utcnow()),
+        "senders_checked": lambda session: heal_senders(db, session, settings, http),
+        "sent": lambda session: sending.send_due(session, settings, utcnow(), http=http),
+        "status_changes": lambda session: statuses.poll(session, settings, utcnow(), http=http),
+        "reported": lambda session: statuses.report(db, session, settings, utcnow(), http=http),
+    }
     result = PassReport()
-    with db.session() as session:
-        now = utcnow()
-        result.recovered = sending.recover_stuck(session, now)
-        for portal in portals.portals_due_sender_check(session, now):
-            portals.sync_sender(db, session, settings, portal, check_first=True, http=http)
-            result.senders_checked += 1
-        result.sent = sending.send_due(session, settings, utcnow(), http=http)
-        result.status_changes = statuses.poll(session, settings, utcnow(), http=http)
-        result.reported = statuses.report(db, session, settings, utcnow(), http=http)
+    for name, duty in duties.items():
+        try:
+            with db.session() as session:
+                setattr(result, name, duty(session))
+        except Exception:
+            logger.exception("job duty %s failed; the other duties go on", name)
     return result
+
+
+def heal_senders(db, session, settings, http=None):
+    checked = 0
+    for portal in portals.portals_due_sender_check(session, utcnow()):
+        portals.sync_sender(db, session, settings, portal, check_first=True, http=http)
+        checked += 1
+    return checked

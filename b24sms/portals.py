@@ -250,9 +250,7 @@ def save_settings(session, settings, portal, entries, http=None):
     if not isinstance(entries, list) or not entries:
         raise BadRequest("`providers` must be a non-empty list.", "invalid_settings")
     existing = {account.kind: account for account in portal.accounts}
-    cleaned = []
-    for index, entry in enumerate(entries):
-        cleaned.append(_clean_entry(index, entry, existing.get(entry.get("kind") if isinstance(entry, dict) else None)))
+    cleaned = [_clean_entry(index, entry, existing) for index, entry in enumerate(entries)]
     kinds = [kind for kind, _, _ in cleaned]
     if len(set(kinds)) != len(kinds):
         raise BadRequest("Each provider may appear once in the chain.", "invalid_settings")
@@ -284,14 +282,15 @@ def save_settings(session, settings, portal, entries, http=None):
     session.commit()
 
 
-def _clean_entry(index, entry, existing):
+def _clean_entry(index, entry, existing_accounts):
+    """(kind, sender, credentials) of one chain entry, validated against the provider's declared settings."""
     if not isinstance(entry, dict):
         raise BadRequest(f"providers[{index}] must be an object.", "invalid_settings")
     kind = entry.get("kind")
-    try:
-        cls = providers.provider_class(kind)
-    except (providers.UnknownProvider, TypeError):
-        raise BadRequest(f"providers[{index}].kind: unknown provider {kind!r}.", "invalid_settings") from None
+    if not isinstance(kind, str) or kind not in providers.PROVIDERS:
+        raise BadRequest(f"providers[{index}].kind: unknown provider {str(kind)[:40]!r}.", "invalid_settings")
+    cls = providers.PROVIDERS[kind]
+    existing = existing_accounts.get(kind)
     given = entry.get("credentials") or {}
     if not isinstance(given, dict):
         raise BadRequest(f"providers[{index}].credentials must be an object.", "invalid_settings")

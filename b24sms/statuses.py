@@ -71,9 +71,10 @@ def poll(session, settings, now, http=None):
 def _poll_chunk(provider, messages, now):
     try:
         reports = provider.statuses([message.provider_message_id for message in messages])
-    except ProviderError as exc:
+    except Exception as exc:  # a provider's odd answer must not stop polling for everyone else
         delay = timedelta(minutes=2) if isinstance(exc, RetryLater) else timedelta(minutes=15)
-        logger.warning("status poll at %s failed (%s): next try in %s", provider.kind, exc, delay)
+        log = logger.warning if isinstance(exc, ProviderError) else logger.exception
+        log("status poll at %s failed (%s): next try in %s", provider.kind, exc, delay)
         for message in messages:
             message.due_at = now + delay
         return 0
@@ -116,7 +117,11 @@ def report(db, session, settings, now, http=None):
     """One reporting pass over every portal with untold statuses. Returns how many statuses were reported."""
     reported = 0
     for portal in claim_portals_to_report(session, now):
-        reported += report_portal(db, session, settings, portal, http=http)
+        try:
+            reported += report_portal(db, session, settings, portal, http=http)
+        except Exception:  # one portal's surprise must not keep the others waiting; its lease runs out
+            logger.exception("reporting for portal %s failed", portal.domain)
+            session.rollback()
     return reported
 
 

@@ -212,6 +212,7 @@ class FakeProstor:
         self.requests = []  # (path, body without credentials)
         self.next_send_status = []  # per-message status words to answer instead of "accepted"
         self.fail_next = []  # HTTP statuses to answer instead of a normal answer
+        self.canned = {}  # path -> JSON body to answer instead (odd shapes)
         self.counter = 1000
         rsps.add_callback(responses.POST, re.compile(re.escape(base) + r"\w+\.json"), callback=self._handle)
 
@@ -224,6 +225,8 @@ class FakeProstor:
             return self.fail_next.pop(0), {"Content-Type": "text/html"}, "<html>Bad Gateway</html>"
         if (login, password) != (self.login, self.password):
             return _json(200, {"status": "error", "description": "error authorization"})
+        if path in self.canned:
+            return _json(200, self.canned[path])
         if path == "send.json":
             return _json(200, {"status": "ok", "messages": [self._send(m) for m in body["messages"]]})
         if path == "status.json":

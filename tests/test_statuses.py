@@ -1,8 +1,10 @@
 """Step 5: the job polls providers and reports every status change to Bitrix24 in batches."""
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
 
+from b24sms import lifecycle
 from b24sms.models import Message, MessageState, Portal, PortalState, utcnow
 from tests.fakes import FakeBitrix
 from tests.helpers import (APPLICATION_TOKEN, PROSTOR_SETTINGS, handler_form, install_with_prostor, message_id,
@@ -61,17 +63,20 @@ def test_unknown_status_is_kept_raw_and_polled_again(client, db, bitrix, prostor
     assert bitrix.statuses == {}
 
 
-def test_statuses_never_move_backwards(client, db, bitrix, prostor, runner):
-    install_with_prostor(client, bitrix)
-    send_messages(client, bitrix, 1)
-    prostor.statuses["1001"] = "delivered"
-    make_due(db)
-    run_job(runner)
-    prostor.statuses["1001"] = "smsc submit"
-    with db.session() as session:  # a final message is not polled, but force one more look
-        session.execute(update(Message).values(state=MessageState.DELIVERED, due_at=utcnow()))
-    run_job(runner)
-    assert bitrix.statuses[message_id(1)] == "delivered"
+@pytest.mark.parametrize("state, status, moves", [
+    (MessageState.ACCEPTED, "sent", True),
+    (MessageState.ACCEPTED, "delivered", True),
+    (MessageState.SENT, "queued", False),
+    (MessageState.DELIVERED, "sent", False),  # a late "sent" after "delivered" changes nothing
+    (MessageState.DELIVERED, "failed", False),  # final is final
+    (MessageState.UNDELIVERED, "delivered", False),
+    (MessageState.SENT, "unknown", False),
+])
+def test_statuses_never_move_backwards(state, status, moves):
+    message = Message(state=state, report_pending=False, report_to_bitrix=True)
+    assert lifecycle.apply_status(message, status, "raw word") is moves
+    assert message.provider_status == "raw word"
+    assert (message.state != state) is moves and message.report_pending is moves
 
 
 def test_120_statuses_are_reported_in_at_most_3_requests(client, db, bitrix, runner):
@@ -237,3 +242,19 @@ def test_test_sms_is_sent_and_never_reported(client, db, bitrix, prostor, runner
     assert bitrix.statuses == {}
     with db.session() as session:
         assert session.scalars(select(Message.state)).one() == MessageState.DELIVERED
+
+
+def test_a_garbled_provider_answer_does_not_stop_the_pass(client, db, bitrix, prostor, runner):
+    install_with_prostor(client, bitrix)
+    send_messages(client, bitrix, 1)
+    client.post("/handler", data=handler_form(bitrix, message_id(2), phone="12"))  # fails: invalid number
+    make_due(db)
+    prostor.canned["status.json"] = {"status": "ok", "messages": ["not an object", 5]}
+
+    output = run_job(runner)
+
+    assert "reported=1" in output  # the report duty still ran
+    assert bitrix.statuses == {message_id(2): "failed"}
+    with db.session() as session:
+        polled = session.scalars(select(Message).where(Message.bitrix_message_id == message_id(1))).one()
+        assert polled.state == MessageState.ACCEPTED and polled.due_at > utcnow()

@@ -66,6 +66,8 @@ class Prostor(Provider):
         answer = self._post("status.json", {"messages": [{"smscId": pid} for pid in ids]})
         reports = []
         for item in answer.get("messages") or []:
+            if not isinstance(item, dict):
+                continue  # an odd entry: its message is simply polled again later
             raw = str(item.get("status", ""))
             reports.append(StatusReport(provider_id=str(item.get("smscId", "")), status=self.map_status(raw), raw=raw))
         return reports
