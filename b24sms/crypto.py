@@ -25,7 +25,8 @@ class Vault:
         try:
             self._fernet = MultiFernet([Fernet(key.encode()) for key in names])
         except ValueError:
-            raise ConfigError("ENCRYPTION_KEYS must be comma-separated Fernet keys (32 url-safe base64 bytes)") from None
+            message = "ENCRYPTION_KEYS must be comma-separated Fernet keys (32 url-safe base64 bytes)"
+            raise ConfigError(message) from None
 
     def encrypt(self, plain: str) -> str:
         return self._fernet.encrypt(plain.encode()).decode()

@@ -126,7 +126,8 @@ class FakeBitrix:
     def _batch(self, user, params):
         cmd = params.get("cmd") or {}
         if len(cmd) > 50:
-            return _json(400, {"error": "ERROR_BATCH_LENGTH_EXCEEDED", "error_description": "Max batch length exceeded"})
+            return _json(400, {"error": "ERROR_BATCH_LENGTH_EXCEEDED",
+                               "error_description": "Max batch length exceeded"})
         results, errors = {}, {}
         for key, command in cmd.items():
             method, _, query = command.partition("?")
@@ -169,7 +170,8 @@ class FakeBitrix:
             if params.get("MESSAGE_ID") in self.unknown_messages:
                 return 400, {"error": "ERROR_MESSAGE_NOT_FOUND", "error_description": "Message not found!"}
             if params.get("STATUS") not in ("queued", "sent", "delivered", "undelivered", "failed"):
-                return 400, {"error": "ERROR_MESSAGE_STATUS_INCORRECT", "error_description": "Message status incorrect!"}
+                return 400, {"error": "ERROR_MESSAGE_STATUS_INCORRECT",
+                             "error_description": "Message status incorrect!"}
             self.statuses[params["MESSAGE_ID"]] = params["STATUS"]
             return 200, {"result": True}
         if method == "event.bind":

@@ -40,6 +40,14 @@ def install_with_prostor(client, bitrix, prostor_settings=PROSTOR_SETTINGS):
     return token
 
 
+def install_with_log(client, bitrix):
+    """Install and choose the `log` provider; returns the page's session token."""
+    open_page(client, bitrix, APPLICATION_TOKEN=APPLICATION_TOKEN)
+    _, token = open_page(client, bitrix, path="/")
+    assert save_providers(client, token, [{"kind": "log"}]).status_code == 200
+    return token
+
+
 def handler_form(bitrix, message_id, phone="+7 (916) 123-45-67", text="Hello from CRM",
                  application_token=APPLICATION_TOKEN, module="crm", **extra):
     """What Bitrix24 posts to HANDLER, PHP-style keys and all."""

@@ -1,6 +1,6 @@
 """Settings, secrets at rest, key rotation, the PHP-style form parser, and the health check."""
 import pytest
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import select, text
 
 from b24sms import create_app, crypto
@@ -43,7 +43,7 @@ def test_keys_rotate_re_encrypts_everything_and_the_old_key_can_go(app, client, 
         assert session.scalars(select(Portal)).one().refresh_token.startswith("rt-")
     with db.engine.connect() as connection:
         raw = connection.execute(text("SELECT credentials FROM provider_accounts")).scalar_one()
-    with pytest.raises(Exception):
+    with pytest.raises(InvalidToken):
         Fernet(old_key.encode()).decrypt(raw.encode())
 
 

@@ -62,8 +62,9 @@ def test_install_for_another_portal_member_id_is_refused(client, db, bitrix):
 def test_token_of_another_application_is_refused(client, db, bitrix, rsps):
 
     access, refresh = bitrix.issue("1")
+    answer = {"result": {"client_id": "app.someone.else", "install": {"member_id": bitrix.member_id}}}
     rsps.replace("GET", "https://oauth.bitrix.info/rest/app.info", status=200, content_type="application/json",
-                 body=json.dumps({"result": {"client_id": "app.someone.else", "install": {"member_id": bitrix.member_id}}}))
+                 body=json.dumps(answer))
     response = client.post("/install", data=iframe_form(bitrix, access, refresh))
     assert response.status_code == 401
     with db.session() as session:

@@ -7,13 +7,13 @@ from sqlalchemy import select, update
 from b24sms import lifecycle
 from b24sms.models import Message, MessageState, Portal, PortalState, utcnow
 from tests.fakes import FakeBitrix
-from tests.helpers import (APPLICATION_TOKEN, PROSTOR_SETTINGS, handler_form, install_with_prostor, message_id,
-                           open_page, save_providers)
+from tests.helpers import handler_form, install_with_log, install_with_prostor, message_id, open_page
 
 
 def make_due(db):
     with db.session() as session:
-        session.execute(update(Message).where(Message.due_at.is_not(None)).values(due_at=utcnow() - timedelta(seconds=1)))
+        session.execute(update(Message).where(Message.due_at.is_not(None))
+                        .values(due_at=utcnow() - timedelta(seconds=1)))
 
 
 def run_job(runner):
@@ -31,7 +31,7 @@ def test_polled_statuses_are_mapped_and_reported(client, db, bitrix, prostor, ru
     install_with_prostor(client, bitrix)
     send_messages(client, bitrix, 5)
     for smsc_id, word in zip(["1001", "1002", "1003", "1004", "1005"],
-                             ["smsc submit", "delivered", "delivery error", "smsc reject", "queued"]):
+                             ["smsc submit", "delivered", "delivery error", "smsc reject", "queued"], strict=True):
         prostor.statuses[smsc_id] = word
     make_due(db)
 
@@ -80,9 +80,7 @@ def test_statuses_never_move_backwards(state, status, moves):
 
 
 def test_120_statuses_are_reported_in_at_most_3_requests(client, db, bitrix, runner):
-    open_page(client, bitrix, APPLICATION_TOKEN=APPLICATION_TOKEN)
-    _, token = open_page(client, bitrix, path="/")
-    save_providers(client, token, [{"kind": "log"}])
+    install_with_log(client, bitrix)
     send_messages(client, bitrix, 120)
     make_due(db)
     bitrix.http_requests.clear()
@@ -186,9 +184,7 @@ def test_a_message_bitrix_does_not_know_is_given_up(client, db, bitrix, prostor,
 
 
 def test_log_provider_reports_delivered_on_the_next_pass(client, db, bitrix, runner):
-    open_page(client, bitrix, APPLICATION_TOKEN=APPLICATION_TOKEN)
-    _, token = open_page(client, bitrix, path="/")
-    save_providers(client, token, [{"kind": "log"}])
+    install_with_log(client, bitrix)
     send_messages(client, bitrix, 1)
     make_due(db)
     run_job(runner)

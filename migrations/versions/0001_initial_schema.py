@@ -1,7 +1,7 @@
 """initial schema: portals, provider accounts, messages
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-23
 """
 from alembic import op
