@@ -88,7 +88,7 @@
         select.appendChild(el("option", { value: p.kind, text: p.title }));
       }
     });
-    $("add-provider").disabled = !select.options.length;
+    select.parentNode.hidden = !select.options.length;  // every provider is in the chain already
   }
 
   $("add-provider").addEventListener("click", function () {
