@@ -3,10 +3,8 @@
 Columns typed `Encrypted` are encrypted on the way into the database and decrypted on the way out, so no
 code path can store a token or a provider password in the clear by forgetting a call.
 """
-import hashlib
 import hmac
 import json
-import secrets
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import Text
@@ -78,16 +76,6 @@ class EncryptedJSON(Encrypted):
     def process_result_value(self, value, dialect):
         plain = super().process_result_value(value, dialect)
         return None if plain is None else json.loads(plain)
-
-
-def new_secret() -> str:
-    """A random URL-safe secret (callback URLs)."""
-    return secrets.token_urlsafe(24)
-
-
-def hash_secret(secret: str) -> str:
-    """Secrets we only ever compare (callback secrets) are stored as SHA-256, never decryptable."""
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def same_secret(given, expected) -> bool:

@@ -2,14 +2,13 @@
 import logging
 from datetime import timedelta
 
-import requests
 from sqlalchemy import exists, select, update
 
 from . import providers
 from .bitrix import oauth
 from .bitrix.client import FixedToken, RestClient
 from .bitrix.errors import AuthRevoked, BitrixError, BitrixUnavailable
-from .crypto import hash_secret, new_secret, same_secret
+from .crypto import same_secret
 from .errors import BadRequest, Forbidden, NotFound, Unauthorized, UpstreamError
 from .models import Portal, PortalState, ProviderAccount, utcnow
 from .phones import region_for
@@ -40,8 +39,11 @@ class PortalTokens:
         self.portal_id = portal_id
         self.settings = settings
         self.http = http
+        self._token = self._expires_at = None  # what we last read or refreshed: a batch loop reads it once
 
     def access_token(self):
+        if self._token and _still_fresh(self._expires_at):
+            return self._token
         with self.db.session() as session:
             portal = session.get(Portal, self.portal_id)
             if portal is None or not portal.access_token:
@@ -49,9 +51,9 @@ class PortalTokens:
             if portal.state == PortalState.NEEDS_REAUTH:
                 raise AuthRevoked("needs_reauth", "the portal's admin must open the app again")
             token, expires_at = portal.access_token, portal.token_expires_at
-        if expires_at and expires_at - TOKEN_EARLY_REFRESH <= utcnow():
+        if not _still_fresh(expires_at):
             return self.refresh(token)
-        return token
+        return self._remember(token, expires_at)
 
     def refresh(self, stale_token):
         revoked = None
@@ -60,16 +62,14 @@ class PortalTokens:
             if portal is None:
                 raise AuthRevoked("portal_gone", "the portal was removed")
             # Someone refreshed while we waited for the lock: use theirs, never refresh twice.
-            fresh = portal.token_expires_at is None or portal.token_expires_at - TOKEN_EARLY_REFRESH > utcnow()
-            if portal.access_token and portal.access_token != stale_token and fresh:
-                return portal.access_token
+            if portal.access_token and portal.access_token != stale_token and _still_fresh(portal.token_expires_at):
+                return self._remember(portal.access_token, portal.token_expires_at)
             if portal.state == PortalState.NEEDS_REAUTH or not portal.refresh_token:
                 raise AuthRevoked("needs_reauth", "the portal's admin must open the app again")
             try:
                 pair = oauth.refresh(
                     self.settings["B24_OAUTH_URL"], self.settings["B24_CLIENT_ID"], self.settings["B24_CLIENT_SECRET"],
-                    portal.refresh_token, http=self.http or _session(), timeout=self.settings["HTTP_TIMEOUT"],
-                    now=utcnow(),
+                    portal.refresh_token, http=self.http, timeout=self.settings["HTTP_TIMEOUT"], now=utcnow(),
                 )
             except AuthRevoked as exc:
                 portal.state = PortalState.NEEDS_REAUTH
@@ -80,12 +80,17 @@ class PortalTokens:
                 portal.access_token = pair.access_token
                 portal.refresh_token = pair.refresh_token
                 portal.token_expires_at = pair.expires_at
-                return pair.access_token
+                return self._remember(pair.access_token, pair.expires_at)
+        self._token = None
         raise revoked
 
+    def _remember(self, token, expires_at):
+        self._token, self._expires_at = token, expires_at
+        return token
 
-def _session():
-    return requests.Session()
+
+def _still_fresh(expires_at):
+    return expires_at is None or expires_at - TOKEN_EARLY_REFRESH > utcnow()
 
 
 def rest_client(db, portal, settings, http=None) -> RestClient:
@@ -98,7 +103,7 @@ def verify_token(settings, access_token, member_id, http, *, refused):
     """The verified identity behind `access_token`, or `refused` (an AppError class) saying why not."""
     try:
         return oauth.verify(settings["B24_OAUTH_URL"], settings["B24_CLIENT_ID"], access_token, member_id,
-                            http=http or _session(), timeout=settings["HTTP_TIMEOUT"])
+                            http=http, timeout=settings["HTTP_TIMEOUT"])
     except oauth.AuthNotVerified as exc:
         raise refused(f"This request could not be verified with Bitrix24: {exc}.", "not_verified") from None
     except BitrixUnavailable:
@@ -276,8 +281,6 @@ def save_settings(session, settings, portal, entries, http=None):
         account.position = position
         account.sender = sender or None
         account.credentials = credentials
-        if not account.callback_secret_hash:
-            account.callback_secret_hash = hash_secret(new_secret())
     session.flush()
     session.commit()
 

@@ -150,7 +150,7 @@ def send(session, settings, message_id, http=None):
         lifecycle.fail(message, "no_provider", "No SMS provider is configured for this portal.")
         session.commit()
         return message
-    provider = providers.build(account.kind, account.credentials, account.sender, settings, http=http)
+    provider = providers.for_account(account, settings, http=http)
     outgoing = Outgoing(key=str(message.id), phone=message.recipient, text=message.body, sender=account.sender)
     try:
         accepted = provider.send(outgoing)
@@ -208,8 +208,8 @@ def recover_stuck(session, now):
         .limit(500).with_for_update(skip_locked=True)
     ).all()
     for message in stuck:
-        kind = message.provider or (message.portal.active_accounts[0].kind if message.portal.active_accounts else None)
-        cls = providers.PROVIDERS.get(kind)
+        account = message.account or _account_for(message)
+        cls = providers.PROVIDERS.get(account.kind) if account else None
         if cls is not None and cls.idempotent_key:
             message.state, message.due_at = MessageState.RETRY_WAIT, now
         else:

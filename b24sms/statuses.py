@@ -61,7 +61,7 @@ def poll(session, settings, now, http=None):
     changed = 0
     for messages in by_account.values():
         account = messages[0].account
-        provider = providers.build(account.kind, account.credentials, account.sender, settings, http=http)
+        provider = providers.for_account(account, settings, http=http)
         for chunk in _chunks(messages, provider.statuses_per_request):
             changed += _poll_chunk(provider, chunk, now)
             session.commit()
@@ -173,11 +173,14 @@ def report_portal(db, session, settings, portal, http=None):
 
 def _mark_reported(session, messages):
     now = utcnow()
+    by_status = defaultdict(list)
     for message in messages:
-        # Only if the status is still the one we reported: a change that came meanwhile stays pending.
+        by_status[message.status].append(message.id)
+    for status, ids in by_status.items():
+        # Only rows whose status is still the one we reported: a change that came meanwhile stays pending.
         session.execute(
-            update(Message).where(Message.id == message.id, Message.status == message.status)
-            .values(reported_status=message.status, report_pending=False, reported_at=now)
+            update(Message).where(Message.id.in_(ids), Message.status == status)
+            .values(reported_status=status, report_pending=False, reported_at=now)
             .execution_options(synchronize_session=False)
         )
     session.commit()

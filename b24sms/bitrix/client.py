@@ -3,8 +3,6 @@ import logging
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import requests
-
 from .errors import BitrixError, TokenExpired
 from .forms import build_query
 from .http import Redirected, request_json
@@ -39,7 +37,7 @@ class RestClient:
         self.endpoint = endpoint if endpoint.endswith("/") else endpoint + "/"
         self.tokens = tokens
         self.timeout = timeout
-        self.http = http or requests.Session()
+        self.http = http
 
     def call(self, method, params=None):
         """The `result` of one method; raises BitrixError (or a subclass) on an error answer."""

@@ -4,10 +4,16 @@ import requests
 from .errors import BitrixUnavailable, classify
 
 
+class Redirected(Exception):
+    def __init__(self, location):
+        super().__init__(location)
+        self.location = location
+
+
 def request_json(http, method, url, *, timeout, **kwargs):
-    """The decoded JSON answer; Bitrix error answers raise the matching BitrixError."""
+    """The decoded JSON answer; Bitrix error answers raise the matching BitrixError. `http`: a Session, or None."""
     try:
-        response = http.request(method, url, timeout=timeout, allow_redirects=False, **kwargs)
+        response = (http or requests).request(method, url, timeout=timeout, allow_redirects=False, **kwargs)
     except requests.Timeout:
         raise BitrixUnavailable("timeout", f"no answer within {timeout} s") from None
     except requests.RequestException as exc:
@@ -25,9 +31,3 @@ def request_json(http, method, url, *, timeout, **kwargs):
         raise BitrixUnavailable(f"http_{response.status_code}", "the answer is not a JSON object",
                                 response.status_code)
     return answer
-
-
-class Redirected(Exception):
-    def __init__(self, location):
-        super().__init__(location)
-        self.location = location

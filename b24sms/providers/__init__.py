@@ -22,3 +22,8 @@ def build(kind, credentials, sender, settings, http=None) -> Provider:
     cls = provider_class(kind)
     base_url = settings.get(cls.base_url_setting, "") if cls.base_url_setting else ""
     return cls(credentials, sender, base_url=base_url, timeout=settings["HTTP_TIMEOUT"], http=http)
+
+
+def for_account(account, settings, http=None) -> Provider:
+    """The provider behind a stored account (anything with kind, credentials and sender)."""
+    return build(account.kind, account.credentials, account.sender, settings, http=http)

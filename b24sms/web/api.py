@@ -93,7 +93,7 @@ def list_messages():
 def balance():
     answer = []
     for account in g.portal.active_accounts:
-        provider = providers.build(account.kind, account.credentials, account.sender, current_app.config)
+        provider = providers.for_account(account, current_app.config)
         entry = {"provider": account.kind, "balance": None, "currency": None}
         try:
             result = provider.balance()

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, jsonify
 from .. import portals, sending
 from ..db import get_session
 from ..errors import Forbidden
-from ..models import MessageState, PortalState
+from ..models import Message, MessageState, PortalState
 from .forms import posted_data
 from .views import message_view
 
@@ -34,5 +34,5 @@ def handle_sms():
         except Exception:  # the message is stored: the job will pick it up
             logger.exception("inline send of message %s failed; left for the job", message.id)
             session.rollback()
-            message = session.get(type(message), message.id, populate_existing=True)
+            message = session.get(Message, message.id, populate_existing=True)
     return jsonify(message_view(message, created=created))
