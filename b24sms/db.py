@@ -6,7 +6,7 @@ import click
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from flask import current_app, g
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, select, update
 from sqlalchemy.orm import sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -43,6 +43,16 @@ class Database:
 
     def upgrade(self, revision="head"):
         command.upgrade(alembic_config(self.url), revision)
+
+
+def lock_rows(session, model, *where):
+    """The matching rows, re-read and locked until the session's transaction ends (PostgreSQL: FOR UPDATE;
+    SQLite has no row locks, so a no-op write first takes the database's write lock)."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(update(model).where(*where).values(id=model.id).execution_options(synchronize_session=False))
+    return session.scalars(
+        select(model).where(*where).with_for_update().execution_options(populate_existing=True)
+    ).all()
 
 
 def _sqlite_pragmas(dbapi_connection, _record):

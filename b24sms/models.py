@@ -71,7 +71,12 @@ class ProviderAccount(Base):
     kind: Mapped[str] = mapped_column(String(32))
     sender: Mapped[str | None] = mapped_column(String(64))
     credentials: Mapped[dict] = mapped_column(EncryptedJSON)
+    # Receipts come to /callbacks/<kind>/<secret>: found by the hash, the secret itself kept encrypted so that
+    # per-message callback URLs can be built and the admin can see the URL to paste into the provider's cabinet.
     callback_secret_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    callback_secret: Mapped[str | None] = mapped_column(Encrypted)
+    # Providers that allow one status request per interval (SMSC): the account's next free slot.
+    poll_not_before: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -101,6 +106,7 @@ class Message(Base):
         Index("ix_messages_state_due", "state", "due_at"),
         Index("ix_messages_report", "report_pending", "portal_id"),
         Index("ix_messages_portal_created", "portal_id", "created_at"),  # the message log, newest first
+        Index("ix_messages_account_provider_id", "account_id", "provider_message_id"),  # receipts
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -117,6 +123,8 @@ class Message(Base):
     provider_status: Mapped[str | None] = mapped_column(String(255))  # the provider's own word, kept raw
     state: Mapped[str] = mapped_column(String(16), default=MessageState.RECEIVED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Every provider call: [{"account", "provider", "result", "code", "at"}]; the failover chain reads it.
+    attempt_log: Mapped[list | None] = mapped_column(JSON)
     due_at: Mapped[datetime | None] = mapped_column(DateTime)
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_text: Mapped[str | None] = mapped_column(Text)

@@ -2,17 +2,18 @@
 import logging
 from datetime import timedelta
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, select
 
-from . import providers
+from . import callback_urls, providers
 from .bitrix import oauth
 from .bitrix.client import FixedToken, RestClient
 from .bitrix.errors import AuthRevoked, BitrixError, BitrixUnavailable
 from .crypto import same_secret
+from .db import lock_rows
 from .errors import BadRequest, Forbidden, NotFound, Unauthorized, UpstreamError
 from .models import Portal, PortalState, ProviderAccount, utcnow
 from .phones import region_for
-from .providers.base import InvalidCredentials, ProviderError, RetryLater
+from .providers.base import ACCOUNT, InvalidCredentials, ProviderError, RetryLater
 
 logger = logging.getLogger(__name__)
 MASK = "********"
@@ -22,13 +23,9 @@ TOKEN_EARLY_REFRESH = timedelta(seconds=60)
 
 # ---------------------------------------------------------------- tokens
 def lock_portal(session, portal_id):
-    """The portal row, locked until the session's transaction ends (PostgreSQL: FOR UPDATE; SQLite: a no-op
-    write, which takes the database's write lock)."""
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(update(Portal).where(Portal.id == portal_id).values(id=Portal.id))
-    return session.scalars(
-        select(Portal).where(Portal.id == portal_id).with_for_update().execution_options(populate_existing=True)
-    ).one_or_none()
+    """The portal row, locked until the session's transaction ends."""
+    rows = lock_rows(session, Portal, Portal.id == portal_id)
+    return rows[0] if rows else None
 
 
 class PortalTokens:
@@ -235,18 +232,22 @@ def authenticate_pinned(session, auth):
 
 
 # ---------------------------------------------------------------- provider settings
-def describe_accounts(portal):
-    """Settings as the page sees them: secrets masked, never echoed back."""
+def describe_accounts(portal, settings):
+    """Settings as the page sees them: secrets masked, never echoed back. Providers whose receipt URL the admin
+    pastes into the provider's cabinet also get that URL."""
     described = []
     for account in portal.active_accounts:
         cls = providers.PROVIDERS.get(account.kind)
         secret_names = {s.name for s in cls.credential_settings if s.secret} if cls else set(account.credentials)
-        described.append({
+        entry = {
             "kind": account.kind,
             "sender": account.sender or "",
             "credentials": {name: (MASK if name in secret_names and value else value)
                             for name, value in (account.credentials or {}).items()},
-        })
+        }
+        if cls is not None and cls.receipts == ACCOUNT:
+            entry["callback_url"] = callback_urls.url_for(settings, account)
+        described.append(entry)
     return described
 
 
@@ -281,6 +282,8 @@ def save_settings(session, settings, portal, entries, http=None):
         account.position = position
         account.sender = sender or None
         account.credentials = credentials
+        if providers.PROVIDERS[kind].receipts:
+            callback_urls.assign_secret(account)
     session.flush()
     session.commit()
 

@@ -11,11 +11,11 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from . import lifecycle, providers
+from . import callback_urls, failover, lifecycle, providers
 from .errors import BadRequest
-from .models import Message, MessageState, Portal, PortalState, utcnow
+from .models import Message, MessageState, Portal, PortalState, ProviderAccount, utcnow
 from .phones import InvalidPhone, normalize
-from .providers.base import Outgoing, ProviderError
+from .providers.base import PER_MESSAGE, Outgoing, ProviderError
 
 logger = logging.getLogger(__name__)
 
@@ -141,48 +141,72 @@ def claim(session, message_id):
 
 
 def send(session, settings, message_id, http=None):
-    """One send attempt for a stored message, if this runner can claim it. Returns the message."""
+    """Send a stored message if this runner can claim it, along the portal's failover chain. Returns it."""
     if not claim(session, message_id):
         return session.get(Message, message_id, populate_existing=True)
     message = session.get(Message, message_id, populate_existing=True)
-    account = _account_for(message)
-    if account is None:
-        lifecycle.fail(message, "no_provider", "No SMS provider is configured for this portal.")
-        session.commit()
-        return message
-    provider = providers.for_account(account, settings, http=http)
-    outgoing = Outgoing(key=str(message.id), phone=message.recipient, text=message.body, sender=account.sender)
-    try:
-        accepted = provider.send(outgoing)
-    except ProviderError as exc:
-        _record_failure(message, account, exc, settings)
-    else:
-        message.account_id, message.provider = account.id, account.kind
-        message.provider_message_id = accepted.provider_id
-        message.error_code = message.error_text = None
-        message.state = MessageState.ACCEPTED
-        message.due_at = utcnow() + FIRST_POLL_DELAY
-        lifecycle.apply_status(message, accepted.status, accepted.raw)
+    chain = message.portal.active_accounts
+    max_attempts = settings["SEND_MAX_ATTEMPTS"]
+    route = failover.first_route(chain, message.attempt_log or [], max_attempts, message.account_id)
+    if route.account is None:
+        _fail_without_route(message, chain)
+    while route.account is not None:
+        error = _attempt(session, settings, message, route.account, http)
+        if error is None:
+            break
+        if not error.fails_over:  # the number or the text is the problem: no provider will do better
+            lifecycle.fail(message, message.error_code, error.text)
+            logger.info("message %s failed: %s", message.id, error)
+            break
+        route = failover.next_route(chain, message.attempt_log, max_attempts, route.account.id)
+        if route.account is None:
+            lifecycle.fail(message, message.error_code, error.text)
+            logger.info("message %s failed, no provider left: %s", message.id, error)
+        elif route.wait:
+            message.account_id, message.provider = route.account.id, route.account.kind
+            message.state = MessageState.RETRY_WAIT
+            message.due_at = utcnow() + backoff(failover.transient_failures(message.attempt_log, route.account.id))
+            logger.info("message %s: %s; next try at %s via %s", message.id, error, message.due_at,
+                        route.account.kind)
+            break
+        else:
+            logger.info("message %s: %s; failing over to %s", message.id, error, route.account.kind)
+            message.attempts += 1
     session.commit()
     return message
 
 
-def _account_for(message):
-    chain = message.portal.active_accounts
-    return chain[0] if chain else None
-
-
-def _record_failure(message, account, error, settings):
+def _attempt(session, settings, message, account, http):
+    """One provider call. Returns None when the provider took the message, else the ProviderError."""
+    # Committed before the call: if this runner dies mid-call, recovery knows which provider was asked.
     message.account_id, message.provider = account.id, account.kind
-    message.error_code = f"{error.kind}:{error.code}" if error.code else error.kind
-    message.error_text = error.text
-    if error.retryable and message.attempts < settings["SEND_MAX_ATTEMPTS"]:
-        message.state = MessageState.RETRY_WAIT
-        message.due_at = utcnow() + backoff(message.attempts)
-        logger.info("message %s: %s, retry %s at %s", message.id, error, message.attempts + 1, message.due_at)
-    else:
-        lifecycle.fail(message, message.error_code, error.text)
-        logger.info("message %s failed: %s", message.id, error)
+    message.attempt_log = failover.started(message.attempt_log, account, utcnow())
+    session.commit()
+    provider = providers.for_account(account, settings, http=http)
+    callback_url = callback_urls.url_for(settings, account) if provider.receipts == PER_MESSAGE else None
+    outgoing = Outgoing(key=str(message.id), phone=message.recipient, text=message.body, sender=account.sender,
+                        callback_url=callback_url)
+    try:
+        accepted = provider.send(outgoing)
+    except ProviderError as exc:
+        message.attempt_log = failover.settled(message.attempt_log, utcnow(), exc)
+        message.error_code = (f"{exc.kind}:{exc.code}" if exc.code else exc.kind)[:64]
+        message.error_text = exc.text
+        return exc
+    message.attempt_log = failover.settled(message.attempt_log, utcnow())
+    message.provider_message_id = accepted.provider_id
+    message.error_code = message.error_text = None
+    message.state = MessageState.ACCEPTED
+    message.due_at = utcnow() + FIRST_POLL_DELAY
+    lifecycle.apply_status(message, accepted.status, accepted.raw)
+    return None
+
+
+def _fail_without_route(message, chain):
+    if not chain:
+        lifecycle.fail(message, "no_provider", "No SMS provider is configured for this portal.")
+    else:  # every provider of the chain refused it or ran out of attempts before
+        lifecycle.fail(message, message.error_code or "no_provider", message.error_text or "No provider is left.")
 
 
 def backoff(attempts):
@@ -208,10 +232,15 @@ def recover_stuck(session, now):
         .limit(500).with_for_update(skip_locked=True)
     ).all()
     for message in stuck:
-        account = message.account or _account_for(message)
+        account_id = failover.in_flight(message.attempt_log)
+        account = session.get(ProviderAccount, account_id) if account_id else None
         cls = providers.PROVIDERS.get(account.kind) if account else None
-        if cls is not None and cls.idempotent_key:
+        if account_id is None or (cls is not None and cls.idempotent_key):
+            # Nothing went out, or the provider drops a repeat of our key: send again, to the same account.
             message.state, message.due_at = MessageState.RETRY_WAIT, now
+            if account is not None:
+                message.account_id = account.id
+                message.attempt_log = message.attempt_log[:-1]  # the repeat is the same attempt, not a new one
         else:
             lifecycle.fail(message, "outcome_unknown",
                            "The provider call was interrupted and this provider cannot tell whether it sent the "

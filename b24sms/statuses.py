@@ -13,9 +13,10 @@ from sqlalchemy import select, update
 from . import lifecycle, providers
 from .bitrix.client import BATCH_LIMIT
 from .bitrix.errors import AuthRevoked, BitrixError, RateLimited
-from .models import Message, MessageState, Portal, PortalState, utcnow
+from .db import lock_rows
+from .models import Message, MessageState, Portal, PortalState, ProviderAccount, utcnow
 from .portals import rest_client
-from .providers.base import ProviderError, RetryLater
+from .providers.base import UNKNOWN, ProviderError, RetryLater, Tracked
 
 logger = logging.getLogger(__name__)
 
@@ -62,15 +63,36 @@ def poll(session, settings, now, http=None):
     for messages in by_account.values():
         account = messages[0].account
         provider = providers.for_account(account, settings, http=http)
-        for chunk in _chunks(messages, provider.statuses_per_request):
-            changed += _poll_chunk(provider, chunk, now)
+        chunks = list(_chunks(messages, provider.statuses_per_request))
+        if provider.poll_interval:
+            chunks = _within_poll_slot(session, account, chunks, provider.poll_interval, now)
+        for chunk in chunks:
+            changed += _poll_chunk(session, provider, chunk, now)
             session.commit()
     return changed
 
 
-def _poll_chunk(provider, messages, now):
+def _within_poll_slot(session, account, chunks, interval, now):
+    """For providers that allow one status request per interval: take the account's slot (a conditional
+    UPDATE, so only one runner gets it) and poll one chunk; everything else waits for the next slot."""
+    taken = session.execute(
+        update(ProviderAccount)
+        .where(ProviderAccount.id == account.id,
+               ProviderAccount.poll_not_before.is_(None) | (ProviderAccount.poll_not_before <= now))
+        .values(poll_not_before=now + interval)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    allowed = chunks[:1] if taken else []
+    for chunk in chunks[len(allowed):]:
+        for message in chunk:
+            message.due_at = now + interval
+    session.commit()
+    return allowed
+
+
+def _poll_chunk(session, provider, messages, now):
     try:
-        reports = provider.statuses([message.provider_message_id for message in messages])
+        reports = provider.statuses([Tracked(message.provider_message_id, message.recipient) for message in messages])
     except Exception as exc:  # a provider's odd answer must not stop polling for everyone else
         delay = timedelta(minutes=2) if isinstance(exc, RetryLater) else timedelta(minutes=15)
         log = logger.warning if isinstance(exc, ProviderError) else logger.exception
@@ -80,7 +102,8 @@ def _poll_chunk(provider, messages, now):
         return 0
     by_id = {report.provider_id: report for report in reports}
     changed = 0
-    for message in messages:
+    # Re-read under lock: a receipt may have moved a message while we waited for the provider.
+    for message in lock_rows(session, Message, Message.id.in_([m.id for m in messages])):
         report = by_id.get(message.provider_message_id)
         if report is not None:
             changed += lifecycle.apply_status(message, report.status, report.raw,
@@ -90,6 +113,30 @@ def _poll_chunk(provider, messages, now):
         age = now - message.created_at
         message.due_at = None if age >= POLL_GIVE_UP else now + next_poll_delay(age)
     return changed
+
+
+# ---------------------------------------------------------------- receipts pushed by providers
+def apply_receipts(session, account, reports, now):
+    """Statuses a provider pushed for `account`'s messages. Never backwards (the state machine sees to it); an
+    unreadable status makes the message due for polling at once. Returns (matched, changed)."""
+    matched = changed = 0
+    for report in reports:
+        rows = lock_rows(session, Message, Message.account_id == account.id,
+                         Message.provider_message_id == report.provider_id)
+        message = rows[0] if rows else None
+        if message is None:
+            # Not ours, or the send has not committed yet: polling will find the status.
+            logger.info("receipt for unknown %s message %s ignored", account.kind, report.provider_id)
+            continue
+        matched += 1
+        if lifecycle.apply_status(message, report.status, report.raw,
+                                  error_code=report.error_code, error_text=report.error_text):
+            changed += 1
+        elif report.status == UNKNOWN and message.state in MessageState.POLLED:
+            message.due_at = now
+        session.commit()
+    session.commit()  # also ends the lock a receipt for an unknown message took
+    return matched, changed
 
 
 def _chunks(items, size):

@@ -20,7 +20,7 @@ def provider():
 ])
 def test_status_table(rsps, word, status):
     rsps.post(PROSTOR + "status.json", json={"status": "ok", "messages": [{"smscId": 77, "status": word}]})
-    [report] = provider().statuses(["77"])
+    [report] = provider().statuses([base.Tracked("77", "+79161234567")])
     assert (report.provider_id, report.status, report.raw) == ("77", status, word)
     assert json.loads(rsps.calls[0].request.body)["messages"] == [{"smscId": 77}]
 

@@ -2,8 +2,11 @@
 from .base import Provider, ProviderError  # noqa: F401
 from .log import LogProvider
 from .prostor import Prostor
+from .smsaero import SmsAero
+from .smsc import Smsc
+from .twilio import Twilio
 
-PROVIDERS = {cls.kind: cls for cls in (Prostor, LogProvider)}
+PROVIDERS = {cls.kind: cls for cls in (Prostor, Smsc, SmsAero, Twilio, LogProvider)}
 
 
 class UnknownProvider(KeyError):

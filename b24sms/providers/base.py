@@ -4,8 +4,8 @@ A provider module only declares its settings and its two tables (statuses, error
 parses its answers. This base owns the HTTP session, the timeout and the classification of transport failures,
 so that a new provider is one module. Providers know nothing of portals, Flask or the database.
 """
-from dataclasses import asdict, dataclass
-from decimal import Decimal
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal, InvalidOperation
 
 import requests
 
@@ -69,6 +69,10 @@ class RejectedContent(ProviderError):
     fails_over = False
 
 
+# ---- how receipts reach us ----
+PER_MESSAGE = "per_message"
+ACCOUNT = "account"
+
 # ---- declarations and values ----
 @dataclass(frozen=True)
 class Setting:
@@ -89,6 +93,34 @@ class Outgoing:
     text: str
     sender: str | None = None
     callback_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """A message the provider took, as a status query names it (SMSC wants the phone beside the id)."""
+
+    provider_id: str
+    phone: str | None = None  # E.164
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A delivery receipt as it reached us, free of any web framework."""
+
+    url: str  # the public URL the provider called (what we gave it), query string included
+    params: tuple = ()  # (name, value) pairs of the form body, repeats kept
+    query: tuple = ()  # (name, value) pairs of the query string
+    json: dict | list | None = None
+    headers: dict = field(default_factory=dict)  # lower-case names
+
+    @property
+    def fields(self) -> dict:
+        """Query, then form values by name (the last of repeats), overlaid by a JSON object body's top level."""
+        values = dict(self.query)
+        values.update(self.params)
+        if isinstance(self.json, dict):
+            values.update(self.json)
+        return values
 
 
 @dataclass(frozen=True)
@@ -122,7 +154,11 @@ class Provider:
     sender_setting = None  # Setting, or None when the provider takes no sender
     base_url_setting = None  # the environment setting that overrides the provider's public base URL
     statuses_per_request = 1
+    poll_interval = None  # timedelta: at most one status request per account this often (SMSC's bulk limit)
     idempotent_key = False  # the provider drops a second send with the same Outgoing.key
+    # How receipts reach us: None (poll only), PER_MESSAGE (a callback URL on each send) or ACCOUNT (one URL the
+    # admin pastes into the provider's cabinet; the settings page shows it).
+    receipts = None
     status_table = {}  # the provider's value (lower-case) -> one of the vocabulary
     error_table = {}  # the provider's code or words (lower-case) -> ProviderError subclass
 
@@ -140,7 +176,7 @@ class Provider:
     def send(self, message: Outgoing) -> Accepted:
         raise NotImplementedError
 
-    def statuses(self, provider_ids: list[str]) -> list[StatusReport]:
+    def statuses(self, messages: list[Tracked]) -> list[StatusReport]:
         raise NotImplementedError
 
     def balance(self) -> Balance:
@@ -149,6 +185,14 @@ class Provider:
     def check_credentials(self) -> Balance:
         """Raises InvalidCredentials (or another ProviderError) when the account cannot be used."""
         return self.balance()
+
+    # -- receipts, for providers that push them --
+    def verify_receipt(self, receipt: Receipt) -> bool:
+        """Whether the receipt is the provider's own. By default the secret in the URL is the only proof."""
+        return True
+
+    def read_receipt(self, receipt: Receipt) -> list[StatusReport]:
+        raise ProviderError(f"{self.title} does not push receipts", "no_receipts")
 
     # -- helpers for subclasses --
     def map_status(self, raw) -> str:
@@ -184,6 +228,12 @@ class Provider:
                 f"http_{response.status_code}",
             ) from None
 
+    def decimal(self, value) -> Decimal | None:
+        try:
+            return Decimal(str(value))
+        except (InvalidOperation, TypeError, ValueError):
+            return None
+
     @classmethod
     def describe(cls) -> dict:
         """The declaration the settings page builds its form from."""
@@ -193,7 +243,13 @@ class Provider:
             "title": cls.title,
             "credentials": fields,
             "sender": asdict(cls.sender_setting) if cls.sender_setting else None,
+            "receipts": cls.receipts,
         }
+
+
+def digits_only(phone):
+    """E.164 without the plus (what SMSC and SMS Aero take)."""
+    return "".join(char for char in phone or "" if char.isdigit())
 
 
 def _table_key(value):

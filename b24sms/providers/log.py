@@ -16,8 +16,8 @@ class LogProvider(Provider):
         logger.info("SMS %s to %s: %s", message.key, message.phone, message.text)
         return Accepted(provider_id=f"log-{message.key}", raw="logged")
 
-    def statuses(self, provider_ids):
-        return [StatusReport(provider_id=pid, status=DELIVERED, raw="logged") for pid in provider_ids]
+    def statuses(self, messages):
+        return [StatusReport(provider_id=m.provider_id, status=DELIVERED, raw="logged") for m in messages]
 
     def balance(self):
         return Balance(None)

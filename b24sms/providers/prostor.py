@@ -1,6 +1,4 @@
 """Prostor SMS, JSON API v2 (the iqsms platform). Auth is login/password in every JSON body."""
-from decimal import Decimal, InvalidOperation
-
 from .base import (DELIVERED, FAILED, QUEUED, SENT, UNDELIVERED, Accepted, Balance, InvalidCredentials,
                    InvalidRecipient, NoMoney, Provider, ProviderError, RejectedContent, RetryLater,
                    SenderRejected, Setting, StatusReport)
@@ -60,9 +58,9 @@ class Prostor(Provider):
             raise self.error(text=status or "the message was not accepted")
         return Accepted(provider_id=str(result["smscId"]), status=QUEUED, raw=status)
 
-    def statuses(self, provider_ids):
+    def statuses(self, messages):
         # smscId is numeric at Prostor: send it back as the number it was.
-        ids = [int(pid) if str(pid).isdigit() else pid for pid in provider_ids]
+        ids = [int(m.provider_id) if m.provider_id.isdigit() else m.provider_id for m in messages]
         answer = self._post("status.json", {"messages": [{"smscId": pid} for pid in ids]})
         reports = []
         for item in answer.get("messages") or []:
@@ -77,9 +75,5 @@ class Prostor(Provider):
         accounts = answer.get("balance") or []
         if not accounts:
             return Balance(None)
-        first = accounts[0]
-        try:
-            amount = Decimal(str(first.get("balance")))
-        except (InvalidOperation, TypeError):
-            amount = None
-        return Balance(amount, first.get("type"))
+        first = accounts[0] if isinstance(accounts[0], dict) else {}
+        return Balance(self.decimal(first.get("balance")), first.get("type"))

@@ -5,7 +5,7 @@ from flask import jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from ..errors import AppError
-from . import api, events, handler, health, pages
+from . import api, callbacks, events, handler, health, pages
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ PAGE_BLUEPRINTS = {"pages"}
 
 
 def init_app(app):
-    for module in (pages, handler, events, api, health):
+    for module in (pages, handler, events, callbacks, api, health):
         app.register_blueprint(module.bp)
     app.register_error_handler(AppError, _app_error)
     app.register_error_handler(HTTPException, _http_error)

@@ -40,7 +40,7 @@ def json_body():
 
 
 def settings_view(portal):
-    return {"portal": portal_view(portal), "providers": portals.describe_accounts(portal)}
+    return {"portal": portal_view(portal), "providers": portals.describe_accounts(portal, current_app.config)}
 
 
 @bp.get("/settings")

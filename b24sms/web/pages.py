@@ -37,7 +37,7 @@ def _page(installing):
         "installing": installing,
         "is_admin": is_admin,
         "portal": portal_view(portal),
-        "providers": portals.describe_accounts(portal),
+        "providers": portals.describe_accounts(portal, current_app.config),
         "catalog": [cls.describe() for cls in providers.PROVIDERS.values()],
     }
     return render_template("settings.html", token=token, installing=installing, is_admin=is_admin,

@@ -1,0 +1,107 @@
+"""SMS Aero API v2: JSON POSTs, HTTP Basic auth (account email + API key), answers `{"success", "data", "message"}`.
+
+Statuses are mapped by the numeric `status`, never by `extendStatus`. The receipt's shape is not documented:
+it is read leniently (form or JSON, flat or under `data`), and what cannot be read is polled instead.
+"""
+from .base import (DELIVERED, FAILED, PER_MESSAGE, QUEUED, SENT, UNDELIVERED, Accepted, Balance, InvalidCredentials,
+                   InvalidRecipient, NoMoney, Provider, ProviderError, RejectedContent, SenderRejected, Setting,
+                   StatusReport, UNKNOWN, digits_only)
+
+
+class SmsAero(Provider):
+    kind = "smsaero"
+    title = "SMS Aero"
+    credential_settings = (
+        Setting("email", "Account email", input="email"),
+        Setting("api_key", "API key", secret=True, input="password", help="Settings → API in the SMS Aero cabinet."),
+    )
+    sender_setting = Setting("sender", "Sign", help="A sign (sender name) approved in your SMS Aero account.")
+    base_url_setting = "SMSAERO_API_URL"
+    statuses_per_request = 1
+    receipts = PER_MESSAGE
+
+    status_table = {
+        "0": QUEUED,  # in the queue
+        "8": QUEUED,  # on moderation
+        "3": SENT,  # handed to the operator
+        "4": SENT,  # waiting for the operator's status
+        "1": DELIVERED,
+        "2": UNDELIVERED,
+        "6": FAILED,  # rejected
+    }
+    error_table = {
+        "your request was made with invalid credentials.": InvalidCredentials,
+        "no credits": NoMoney,
+    }
+    # A validation error names the field at fault: {"data": {"number": ["incorrect"]}}.
+    field_errors = {"number": InvalidRecipient, "text": RejectedContent, "sign": SenderRejected}
+
+    def _post(self, path, payload=None):
+        auth = (self.credentials.get("email", ""), self.credentials.get("api_key", ""))
+        response = self.request("POST", path, json=payload or {}, auth=auth)
+        if response.status_code == 401:
+            raise InvalidCredentials(_message_of(response) or "invalid credentials", "http_401")
+        answer = self.json_of(response)
+        if not isinstance(answer, dict):
+            raise ProviderError(f"{self.title} answered with an unexpected shape", f"http_{response.status_code}")
+        if answer.get("success") is True:
+            return answer.get("data")
+        raise self._refusal(answer)
+
+    def _refusal(self, answer):
+        """The error for `success: false` (or the older `{"result": "no credits"}` shape)."""
+        message = str(answer.get("message") or answer.get("reason") or answer.get("result") or "request refused")
+        invalid = answer.get("data") if isinstance(answer.get("data"), dict) else {}
+        for field, problems in invalid.items():
+            if field in self.field_errors:
+                return self.field_errors[field](f"{message} {field}: {problems}", field)
+        return self.error(text=message)
+
+    def send(self, message):
+        payload = {"number": int(digits_only(message.phone) or 0), "text": message.text, "sign": message.sender or ""}
+        if message.callback_url:
+            payload["callbackUrl"] = message.callback_url
+        data = self._post("sms/send", payload)
+        item = data[0] if isinstance(data, list) and data else data
+        if not isinstance(item, dict) or item.get("id") in (None, ""):
+            raise ProviderError(f"{self.title} accepted the message but gave no id")
+        report = self._report(item)
+        return Accepted(provider_id=report.provider_id, status=QUEUED if report.status == UNKNOWN else report.status,
+                        raw=report.raw)
+
+    def statuses(self, messages):
+        reports = []
+        for message in messages:  # one id per request: that is all SMS Aero offers
+            id_ = int(message.provider_id) if message.provider_id.isdigit() else message.provider_id
+            data = self._post("sms/status", {"id": id_})
+            item = data[0] if isinstance(data, list) and data else data
+            if isinstance(item, dict):
+                reports.append(self._report({"id": message.provider_id, **item}))
+        return reports
+
+    def balance(self):
+        data = self._post("balance")
+        amount = data.get("balance") if isinstance(data, dict) else None
+        return Balance(self.decimal(amount), "RUB")
+
+    def read_receipt(self, receipt):
+        fields = receipt.fields
+        if isinstance(fields.get("data"), dict):
+            fields = {**fields, **fields["data"]}
+        if fields.get("id") in (None, ""):
+            raise ProviderError("the receipt names no message id", "bad_receipt")
+        return [self._report(fields)]
+
+    def _report(self, item):
+        raw = str(item.get("status", "")).strip()
+        extended = str(item.get("extendStatus") or "").strip()
+        return StatusReport(provider_id=str(item["id"]).strip(), status=self.map_status(raw),
+                            raw=f"{raw} {extended}".strip())
+
+
+def _message_of(response):
+    try:
+        answer = response.json()
+    except ValueError:
+        return None
+    return answer.get("message") if isinstance(answer, dict) else None

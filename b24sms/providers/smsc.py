@@ -1,0 +1,110 @@
+"""SMSC.ru HTTP API: form POSTs to `*.php`, JSON answers (`fmt=3`), login + psw in every request.
+
+Our message id goes out as SMSC's `id` (1..2147483647), so statuses are asked for by our own id and the phone;
+SMSC does not promise to drop a repeated id, so a send is not retried blindly after an interruption.
+"""
+from datetime import timedelta
+
+from .base import (ACCOUNT, DELIVERED, FAILED, QUEUED, SENT, UNDELIVERED, Accepted, Balance, InvalidCredentials,
+                   InvalidRecipient, NoMoney, Provider, ProviderError, RejectedContent, RetryLater, Setting,
+                   StatusReport, digits_only)
+
+MAX_ID = 2_147_483_647
+
+
+class Smsc(Provider):
+    kind = "smsc"
+    title = "SMSC.ru"
+    credential_settings = (
+        Setting("login", "Login"),
+        Setting("password", "Password", secret=True, input="password",
+                help="The account password, or an API password set in the SMSC cabinet."),
+    )
+    sender_setting = Setting("sender", "Sender name", required=False,
+                             help="A sender name approved in your SMSC account; empty for the default.")
+    base_url_setting = "SMSC_API_URL"
+    statuses_per_request = 200
+    poll_interval = timedelta(minutes=1)  # SMSC allows one bulk status request a minute (error 9 beyond)
+    receipts = ACCOUNT
+
+    status_table = {
+        "-1": QUEUED,  # waiting to be sent (or scheduled)
+        "0": SENT,  # handed to the operator
+        "1": DELIVERED,
+        "2": DELIVERED,  # read
+        "4": DELIVERED,  # a link in it was opened
+        "3": UNDELIVERED,  # expired
+        "20": UNDELIVERED,  # cannot be delivered
+        "25": UNDELIVERED,  # the number is unreachable
+        "-2": FAILED,  # stopped
+        "-3": FAILED,  # not found
+        "22": FAILED,  # wrong number
+        "23": FAILED,  # prohibited (spam filter, flood, sender name)
+        "24": FAILED,  # not enough money
+    }
+    error_table = {
+        "1": ProviderError,  # bad parameters
+        "2": InvalidCredentials,  # wrong login/password, or the IP is not allowed
+        "3": NoMoney,
+        "4": RetryLater,  # the IP is blocked for a while after many errors
+        "5": ProviderError,  # bad date format
+        "6": RejectedContent,  # the text (or sender name) is forbidden
+        "7": InvalidRecipient,  # wrong phone format
+        "8": InvalidRecipient,  # cannot be delivered to this number
+        "9": RetryLater,  # too many identical requests within a minute
+    }
+
+    def _post(self, script, params):
+        form = {"login": self.credentials.get("login", ""), "psw": self.credentials.get("password", ""),
+                "fmt": "3", "charset": "utf-8", **params}
+        answer = self.json_of(self.request("POST", script, data=form))
+        if isinstance(answer, dict) and ("error_code" in answer or "error" in answer):
+            raise self.error(code=answer.get("error_code"), text=answer.get("error") or "SMSC reported an error")
+        return answer
+
+    def send(self, message):
+        if not message.key.isdigit() or not 0 < int(message.key) <= MAX_ID:
+            raise ProviderError(f"message key {message.key!r} cannot be an SMSC id", "bad_id")
+        params = {"phones": digits_only(message.phone), "mes": message.text, "id": message.key, "cost": "3"}
+        if message.sender:
+            params["sender"] = message.sender
+        answer = self._post("send.php", params)
+        if not isinstance(answer, dict) or answer.get("id") in (None, ""):
+            raise ProviderError(f"{self.title} answered without a message id")
+        return Accepted(provider_id=str(answer["id"]), status=QUEUED, raw="accepted")
+
+    def statuses(self, messages):
+        ids = ",".join(m.provider_id for m in messages)
+        phones = ",".join(digits_only(m.phone or "") for m in messages)
+        try:
+            # A trailing comma makes SMSC answer a list even for one message.
+            answer = self._post("status.php", {"id": ids + ",", "phone": phones + ","})
+        except ProviderError as exc:
+            if exc.code == "3" and len(messages) == 1:  # the single-message way of saying "not found"
+                return [self._report({"id": messages[0].provider_id, "status": "-3"})]
+            raise
+        items = answer if isinstance(answer, list) else [answer]
+        if len(items) == 1 and isinstance(items[0], dict) and "id" not in items[0] and len(messages) == 1:
+            items = [{**items[0], "id": messages[0].provider_id}]  # the single-message shape names no id
+        return [self._report(item) for item in items if isinstance(item, dict) and item.get("id") is not None]
+
+    def balance(self):
+        answer = self._post("balance.php", {})
+        if not isinstance(answer, dict):
+            raise ProviderError(f"{self.title} answered the balance with an unexpected shape")
+        return Balance(self.decimal(answer.get("balance")), answer.get("currency"))
+
+    def read_receipt(self, receipt):
+        fields = receipt.fields
+        if not fields.get("id") or fields.get("status") in (None, ""):
+            raise ProviderError("the receipt names no id or status", "bad_receipt")
+        return [self._report(fields)]
+
+    def _report(self, item):
+        raw = str(item.get("status", "")).strip()
+        status = self.map_status(raw)
+        err = str(item.get("err") or "").strip()
+        failed = status in (UNDELIVERED, FAILED) and err not in ("", "0")
+        return StatusReport(provider_id=str(item["id"]).strip(), status=status, raw=raw,
+                            error_code=f"smsc:{err}" if failed else None,
+                            error_text=f"SMSC status {raw}, delivery error {err}" if failed else None)

@@ -1,0 +1,136 @@
+"""Twilio Programmable Messaging. Basic auth AccountSid:AuthToken; receipts signed with X-Twilio-Signature."""
+import base64
+import hashlib
+import hmac
+
+from .base import (DELIVERED, FAILED, PER_MESSAGE, QUEUED, SENT, UNDELIVERED, Accepted, Balance,
+                   InvalidCredentials, InvalidRecipient, NoMoney, Provider, ProviderError, RejectedContent,
+                   RetryLater, SenderRejected, Setting, StatusReport)
+
+MESSAGING_SERVICE_PREFIX = "MG"
+
+
+class Twilio(Provider):
+    kind = "twilio"
+    title = "Twilio"
+    credential_settings = (
+        Setting("account_sid", "Account SID", help="Starts with AC; on the Twilio console's front page."),
+        Setting("auth_token", "Auth token", secret=True, input="password"),
+    )
+    sender_setting = Setting("sender", "From number or Messaging Service SID",
+                             help="A Twilio number in E.164 (+15017122661) or a Messaging Service SID (MG...).")
+    base_url_setting = "TWILIO_API_URL"
+    statuses_per_request = 1
+    idempotent_key = False  # Twilio has no idempotency key for sends
+    receipts = PER_MESSAGE
+
+    status_table = {
+        "accepted": QUEUED,
+        "scheduled": QUEUED,
+        "queued": QUEUED,
+        "sending": SENT,
+        "sent": SENT,
+        "delivered": DELIVERED,
+        "read": DELIVERED,
+        "undelivered": UNDELIVERED,
+        "failed": FAILED,
+        "canceled": FAILED,
+    }
+    error_table = {
+        "20003": InvalidCredentials,  # authentication failed
+        "20005": NoMoney,  # account not active
+        "10001": NoMoney,  # account not active / out of funds
+        "20429": RetryLater,  # too many requests
+        "30001": RetryLater,  # queue overflow
+        "21611": RetryLater,  # the From number has too many queued messages
+        "21211": InvalidRecipient,  # invalid To number
+        "21614": InvalidRecipient,  # To is not a mobile number
+        "21610": InvalidRecipient,  # the recipient unsubscribed (STOP)
+        "21612": InvalidRecipient,  # To cannot be reached from this From
+        "21602": RejectedContent,  # body required
+        "21617": RejectedContent,  # body over 1600 characters
+        "21212": SenderRejected,  # invalid From number
+        "21606": SenderRejected,  # From is not a valid, SMS-capable number of this account
+        "21660": SenderRejected,  # From does not belong to the account
+        "21703": SenderRejected,  # invalid Messaging Service SID
+        # 21608 (trial account, unverified To) and 21408 (region not enabled) are the account's limits:
+        # another provider may well send it, so they stay plain ProviderErrors (fail over).
+    }
+
+    # -- HTTP --
+    def _call(self, method, suffix, **kwargs):
+        """A call under the account's own path: `Accounts/{sid}` + suffix."""
+        account_sid = self.credentials.get("account_sid", "")
+        auth = (account_sid, self.credentials.get("auth_token", ""))
+        response = self.request(method, f"Accounts/{account_sid}{suffix}", auth=auth, **kwargs)
+        answer = self.json_of(response)
+        if not isinstance(answer, dict):
+            raise ProviderError(f"{self.title} answered with an unexpected shape", f"http_{response.status_code}")
+        if response.status_code >= 400:
+            code = answer.get("code") or (20003 if response.status_code == 401 else f"http_{response.status_code}")
+            raise self.error(code=code, text=answer.get("message") or f"HTTP {response.status_code}")
+        return answer
+
+    # -- the provider's calls --
+    def send(self, message):
+        form = {"To": message.phone, "Body": message.text}
+        sender = (message.sender or "").strip()
+        if sender.startswith(MESSAGING_SERVICE_PREFIX) and len(sender) == 34:
+            form["MessagingServiceSid"] = sender
+        else:
+            form["From"] = sender
+        if message.callback_url:
+            form["StatusCallback"] = message.callback_url
+        answer = self._call("POST", "/Messages.json", data=form)
+        if not answer.get("sid"):
+            raise ProviderError(f"{self.title} accepted the message but gave no sid")
+        raw = str(answer.get("status") or "")
+        return Accepted(provider_id=str(answer["sid"]), status=self.map_status(raw) if raw else QUEUED, raw=raw)
+
+    def statuses(self, messages):
+        reports = []
+        for message in messages:  # one message per request: that is all Twilio offers
+            answer = self._call("GET", f"/Messages/{message.provider_id}.json")
+            reports.append(self._report(message.provider_id, answer.get("status"), answer.get("error_code"),
+                                        answer.get("error_message")))
+        return reports
+
+    def balance(self):
+        answer = self._call("GET", "/Balance.json")
+        return Balance(self.decimal(answer.get("balance")), answer.get("currency"))
+
+    def check_credentials(self):
+        answer = self._call("GET", ".json")  # the account itself: says whether it is active
+        if str(answer.get("status", "active")).lower() != "active":
+            raise NoMoney(f"the Twilio account is {answer.get('status')}", "account_" + str(answer.get("status")))
+        return None
+
+    # -- receipts --
+    def verify_receipt(self, receipt):
+        given = receipt.headers.get("x-twilio-signature", "")
+        expected = signature(self.credentials.get("auth_token", ""), receipt.url, receipt.params)
+        return hmac.compare_digest(given.encode(), expected.encode())
+
+    def read_receipt(self, receipt):
+        fields = receipt.fields
+        sid = fields.get("MessageSid") or fields.get("SmsSid")
+        if not sid:
+            raise ProviderError("the receipt names no MessageSid", "bad_receipt")
+        status = fields.get("MessageStatus") or fields.get("SmsStatus")
+        return [self._report(sid, status, fields.get("ErrorCode"), None)]
+
+    def _report(self, sid, raw, error_code, error_message):
+        raw = str(raw or "")
+        status = self.map_status(raw)
+        code = str(error_code) if error_code not in (None, "", 0, "0") else None
+        return StatusReport(provider_id=str(sid), status=status, raw=raw,
+                            error_code=f"twilio:{code}" if code else None,
+                            error_text=error_message or (f"Twilio error {code}" if code else None))
+
+
+def signature(auth_token, url, params):
+    """X-Twilio-Signature: base64 HMAC-SHA1 over the URL followed by every POST parameter's name and value,
+    sorted by name (and value, for repeated names)."""
+    payload = url + "".join(name + value for name, value in sorted(params))
+    digest = hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()

@@ -1,0 +1,47 @@
+"""POST /callbacks/<provider>/<secret>: delivery receipts pushed by SMS providers."""
+import logging
+
+from flask import Blueprint, current_app, jsonify, request
+
+from .. import callback_urls, providers, statuses
+from ..db import get_session
+from ..errors import BadRequest, Forbidden, NotFound
+from ..models import utcnow
+from ..providers.base import ProviderError, Receipt
+
+bp = Blueprint("callbacks", __name__)
+logger = logging.getLogger(__name__)
+
+
+@bp.post("/callbacks/<kind>/<secret>")
+def receive_receipt(kind, secret):
+    session, settings = get_session(), current_app.config
+    account = callback_urls.account_for(session, kind, secret)
+    if account is None:
+        raise NotFound("No receipt address like this one.", "unknown_callback")
+    provider = providers.for_account(account, settings)
+    receipt = _receipt(settings)
+    if not provider.verify_receipt(receipt):
+        logger.warning("%s receipt with a bad signature refused", kind)
+        raise Forbidden("The receipt's signature does not match.", "bad_signature")
+    try:
+        reports = provider.read_receipt(receipt)
+    except ProviderError as exc:
+        raise BadRequest(f"The receipt could not be read: {exc.text}", "bad_receipt") from None
+    matched, changed = statuses.apply_receipts(session, account, reports, utcnow())
+    return jsonify(ok=True, received=len(reports), matched=matched, changed=changed)
+
+
+def _receipt(settings):
+    """The request as a provider-neutral Receipt. The URL is rebuilt from PUBLIC_URL, which is what the
+    provider was given (behind a proxy, request.url may say http or an inner host)."""
+    url = settings["PUBLIC_URL"] + request.path
+    if request.query_string:
+        url += "?" + request.query_string.decode("latin-1")
+    return Receipt(
+        url=url,
+        params=tuple(request.form.items(multi=True)),
+        query=tuple(request.args.items(multi=True)),
+        json=request.get_json(silent=True) if request.is_json else None,
+        headers={name.lower(): value for name, value in request.headers.items()},
+    )
