@@ -55,6 +55,24 @@
     return label;
   }
 
+  // Where delivery receipts come from: asked for with every message, or one URL for the provider's cabinet.
+  function receiptsNote(spec, entry) {
+    if (spec.receipts === "per_message") {
+      return el("p", { class: "muted", text: "Delivery receipts are requested with every message." });
+    }
+    if (spec.receipts !== "account") return null;
+    if (!entry.callback_url) {
+      return el("p", { class: "muted", text: "Save to get the delivery receipt URL for your " + spec.title +
+        " account." });
+    }
+    var url = el("input", { type: "text", readonly: "readonly", class: "callback-url",
+      "aria-label": "Delivery receipt URL" });
+    url.value = entry.callback_url;
+    url.addEventListener("focus", function () { url.select(); });
+    return el("label", {}, [el("span", { text: "Delivery receipt URL: paste it into the " + spec.title +
+      " cabinet (settings, status handler URL)" }), url]);
+  }
+
   function renderChain() {
     var list = $("chain");
     list.textContent = "";
@@ -79,6 +97,8 @@
       var item = el("li", {}, [head]);
       spec.credentials.forEach(function (s) { item.appendChild(fieldInput(entry, s, "credentials")); });
       if (spec.sender) item.appendChild(fieldInput(entry, spec.sender, "sender"));
+      var receipts = receiptsNote(spec, entry);
+      if (receipts) item.appendChild(receipts);
       list.appendChild(item);
     });
     var select = $("add-kind");
@@ -143,8 +163,14 @@
       var body = document.querySelector("#messages tbody");
       body.textContent = "";
       rows.forEach(function (m) {
-        body.appendChild(el("tr", {}, [m.created_at, m.to, m.text, m.provider || "", m.status,
-          m.error ? m.error.message : ""].map(function (v) { return el("td", { text: String(v || "") }); })));
+        var row = el("tr", {}, [m.created_at, m.to, m.text, m.provider || "", m.status,
+          m.error ? m.error.message : ""].map(function (v) { return el("td", { text: String(v || "") }); }));
+        if (m.tried && m.tried.length > 1) {
+          row.title = "Tried: " + m.tried.map(function (t) {
+            return t.provider + " (" + t.result + (t.code ? " " + t.code : "") + ")";
+          }).join(" → ");
+        }
+        body.appendChild(row);
       });
     }).catch(function () {});
   }

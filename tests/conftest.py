@@ -7,7 +7,8 @@ from sqlalchemy import text
 from b24sms import create_app
 from b24sms.db import Database
 from b24sms.models import Base
-from tests.fakes import CLIENT_ID, CLIENT_SECRET, FakeBitrix, FakeProstor
+from tests.fake_providers import FakeProstor, FakeSmsAero, FakeSmsc, FakeTwilio
+from tests.fakes import CLIENT_ID, CLIENT_SECRET, FakeBitrix
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 # Fixed, so that every import of this module agrees (pytest imports conftest under two names).
@@ -83,3 +84,18 @@ def bitrix(rsps):
 @pytest.fixture
 def prostor(rsps):
     return FakeProstor(rsps)
+
+
+@pytest.fixture
+def smsc(rsps):
+    return FakeSmsc(rsps)
+
+
+@pytest.fixture
+def smsaero(rsps):
+    return FakeSmsAero(rsps)
+
+
+@pytest.fixture
+def twilio(rsps):
+    return FakeTwilio(rsps)

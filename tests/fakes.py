@@ -1,4 +1,4 @@
-"""Fakes at the HTTP boundary, answering the way Bitrix24, its OAuth server and Prostor SMS answer.
+"""Fakes at the HTTP boundary, answering the way Bitrix24 and its OAuth server answer.
 
 They are `responses` callbacks: the app's real HTTP code runs against them, nothing of ours is mocked.
 """
@@ -11,10 +11,9 @@ import responses
 OAUTH = "https://oauth.bitrix.info"
 CLIENT_ID = "app.5f0b2c1d9e8a71.12345678"
 CLIENT_SECRET = "client-secret-value"
-PROSTOR = "https://api.prostor-sms.ru/messages/v2/"
 
 
-def _json(status, body):
+def json_response(status, body):
     return status, {"Content-Type": "application/json"}, json.dumps(body)
 
 
@@ -73,10 +72,10 @@ class FakeBitrix:
     def _app_info(self, request):
         token = dict(parse_qsl(urlsplit(request.url).query)).get("auth")
         if token not in self.tokens:
-            return _json(401, {"error": "invalid_token", "error_description": "The access token provided is invalid."})
+            return json_response(401, {"error": "invalid_token", "error_description": "The access token provided is invalid."})
         if token in self.expired:
-            return _json(401, {"error": "expired_token", "error_description": "The access token provided has expired."})
-        return _json(200, {"result": {
+            return json_response(401, {"error": "expired_token", "error_description": "The access token provided has expired."})
+        return json_response(200, {"result": {
             "scope": "crm,messageservice,user",
             "client_id": CLIENT_ID,
             "expires": 1800000000,
@@ -91,13 +90,13 @@ class FakeBitrix:
     def _oauth_token(self, request):
         query = dict(parse_qsl(urlsplit(request.url).query))
         if query.get("client_id") != CLIENT_ID or query.get("client_secret") != CLIENT_SECRET:
-            return _json(401, {"error": "invalid_client", "error_description": "Invalid client credentials"})
+            return json_response(401, {"error": "invalid_client", "error_description": "Invalid client credentials"})
         user = self.refresh_tokens.pop(query.get("refresh_token"), None)  # refresh tokens rotate
         if user is None:
-            return _json(400, {"error": "invalid_grant", "error_description": "Invalid refresh token"})
+            return json_response(400, {"error": "invalid_grant", "error_description": "Invalid refresh token"})
         self.refresh_count += 1
         access, refresh = self.issue(user)
-        return _json(200, {
+        return json_response(200, {
             "access_token": access, "expires": 1800000000, "expires_in": 3600, "scope": "app",
             "domain": "oauth.bitrix.info", "server_endpoint": f"{OAUTH}/rest/", "status": "L",
             "client_endpoint": self.endpoint, "member_id": self.member_id, "user_id": int(user),
@@ -111,22 +110,22 @@ class FakeBitrix:
         token = params.pop("auth", None)
         self.http_requests.append((method, params))
         if token not in self.tokens:
-            return _json(401, {"error": "invalid_token", "error_description": "The access token provided is invalid."})
+            return json_response(401, {"error": "invalid_token", "error_description": "The access token provided is invalid."})
         if token in self.expired:
-            return _json(401, {"error": "expired_token", "error_description": "The access token provided has expired."})
+            return json_response(401, {"error": "expired_token", "error_description": "The access token provided has expired."})
         if self.rate_limited:
             self.rate_limited -= 1
-            return _json(503, {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"})
+            return json_response(503, {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"})
         user = self.tokens[token]
         if method == "batch":
             return self._batch(user, params)
         status, body = self._method(user, method, params)
-        return _json(status, body)
+        return json_response(status, body)
 
     def _batch(self, user, params):
         cmd = params.get("cmd") or {}
         if len(cmd) > 50:
-            return _json(400, {"error": "ERROR_BATCH_LENGTH_EXCEEDED",
+            return json_response(400, {"error": "ERROR_BATCH_LENGTH_EXCEEDED",
                                "error_description": "Max batch length exceeded"})
         results, errors = {}, {}
         for key, command in cmd.items():
@@ -136,7 +135,7 @@ class FakeBitrix:
                 errors[key] = body
             else:
                 results[key] = body["result"]
-        return _json(200, {"result": {
+        return json_response(200, {"result": {
             "result": results or [], "result_error": errors or [], "result_total": [], "result_next": [],
             "result_time": {},
         }, "time": {}})
@@ -201,53 +200,3 @@ def _php_parse(query):
         else:
             parsed[key] = values[-1]
     return parsed
-
-
-class FakeProstor:
-    """Prostor SMS JSON v2: one account, messages keyed by clientId (a repeated clientId is not sent again)."""
-
-    def __init__(self, rsps, login="user", password="secret", balance=120.5, base=PROSTOR):
-        self.login, self.password, self.balance = login, password, balance
-        self.sent = {}  # str(smscId) -> message
-        self.by_client_id = {}
-        self.statuses = {}  # str(smscId) -> status word
-        self.requests = []  # (path, body without credentials)
-        self.next_send_status = []  # per-message status words to answer instead of "accepted"
-        self.fail_next = []  # HTTP statuses to answer instead of a normal answer
-        self.canned = {}  # path -> JSON body to answer instead (odd shapes)
-        self.counter = 1000
-        rsps.add_callback(responses.POST, re.compile(re.escape(base) + r"\w+\.json"), callback=self._handle)
-
-    def _handle(self, request):
-        path = urlsplit(request.url).path.rsplit("/", 1)[-1]
-        body = json.loads(request.body)
-        login, password = body.pop("login", None), body.pop("password", None)
-        self.requests.append((path, body))
-        if self.fail_next:
-            return self.fail_next.pop(0), {"Content-Type": "text/html"}, "<html>Bad Gateway</html>"
-        if (login, password) != (self.login, self.password):
-            return _json(200, {"status": "error", "description": "error authorization"})
-        if path in self.canned:
-            return _json(200, self.canned[path])
-        if path == "send.json":
-            return _json(200, {"status": "ok", "messages": [self._send(m) for m in body["messages"]]})
-        if path == "status.json":
-            return _json(200, {"status": "ok", "messages": [
-                {"smscId": m.get("smscId"), "clientId": self.sent.get(str(m.get("smscId")), {}).get("clientId"),
-                 "status": self.statuses.get(str(m.get("smscId")), "incorrect id")} for m in body["messages"]]})
-        if path == "balance.json":
-            return _json(200, {"status": "ok", "balance": [{"type": "RUB", "balance": self.balance, "credit": 0}]})
-        return _json(404, {"status": "error", "description": "unknown method"})
-
-    def _send(self, message):
-        if self.next_send_status:
-            return {"clientId": message["clientId"], "status": self.next_send_status.pop(0)}
-        if message["clientId"] in self.by_client_id:
-            smsc_id = self.by_client_id[message["clientId"]]
-        else:
-            self.counter += 1
-            smsc_id = self.counter
-            self.by_client_id[message["clientId"]] = smsc_id
-            self.sent[str(smsc_id)] = message
-            self.statuses[str(smsc_id)] = "queued"
-        return {"clientId": message["clientId"], "smscId": smsc_id, "status": "accepted"}

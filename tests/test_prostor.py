@@ -6,7 +6,7 @@ import responses
 
 from b24sms.providers import base
 from b24sms.providers.prostor import Prostor
-from tests.fakes import PROSTOR
+from tests.fake_providers import PROSTOR
 
 
 def provider():

@@ -76,7 +76,7 @@ class SmsAero(Provider):
             data = self._post("sms/status", {"id": id_})
             item = data[0] if isinstance(data, list) and data else data
             if isinstance(item, dict):
-                reports.append(self._report({"id": message.provider_id, **item}))
+                reports.append(self._report({**item, "id": message.provider_id}))  # the id we asked about
         return reports
 
     def balance(self):

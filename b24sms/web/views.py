@@ -17,6 +17,9 @@ def message_view(message, **extra):
         "provider_status": message.provider_status,
         "error": {"code": message.error_code, "message": message.error_text} if message.error_code else None,
         "attempts": message.attempts,
+        # Each provider call along the failover chain (no internal ids).
+        "tried": [{key: entry.get(key) for key in ("provider", "result", "code", "at") if entry.get(key)}
+                  for entry in message.attempt_log or []],
         "created_at": _iso(message.created_at),
         "updated_at": _iso(message.updated_at),
         **extra,

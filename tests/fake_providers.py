@@ -1,0 +1,264 @@
+"""SMS providers faked at the HTTP boundary, each answering in its API's documented shapes (providers.md).
+
+Each keeps what was sent and every request it saw, lets a test set statuses, and can be told to fail.
+"""
+import base64
+import hashlib
+import hmac
+import json
+import re
+import time
+from urllib.parse import parse_qsl, urlsplit
+
+import responses
+
+from tests.fakes import json_response
+
+PROSTOR = "https://api.prostor-sms.ru/messages/v2/"
+SMSC = "https://smsc.ru/sys/"
+SMSAERO = "https://gate.smsaero.ru/v2/"
+TWILIO = "https://api.twilio.com/2010-04-01/"
+
+class FakeProstor:
+    """Prostor SMS JSON v2: one account, messages keyed by clientId (a repeated clientId is not sent again)."""
+
+    def __init__(self, rsps, login="user", password="secret", balance=120.5, base=PROSTOR):
+        self.login, self.password, self.balance = login, password, balance
+        self.sent = {}  # str(smscId) -> message
+        self.by_client_id = {}
+        self.statuses = {}  # str(smscId) -> status word
+        self.requests = []  # (path, body without credentials)
+        self.next_send_status = []  # per-message status words to answer instead of "accepted"
+        self.fail_next = []  # HTTP statuses to answer instead of a normal answer
+        self.canned = {}  # path -> JSON body to answer instead (odd shapes)
+        self.counter = 1000
+        rsps.add_callback(responses.POST, re.compile(re.escape(base) + r"\w+\.json"), callback=self._handle)
+
+    def _handle(self, request):
+        path = urlsplit(request.url).path.rsplit("/", 1)[-1]
+        body = json.loads(request.body)
+        login, password = body.pop("login", None), body.pop("password", None)
+        self.requests.append((path, body))
+        if self.fail_next:
+            return self.fail_next.pop(0), {"Content-Type": "text/html"}, "<html>Bad Gateway</html>"
+        if (login, password) != (self.login, self.password):
+            return json_response(200, {"status": "error", "description": "error authorization"})
+        if path in self.canned:
+            return json_response(200, self.canned[path])
+        if path == "send.json":
+            return json_response(200, {"status": "ok", "messages": [self._send(m) for m in body["messages"]]})
+        if path == "status.json":
+            return json_response(200, {"status": "ok", "messages": [
+                {"smscId": m.get("smscId"), "clientId": self.sent.get(str(m.get("smscId")), {}).get("clientId"),
+                 "status": self.statuses.get(str(m.get("smscId")), "incorrect id")} for m in body["messages"]]})
+        if path == "balance.json":
+            return json_response(200, {"status": "ok", "balance": [{"type": "RUB", "balance": self.balance, "credit": 0}]})
+        return json_response(404, {"status": "error", "description": "unknown method"})
+
+    def _send(self, message):
+        if self.next_send_status:
+            return {"clientId": message["clientId"], "status": self.next_send_status.pop(0)}
+        if message["clientId"] in self.by_client_id:
+            smsc_id = self.by_client_id[message["clientId"]]
+        else:
+            self.counter += 1
+            smsc_id = self.counter
+            self.by_client_id[message["clientId"]] = smsc_id
+            self.sent[str(smsc_id)] = message
+            self.statuses[str(smsc_id)] = "queued"
+        return {"clientId": message["clientId"], "smscId": smsc_id, "status": "accepted"}
+
+
+class FakeSmsc:
+    """SMSC.ru: form POSTs to send.php / status.php / balance.php, `fmt=3` JSON answers, HTTP 200 for errors.
+    Like SMSC it keeps the id we assign; a repeated id is sent again (SMSC promises no deduplication)."""
+
+    def __init__(self, rsps, login="smsc-user", password="smsc-pass", balance="98.60", base=SMSC):
+        self.login, self.password, self.balance = login, password, balance
+        self.sent = []  # every message that went out: {"id", "phones", "mes", "sender"}
+        self.statuses = {}  # our id -> (status code, err)
+        self.requests = []  # (script, form without credentials)
+        self.send_errors = []  # error codes to answer instead of accepting the next sends
+        self.fail_next = []  # HTTP statuses to answer instead
+        rsps.add_callback(responses.POST, re.compile(re.escape(base) + r"\w+\.php"), callback=self._handle)
+
+    @property
+    def status_requests(self):
+        return [form for script, form in self.requests if script == "status.php"]
+
+    def _handle(self, request):
+        script = urlsplit(request.url).path.rsplit("/", 1)[-1]
+        form = dict(parse_qsl(request.body or "", keep_blank_values=True))
+        login, password = form.pop("login", None), form.pop("psw", None)
+        self.requests.append((script, form))
+        if self.fail_next:
+            return self.fail_next.pop(0), {"Content-Type": "text/html"}, "<html>Service Unavailable</html>"
+        if form.get("fmt") != "3":
+            return 200, {"Content-Type": "text/plain"}, "ERROR = 1 (parameters error)"
+        if (login, password) != (self.login, self.password):
+            return json_response(200, {"error": "authorise error", "error_code": 2})
+        if script == "send.php":
+            return self._send(form)
+        if script == "status.php":
+            return self._status(form)
+        if script == "balance.php":
+            return json_response(200, {"balance": self.balance, "currency": "RUB"})
+        return json_response(200, {"error": "parameters error", "error_code": 1})
+
+    def _send(self, form):
+        if self.send_errors:
+            code = self.send_errors.pop(0)
+            return json_response(200, {"error": SMSC_ERRORS[code], "error_code": code, "id": int(form["id"])})
+        if not form.get("phones", "").isdigit():
+            return json_response(200, {"error": "invalid number", "error_code": 7})
+        self.sent.append({k: form.get(k) for k in ("id", "phones", "mes", "sender")})
+        self.statuses[form["id"]] = (-1, 0)
+        return json_response(200, {"id": int(form["id"]), "cnt": 1, "cost": "1.40", "balance": self.balance})
+
+    def _status(self, form):
+        ids, phones = form["id"].split(","), form["phone"].split(",")
+        if not form["id"].endswith(","):  # the single-message shape
+            status, err = self.statuses.get(ids[0], (None, None))
+            if status is None:
+                return json_response(200, {"error": "message not found", "error_code": 3})
+            return json_response(200, {"status": status, "last_date": "23.11.2026 10:00:00",
+                                       "last_timestamp": int(time.time()), "err": err})
+        answer = []
+        for id_, phone in zip(ids[:-1], phones[:-1], strict=True):
+            status, err = self.statuses.get(id_, (-3, 0))
+            answer.append({"status": status, "last_date": "23.11.2026 10:00:00",
+                           "last_timestamp": int(time.time()), "flag": 0, "err": err, "id": int(id_),
+                           "phone": phone.lstrip("+")})
+        return json_response(200, answer)
+
+
+SMSC_ERRORS = {1: "parameters error", 2: "authorise error", 3: "no money", 4: "IP is blocked",
+               5: "invalid date format", 6: "message is denied", 7: "invalid number",
+               8: "can't deliver", 9: "duplicate request, wait a minute"}
+
+
+class FakeSmsAero:
+    """SMS Aero v2: JSON POSTs with HTTP Basic auth, answers `{"success", "data", "message"}`."""
+
+    def __init__(self, rsps, email="shop@example.com", api_key="aero-key", balance=337.03, base=SMSAERO):
+        self.email, self.api_key, self.balance = email, api_key, balance
+        self.sent = {}  # id -> request body
+        self.statuses = {}  # id -> numeric status
+        self.requests = []  # (path, body)
+        self.refuse_next = []  # answers to give instead of accepting the next sends
+        self.counter = 500
+        rsps.add_callback(responses.POST, re.compile(re.escape(base) + r"[\w/]+"), callback=self._handle)
+
+    def _handle(self, request):
+        path = urlsplit(request.url).path.split("/v2/", 1)[-1]
+        body = json.loads(request.body or "{}")
+        self.requests.append((path, body))
+        if request.headers.get("Authorization") != _basic(self.email, self.api_key):
+            return json_response(401, {"success": False, "data": None,
+                                       "message": "Your request was made with invalid credentials."})
+        if path == "sms/send":
+            return self._send(body)
+        if path == "sms/status":
+            return self._status(body)
+        if path == "balance":
+            return json_response(200, {"success": True, "data": {"balance": self.balance}, "message": None})
+        return json_response(404, {"success": False, "data": None, "message": "Page not found."})
+
+    def _send(self, body):
+        if self.refuse_next:
+            return json_response(200, self.refuse_next.pop(0))
+        if not isinstance(body.get("number"), int) or len(str(body["number"])) < 11:
+            return json_response(200, {"success": False, "data": {"number": ["incorrect"]},
+                                       "message": "Validation error."})
+        self.counter += 1
+        self.sent[self.counter] = body
+        self.statuses[self.counter] = 8
+        return json_response(200, {"success": True, "data": self._item(self.counter), "message": None})
+
+    def _status(self, body):
+        if body.get("id") not in self.sent:
+            return json_response(200, {"success": False, "data": None, "message": "Sms not found."})
+        return json_response(200, {"success": True, "data": self._item(body["id"]), "message": None})
+
+    def _item(self, id_):
+        sent = self.sent[id_]
+        status = self.statuses[id_]
+        return {"id": id_, "from": sent.get("sign"), "number": str(sent["number"]), "text": sent["text"],
+                "status": status, "extendStatus": SMSAERO_WORDS.get(status, "unknown"), "channel": "DIRECT",
+                "cost": 4.49, "dateCreate": 1763888000, "dateSend": 1763888000}
+
+
+SMSAERO_WORDS = {0: "queue", 1: "delivery", 2: "no delivery", 3: "transmitted", 4: "wait status", 6: "rejected",
+                 8: "moderation"}
+
+
+class FakeTwilio:
+    """Twilio Programmable Messaging: form POSTs, Basic auth AccountSid:AuthToken, JSON answers."""
+
+    def __init__(self, rsps, account_sid="AC" + "a" * 32, auth_token="twilio-auth-token", base=TWILIO):
+        self.account_sid, self.auth_token = account_sid, auth_token
+        self.messages = {}  # sid -> message resource
+        self.requests = []  # (method, path, form)
+        self.refuse_next = []  # (HTTP status, error code, message) to answer instead of the next sends
+        self.account_status = "active"
+        self.counter = 0
+        pattern = re.compile(re.escape(base) + r"Accounts/.+")
+        for method in (responses.GET, responses.POST):
+            rsps.add_callback(method, pattern, callback=self._handle)
+
+    def _handle(self, request):
+        path = urlsplit(request.url).path.split("/2010-04-01/", 1)[-1]
+        form = dict(parse_qsl(request.body or "", keep_blank_values=True))
+        self.requests.append((request.method, path, form))
+        if request.headers.get("Authorization") != _basic(self.account_sid, self.auth_token):
+            return self._error(401, 20003, "Authenticate")
+        prefix = f"Accounts/{self.account_sid}"
+        if request.method == "POST" and path == f"{prefix}/Messages.json":
+            return self._create(form)
+        if path == f"{prefix}/Balance.json":
+            return json_response(200, {"account_sid": self.account_sid, "balance": "12.34", "currency": "USD"})
+        if path == f"{prefix}.json":
+            return json_response(200, {"sid": self.account_sid, "friendly_name": "Shop",
+                                       "status": self.account_status, "type": "Full"})
+        match = re.fullmatch(re.escape(prefix) + r"/Messages/(\w+)\.json", path)
+        if match and match.group(1) in self.messages:
+            return json_response(200, self.messages[match.group(1)])
+        return self._error(404, 20404, f"The requested resource /2010-04-01/{path} was not found")
+
+    def _create(self, form):
+        if self.refuse_next:
+            return self._error(*self.refuse_next.pop(0))
+        if not re.fullmatch(r"\+\d{8,15}", form.get("To", "")):
+            return self._error(400, 21211, f"The 'To' number {form.get('To')} is not a valid phone number.")
+        self.counter += 1
+        sid = f"SM{self.counter:032x}"
+        self.messages[sid] = {
+            "sid": sid, "account_sid": self.account_sid, "to": form["To"], "from": form.get("From"),
+            "messaging_service_sid": form.get("MessagingServiceSid"), "body": form.get("Body"),
+            "status": "queued", "num_segments": "1", "direction": "outbound-api", "error_code": None,
+            "error_message": None, "price": None, "status_callback": form.get("StatusCallback"),
+        }
+        return json_response(201, self.messages[sid])
+
+    def _error(self, status, code, message):
+        return json_response(status, {"code": code, "message": message,
+                                      "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status})
+
+    def set_status(self, sid, status, error_code=None):
+        self.messages[sid].update(status=status, error_code=error_code)
+
+    def status_callback(self, sid, status, error_code=None):
+        """The form Twilio posts to a message's StatusCallback, with its X-Twilio-Signature header."""
+        message = self.messages[sid]
+        form = {"MessageSid": sid, "SmsSid": sid, "MessageStatus": status, "SmsStatus": status,
+                "AccountSid": self.account_sid, "From": message["from"] or "", "To": message["to"],
+                "ApiVersion": "2010-04-01"}
+        if error_code:
+            form["ErrorCode"] = str(error_code)
+        signed = message["status_callback"] + "".join(k + form[k] for k in sorted(form))
+        digest = hmac.new(self.auth_token.encode(), signed.encode(), hashlib.sha1).digest()
+        return form, {"X-Twilio-Signature": base64.b64encode(digest).decode()}
+
+
+def _basic(user, password):
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
