@@ -284,8 +284,8 @@ def save_settings(session, settings, portal, entries, http=None):
         account.credentials = credentials
         if providers.PROVIDERS[kind].receipts:
             callback_urls.assign_secret(account)
-    session.flush()
     session.commit()
+    session.expire(portal, ["accounts"])  # the relationship is ordered by position: read it again
 
 
 def _clean_entry(index, entry, existing_accounts):

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import responses
 
-from tests.fakes import json_response
+from tests.fakes import reply
 
 PROSTOR = "https://api.prostor-sms.ru/messages/v2/"
 SMSC = "https://smsc.ru/sys/"
@@ -29,7 +29,7 @@ class FakeProstor:
         self.statuses = {}  # str(smscId) -> status word
         self.requests = []  # (path, body without credentials)
         self.next_send_status = []  # per-message status words to answer instead of "accepted"
-        self.fail_next = []  # HTTP statuses to answer instead of a normal answer
+        self.fail_next = []  # HTTP statuses (or exceptions such as requests.Timeout) instead of an answer
         self.canned = {}  # path -> JSON body to answer instead (odd shapes)
         self.counter = 1000
         rsps.add_callback(responses.POST, re.compile(re.escape(base) + r"\w+\.json"), callback=self._handle)
@@ -40,20 +40,20 @@ class FakeProstor:
         login, password = body.pop("login", None), body.pop("password", None)
         self.requests.append((path, body))
         if self.fail_next:
-            return self.fail_next.pop(0), {"Content-Type": "text/html"}, "<html>Bad Gateway</html>"
+            return _failure(self.fail_next.pop(0))
         if (login, password) != (self.login, self.password):
-            return json_response(200, {"status": "error", "description": "error authorization"})
+            return reply(200, {"status": "error", "description": "error authorization"})
         if path in self.canned:
-            return json_response(200, self.canned[path])
+            return reply(200, self.canned[path])
         if path == "send.json":
-            return json_response(200, {"status": "ok", "messages": [self._send(m) for m in body["messages"]]})
+            return reply(200, {"status": "ok", "messages": [self._send(m) for m in body["messages"]]})
         if path == "status.json":
-            return json_response(200, {"status": "ok", "messages": [
+            return reply(200, {"status": "ok", "messages": [
                 {"smscId": m.get("smscId"), "clientId": self.sent.get(str(m.get("smscId")), {}).get("clientId"),
                  "status": self.statuses.get(str(m.get("smscId")), "incorrect id")} for m in body["messages"]]})
         if path == "balance.json":
-            return json_response(200, {"status": "ok", "balance": [{"type": "RUB", "balance": self.balance, "credit": 0}]})
-        return json_response(404, {"status": "error", "description": "unknown method"})
+            return reply(200, {"status": "ok", "balance": [{"type": "RUB", "balance": self.balance, "credit": 0}]})
+        return reply(404, {"status": "error", "description": "unknown method"})
 
     def _send(self, message):
         if self.next_send_status:
@@ -79,7 +79,7 @@ class FakeSmsc:
         self.statuses = {}  # our id -> (status code, err)
         self.requests = []  # (script, form without credentials)
         self.send_errors = []  # error codes to answer instead of accepting the next sends
-        self.fail_next = []  # HTTP statuses to answer instead
+        self.fail_next = []  # HTTP statuses (or exceptions such as requests.Timeout) instead of an answer
         rsps.add_callback(responses.POST, re.compile(re.escape(base) + r"\w+\.php"), callback=self._handle)
 
     @property
@@ -92,36 +92,36 @@ class FakeSmsc:
         login, password = form.pop("login", None), form.pop("psw", None)
         self.requests.append((script, form))
         if self.fail_next:
-            return self.fail_next.pop(0), {"Content-Type": "text/html"}, "<html>Service Unavailable</html>"
+            return _failure(self.fail_next.pop(0))
         if form.get("fmt") != "3":
             return 200, {"Content-Type": "text/plain"}, "ERROR = 1 (parameters error)"
         if (login, password) != (self.login, self.password):
-            return json_response(200, {"error": "authorise error", "error_code": 2})
+            return reply(200, {"error": "authorise error", "error_code": 2})
         if script == "send.php":
             return self._send(form)
         if script == "status.php":
             return self._status(form)
         if script == "balance.php":
-            return json_response(200, {"balance": self.balance, "currency": "RUB"})
-        return json_response(200, {"error": "parameters error", "error_code": 1})
+            return reply(200, {"balance": self.balance, "currency": "RUB"})
+        return reply(200, {"error": "parameters error", "error_code": 1})
 
     def _send(self, form):
         if self.send_errors:
             code = self.send_errors.pop(0)
-            return json_response(200, {"error": SMSC_ERRORS[code], "error_code": code, "id": int(form["id"])})
+            return reply(200, {"error": SMSC_ERRORS[code], "error_code": code, "id": int(form["id"])})
         if not form.get("phones", "").isdigit():
-            return json_response(200, {"error": "invalid number", "error_code": 7})
+            return reply(200, {"error": "invalid number", "error_code": 7})
         self.sent.append({k: form.get(k) for k in ("id", "phones", "mes", "sender")})
         self.statuses[form["id"]] = (-1, 0)
-        return json_response(200, {"id": int(form["id"]), "cnt": 1, "cost": "1.40", "balance": self.balance})
+        return reply(200, {"id": int(form["id"]), "cnt": 1, "cost": "1.40", "balance": self.balance})
 
     def _status(self, form):
         ids, phones = form["id"].split(","), form["phone"].split(",")
         if not form["id"].endswith(","):  # the single-message shape
             status, err = self.statuses.get(ids[0], (None, None))
             if status is None:
-                return json_response(200, {"error": "message not found", "error_code": 3})
-            return json_response(200, {"status": status, "last_date": "23.11.2026 10:00:00",
+                return reply(200, {"error": "message not found", "error_code": 3})
+            return reply(200, {"status": status, "last_date": "23.11.2026 10:00:00",
                                        "last_timestamp": int(time.time()), "err": err})
         answer = []
         for id_, phone in zip(ids[:-1], phones[:-1], strict=True):
@@ -129,7 +129,7 @@ class FakeSmsc:
             answer.append({"status": status, "last_date": "23.11.2026 10:00:00",
                            "last_timestamp": int(time.time()), "flag": 0, "err": err, "id": int(id_),
                            "phone": phone.lstrip("+")})
-        return json_response(200, answer)
+        return reply(200, answer)
 
 
 SMSC_ERRORS = {1: "parameters error", 2: "authorise error", 3: "no money", 4: "IP is blocked",
@@ -154,31 +154,31 @@ class FakeSmsAero:
         body = json.loads(request.body or "{}")
         self.requests.append((path, body))
         if request.headers.get("Authorization") != _basic(self.email, self.api_key):
-            return json_response(401, {"success": False, "data": None,
+            return reply(401, {"success": False, "data": None,
                                        "message": "Your request was made with invalid credentials."})
         if path == "sms/send":
             return self._send(body)
         if path == "sms/status":
             return self._status(body)
         if path == "balance":
-            return json_response(200, {"success": True, "data": {"balance": self.balance}, "message": None})
-        return json_response(404, {"success": False, "data": None, "message": "Page not found."})
+            return reply(200, {"success": True, "data": {"balance": self.balance}, "message": None})
+        return reply(404, {"success": False, "data": None, "message": "Page not found."})
 
     def _send(self, body):
         if self.refuse_next:
-            return json_response(200, self.refuse_next.pop(0))
+            return reply(200, self.refuse_next.pop(0))
         if not isinstance(body.get("number"), int) or len(str(body["number"])) < 11:
-            return json_response(200, {"success": False, "data": {"number": ["incorrect"]},
+            return reply(200, {"success": False, "data": {"number": ["incorrect"]},
                                        "message": "Validation error."})
         self.counter += 1
         self.sent[self.counter] = body
         self.statuses[self.counter] = 8
-        return json_response(200, {"success": True, "data": self._item(self.counter), "message": None})
+        return reply(200, {"success": True, "data": self._item(self.counter), "message": None})
 
     def _status(self, body):
         if body.get("id") not in self.sent:
-            return json_response(200, {"success": False, "data": None, "message": "Sms not found."})
-        return json_response(200, {"success": True, "data": self._item(body["id"]), "message": None})
+            return reply(200, {"success": False, "data": None, "message": "Sms not found."})
+        return reply(200, {"success": True, "data": self._item(body["id"]), "message": None})
 
     def _item(self, id_):
         sent = self.sent[id_]
@@ -216,13 +216,13 @@ class FakeTwilio:
         if request.method == "POST" and path == f"{prefix}/Messages.json":
             return self._create(form)
         if path == f"{prefix}/Balance.json":
-            return json_response(200, {"account_sid": self.account_sid, "balance": "12.34", "currency": "USD"})
+            return reply(200, {"account_sid": self.account_sid, "balance": "12.34", "currency": "USD"})
         if path == f"{prefix}.json":
-            return json_response(200, {"sid": self.account_sid, "friendly_name": "Shop",
+            return reply(200, {"sid": self.account_sid, "friendly_name": "Shop",
                                        "status": self.account_status, "type": "Full"})
         match = re.fullmatch(re.escape(prefix) + r"/Messages/(\w+)\.json", path)
         if match and match.group(1) in self.messages:
-            return json_response(200, self.messages[match.group(1)])
+            return reply(200, self.messages[match.group(1)])
         return self._error(404, 20404, f"The requested resource /2010-04-01/{path} was not found")
 
     def _create(self, form):
@@ -238,10 +238,10 @@ class FakeTwilio:
             "status": "queued", "num_segments": "1", "direction": "outbound-api", "error_code": None,
             "error_message": None, "price": None, "status_callback": form.get("StatusCallback"),
         }
-        return json_response(201, self.messages[sid])
+        return reply(201, self.messages[sid])
 
     def _error(self, status, code, message):
-        return json_response(status, {"code": code, "message": message,
+        return reply(status, {"code": code, "message": message,
                                       "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status})
 
     def set_status(self, sid, status, error_code=None):
@@ -262,3 +262,10 @@ class FakeTwilio:
 
 def _basic(user, password):
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def _failure(trouble):
+    """An HTTP error page, or a transport failure raised as the HTTP client would raise it."""
+    if isinstance(trouble, Exception):
+        raise trouble
+    return trouble, {"Content-Type": "text/html"}, "<html>Service Unavailable</html>"

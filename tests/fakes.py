@@ -13,7 +13,7 @@ CLIENT_ID = "app.5f0b2c1d9e8a71.12345678"
 CLIENT_SECRET = "client-secret-value"
 
 
-def json_response(status, body):
+def reply(status, body):
     return status, {"Content-Type": "application/json"}, json.dumps(body)
 
 
@@ -72,10 +72,10 @@ class FakeBitrix:
     def _app_info(self, request):
         token = dict(parse_qsl(urlsplit(request.url).query)).get("auth")
         if token not in self.tokens:
-            return json_response(401, {"error": "invalid_token", "error_description": "The access token provided is invalid."})
+            return reply(401, {"error": "invalid_token", "error_description": "The access token provided is invalid."})
         if token in self.expired:
-            return json_response(401, {"error": "expired_token", "error_description": "The access token provided has expired."})
-        return json_response(200, {"result": {
+            return reply(401, {"error": "expired_token", "error_description": "The access token provided has expired."})
+        return reply(200, {"result": {
             "scope": "crm,messageservice,user",
             "client_id": CLIENT_ID,
             "expires": 1800000000,
@@ -90,13 +90,13 @@ class FakeBitrix:
     def _oauth_token(self, request):
         query = dict(parse_qsl(urlsplit(request.url).query))
         if query.get("client_id") != CLIENT_ID or query.get("client_secret") != CLIENT_SECRET:
-            return json_response(401, {"error": "invalid_client", "error_description": "Invalid client credentials"})
+            return reply(401, {"error": "invalid_client", "error_description": "Invalid client credentials"})
         user = self.refresh_tokens.pop(query.get("refresh_token"), None)  # refresh tokens rotate
         if user is None:
-            return json_response(400, {"error": "invalid_grant", "error_description": "Invalid refresh token"})
+            return reply(400, {"error": "invalid_grant", "error_description": "Invalid refresh token"})
         self.refresh_count += 1
         access, refresh = self.issue(user)
-        return json_response(200, {
+        return reply(200, {
             "access_token": access, "expires": 1800000000, "expires_in": 3600, "scope": "app",
             "domain": "oauth.bitrix.info", "server_endpoint": f"{OAUTH}/rest/", "status": "L",
             "client_endpoint": self.endpoint, "member_id": self.member_id, "user_id": int(user),
@@ -110,22 +110,22 @@ class FakeBitrix:
         token = params.pop("auth", None)
         self.http_requests.append((method, params))
         if token not in self.tokens:
-            return json_response(401, {"error": "invalid_token", "error_description": "The access token provided is invalid."})
+            return reply(401, {"error": "invalid_token", "error_description": "The access token provided is invalid."})
         if token in self.expired:
-            return json_response(401, {"error": "expired_token", "error_description": "The access token provided has expired."})
+            return reply(401, {"error": "expired_token", "error_description": "The access token provided has expired."})
         if self.rate_limited:
             self.rate_limited -= 1
-            return json_response(503, {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"})
+            return reply(503, {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"})
         user = self.tokens[token]
         if method == "batch":
             return self._batch(user, params)
         status, body = self._method(user, method, params)
-        return json_response(status, body)
+        return reply(status, body)
 
     def _batch(self, user, params):
         cmd = params.get("cmd") or {}
         if len(cmd) > 50:
-            return json_response(400, {"error": "ERROR_BATCH_LENGTH_EXCEEDED",
+            return reply(400, {"error": "ERROR_BATCH_LENGTH_EXCEEDED",
                                "error_description": "Max batch length exceeded"})
         results, errors = {}, {}
         for key, command in cmd.items():
@@ -135,7 +135,7 @@ class FakeBitrix:
                 errors[key] = body
             else:
                 results[key] = body["result"]
-        return json_response(200, {"result": {
+        return reply(200, {"result": {
             "result": results or [], "result_error": errors or [], "result_total": [], "result_next": [],
             "result_time": {},
         }, "time": {}})

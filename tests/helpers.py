@@ -1,5 +1,10 @@
-"""Steps a portal goes through, as Bitrix24 performs them over HTTP."""
+"""Steps a portal goes through, as Bitrix24 performs them over HTTP, and the job as cron runs it."""
 import re
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from b24sms.models import Message, utcnow
 
 APPLICATION_TOKEN = "f3f0d0c5ff4dddad30a5088db9d7abc5"
 
@@ -29,15 +34,25 @@ def save_providers(client, token, providers):
 
 
 PROSTOR_SETTINGS = {"kind": "prostor", "sender": "SHOP", "credentials": {"login": "user", "password": "secret"}}
+SMSC_SETTINGS = {"kind": "smsc", "sender": "SHOP", "credentials": {"login": "smsc-user", "password": "smsc-pass"}}
+SMSAERO_SETTINGS = {"kind": "smsaero", "sender": "SHOP",
+                    "credentials": {"email": "shop@example.com", "api_key": "aero-key"}}
+TWILIO_SETTINGS = {"kind": "twilio", "sender": "+15017122661",
+                   "credentials": {"account_sid": "AC" + "a" * 32, "auth_token": "twilio-auth-token"}}
+
+
+def install_with_chain(client, bitrix, *chain):
+    """Install and save a failover chain of providers, as an admin; returns the page's session token."""
+    response, token = open_page(client, bitrix, APPLICATION_TOKEN=APPLICATION_TOKEN)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    saved = save_providers(client, token, list(chain))
+    assert saved.status_code == 200, saved.get_json()
+    return token
 
 
 def install_with_prostor(client, bitrix, prostor_settings=PROSTOR_SETTINGS):
     """Install, save Prostor, as an admin; returns the page's session token."""
-    response, token = open_page(client, bitrix, APPLICATION_TOKEN=APPLICATION_TOKEN)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    saved = save_providers(client, token, [prostor_settings])
-    assert saved.status_code == 200, saved.get_json()
-    return token
+    return install_with_chain(client, bitrix, prostor_settings)
 
 
 def install_with_log(client, bitrix):
@@ -75,3 +90,20 @@ def handler_form(bitrix, message_id, phone="+7 (916) 123-45-67", text="Hello fro
 
 def message_id(n):
     return f"{n:032x}"
+
+
+def make_due(db):
+    with db.session() as session:
+        session.execute(update(Message).where(Message.due_at.is_not(None))
+                        .values(due_at=utcnow() - timedelta(seconds=1)))
+
+
+def run_job(runner):
+    result = runner.invoke(args=["jobs", "run-once"])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def send_messages(client, bitrix, count, start=1):
+    for n in range(start, start + count):
+        assert client.post("/handler", data=handler_form(bitrix, message_id(n))).status_code == 200

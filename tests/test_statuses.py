@@ -7,24 +7,8 @@ from sqlalchemy import select, update
 from b24sms import lifecycle
 from b24sms.models import Message, MessageState, Portal, PortalState, utcnow
 from tests.fakes import FakeBitrix
-from tests.helpers import handler_form, install_with_log, install_with_prostor, message_id, open_page
-
-
-def make_due(db):
-    with db.session() as session:
-        session.execute(update(Message).where(Message.due_at.is_not(None))
-                        .values(due_at=utcnow() - timedelta(seconds=1)))
-
-
-def run_job(runner):
-    result = runner.invoke(args=["jobs", "run-once"])
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
-def send_messages(client, bitrix, count, start=1):
-    for n in range(start, start + count):
-        assert client.post("/handler", data=handler_form(bitrix, message_id(n))).status_code == 200
+from tests.helpers import (handler_form, install_with_log, install_with_prostor, make_due, message_id, open_page,
+                           run_job, send_messages)
 
 
 def test_polled_statuses_are_mapped_and_reported(client, db, bitrix, prostor, runner):

@@ -25,8 +25,9 @@ def request_json(http, method, url, *, timeout, **kwargs):
         answer = response.json()
     except ValueError:
         answer = None
-    if isinstance(answer, dict) and answer.get("error"):
-        raise classify(answer["error"], str(answer.get("error_description", "")), response.status_code)
+    # Some errors come with an empty code and only words ("Handler already binded"): still a Bitrix error.
+    if isinstance(answer, dict) and (answer.get("error") or answer.get("error_description")):
+        raise classify(answer.get("error") or "", str(answer.get("error_description", "")), response.status_code)
     if response.status_code >= 400 or not isinstance(answer, dict):
         raise BitrixUnavailable(f"http_{response.status_code}", "the answer is not a JSON object",
                                 response.status_code)

@@ -1,0 +1,178 @@
+"""The failover chain: provider-side trouble moves a message down the chain, recipient-side trouble fails it."""
+import pytest
+from sqlalchemy import select
+
+from b24sms.models import Message, MessageState, ProviderAccount
+from tests.helpers import (PROSTOR_SETTINGS, SMSC_SETTINGS, bearer, handler_form, install_with_chain, make_due,
+                           message_id, run_job, save_providers)
+
+
+def post_sms(client, bitrix, n=1, **extra):
+    response = client.post("/handler", data=handler_form(bitrix, message_id(n), **extra))
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def stored(db, n=1):
+    with db.session() as session:
+        message = session.scalars(select(Message).where(Message.bitrix_message_id == message_id(n))).one()
+        session.expunge(message)
+        return message
+
+
+def sends(provider_fake):
+    if hasattr(provider_fake, "sent") and isinstance(provider_fake.sent, list):  # SMSC keeps a list
+        return [m["id"] for m in provider_fake.sent]
+    return [path for path, _ in provider_fake.requests if path == "send.json"]
+
+
+@pytest.fixture
+def chain(client, bitrix, prostor, smsc):
+    """Prostor first, SMSC second."""
+    return install_with_chain(client, bitrix, PROSTOR_SETTINGS, SMSC_SETTINGS)
+
+
+@pytest.mark.parametrize("trouble", ["http_502", "timeout", "not enough balance", "sender address invalid",
+                                     "error authorization"])
+def test_provider_side_trouble_fails_over_at_once(client, db, bitrix, prostor, smsc, chain, trouble):
+    import requests
+
+    if trouble == "http_502":
+        prostor.fail_next.append(502)
+    elif trouble == "timeout":
+        prostor.fail_next.append(requests.Timeout())
+    elif trouble == "error authorization":
+        prostor.password = "changed-since"
+    else:
+        prostor.next_send_status.append(trouble)
+
+    answer = post_sms(client, bitrix)
+
+    assert answer["state"] == MessageState.ACCEPTED and answer["provider"] == "smsc"
+    assert [t["provider"] for t in answer["tried"]] == ["prostor", "smsc"]
+    assert answer["tried"][-1]["result"] == "accepted"
+    assert len(smsc.sent) == 1 and smsc.sent[0]["phones"] == "79161234567"
+    message = stored(db)
+    assert message.provider_message_id == smsc.sent[0]["id"] and message.attempts == 2
+
+
+def test_recipient_side_refusal_fails_without_trying_others(client, db, bitrix, prostor, smsc, chain, runner):
+    prostor.next_send_status.append("invalid mobile phone")
+
+    answer = post_sms(client, bitrix)
+
+    assert answer["state"] == MessageState.FAILED
+    assert answer["error"] == {"code": "invalid_recipient", "message": "invalid mobile phone"}
+    assert [script for script, _ in smsc.requests] == ["balance.php"]  # the settings check; no send
+    run_job(runner)
+    assert bitrix.statuses == {message_id(1): "failed"}
+
+
+def test_a_recipient_error_at_the_fallback_fails_it_there(client, db, bitrix, prostor, smsc, chain):
+    prostor.fail_next.append(503)
+    smsc.send_errors.append(7)
+
+    answer = post_sms(client, bitrix)
+
+    assert answer["state"] == MessageState.FAILED and answer["provider"] == "smsc"
+    assert answer["error"]["code"] == "invalid_recipient:7"
+
+
+def test_when_the_whole_chain_is_down_it_waits_then_starts_from_the_primary(client, db, bitrix, prostor, smsc,
+                                                                            chain, runner):
+    prostor.fail_next.append(502)
+    smsc.fail_next.append(503)
+
+    answer = post_sms(client, bitrix)
+
+    assert answer["state"] == MessageState.RETRY_WAIT
+    message = stored(db)
+    with db.session() as session:
+        kinds = dict(session.execute(select(ProviderAccount.id, ProviderAccount.kind)).all())
+    assert kinds[message.account_id] == "prostor"  # the next round starts at the top
+
+    make_due(db)
+    run_job(runner)
+
+    message = stored(db)
+    assert message.state == MessageState.ACCEPTED and message.provider == "prostor"
+    assert [e["provider"] for e in message.attempt_log] == ["prostor", "smsc", "prostor"]
+    assert len(smsc.sent) == 0 and len(prostor.sent) == 1
+
+
+def test_a_refusing_provider_is_skipped_in_later_rounds(client, db, bitrix, prostor, smsc, chain, runner):
+    prostor.next_send_status.append("not enough balance")
+    smsc.fail_next.append(502)
+
+    assert post_sms(client, bitrix)["state"] == MessageState.RETRY_WAIT
+    make_due(db)
+    run_job(runner)
+
+    message = stored(db)
+    assert message.state == MessageState.ACCEPTED and message.provider == "smsc"
+    assert [(e["provider"], e["result"]) for e in message.attempt_log] == [
+        ("prostor", "no_money"), ("smsc", "retry_later"), ("smsc", "accepted")]
+    assert sends(prostor) == ["send.json"]  # Prostor was not asked again
+
+
+def test_attempts_are_bounded_then_the_last_error_fails_it(app, client, db, bitrix, prostor, smsc, chain, runner):
+    app.config["SEND_MAX_ATTEMPTS"] = 2
+    prostor.fail_next.extend([502, 502])
+    smsc.fail_next.extend([503, 503])
+
+    post_sms(client, bitrix)
+    make_due(db)
+    run_job(runner)
+
+    message = stored(db)
+    assert message.state == MessageState.FAILED
+    assert (message.error_code, message.status) == ("retry_later:http_503", "failed")
+    assert [e["provider"] for e in message.attempt_log] == ["prostor", "smsc", "prostor", "smsc"]
+    run_job(runner)
+    assert bitrix.statuses == {message_id(1): "failed"}
+
+
+def test_statuses_are_polled_from_the_provider_that_sent(client, db, bitrix, prostor, smsc, chain, runner):
+    prostor.fail_next.append(502)
+    post_sms(client, bitrix, 1)  # goes out through SMSC
+    post_sms(client, bitrix, 2)  # through Prostor
+    [smsc_id] = [m["id"] for m in smsc.sent]
+    smsc.statuses[smsc_id] = (1, 0)
+    prostor.statuses["1001"] = "smsc submit"
+    make_due(db)
+
+    run_job(runner)
+
+    assert bitrix.statuses == {message_id(1): "delivered", message_id(2): "sent"}
+    assert [form["id"] for form in smsc.status_requests] == [f"{smsc_id},"]
+    assert [path for path, _ in prostor.requests].count("status.json") == 1
+
+
+def test_the_chain_is_saved_in_order_and_reordered(client, bitrix, prostor, smsc):
+    token = install_with_chain(client, bitrix, SMSC_SETTINGS, PROSTOR_SETTINGS)
+    assert [p["kind"] for p in client.get("/api/settings", headers=bearer(token)).get_json()["providers"]] == [
+        "smsc", "prostor"]
+
+    masked = client.get("/api/settings", headers=bearer(token)).get_json()["providers"]
+    saved = save_providers(client, token, list(reversed(masked)))
+
+    assert saved.status_code == 200
+    assert [p["kind"] for p in saved.get_json()["providers"]] == ["prostor", "smsc"]
+    # Saving again re-registers the sender; "Handler already binded" (an error with an empty code) is fine.
+    assert saved.get_json()["portal"]["sender_registered"] is True
+    answer = post_sms(client, bitrix)
+    assert answer["provider"] == "prostor"
+
+
+def test_a_removed_provider_still_polls_what_it_sent(client, db, bitrix, prostor, smsc, chain, runner):
+    post_sms(client, bitrix)  # through Prostor
+    token = install_with_chain(client, bitrix, SMSC_SETTINGS)
+    prostor.statuses["1001"] = "delivered"
+    make_due(db)
+
+    run_job(runner)
+
+    assert bitrix.statuses == {message_id(1): "delivered"}
+    assert post_sms(client, bitrix, 2)["provider"] == "smsc"
+    assert [p["kind"] for p in client.get("/api/settings", headers=bearer(token)).get_json()["providers"]] == [
+        "smsc"]
