@@ -1,9 +1,14 @@
 """Step 2: saving settings through the page's JSON API, and the sender registered server-side."""
+import json
+import re
+
+import pytest
 from sqlalchemy import select, text
 
 from b24sms.models import Portal, ProviderAccount
 from tests.conftest import PUBLIC_URL
-from tests.helpers import APPLICATION_TOKEN, PROSTOR_SETTINGS, bearer, open_page, save_providers
+from tests.helpers import (APPLICATION_TOKEN, PROSTOR_SETTINGS, SMSAERO_SETTINGS, SMSC_SETTINGS, TWILIO_SETTINGS,
+                           bearer, open_page, save_providers)
 
 
 def installed(client, bitrix, user_id="1"):
@@ -60,18 +65,49 @@ def test_a_masked_secret_keeps_the_stored_one(client, db, bitrix, prostor):
         assert account.credentials["password"] == "secret" and account.sender == "NEWNAME"
 
 
-def test_wrong_credentials_give_400_with_the_providers_words(client, db, bitrix, prostor):
+@pytest.mark.parametrize("settings, words", [
+    (PROSTOR_SETTINGS, "error authorization"),
+    (SMSC_SETTINGS, "authorise error"),
+    (SMSAERO_SETTINGS, "invalid credentials"),
+    (TWILIO_SETTINGS, "Authenticate"),
+])
+def test_wrong_credentials_give_400_with_the_providers_words(client, db, bitrix, prostor, smsc, smsaero, twilio,
+                                                             settings, words):
     token = installed(client, bitrix)
-    wrong = {"kind": "prostor", "sender": "", "credentials": {"login": "user", "password": "nope"}}
+    secret_name = {"prostor": "password", "smsc": "password", "smsaero": "api_key", "twilio": "auth_token"}
+    wrong = {**settings, "credentials": {**settings["credentials"], secret_name[settings["kind"]]: "nope"}}
 
     response = save_providers(client, token, [wrong])
 
     assert response.status_code == 400
     assert response.get_json()["error"] == "invalid_credentials"
-    assert "error authorization" in response.get_json()["message"]
+    assert words in response.get_json()["message"]
     assert bitrix.senders == {}
     with db.session() as session:
         assert session.scalars(select(ProviderAccount)).all() == []
+
+
+def test_a_suspended_twilio_account_is_refused(client, bitrix, twilio):
+    token = installed(client, bitrix)
+    twilio.account_status = "suspended"
+    response = save_providers(client, token, [TWILIO_SETTINGS])
+    assert response.status_code == 400 and "suspended" in response.get_json()["message"]
+
+
+def test_the_page_offers_every_provider_with_its_declared_fields(client, bitrix):
+    response, _ = open_page(client, bitrix, APPLICATION_TOKEN=APPLICATION_TOKEN)
+    page = json.loads(re.search(r'<script type="application/json" id="page-data">(.*?)</script>',
+                                response.get_data(as_text=True), re.S).group(1))
+    catalog = {entry["kind"]: entry for entry in page["catalog"]}
+    assert list(catalog) == ["prostor", "smsc", "smsaero", "twilio", "log"]
+    fields = {kind: [(f["name"], f["secret"]) for f in entry["credentials"]] for kind, entry in catalog.items()}
+    assert fields == {
+        "prostor": [("login", False), ("password", True)], "smsc": [("login", False), ("password", True)],
+        "smsaero": [("email", False), ("api_key", True)], "twilio": [("account_sid", False), ("auth_token", True)],
+        "log": []}
+    assert {kind: entry["receipts"] for kind, entry in catalog.items()} == {
+        "prostor": None, "smsc": "account", "smsaero": "per_message", "twilio": "per_message", "log": None}
+    assert catalog["twilio"]["sender"]["required"] is True
 
 
 def test_non_admin_cannot_save(client, db, bitrix, prostor):
@@ -134,13 +170,18 @@ def test_opening_the_app_registers_a_lost_sender_again(client, db, bitrix, prost
         assert session.scalars(select(Portal.sender_registered)).one() is True
 
 
-def test_balance_per_configured_provider(client, bitrix, prostor):
+def test_balance_per_configured_provider(client, bitrix, prostor, smsc, smsaero, twilio):
     token = installed(client, bitrix)
-    save_providers(client, token, [PROSTOR_SETTINGS])
+    save_providers(client, token, [PROSTOR_SETTINGS, SMSC_SETTINGS, SMSAERO_SETTINGS, TWILIO_SETTINGS])
 
     response = client.get("/api/balance", headers=bearer(token))
 
-    assert response.get_json() == [{"provider": "prostor", "balance": 120.5, "currency": "RUB"}]
+    assert response.get_json() == [
+        {"provider": "prostor", "balance": 120.5, "currency": "RUB"},
+        {"provider": "smsc", "balance": 98.6, "currency": "RUB"},
+        {"provider": "smsaero", "balance": 337.03, "currency": "RUB"},
+        {"provider": "twilio", "balance": 12.34, "currency": "USD"},
+    ]
 
 
 def test_log_provider_needs_no_credentials(client, bitrix):
