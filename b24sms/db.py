@@ -51,7 +51,7 @@ def lock_rows(session, model, *where):
     if session.get_bind().dialect.name == "sqlite":
         session.execute(update(model).where(*where).values(id=model.id).execution_options(synchronize_session=False))
     return session.scalars(
-        select(model).where(*where).with_for_update().execution_options(populate_existing=True)
+        select(model).where(*where).order_by(model.id).with_for_update().execution_options(populate_existing=True)
     ).all()
 
 
