@@ -2,7 +2,7 @@
 import re
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from b24sms.models import Message, utcnow
 
@@ -107,3 +107,11 @@ def run_job(runner):
 def send_messages(client, bitrix, count, start=1):
     for n in range(start, start + count):
         assert client.post("/handler", data=handler_form(bitrix, message_id(n))).status_code == 200
+
+
+def stored(db, n=1):
+    """The stored message for Bitrix24 message_id(n), detached from its session."""
+    with db.session() as session:
+        message = session.scalars(select(Message).where(Message.bitrix_message_id == message_id(n))).one()
+        session.expunge(message)
+        return message

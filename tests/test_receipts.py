@@ -6,15 +6,8 @@ from sqlalchemy import select, text, update
 
 from b24sms.models import Message, MessageState, ProviderAccount, utcnow
 from tests.conftest import PUBLIC_URL
-from tests.helpers import (SMSAERO_SETTINGS, SMSC_SETTINGS, TWILIO_SETTINGS, bearer, handler_form,
-                           install_with_chain, make_due, message_id, run_job, save_providers, send_messages)
-
-
-def stored(db, n=1):
-    with db.session() as session:
-        message = session.scalars(select(Message).where(Message.bitrix_message_id == message_id(n))).one()
-        session.expunge(message)
-        return message
+from tests.helpers import (SMSAERO_SETTINGS, SMSC_SETTINGS, TWILIO_SETTINGS, bearer, install_with_chain, make_due,
+                           message_id, run_job, save_providers, send_messages, stored)
 
 
 def callback_path(url):
