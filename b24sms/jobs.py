@@ -11,6 +11,7 @@ logger = logging.getLogger(__name__)
 @dataclass
 class PassReport:
     recovered: int = 0
+    reconciled: int = 0
     senders_checked: int = 0
     sent: int = 0
     status_changes: int = 0
@@ -24,6 +25,7 @@ def run_once(db, settings, http=None):
     """Each duty in a session of its own, so that one failing (a bug, a dead provider) does not starve the rest."""
     duties = {
         "recovered": lambda session: sending.recover_stuck(session, utcnow()),
+        "reconciled": lambda session: sending.reconcile_due(session, settings, utcnow(), http=http),
         "senders_checked": lambda session: heal_senders(db, session, settings, http),
         "sent": lambda session: sending.send_due(session, settings, utcnow(), http=http),
         "status_changes": lambda session: statuses.poll(session, settings, utcnow(), http=http),

@@ -87,6 +87,8 @@ class MessageState:
     RECEIVED = "received"  # stored, not yet handed to a provider
     SENDING = "sending"  # claimed by one sender; the provider call is under way
     RETRY_WAIT = "retry_wait"  # a transient failure; `due_at` says when to try again
+    # The provider may have it (its answer was lost, or a runner died mid-call): ask before sending again.
+    RECONCILING = "reconciling"
     ACCEPTED = "accepted"  # the provider took it and gave us its id
     SENT = "sent"
     DELIVERED = "delivered"

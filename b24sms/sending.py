@@ -6,16 +6,16 @@ A message is written before any provider is called, and only the runner that mov
 import logging
 import random
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from . import callback_urls, failover, lifecycle, providers
 from .errors import BadRequest
-from .models import Message, MessageState, Portal, PortalState, ProviderAccount, utcnow
+from .models import Message, MessageState, Portal, PortalState, utcnow
 from .phones import InvalidPhone, normalize
-from .providers.base import PER_MESSAGE, Outgoing, ProviderError
+from .providers.base import PER_MESSAGE, AnswerLost, CannotTell, Outgoing, ProviderError
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +23,13 @@ logger = logging.getLogger(__name__)
 INLINE_GRACE = timedelta(minutes=2)
 # How long a runner may take over one provider call before the message counts as stuck.
 SENDING_LEASE = timedelta(minutes=5)
+# After a lost answer: give the provider time to file the message before asking it; ask again on trouble.
+RECONCILE_DELAY = timedelta(seconds=60)
+RECONCILE_RETRY = timedelta(minutes=2)
+# Where the provider cannot be asked, wait this long for a receipt to name the message, then report it failed.
+RECONCILE_WINDOW = timedelta(minutes=30)
+# Where it can be asked but keeps failing to answer, give up after this long.
+RECONCILE_GIVE_UP = timedelta(hours=24)
 FIRST_POLL_DELAY = timedelta(seconds=30)
 RETRY_BASE = timedelta(seconds=60)
 RETRY_CAP = timedelta(hours=1)
@@ -154,6 +161,9 @@ def send(session, settings, message_id, http=None):
         error = _attempt(session, settings, message, route.account, http)
         if error is None:
             break
+        if isinstance(error, AnswerLost):  # the provider may have it: another send could be a duplicate
+            await_reconciliation(message, utcnow())
+            break
         if not error.fails_over:  # the number or the text is the problem: no provider will do better
             lifecycle.fail(message, message.error_code, error.text)
             logger.info("message %s failed: %s", message.id, error)
@@ -183,23 +193,34 @@ def _attempt(session, settings, message, account, http):
     message.attempt_log = failover.started(message.attempt_log, account, utcnow())
     session.commit()
     provider = providers.for_account(account, settings, http=http)
-    callback_url = callback_urls.url_for(settings, account) if provider.receipts == PER_MESSAGE else None
-    outgoing = Outgoing(key=str(message.id), phone=message.recipient, text=message.body, sender=account.sender,
-                        callback_url=callback_url)
     try:
-        accepted = provider.send(outgoing)
+        accepted = provider.send(_outgoing(message, account, settings, provider))
     except ProviderError as exc:
         message.attempt_log = failover.settled(message.attempt_log, utcnow(), exc)
         message.error_code = (f"{exc.kind}:{exc.code}" if exc.code else exc.kind)[:64]
         message.error_text = exc.text
         return exc
     message.attempt_log = failover.settled(message.attempt_log, utcnow())
+    _accepted(message, accepted)
+    return None
+
+
+def _outgoing(message, account, settings, provider):
+    """The message as a provider sends it. Per-message receipt URLs name the message, so that a receipt can
+    settle a send whose answer was lost."""
+    callback_url = None
+    if provider.receipts == PER_MESSAGE and account.callback_secret:
+        callback_url = f"{callback_urls.url_for(settings, account)}?m={message.id}"
+    return Outgoing(key=str(message.id), phone=message.recipient, text=message.body, sender=account.sender,
+                    callback_url=callback_url)
+
+
+def _accepted(message, accepted):
     message.provider_message_id = accepted.provider_id
     message.error_code = message.error_text = None
     message.state = MessageState.ACCEPTED
     message.due_at = utcnow() + FIRST_POLL_DELAY
     lifecycle.apply_status(message, accepted.status, accepted.raw)
-    return None
 
 
 def _fail_without_route(message, chain):
@@ -225,29 +246,89 @@ def due_for_sending(session, now, limit=500):
 
 
 def recover_stuck(session, now):
-    """Messages whose sender died mid-call (lease over). Where the provider deduplicates on our key, trying
-    again is safe; elsewhere the outcome is unknown and a second send could duplicate, so they fail."""
+    """Messages whose runner died mid-send (lease over). A provider call that was under way may have gone
+    through: those are reconciled (the provider is asked before anything is sent again); the rest are retried."""
     stuck = session.scalars(
         select(Message).where(Message.state == MessageState.SENDING, Message.due_at <= now)
         .limit(500).with_for_update(skip_locked=True)
     ).all()
     for message in stuck:
         account_id = failover.in_flight(message.attempt_log)
-        account = session.get(ProviderAccount, account_id) if account_id else None
-        cls = providers.PROVIDERS.get(account.kind) if account else None
-        if account_id is None or (cls is not None and cls.idempotent_key):
-            # Nothing went out, or the provider drops a repeat of our key: send again, to the same account.
+        if account_id is None:  # no provider was called: nothing went out
             message.state, message.due_at = MessageState.RETRY_WAIT, now
-            if account is not None:
-                message.account_id = account.id
-                message.attempt_log = message.attempt_log[:-1]  # the repeat is the same attempt, not a new one
         else:
-            lifecycle.fail(message, "outcome_unknown",
-                           "The provider call was interrupted and this provider cannot tell whether it sent the "
-                           "message; it is not sent again to avoid a duplicate.")
+            message.attempt_log = failover.settled(message.attempt_log, now, AnswerLost("the runner stopped mid-call"))
+            message.account_id = account_id
+            await_reconciliation(message, now - RECONCILE_DELAY)
         logger.warning("message %s was stuck in sending: now %s", message.id, message.state)
     session.commit()
     return len(stuck)
+
+
+def await_reconciliation(message, now):
+    message.state = MessageState.RECONCILING
+    message.due_at = now + RECONCILE_DELAY
+    message.error_code = "answer_lost"
+    message.error_text = ("The provider's answer was lost; it is asked whether it has the message before anything "
+                          "is sent again.")
+
+
+def reconcile_due(session, settings, now, http=None):
+    """Ask providers about messages whose send may have gone through. Returns how many were settled."""
+    messages = session.scalars(
+        select(Message).where(Message.state == MessageState.RECONCILING, Message.due_at <= now)
+        .order_by(Message.due_at).limit(200).with_for_update(skip_locked=True)
+    ).all()
+    for message in messages:  # claimed: other runners skip them until the lease ends
+        message.due_at = now + SENDING_LEASE
+    session.commit()
+    settled = 0
+    for message in messages:
+        settled += _reconcile(message, settings, now, http)
+        session.commit()
+    return settled
+
+
+def _reconcile(message, settings, now, http):
+    if message.account is None:  # cannot happen while accounts are only retired; never resend blindly
+        lifecycle.fail(message, "outcome_unknown", "The provider account that was sent the message is gone.")
+        return 1
+    provider = providers.for_account(message.account, settings, http=http)
+    lost_at = _last_call_time(message) or message.updated_at
+    try:
+        found = provider.find_sent(_outgoing(message, message.account, settings, provider))
+    except CannotTell:
+        if now - lost_at < RECONCILE_WINDOW:
+            message.due_at = lost_at + RECONCILE_WINDOW  # a receipt naming the message may still come
+            return 0
+        lifecycle.fail(message, "outcome_unknown",
+                       f"{provider.title} was sent the message but its answer was lost, and it cannot be asked "
+                       "whether it took it; the message is not sent again to avoid a duplicate.")
+        return 1
+    except ProviderError as exc:
+        if now - lost_at >= RECONCILE_GIVE_UP:
+            lifecycle.fail(message, "outcome_unknown",
+                           f"{provider.title} could not be asked whether it took the message: {exc}")
+            return 1
+        message.due_at = now + RECONCILE_RETRY
+        logger.info("message %s: reconciliation at %s failed (%s), again later", message.id, provider.kind, exc)
+        return 0
+    if found is None:  # the provider never took it: send again, to the same account first
+        message.state, message.due_at = MessageState.RETRY_WAIT, now
+        message.error_code = message.error_text = None
+        logger.info("message %s: %s does not have it, sending again", message.id, provider.kind)
+    else:
+        _accepted(message, found)
+        logger.info("message %s: %s had it after all (%s)", message.id, provider.kind, found.provider_id)
+    return 1
+
+
+def _last_call_time(message):
+    log = message.attempt_log or []
+    try:
+        return datetime.fromisoformat(log[-1]["at"].removesuffix("Z")) if log else None
+    except (KeyError, ValueError):
+        return None
 
 
 def send_due(session, settings, now, http=None):

@@ -116,13 +116,16 @@ def _poll_chunk(session, provider, messages, now):
 
 
 # ---------------------------------------------------------------- receipts pushed by providers
-def apply_receipts(session, account, reports, now):
+def apply_receipts(session, account, reports, now, message_key=None):
     """Statuses a provider pushed for `account`'s messages. Never backwards (the state machine sees to it); an
-    unreadable status makes the message due for polling at once. Returns (matched, changed)."""
+    unreadable status makes the message due for polling at once. `message_key`: our message id, which
+    per-message receipt URLs carry; it settles a send whose answer was lost. Returns (matched, changed)."""
     matched = changed = 0
     for report in reports:
         rows = lock_rows(session, Message, Message.account_id == account.id,
                          Message.provider_message_id == report.provider_id)
+        if not rows and message_key and len(reports) == 1:
+            rows = _awaiting_reconciliation(session, account, message_key, report.provider_id)
         message = rows[0] if rows else None
         if message is None:
             # Not ours, or the send has not committed yet: polling will find the status.
@@ -143,6 +146,20 @@ def _chunks(items, size):
     iterator = iter(items)
     while chunk := list(islice(iterator, max(1, size))):
         yield chunk
+
+
+def _awaiting_reconciliation(session, account, message_key, provider_id):
+    """The message named by a receipt URL, if it waits to learn whether the provider took it: it did."""
+    if not str(message_key).isdigit():
+        return []
+    rows = lock_rows(session, Message, Message.id == int(message_key), Message.account_id == account.id,
+                     Message.state == MessageState.RECONCILING)
+    for message in rows:
+        logger.info("message %s: a receipt shows %s took it (%s)", message.id, account.kind, provider_id)
+        message.provider_message_id = provider_id
+        message.state = MessageState.ACCEPTED
+        message.error_code = message.error_text = None
+    return rows
 
 
 # ---------------------------------------------------------------- reporting to Bitrix24

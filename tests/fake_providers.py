@@ -10,6 +10,7 @@ import re
 import time
 from urllib.parse import parse_qsl, urlsplit
 
+import requests
 import responses
 
 from tests.fakes import reply
@@ -19,7 +20,23 @@ SMSC = "https://smsc.ru/sys/"
 SMSAERO = "https://gate.smsaero.ru/v2/"
 TWILIO = "https://api.twilio.com/2010-04-01/"
 
-class FakeProstor:
+class LosesAnswers:
+    """`lose_answers = n`: the next n requests are processed, then their answer is lost on the way back (the
+    app sees a read timeout although the provider did the work)."""
+
+    lose_answers = 0
+
+    def answering(self, handle):
+        def callback(request):
+            answer = handle(request)
+            if self.lose_answers:
+                self.lose_answers -= 1
+                raise requests.ReadTimeout("the answer was lost on the way back")
+            return answer
+        return callback
+
+
+class FakeProstor(LosesAnswers):
     """Prostor SMS JSON v2: one account, messages keyed by clientId (a repeated clientId is not sent again)."""
 
     def __init__(self, rsps, login="user", password="secret", balance=120.5, base=PROSTOR):
@@ -32,7 +49,8 @@ class FakeProstor:
         self.fail_next = []  # HTTP statuses (or exceptions such as requests.Timeout) instead of an answer
         self.canned = {}  # path -> JSON body to answer instead (odd shapes)
         self.counter = 1000
-        rsps.add_callback(responses.POST, re.compile(re.escape(base) + r"\w+\.json"), callback=self._handle)
+        rsps.add_callback(responses.POST, re.compile(re.escape(base) + r"\w+\.json"),
+                          callback=self.answering(self._handle))
 
     def _handle(self, request):
         path = urlsplit(request.url).path.rsplit("/", 1)[-1]
@@ -69,7 +87,7 @@ class FakeProstor:
         return {"clientId": message["clientId"], "smscId": smsc_id, "status": "accepted"}
 
 
-class FakeSmsc:
+class FakeSmsc(LosesAnswers):
     """SMSC.ru: form POSTs to send.php / status.php / balance.php, `fmt=3` JSON answers, HTTP 200 for errors.
     Like SMSC it keeps the id we assign; a repeated id is sent again (SMSC promises no deduplication)."""
 
@@ -80,7 +98,8 @@ class FakeSmsc:
         self.requests = []  # (script, form without credentials)
         self.send_errors = []  # error codes to answer instead of accepting the next sends
         self.fail_next = []  # HTTP statuses (or exceptions such as requests.Timeout) instead of an answer
-        rsps.add_callback(responses.POST, re.compile(re.escape(base) + r"\w+\.php"), callback=self._handle)
+        rsps.add_callback(responses.POST, re.compile(re.escape(base) + r"\w+\.php"),
+                          callback=self.answering(self._handle))
 
     @property
     def status_requests(self):
@@ -137,7 +156,7 @@ SMSC_ERRORS = {1: "parameters error", 2: "authorise error", 3: "no money", 4: "I
                8: "can't deliver", 9: "duplicate request, wait a minute"}
 
 
-class FakeSmsAero:
+class FakeSmsAero(LosesAnswers):
     """SMS Aero v2: JSON POSTs with HTTP Basic auth, answers `{"success", "data", "message"}`."""
 
     def __init__(self, rsps, email="shop@example.com", api_key="aero-key", balance=337.03, base=SMSAERO):
@@ -147,7 +166,8 @@ class FakeSmsAero:
         self.requests = []  # (path, body)
         self.refuse_next = []  # answers to give instead of accepting the next sends
         self.counter = 500
-        rsps.add_callback(responses.POST, re.compile(re.escape(base) + r"[\w/]+"), callback=self._handle)
+        rsps.add_callback(responses.POST, re.compile(re.escape(base) + r"[\w/]+"),
+                          callback=self.answering(self._handle))
 
     def _handle(self, request):
         path = urlsplit(request.url).path.split("/v2/", 1)[-1]
@@ -192,7 +212,7 @@ SMSAERO_WORDS = {0: "queue", 1: "delivery", 2: "no delivery", 3: "transmitted", 
                  8: "moderation"}
 
 
-class FakeTwilio:
+class FakeTwilio(LosesAnswers):
     """Twilio Programmable Messaging: form POSTs, Basic auth AccountSid:AuthToken, JSON answers."""
 
     def __init__(self, rsps, account_sid="AC" + "a" * 32, auth_token="twilio-auth-token", base=TWILIO):
@@ -204,7 +224,7 @@ class FakeTwilio:
         self.counter = 0
         pattern = re.compile(re.escape(base) + r"Accounts/.+")
         for method in (responses.GET, responses.POST):
-            rsps.add_callback(method, pattern, callback=self._handle)
+            rsps.add_callback(method, pattern, callback=self.answering(self._handle))
 
     def _handle(self, request):
         path = urlsplit(request.url).path.split("/2010-04-01/", 1)[-1]

@@ -19,15 +19,15 @@ def chain(client, bitrix, prostor, smsc):
     return install_with_chain(client, bitrix, PROSTOR_SETTINGS, SMSC_SETTINGS)
 
 
-@pytest.mark.parametrize("trouble", ["http_502", "timeout", "not enough balance", "sender address invalid",
+@pytest.mark.parametrize("trouble", ["http_502", "connect_timeout", "not enough balance", "sender address invalid",
                                      "error authorization"])
 def test_provider_side_trouble_fails_over_at_once(client, db, bitrix, prostor, smsc, chain, trouble):
     import requests
 
     if trouble == "http_502":
         prostor.fail_next.append(502)
-    elif trouble == "timeout":
-        prostor.fail_next.append(requests.Timeout())
+    elif trouble == "connect_timeout":  # no connection was made: nothing can have been sent
+        prostor.fail_next.append(requests.ConnectTimeout())
     elif trouble == "error authorization":
         prostor.password = "changed-since"
     else:

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 
 import requests
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 # ---- the one status vocabulary (Bitrix24's five, plus "unknown: keep the raw word, poll again") ----
 QUEUED = "queued"
@@ -43,6 +44,19 @@ class RetryLater(ProviderError):
 
     kind = "retry_later"
     retryable = True
+
+
+class AnswerLost(RetryLater):
+    """The request reached the provider but its answer did not reach us (read timeout, connection dropped).
+    For a send this means the provider may have the message: ask it before sending again."""
+
+    kind = "answer_lost"
+
+
+class CannotTell(ProviderError):
+    """The provider offers no way to ask whether it has a message we sent."""
+
+    kind = "cannot_tell"
 
 
 class InvalidCredentials(ProviderError):
@@ -155,7 +169,6 @@ class Provider:
     base_url_setting = None  # the environment setting that overrides the provider's public base URL
     statuses_per_request = 1
     poll_interval = None  # timedelta: at most one status request per account this often (SMSC's bulk limit)
-    idempotent_key = False  # the provider drops a second send with the same Outgoing.key
     # How receipts reach us: None (poll only), PER_MESSAGE (a callback URL on each send) or ACCOUNT (one URL the
     # admin pastes into the provider's cabinet; the settings page shows it).
     receipts = None
@@ -181,6 +194,11 @@ class Provider:
 
     def balance(self) -> Balance:
         raise NotImplementedError
+
+    def find_sent(self, message: Outgoing) -> Accepted | None:
+        """After a lost answer: the provider's record of `message` (by our key), or None when it has none.
+        Raises CannotTell where the provider offers no way to ask."""
+        raise CannotTell(f"{self.title} cannot be asked whether it has a message")
 
     def check_credentials(self) -> Balance:
         """Raises InvalidCredentials (or another ProviderError) when the account cannot be used."""
@@ -211,10 +229,11 @@ class Provider:
         url = self.base_url.rstrip("/") + "/" + path.lstrip("/") if path else self.base_url
         try:
             response = self.http.request(method, url, timeout=self.timeout, **kwargs)
-        except requests.Timeout:
-            raise RetryLater(f"{self.title} did not answer within {self.timeout} s", "timeout") from None
         except requests.RequestException as exc:
-            raise RetryLater(f"{self.title} could not be reached ({type(exc).__name__})", "network") from None
+            if _never_left(exc):
+                raise RetryLater(f"{self.title} could not be reached ({type(exc).__name__})", "network") from None
+            raise AnswerLost(f"{self.title} did not answer within {self.timeout} s or dropped the connection "
+                             f"({type(exc).__name__})", "timeout") from None
         if response.status_code == 429 or response.status_code >= 500:
             raise RetryLater(f"{self.title} answered HTTP {response.status_code}", f"http_{response.status_code}")
         return response
@@ -245,6 +264,17 @@ class Provider:
             "sender": asdict(cls.sender_setting) if cls.sender_setting else None,
             "receipts": cls.receipts,
         }
+
+
+def _never_left(exc):
+    """Whether a failed request certainly never reached the provider (no connection was made); anything else,
+    a read timeout or a dropped connection, may have been processed."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.Timeout):
+        return False
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
 
 
 def digits_only(phone):

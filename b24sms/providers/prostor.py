@@ -15,7 +15,6 @@ class Prostor(Provider):
                              help="A sender name approved in your Prostor SMS account; empty for the default.")
     base_url_setting = "PROSTOR_API_URL"
     statuses_per_request = 200
-    idempotent_key = True  # clientId
 
     status_table = {
         "accepted": QUEUED,
@@ -57,6 +56,15 @@ class Prostor(Provider):
         if status.lower() != "accepted" or not result.get("smscId"):
             raise self.error(text=status or "the message was not accepted")
         return Accepted(provider_id=str(result["smscId"]), status=QUEUED, raw=status)
+
+    def find_sent(self, message):
+        # Prostor drops a repeated clientId and answers with the first message's smscId: sending again is asking.
+        try:
+            return self.send(message)
+        except RetryLater:
+            raise
+        except ProviderError:
+            return None  # refused now, so it was not taken before either
 
     def statuses(self, messages):
         # smscId is numeric at Prostor: send it back as the number it was.

@@ -1,13 +1,13 @@
 """SMSC.ru HTTP API: form POSTs to `*.php`, JSON answers (`fmt=3`), login + psw in every request.
 
-Our message id goes out as SMSC's `id` (1..2147483647), so statuses are asked for by our own id and the phone;
-SMSC does not promise to drop a repeated id, so a send is not retried blindly after an interruption.
+Our message id goes out as SMSC's `id` (1..2147483647), so statuses are asked for by our own id and the phone.
+SMSC does not drop a repeated id, so after a lost answer we ask it (`find_sent`) before sending again.
 """
 from datetime import timedelta
 
 from .base import (ACCOUNT, DELIVERED, FAILED, QUEUED, SENT, UNDELIVERED, Accepted, Balance, InvalidCredentials,
                    InvalidRecipient, NoMoney, Provider, ProviderError, RejectedContent, RetryLater, Setting,
-                   StatusReport, digits_only)
+                   UNKNOWN, StatusReport, Tracked, digits_only)
 
 MAX_ID = 2_147_483_647
 
@@ -87,6 +87,14 @@ class Smsc(Provider):
         if len(items) == 1 and isinstance(items[0], dict) and "id" not in items[0] and len(messages) == 1:
             items = [{**items[0], "id": messages[0].provider_id}]  # the single-message shape names no id
         return [self._report(item) for item in items if isinstance(item, dict) and item.get("id") is not None]
+
+    def find_sent(self, message):
+        reports = self.statuses([Tracked(message.key, message.phone)])
+        report = reports[0] if reports else None
+        if report is None or report.raw == "-3":  # SMSC has no message with our id
+            return None
+        return Accepted(provider_id=message.key, status=QUEUED if report.status == UNKNOWN else report.status,
+                        raw=report.raw)
 
     def balance(self):
         answer = self._post("balance.php", {})

@@ -22,7 +22,6 @@ class Twilio(Provider):
                              help="A Twilio number in E.164 (+15017122661) or a Messaging Service SID (MG...).")
     base_url_setting = "TWILIO_API_URL"
     statuses_per_request = 1
-    idempotent_key = False  # Twilio has no idempotency key for sends
     receipts = PER_MESSAGE
 
     status_table = {

@@ -28,7 +28,7 @@ def receive_receipt(kind, secret):
         reports = provider.read_receipt(receipt)
     except ProviderError as exc:
         raise BadRequest(f"The receipt could not be read: {exc.text}", "bad_receipt") from None
-    matched, changed = statuses.apply_receipts(session, account, reports, utcnow())
+    matched, changed = statuses.apply_receipts(session, account, reports, utcnow(), message_key=request.args.get("m"))
     return jsonify(ok=True, received=len(reports), matched=matched, changed=changed)
 
 

@@ -1,0 +1,151 @@
+"""A send whose answer was lost, or whose runner died mid-call, is settled without a second send."""
+from datetime import timedelta
+
+import requests
+from sqlalchemy import update
+
+from b24sms.models import Message, MessageState, utcnow
+from tests.helpers import (PROSTOR_SETTINGS, SMSC_SETTINGS, TWILIO_SETTINGS, bearer, handler_form,
+                           install_with_chain, make_due, message_id, run_job, stored)
+
+
+def post_sms(client, bitrix, n=1):
+    response = client.post("/handler", data=handler_form(bitrix, message_id(n)))
+    assert response.status_code == 200
+    return response.get_json()
+
+
+def lost_an_hour_ago(db):
+    """Move the lost call (and everything due) an hour into the past."""
+    with db.session() as session:
+        message = session.get(Message, stored(db).id)
+        hour_ago = (utcnow() - timedelta(hours=1)).isoformat() + "Z"
+        message.attempt_log = [{**entry, "at": hour_ago} for entry in message.attempt_log]
+    make_due(db)
+
+
+def test_prostor_lost_answer_is_settled_by_its_client_id(client, db, bitrix, prostor, runner):
+    install_with_chain(client, bitrix, PROSTOR_SETTINGS)
+    prostor.lose_answers = 1  # Prostor takes the message; its answer never arrives
+
+    answer = post_sms(client, bitrix)
+
+    assert answer["state"] == MessageState.RECONCILING and answer["error"]["code"] == "answer_lost"
+    make_due(db)
+    assert "reconciled=1" in run_job(runner)
+    message = stored(db)
+    assert message.state == MessageState.ACCEPTED and message.provider_message_id == "1001"
+    assert len(prostor.sent) == 1  # the repeat carried the same clientId and was dropped
+
+
+def test_smsc_lost_answer_is_asked_about_and_not_sent_again(client, db, bitrix, smsc, runner):
+    install_with_chain(client, bitrix, SMSC_SETTINGS)
+    smsc.lose_answers = 1
+
+    assert post_sms(client, bitrix)["state"] == MessageState.RECONCILING
+    run_job(runner)  # not yet: SMSC is given a minute to file the message
+    assert stored(db).state == MessageState.RECONCILING and len(smsc.status_requests) == 0
+    make_due(db)
+    run_job(runner)
+
+    message = stored(db)
+    assert message.state == MessageState.ACCEPTED and message.provider_message_id == str(message.id)
+    assert len(smsc.sent) == 1
+    [ask] = smsc.status_requests
+    assert (ask["id"], ask["phone"]) == (f"{message.id},", "79161234567,")
+
+
+def test_smsc_that_never_got_it_is_sent_again_once(client, db, bitrix, smsc, runner):
+    install_with_chain(client, bitrix, SMSC_SETTINGS)
+    smsc.fail_next.append(requests.ReadTimeout())  # the request itself was lost: SMSC never saw it
+
+    assert post_sms(client, bitrix)["state"] == MessageState.RECONCILING
+    make_due(db)
+    run_job(runner)
+
+    message = stored(db)
+    assert message.state == MessageState.ACCEPTED and len(smsc.sent) == 1
+    assert [e["result"] for e in message.attempt_log] == ["answer_lost", "accepted"]
+
+
+def test_a_lost_answer_does_not_fail_over(client, db, bitrix, prostor, smsc, runner):
+    install_with_chain(client, bitrix, SMSC_SETTINGS, PROSTOR_SETTINGS)
+    smsc.lose_answers = 1
+
+    post_sms(client, bitrix)
+    make_due(db)
+    run_job(runner)
+
+    assert len(smsc.sent) == 1 and prostor.sent == {}
+    assert stored(db).provider == "smsc"
+
+
+def test_twilio_cannot_be_asked_so_a_receipt_naming_the_message_settles_it(client, db, bitrix, twilio, runner):
+    install_with_chain(client, bitrix, TWILIO_SETTINGS)
+    twilio.lose_answers = 1
+
+    assert post_sms(client, bitrix)["state"] == MessageState.RECONCILING
+    make_due(db)
+    run_job(runner)
+    assert stored(db).state == MessageState.RECONCILING  # within the window: wait, never resend
+
+    [(sid, resource)] = twilio.messages.items()
+    assert resource["status_callback"].endswith(f"?m={stored(db).id}")
+    form, headers = twilio.status_callback(sid, "delivered")
+    response = client.post(resource["status_callback"].removeprefix("https://sms.example.com"), data=form,
+                           headers=headers)
+
+    assert response.get_json()["changed"] == 1
+    message = stored(db)
+    assert (message.state, message.provider_message_id) == (MessageState.DELIVERED, sid)
+    run_job(runner)
+    assert bitrix.statuses == {message_id(1): "delivered"} and len(twilio.messages) == 1
+
+
+def test_twilio_outcome_unknown_is_reported_failed_after_the_window(client, db, bitrix, twilio, runner):
+    token = install_with_chain(client, bitrix, TWILIO_SETTINGS)
+    twilio.lose_answers = 1
+    post_sms(client, bitrix)
+
+    lost_an_hour_ago(db)
+    run_job(runner)
+    run_job(runner)
+
+    message = stored(db)
+    assert (message.state, message.error_code) == (MessageState.FAILED, "outcome_unknown")
+    assert bitrix.statuses == {message_id(1): "failed"}
+    assert len(twilio.messages) == 1  # never sent twice
+    [row] = client.get("/api/messages", headers=bearer(token)).get_json()
+    assert row["error"]["code"] == "outcome_unknown" and "not sent again" in row["error"]["message"]
+
+
+def test_a_runner_that_died_mid_call_is_reconciled(client, db, bitrix, smsc, runner):
+    install_with_chain(client, bitrix, SMSC_SETTINGS)
+    post_sms(client, bitrix)
+    # As if the runner died after SMSC took the message but before our commit.
+    with db.session() as session:
+        message = session.get(Message, stored(db).id)
+        entry = {**message.attempt_log[-1], "result": "pending"}
+        message.attempt_log = [entry]
+        message.state, message.provider_message_id = MessageState.SENDING, None
+        message.due_at = utcnow() - timedelta(seconds=1)  # the lease ran out
+
+    output = run_job(runner)
+
+    assert "recovered=1" in output and "reconciled=1" in output
+    message = stored(db)
+    assert message.state == MessageState.ACCEPTED and message.provider_message_id == str(message.id)
+    assert len(smsc.sent) == 1
+
+
+def test_a_runner_that_died_before_calling_anyone_is_simply_retried(client, db, bitrix, smsc, runner):
+    install_with_chain(client, bitrix, SMSC_SETTINGS)
+    smsc.fail_next.append(503)
+    post_sms(client, bitrix)
+    with db.session() as session:
+        session.execute(update(Message).values(state=MessageState.SENDING, attempt_log=[],
+                                               due_at=utcnow() - timedelta(seconds=1)))
+
+    assert "recovered=1" in run_job(runner)
+
+    assert stored(db).state == MessageState.ACCEPTED and len(smsc.sent) == 1
