@@ -18,7 +18,11 @@ keys_cli = AppGroup("keys", help="Encryption keys for stored secrets.")
 @jobs_cli.command("run-once")
 def run_once_command():
     """One pass of every background duty (for cron, every minute)."""
-    click.echo(f"pass: {jobs.run_once(get_db(), current_app.config)}")
+    with get_db().runner_lock() as mine:
+        if not mine:
+            click.echo("another job runner is at work on this SQLite database: nothing to do")
+            return
+        click.echo(f"pass: {jobs.run_once(get_db(), current_app.config)}")
 
 
 @jobs_cli.command("worker")
@@ -32,8 +36,11 @@ def worker_command(interval):
     click.echo(f"worker: a pass every {interval} s")
     while not stopping:
         try:
-            result = jobs.run_once(get_db(), current_app.config)
-            logger.info("pass: %s", result)
+            with get_db().runner_lock() as mine:
+                if mine:
+                    logger.info("pass: %s", jobs.run_once(get_db(), current_app.config))
+                else:
+                    logger.info("another job runner is at work on this SQLite database: pass skipped")
         except Exception:  # one bad pass must not stop the worker
             logger.exception("job pass failed")
         for _ in range(interval * 10):

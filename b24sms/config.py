@@ -27,7 +27,7 @@ DEFAULTS = {
     # Largest request body we read; Bitrix24 handler posts are a few KB.
     "MAX_CONTENT_LENGTH": str(256 * 1024),
     # Background duties.
-    "SEND_MAX_ATTEMPTS": "5",
+    "SEND_MAX_ATTEMPTS": "10",
     "WORKER_INTERVAL": "20",
     "LOG_LEVEL": "INFO",
 }

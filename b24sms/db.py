@@ -1,4 +1,5 @@
 """The database: one engine per app, a session per request (or per job step), Alembic for the schema."""
+import fcntl
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -43,6 +44,26 @@ class Database:
 
     def upgrade(self, revision="head"):
         command.upgrade(alembic_config(self.url), revision)
+
+    @contextmanager
+    def runner_lock(self):
+        """Yields whether this process may run the background duties now. PostgreSQL shares work between any
+        number of runners (row locks, SKIP LOCKED); SQLite has no row locks, so one runner at a time holds an
+        OS file lock beside the database file (released by the OS if the runner dies)."""
+        path = self.engine.url.database if self.is_sqlite else None
+        if not path or path == ":memory:":
+            yield True
+            return
+        with open(f"{path}.jobs-lock", "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def lock_rows(session, model, *where):

@@ -50,11 +50,11 @@ def test_concurrent_duplicate_handler_posts_send_once(app, db, bitrix, prostor):
         assert session.scalar(select(func.count()).select_from(Message)) == 1
 
 
-def test_two_job_runners_poll_and_report_each_message_once(app, client, db, bitrix, prostor):
+def test_two_job_runners_over_500_messages_poll_and_report_each_once(app, client, db, bitrix, prostor):
     from b24sms import jobs
 
     install_with_prostor(client, bitrix)
-    for n in range(1, 61):
+    for n in range(1, 501):
         client.post("/handler", data=handler_form(bitrix, message_id(n)))
     for smsc_id in prostor.statuses:
         prostor.statuses[smsc_id] = "delivered"
@@ -66,9 +66,9 @@ def test_two_job_runners_poll_and_report_each_message_once(app, client, db, bitr
     with ThreadPoolExecutor(2) as pool:
         results = list(pool.map(lambda _: jobs.run_once(db, app.config), range(2)))
 
-    assert sum(r.status_changes for r in results) == 60
-    assert sum(r.reported for r in results) == 60
+    assert sum(r.status_changes for r in results) == 500
+    assert sum(r.reported for r in results) == 500
     polled = [m["smscId"] for path, body in prostor.requests if path == "status.json" for m in body["messages"]]
-    assert len(polled) == len(set(polled)) == 60
+    assert len(polled) == len(set(polled)) == 500
     updates = [p["MESSAGE_ID"] for method, p in bitrix.calls if method == "messageservice.message.status.update"]
-    assert len(updates) == len(set(updates)) == 60
+    assert len(updates) == len(set(updates)) == 500

@@ -1,10 +1,12 @@
-"""A send whose answer was lost, or whose runner died mid-call, is settled without a second send."""
+"""Faults: lost answers, dead runners, long outages. A stored message is sent once or reported failed with a reason."""
+import fcntl
 from datetime import timedelta
 
+import pytest
 import requests
 from sqlalchemy import update
 
-from b24sms.models import Message, MessageState, utcnow
+from b24sms.models import Message, MessageState, ProviderAccount, utcnow
 from tests.helpers import (PROSTOR_SETTINGS, SMSC_SETTINGS, TWILIO_SETTINGS, bearer, handler_form,
                            install_with_chain, make_due, message_id, run_job, stored)
 
@@ -149,3 +151,52 @@ def test_a_runner_that_died_before_calling_anyone_is_simply_retried(client, db, 
     assert "recovered=1" in run_job(runner)
 
     assert stored(db).state == MessageState.ACCEPTED and len(smsc.sent) == 1
+
+
+def test_on_sqlite_a_second_job_runner_exits_quietly(client, db, bitrix, smsc, runner):
+    if not db.is_sqlite:
+        pytest.skip("PostgreSQL runners share the work through row locks")
+    install_with_chain(client, bitrix, SMSC_SETTINGS)
+    smsc.fail_next.append(503)
+    post_sms(client, bitrix)
+    make_due(db)
+
+    with open(f"{db.engine.url.database}.jobs-lock", "a") as held:  # another runner is at work
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = runner.invoke(args=["jobs", "run-once"])
+        assert result.exit_code == 0 and "another job runner" in result.output
+        assert stored(db).state == MessageState.RETRY_WAIT and smsc.sent == []
+        fcntl.flock(held, fcntl.LOCK_UN)
+
+    assert "sent=1" in run_job(runner)
+    assert len(smsc.sent) == 1
+
+
+def test_a_provider_outage_of_hours_loses_nothing(client, db, bitrix, smsc, runner):
+    install_with_chain(client, bitrix, SMSC_SETTINGS)
+    post_sms(client, bitrix, 1)  # sent before the outage
+    smsc.fail_next.extend([503] * 1000)  # SMSC is down: sends and status polls fail
+    post_sms(client, bitrix, 2)
+    for _ in range(8):  # hours of backoff, compressed
+        next_minute(db)
+        run_job(runner)
+        assert stored(db, 2).state == MessageState.RETRY_WAIT
+    assert len(smsc.sent) == 1 and bitrix.statuses == {}
+
+    smsc.fail_next.clear()  # back: message 2 goes out, then both statuses come in
+    next_minute(db)
+    run_job(runner)
+    smsc.statuses = dict.fromkeys(smsc.statuses, (1, 0))
+    next_minute(db)
+    run_job(runner)
+
+    assert [m["id"] for m in smsc.sent] == [str(stored(db, 1).id), str(stored(db, 2).id)]
+    assert bitrix.statuses == {message_id(1): "delivered", message_id(2): "delivered"}
+    assert stored(db, 2).attempts == 10
+
+
+def next_minute(db):
+    """Everything due, SMSC's one-a-minute status slot free again."""
+    make_due(db)
+    with db.session() as session:
+        session.execute(update(ProviderAccount).values(poll_not_before=None))
