@@ -7,7 +7,7 @@ from b24sms import create_app, crypto
 from b24sms.bitrix.forms import FormError, build_query, parse
 from b24sms.config import ConfigError
 from b24sms.models import Portal, ProviderAccount
-from tests.helpers import install_with_prostor
+from tests.helpers import PROSTOR_SETTINGS, TWILIO_SETTINGS, install_with_chain
 
 
 def test_production_names_every_missing_setting(monkeypatch):
@@ -28,21 +28,27 @@ def test_bad_encryption_keys_stop_start_up(database_url):
         create_app({"DATABASE_URL": database_url, "ENCRYPTION_KEYS": "not-a-key"})
 
 
-def test_keys_rotate_re_encrypts_everything_and_the_old_key_can_go(app, client, db, bitrix, prostor, runner):
-    install_with_prostor(client, bitrix)
+def test_keys_rotate_re_encrypts_everything_and_the_old_key_can_go(app, client, db, bitrix, prostor, twilio, runner):
+    install_with_chain(client, bitrix, PROSTOR_SETTINGS, TWILIO_SETTINGS)
+    with db.session() as session:
+        callback_secret = session.scalars(select(ProviderAccount.callback_secret).where(
+            ProviderAccount.kind == "twilio")).one()
     old_key = app.config["ENCRYPTION_KEYS"]
     new_key = Fernet.generate_key().decode()
     crypto.configure(f"{new_key},{old_key}")
 
     result = runner.invoke(args=["keys", "rotate"])
 
-    assert result.exit_code == 0 and "re-encrypted 4 secrets" in result.output  # 3 portal tokens + credentials
+    # 3 portal tokens, 2 accounts' credentials, Twilio's callback secret
+    assert result.exit_code == 0 and "re-encrypted 6 secrets" in result.output
     crypto.configure(new_key)  # the old key removed
     with db.session() as session:
-        assert session.scalars(select(ProviderAccount)).one().credentials["password"] == "secret"
+        accounts = {a.kind: a for a in session.scalars(select(ProviderAccount))}
+        assert accounts["prostor"].credentials["password"] == "secret"
+        assert accounts["twilio"].callback_secret == callback_secret
         assert session.scalars(select(Portal)).one().refresh_token.startswith("rt-")
     with db.engine.connect() as connection:
-        raw = connection.execute(text("SELECT credentials FROM provider_accounts")).scalar_one()
+        raw = connection.execute(text("SELECT credentials FROM provider_accounts WHERE kind = 'prostor'")).scalar_one()
     with pytest.raises(InvalidToken):
         Fernet(old_key.encode()).decrypt(raw.encode())
 
