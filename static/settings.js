@@ -158,12 +158,20 @@
     }).catch(function (error) { $("balance").textContent = error.message; });
   });
 
+  // States that Bitrix24's five statuses do not name, shown in words.
+  var STATE_WORDS = {
+    received: "waiting to be sent",
+    sending: "sending",
+    retry_wait: "waiting to retry",
+    reconciling: "asking the provider whether it got it"
+  };
+
   function loadMessages() {
     api("GET", "/api/messages?limit=50").then(function (rows) {
       var body = document.querySelector("#messages tbody");
       body.textContent = "";
       rows.forEach(function (m) {
-        var row = el("tr", {}, [m.created_at, m.to, m.text, m.provider || "", m.status,
+        var row = el("tr", {}, [m.created_at, m.to, m.text, m.provider || "", STATE_WORDS[m.state] || m.status,
           m.error ? m.error.message : ""].map(function (v) { return el("td", { text: String(v || "") }); }));
         if (m.tried && m.tried.length > 1) {
           row.title = "Tried: " + m.tried.map(function (t) {
