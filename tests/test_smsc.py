@@ -118,3 +118,24 @@ def test_receipts(fields, expected):
 def test_a_receipt_without_id_is_refused():
     with pytest.raises(base.ProviderError, match="no id"):
         provider().read_receipt(base.Receipt(url="https://x/cb", params=(("status", "1"),)))
+
+
+@pytest.mark.parametrize("answer, found", [
+    ({"status": 1, "last_date": "23.11.2026 10:00:00", "last_timestamp": 1763892000, "err": 0},
+     base.Accepted(provider_id="42", status=base.DELIVERED, raw="1")),
+    ({"status": -1, "last_date": "", "last_timestamp": 0, "err": 0},
+     base.Accepted(provider_id="42", status=base.QUEUED, raw="-1")),
+    ({"error": "message not found", "error_code": 3}, None),
+    ({"status": -3, "last_date": "", "last_timestamp": 0, "err": 0}, None),
+])
+def test_find_sent_asks_by_our_id_in_the_one_message_shape(rsps, answer, found):
+    rsps.post(SMSC + "status.php", json=answer)
+    assert provider().find_sent(base.Outgoing(key="42", phone="+79161234567", text="hi")) == found
+    form = form_of(rsps.calls[0])
+    assert (form["id"], form["phone"]) == ("42", "79161234567")
+
+
+def test_find_sent_trouble_is_raised_to_ask_again_later(rsps):
+    rsps.post(SMSC + "status.php", json={"error": "duplicate request, wait a minute", "error_code": 9})
+    with pytest.raises(base.RetryLater):
+        provider().find_sent(base.Outgoing(key="42", phone="+79161234567", text="hi"))

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from .base import (ACCOUNT, DELIVERED, FAILED, QUEUED, SENT, UNDELIVERED, Accepted, Balance, InvalidCredentials,
                    InvalidRecipient, NoMoney, Provider, ProviderError, RejectedContent, RetryLater, Setting,
-                   UNKNOWN, StatusReport, Tracked, digits_only)
+                   UNKNOWN, StatusReport, digits_only)
 
 MAX_ID = 2_147_483_647
 
@@ -89,9 +89,15 @@ class Smsc(Provider):
         return [self._report(item) for item in items if isinstance(item, dict) and item.get("id") is not None]
 
     def find_sent(self, message):
-        reports = self.statuses([Tracked(message.key, message.phone)])
-        report = reports[0] if reports else None
-        if report is None or report.raw == "-3":  # SMSC has no message with our id
+        # The one-message shape: it is not a bulk request, so it leaves the account's bulk slot alone.
+        try:
+            answer = self._post("status.php", {"id": message.key, "phone": digits_only(message.phone)})
+        except ProviderError as exc:
+            if exc.code == "3":  # SMSC has no message with our id
+                return None
+            raise
+        report = self._report({**answer, "id": message.key}) if isinstance(answer, dict) else None
+        if report is None or report.raw == "-3":
             return None
         return Accepted(provider_id=message.key, status=QUEUED if report.status == UNKNOWN else report.status,
                         raw=report.raw)

@@ -1,0 +1,486 @@
+"""Chaos check: no SMS lost, none sent twice, while the provider fails and times out.
+
+Starts the app under gunicorn (production settings, its own database) against two fakes on loopback served
+from this process: Bitrix24 (OAuth server + one portal's REST) and an SMS provider speaking the SMSC.ru
+protocol. Like the real SMSC the fake does not deduplicate: every accepted send.php call is a new SMS.
+The provider answers HTTP 500 to 10% of requests and lets 5% time out (half of those after taking the
+message, so only the answer is lost). The script installs a portal, posts --count handler calls from
+--threads threads, then runs `flask jobs run-once` until nothing is left to do, and prints:
+
+    accepted=300 sent=300 lost=0 duplicated=0 failed=0 final_statuses_reported=300 passes=5 seconds=19.9
+
+Exit code 0 only when every call was accepted, nothing was lost or duplicated, the job got quiet and every
+accepted message has a final status reported to the portal.
+
+Run from the project root:
+    .venv/bin/python scripts/chaos.py --count 300               # the full check
+    .venv/bin/python scripts/chaos.py --count 60 --threads 8    # the CI size
+    .venv/bin/python scripts/chaos.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/chaos
+(--database-url: an empty database; the script migrates it. --keep keeps the temp dir with the logs.)
+"""
+import argparse
+import logging
+import os
+import random
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+import requests
+from cryptography.fernet import Fernet
+from flask import Flask, jsonify, request
+from sqlalchemy import JSON, Boolean, DateTime, Integer, String, column, create_engine, select, table, update
+from werkzeug.serving import make_server
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+APP_HTTP_TIMEOUT = 1  # seconds the app waits for the provider
+TIMEOUT_SLEEP = 1.6  # a "time-out": the fake answers later than the app waits
+HTTP_500_RATE, TIMEOUT_RATE = 0.10, 0.05
+MAX_PASSES = 60
+FINAL = ("delivered", "undelivered", "failed")
+CLIENT_ID, CLIENT_SECRET = "app.chaos.00000001", "chaos-client-secret"
+SMSC_LOGIN, SMSC_PASSWORD = "chaos", "chaos-pass"
+TEXT_PREFIX = "chaos check "  # the SMS text names the Bitrix24 message id, so the fake can tell messages apart
+
+MESSAGES = table("messages", column("id", Integer), column("portal_id", Integer),
+                 column("bitrix_message_id", String), column("state", String), column("due_at", DateTime),
+                 column("report_pending", Boolean), column("status", String), column("error_code", String),
+                 column("attempts", Integer), column("attempt_log", JSON))
+PORTALS = table("portals", column("id", Integer), column("member_id", String),
+                column("report_not_before", DateTime))
+ACCOUNTS = table("provider_accounts", column("poll_not_before", DateTime))
+
+
+def serve(app):
+    """Serve a WSGI app on 127.0.0.1, an ephemeral port, in a daemon thread. Returns (server, base URL)."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}"
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def utcnow():
+    return datetime.now(timezone.utc).replace(tzinfo=None)  # the app keeps naive UTC
+
+
+class FakeBitrix:
+    """The OAuth server (/rest/app.info, /oauth/token/) and one portal's REST under /portal/rest/."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.domain = "chaos.bitrix24.ru"
+        self.member_id = secrets.token_hex(16)  # fresh per run: a reused database gets a new portal
+        self.base_url = ""
+        self.access_tokens, self.refresh_tokens = {}, {}  # token -> user id
+        self.senders, self.events = {}, {}
+        self.status_updates = defaultdict(list)  # MESSAGE_ID -> every STATUS reported, in order
+
+    @property
+    def endpoint(self):
+        return f"{self.base_url}/portal/rest/"
+
+    def issue(self, user_id="1"):
+        with self.lock:
+            access, refresh = f"at-{secrets.token_hex(8)}", f"rt-{secrets.token_hex(8)}"
+            self.access_tokens[access] = self.refresh_tokens[refresh] = user_id
+            return access, refresh
+
+    def wsgi_app(self):
+        app = Flask("fake_bitrix")
+        app.get("/rest/app.info")(self.app_info)
+        app.get("/oauth/token/")(self.oauth_token)
+        app.post("/portal/rest/<method>")(self.rest)
+        return app
+
+    def app_info(self):
+        user = self.access_tokens.get(request.args.get("auth"))
+        if user is None:
+            return error(401, "invalid_token", "The access token provided is invalid.")
+        install = {"installed": True, "status": "L", "domain": self.domain, "client_endpoint": self.endpoint,
+                   "member_id": self.member_id, "member_type": "PORTAL", "scope": "crm,messageservice,user"}
+        return jsonify(result={"client_id": CLIENT_ID, "user_id": int(user), "scope": install["scope"],
+                               "install": install})
+
+    def oauth_token(self):
+        if (request.args.get("client_id"), request.args.get("client_secret")) != (CLIENT_ID, CLIENT_SECRET):
+            return error(401, "invalid_client", "Invalid client credentials")
+        with self.lock:
+            user = self.refresh_tokens.pop(request.args.get("refresh_token"), None)  # refresh tokens rotate
+        if user is None:
+            return error(400, "invalid_grant", "Invalid refresh token")
+        access, refresh = self.issue(user)
+        return jsonify(access_token=access, refresh_token=refresh, expires_in=3600, member_id=self.member_id,
+                       client_endpoint=self.endpoint, user_id=int(user))
+
+    def rest(self, method):
+        params = request.get_json(silent=True) or {}
+        if params.pop("auth", None) not in self.access_tokens:
+            return error(401, "invalid_token", "The access token provided is invalid.")
+        method = method.removesuffix(".json")
+        with self.lock:
+            if method == "batch":
+                return jsonify(result=self.batch(params.get("cmd") or {}))
+            status, body = self.call(method, params)
+        return jsonify(body), status
+
+    def batch(self, commands):
+        results, errors = {}, {}
+        for key, command in commands.items():
+            method, _, query = command.partition("?")
+            status, body = self.call(method, dict(parse_qsl(query, keep_blank_values=True)))
+            if status == 200:
+                results[key] = body["result"]
+            else:
+                errors[key] = body
+        return {"result": results or [], "result_error": errors or [], "result_total": [], "result_next": []}
+
+    def call(self, method, params):
+        """(HTTP status, body) of one REST method; the caller holds the lock."""
+        params = {key.upper(): value for key, value in params.items()}
+        if method == "user.admin":
+            return 200, {"result": True}
+        if method in ("messageservice.sender.add", "messageservice.sender.update"):
+            self.senders[params.get("CODE")] = params
+            return 200, {"result": True}
+        if method == "messageservice.sender.list":
+            return 200, {"result": list(self.senders)}
+        if method == "event.bind":
+            self.events[params.get("EVENT")] = params.get("HANDLER")
+            return 200, {"result": True}
+        if method == "messageservice.message.status.update":
+            if params.get("STATUS") not in ("queued", "sent", "delivered", "undelivered", "failed"):
+                return 400, {"error": "ERROR_MESSAGE_STATUS_INCORRECT",
+                             "error_description": "Message status incorrect!"}
+            self.status_updates[params.get("MESSAGE_ID")].append(params["STATUS"])
+            return 200, {"result": True}
+        return 400, {"error": "ERROR_METHOD_NOT_FOUND", "error_description": "Method not found!"}
+
+
+class FakeSmsc:
+    """SMSC.ru's HTTP API with chaos on send.php and status.php (balance.php is spared: settings save)."""
+
+    def __init__(self, seed):
+        self.seed = seed
+        self.lock = threading.Lock()
+        self.sends = defaultdict(list)  # Bitrix message id (from the text) -> SMSC ids of every accepted send
+        self.delivered = set()  # SMSC ids accepted at least once: status 1 at once
+        self.requests_seen = Counter()  # (script, key) -> how many times asked, for the chaos draw
+        self.injected = Counter()  # (kind, script) -> count
+
+    def wsgi_app(self):
+        app = Flask("fake_smsc")
+        app.post("/sys/<script>")(self.handle)
+        return app
+
+    def chaos_for(self, script, key):
+        """None, "http_500", "timeout_processed" or "timeout_unprocessed". Drawn from (seed, script, key, how
+        many times this key was asked), so which request gets hurt does not depend on thread timing."""
+        with self.lock:
+            self.requests_seen[script, key] += 1
+            nth = self.requests_seen[script, key]
+        draw = random.Random(f"{self.seed}:{script}:{key}:{nth}").random()
+        if draw < HTTP_500_RATE:
+            return "http_500"
+        if draw < HTTP_500_RATE + TIMEOUT_RATE / 2:
+            return "timeout_processed"
+        if draw < HTTP_500_RATE + TIMEOUT_RATE:
+            return "timeout_unprocessed"
+        return None
+
+    def handle(self, script):
+        form = request.form
+        if form.get("fmt") != "3" or (form.get("login"), form.get("psw")) != (SMSC_LOGIN, SMSC_PASSWORD):
+            return jsonify(error="authorise error", error_code=2)
+        if script == "balance.php":
+            return jsonify(balance="100.00", currency="RUB")
+        answer = {"send.php": self.send, "status.php": self.status}.get(script)
+        if answer is None:
+            return jsonify(error="parameters error", error_code=1)
+        chaos = self.chaos_for(script, form.get("id", ""))
+        if chaos:
+            with self.lock:
+                self.injected[chaos, script] += 1
+        if chaos == "http_500":
+            return "Internal Server Error", 500
+        body = answer(form) if chaos != "timeout_unprocessed" else None
+        if chaos:
+            time.sleep(TIMEOUT_SLEEP)  # the app has given up waiting: whatever we answer now is lost
+            return "Gateway Timeout", 504
+        return jsonify(body)
+
+    def send(self, form):
+        if not form.get("phones", "").isdigit() or not form.get("id", "").isdigit():
+            return {"error": "invalid number", "error_code": 7}
+        bitrix_id = form.get("mes", "").removeprefix(TEXT_PREFIX)
+        with self.lock:
+            self.sends[bitrix_id].append(form["id"])
+            self.delivered.add(form["id"])
+        return {"id": int(form["id"]), "cnt": 1, "cost": "1.40", "balance": "100.00"}
+
+    def status(self, form):
+        ids, phones = form.get("id", "").split(","), form.get("phone", "").split(",")
+        if len(ids) != len(phones):
+            return {"error": "parameters error", "error_code": 1}
+        with self.lock:
+            codes = [1 if smsc_id in self.delivered else -3 for smsc_id in ids]
+        if len(ids) == 1:  # no trailing comma: SMSC's single-message shape
+            return {"status": 1, "err": 0} if codes[0] == 1 else {"error": "message not found", "error_code": 3}
+        return [{"status": code, "err": 0, "id": int(smsc_id), "phone": phone, "last_timestamp": int(time.time())}
+                for smsc_id, phone, code in zip(ids[:-1], phones[:-1], codes[:-1], strict=True) if smsc_id.isdigit()]
+
+
+def error(status, code, description):
+    return jsonify(error=code, error_description=description), status
+
+
+class AppUnderTest:
+    """The app as production runs it: migrations, gunicorn, and `flask jobs run-once` for the job."""
+
+    def __init__(self, workdir, database_url, oauth_url, smsc_url):
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.gunicorn = None
+        self.env = {name: value for name, value in os.environ.items()
+                    if not name.startswith("FLASK_")}
+        self.env.update(
+            APP_ENV="production", DATABASE_URL=database_url, SECRET_KEY=secrets.token_urlsafe(32),
+            ENCRYPTION_KEYS=Fernet.generate_key().decode(), B24_CLIENT_ID=CLIENT_ID,
+            B24_CLIENT_SECRET=CLIENT_SECRET, PUBLIC_URL=self.url, B24_OAUTH_URL=oauth_url,
+            SMSC_API_URL=f"{smsc_url}/sys/", HTTP_TIMEOUT=str(APP_HTTP_TIMEOUT), LOG_LEVEL="INFO",
+        )
+
+    def flask(self, *args, log_name):
+        with open(self.workdir / log_name, "a") as log:
+            done = subprocess.run([str(VENV_BIN / "flask"), "--app", "wsgi", *args], cwd=ROOT, env=self.env,
+                                  stdout=subprocess.PIPE, stderr=log, text=True, timeout=600)
+            log.write(done.stdout)
+        if done.returncode != 0:
+            raise RuntimeError(f"`flask {' '.join(args)}` exited {done.returncode}; see {self.workdir / log_name}")
+        return done.stdout.strip()
+
+    def start(self):
+        self.flask("db", "upgrade", log_name="migrate.log")
+        log = open(self.workdir / "gunicorn.log", "a")
+        self.gunicorn = subprocess.Popen(
+            [str(VENV_BIN / "gunicorn"), "--workers", "2", "--threads", "8", "--bind", f"127.0.0.1:{self.port}",
+             "wsgi:app"], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        log.close()  # the child keeps its own copy
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.gunicorn.poll() is not None:
+                raise RuntimeError(f"gunicorn exited {self.gunicorn.returncode}; see {self.workdir}/gunicorn.log")
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("gunicorn did not answer /healthz within 30 s")
+
+    def stop(self):
+        if self.gunicorn and self.gunicorn.poll() is None:
+            self.gunicorn.terminate()
+            try:
+                self.gunicorn.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.gunicorn.kill()
+                self.gunicorn.wait()
+
+
+def install_portal(app_url, bitrix, application_token):
+    """Open the install page as Bitrix24 does, then save SMSC as the portal's provider."""
+    access, refresh = bitrix.issue("1")
+    form = {"AUTH_ID": access, "AUTH_EXPIRES": "3600", "REFRESH_ID": refresh, "member_id": bitrix.member_id,
+            "status": "L", "PLACEMENT": "DEFAULT", "PLACEMENT_OPTIONS": "{}", "APPLICATION_TOKEN": application_token}
+    page = requests.post(f"{app_url}/install?DOMAIN={bitrix.domain}&PROTOCOL=1&LANG=ru&APP_SID=chaos",
+                         data=form, timeout=30)
+    token = re.search(r'<meta name="b24sms-token" content="([^"]+)"', page.text)
+    if page.status_code != 200 or not token:
+        raise RuntimeError(f"install page answered {page.status_code}: {page.text[:300]}")
+    providers = [{"kind": "smsc", "sender": "", "credentials": {"login": SMSC_LOGIN, "password": SMSC_PASSWORD}}]
+    saved = requests.put(f"{app_url}/api/settings", json={"providers": providers},
+                         headers={"Authorization": f"Bearer {token.group(1)}"}, timeout=30)
+    if saved.status_code != 200:
+        raise RuntimeError(f"saving settings answered {saved.status_code}: {saved.text[:300]}")
+
+
+def handler_form(bitrix, access_token, application_token, message_id, phone):
+    """What Bitrix24 posts to the sender's HANDLER for one SMS from a CRM card."""
+    text = TEXT_PREFIX + message_id
+    return {
+        "type": "SMS", "code": "b24sms", "message_id": message_id, "message_to": phone, "message_body": text,
+        "ts": str(int(time.time())), "properties[phone_number]": phone, "properties[message_text]": text,
+        "module_id": "crm", "bindings[0][OWNER_TYPE_ID]": "3", "bindings[0][OWNER_ID]": "42",
+        "auth[access_token]": access_token, "auth[expires]": str(int(time.time()) + 3600),
+        "auth[expires_in]": "3600", "auth[scope]": "crm,messageservice", "auth[domain]": bitrix.domain,
+        "auth[server_endpoint]": f"{bitrix.base_url}/rest/", "auth[status]": "L",
+        "auth[client_endpoint]": bitrix.endpoint, "auth[member_id]": bitrix.member_id, "auth[user_id]": "1",
+        "auth[application_token]": application_token,
+    }
+
+
+def post_handler_calls(app_url, bitrix, application_token, count, threads, seed):
+    """Post `count` SMS from `threads` threads. Returns (accepted message ids, Counter of other outcomes)."""
+    rng = random.Random(seed)
+    run_tag = secrets.token_hex(8)  # distinct ids even in a reused database
+    calls = [(f"{run_tag}{n:016x}", f"+7916{rng.randrange(10 ** 7):07d}") for n in range(count)]
+    access, _ = bitrix.issue("1")
+
+    def post(call):
+        message_id, phone = call
+        try:
+            answer = requests.post(f"{app_url}/handler", timeout=30,
+                                   data=handler_form(bitrix, access, application_token, message_id, phone))
+        except requests.RequestException as exc:
+            return message_id, type(exc).__name__
+        return message_id, "ok" if answer.status_code == 200 else f"http_{answer.status_code}"
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        outcomes = list(pool.map(post, calls))
+    accepted = [message_id for message_id, outcome in outcomes if outcome == "ok"]
+    rejected = Counter(outcome for _, outcome in outcomes if outcome != "ok")
+    return accepted, rejected
+
+
+def fast_forward(engine):
+    """Compress time, skip no work: retries, polls, reconciliations and leases scheduled minutes ahead become
+    due now, and the provider's one-status-request-a-minute slot and the portal's report pause are freed."""
+    now = utcnow()
+    with engine.begin() as connection:
+        connection.execute(update(MESSAGES).where(MESSAGES.c.due_at > now).values(due_at=now))
+        connection.execute(update(ACCOUNTS).values(poll_not_before=None))
+        connection.execute(update(PORTALS).values(report_not_before=None))
+
+
+def portal_messages(engine, member_id):
+    with engine.connect() as connection:
+        portal_id = connection.execute(select(PORTALS.c.id).where(PORTALS.c.member_id == member_id)).scalar_one()
+        return connection.execute(select(MESSAGES).where(MESSAGES.c.portal_id == portal_id)).mappings().all()
+
+
+def unsettled(messages):
+    """Messages with work left: any state that is not final (received, sending, retry_wait, reconciling,
+    accepted, sent, or a state added later), or a status Bitrix24 has not been told."""
+    return [m for m in messages if m["state"] not in FINAL or m["report_pending"]]
+
+
+def run_job_until_quiet(app, engine, member_id):
+    """Job passes until no message has work left. Returns (quiet, passes)."""
+    for passes in range(1, MAX_PASSES + 1):
+        fast_forward(engine)
+        app.flask("jobs", "run-once", log_name="jobs.log")
+        if not unsettled(portal_messages(engine, member_id)):
+            return True, passes
+    return False, MAX_PASSES
+
+
+def describe(message, sends, updates):
+    """One line of evidence about one message."""
+    log = [f"{entry.get('result')}{':' + entry['code'] if entry.get('code') else ''}"
+           for entry in message["attempt_log"] or []]
+    return (f"  {message['bitrix_message_id']} (our id {message['id']}): state={message['state']} "
+            f"error={message['error_code']} attempts={message['attempts']} provider_calls={log} "
+            f"smsc_sends={sends} reported={updates}")
+
+
+def report(accepted, rejected, quiet, passes, seconds, smsc, bitrix, messages):
+    """Print the detail lines and the summary line; return whether the run passed."""
+    accepted_ids = set(accepted)
+    last_reported = {mid: updates[-1] for mid, updates in bitrix.status_updates.items() if updates}
+    sent = {mid for mid, sends in smsc.sends.items() if sends}
+    duplicated = {mid for mid, sends in smsc.sends.items() if len(sends) > 1}
+    failed = {mid for mid in accepted_ids if last_reported.get(mid) == "failed"}
+    lost = {mid for mid in accepted_ids if mid not in sent and mid not in failed}
+    final_reported = {mid for mid in accepted_ids if last_reported.get(mid) in FINAL}
+    by_id = {m["bitrix_message_id"]: m for m in messages}
+
+    injected = ", ".join(f"{script} {kind}={n}" for (kind, script), n in sorted(smsc.injected.items())) or "none"
+    print(f"chaos injected: {injected}")
+    print(f"handler calls not accepted: {dict(rejected) or 0}")
+    print(f"final states: {dict(Counter(m['state'] for m in messages))}")
+    print(f"sent but reported failed: {len(sent & failed)}")
+    for title, ids in (("duplicated", duplicated), ("lost", lost), ("no final status reported",
+                                                                     accepted_ids - final_reported)):
+        if ids:
+            print(f"{title} ({len(ids)}), first ones:")
+            for mid in sorted(ids)[:10]:
+                if mid in by_id:
+                    print(describe(by_id[mid], smsc.sends.get(mid, []), bitrix.status_updates.get(mid, [])))
+                else:
+                    print(f"  {mid}: not stored by the app")
+    if not quiet:
+        print(f"NOT QUIET after {passes} passes: {len(unsettled(messages))} messages still have work left")
+    print(f"accepted={len(accepted_ids)} sent={len(sent)} lost={len(lost)} duplicated={len(duplicated)} "
+          f"failed={len(failed)} final_statuses_reported={len(final_reported)} passes={passes} "
+          f"seconds={seconds:.1f}")
+    return (quiet and not lost and not duplicated and not rejected
+            and len(final_reported) == len(accepted_ids))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=300, help="handler calls to post (default 300)")
+    parser.add_argument("--threads", type=int, default=16, help="threads posting them (default 16)")
+    parser.add_argument("--seed", type=int, default=20261123, help="chaos seed (default fixed)")
+    parser.add_argument("--database-url", help="an empty database to use instead of a temporary SQLite file")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (database, logs)")
+    args = parser.parse_args()
+
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="b24sms-chaos-"))
+    database_url = args.database_url or f"sqlite:///{workdir}/chaos.sqlite3"
+    bitrix, smsc = FakeBitrix(), FakeSmsc(args.seed)
+    servers, app, engine = [], None, None
+    try:
+        bitrix_server, bitrix.base_url = serve(bitrix.wsgi_app())
+        smsc_server, smsc_url = serve(smsc.wsgi_app())
+        servers += [bitrix_server, smsc_server]
+        app = AppUnderTest(workdir, database_url, bitrix.base_url, smsc_url)
+        app.start()
+        application_token = secrets.token_hex(16)
+        install_portal(app.url, bitrix, application_token)
+        accepted, rejected = post_handler_calls(app.url, bitrix, application_token, args.count, args.threads,
+                                                args.seed)
+        engine = create_engine(database_url)
+        quiet, passes = run_job_until_quiet(app, engine, bitrix.member_id)
+        passed = report(accepted, rejected, quiet, passes, time.monotonic() - started, smsc, bitrix,
+                        portal_messages(engine, bitrix.member_id))
+    except (RuntimeError, requests.RequestException, subprocess.TimeoutExpired) as exc:
+        print(f"chaos: cannot complete the run: {exc}", file=sys.stderr)
+        passed = False
+    finally:
+        if app is not None:
+            app.stop()
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+        if engine is not None:
+            engine.dispose()
+        if args.keep:
+            print(f"kept {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
