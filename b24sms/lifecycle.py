@@ -26,7 +26,7 @@ def apply_status(message, status, raw, *, error_code=None, error_text=None):
     Returns True when the state changed.
     """
     if raw is not None:
-        message.provider_status = str(raw)[:255]
+        message.provider_status = str(raw).replace("\x00", "")[:255]  # a provider's word, as text PostgreSQL holds
     if status == UNKNOWN or status not in STATE_FOR_STATUS:
         return False
     now = current_status(message)
@@ -34,7 +34,8 @@ def apply_status(message, status, raw, *, error_code=None, error_text=None):
         return False
     message.state = STATE_FOR_STATUS[status]
     if error_code or error_text:
-        message.error_code, message.error_text = error_code, error_text
+        message.error_code = str(error_code).replace("\x00", "")[:64] if error_code else None
+        message.error_text = str(error_text).replace("\x00", "") if error_text else None
     if status != QUEUED:
         _set_status(message, status)
     if message.state in MessageState.FINAL:

@@ -200,3 +200,17 @@ def next_minute(db):
     make_due(db)
     with db.session() as session:
         session.execute(update(ProviderAccount).values(poll_not_before=None))
+
+
+def test_a_nul_in_a_providers_words_is_stored_without_it(client, db, bitrix, prostor, runner):
+    install_with_chain(client, bitrix, PROSTOR_SETTINGS)
+    prostor.next_send_status.append("sender\x00 address invalid")  # odd words: a provider-side refusal
+    post_sms(client, bitrix, 1)
+    post_sms(client, bitrix, 2)
+    prostor.statuses["1001"] = "smsc\x00 submit"
+    make_due(db)
+
+    run_job(runner)  # PostgreSQL text cannot hold NUL: nothing of it may reach a column
+
+    assert stored(db, 1).error_text == "sender address invalid"
+    assert stored(db, 2).provider_status == "smsc submit"

@@ -41,17 +41,17 @@ def parse(pairs):
             if not isinstance(child, dict):
                 raise FormError(f"form key {key[:60]!r} is used both as a value and as a group")
             node = child
-    return _listify(root)
+    # Only groups become lists: the form itself stays a dict even when every top-level key is a digit.
+    return {key: _listify(value) for key, value in root.items()}
 
 
 def _listify(node):
     if not isinstance(node, dict):
         return node
     converted = {key: _listify(value) for key, value in node.items()}
-    if converted and all(key.isdigit() for key in converted):
-        indexes = sorted(int(key) for key in converted)
-        if indexes == list(range(len(indexes))):
-            return [converted[str(index)] for index in indexes]
+    # Exactly the keys "0".."n-1": not "00" (int() would say 0, the dict has no "0") nor "²" (isdigit, not int).
+    if converted and set(converted) == {str(index) for index in range(len(converted))}:
+        return [converted[str(index)] for index in range(len(converted))]
     return converted
 
 

@@ -32,8 +32,9 @@ class ProviderError(Exception):
 
     def __init__(self, text, code=None):
         super().__init__(text)
-        self.text = str(text)
-        self.code = None if code is None else str(code)
+        # A provider's words are stored as they came, but PostgreSQL text cannot hold NUL.
+        self.text = str(text).replace("\x00", "")
+        self.code = None if code is None else str(code).replace("\x00", "")
 
     def __str__(self):
         return f"{self.code}: {self.text}" if self.code else self.text

@@ -2,9 +2,9 @@
 import logging
 
 from flask import jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from ..errors import AppError
+from ..errors import AppError, BadRequest
 from . import api, callbacks, events, handler, health, pages
 
 logger = logging.getLogger(__name__)
@@ -24,7 +24,46 @@ def init_app(app):
     app.register_error_handler(AppError, _app_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
+    app.before_request(_screen_request)
     app.after_request(_security_headers)
+
+
+def _screen_request():
+    """Refuse up front what no endpoint can use: a body over MAX_CONTENT_LENGTH (413 even where the view would
+    not read it), a nameless form field, JSON nested too deep to parse, and NUL characters, which no field has
+    a use for and which PostgreSQL text cannot hold."""
+    limit = request.max_content_length
+    if limit is not None and request.content_length is not None and request.content_length > limit:
+        raise RequestEntityTooLarge()
+    form = list(request.form.items(multi=True))
+    if any(name is None for name, _ in form):  # a multipart part without a name: Werkzeug keys it None
+        raise BadRequest("A form field has no name.", "malformed_form")
+    texts = [("The URL path", request.path)]  # (where, text): the answer names the field at fault
+    for name, value in [*request.args.items(multi=True), *form]:
+        texts += [(f"The field {name[:60]!r}", name), (f"The field {name[:60]!r}", value)]
+    if request.is_json:
+        try:
+            texts += [("The JSON body", text) for text in _json_strings(request.get_json(silent=True))]
+        except RecursionError:
+            raise BadRequest("The JSON body is nested too deeply.", "invalid_json") from None
+    for where, text in texts:
+        if "\x00" in text:
+            raise BadRequest(f"{where} contains a NUL character.", "invalid_characters")
+
+
+def _json_strings(document):
+    """Every string in a parsed JSON document, keys included; iterative, as documents may nest deep."""
+    pending, found = [document], []
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return found
 
 
 def _is_page():

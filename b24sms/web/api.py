@@ -67,6 +67,10 @@ def test_sms():
         raise BadRequest("`to` is required.", "missing_field")
     if not isinstance(text, str):
         raise BadRequest("`text` must be a string.", "invalid_field")
+    # The limits of a handler call: longer values do not fit the stored columns.
+    if len(to) > sending.MAX_PHONE or len(text) > sending.MAX_BODY:
+        raise BadRequest(f"`to` may have at most {sending.MAX_PHONE} characters and `text` at most "
+                         f"{sending.MAX_BODY}.", "invalid_field")
     if not g.portal.active_accounts:
         raise BadRequest("Save a provider first.", "no_provider")
     incoming = sending.Incoming(message_id="test-" + secrets.token_hex(12), phone=to.strip(), text=text,
@@ -121,12 +125,14 @@ def _int_arg(name, default, low, high):
 
 def _before_clause(before):
     """`before` is a message's `id` (exclusive) or an ISO time."""
-    if before.isdigit():
+    if before.isascii() and before.isdigit():  # not str.isdigit alone: it takes "²", which int() refuses
+        if len(before) > 18:  # beyond any id the database can hold (and int() refuses over 4300 digits)
+            raise BadRequest("`before` is out of range.", "invalid_parameter")
         return Message.id < int(before)
     try:
         moment = datetime.fromisoformat(before.removesuffix("Z"))
-    except ValueError:
+        if moment.tzinfo is not None:  # may overflow: 0001-01-01T00:00+01:00 is before year 1 in UTC
+            moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    except (ValueError, OverflowError):
         raise BadRequest("`before` must be a message id or an ISO 8601 time.", "invalid_parameter") from None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
     return Message.created_at < moment

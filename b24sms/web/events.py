@@ -4,7 +4,7 @@ from flask import Blueprint, current_app, jsonify
 from .. import portals
 from ..db import get_session
 from ..errors import BadRequest
-from .forms import posted_data
+from .forms import auth_block, posted_data
 
 bp = Blueprint("events", __name__)
 
@@ -14,7 +14,7 @@ def receive_event():
     data = posted_data()
     event = str(data.get("event", "")).upper()
     session = get_session()
-    auth = data.get("auth")
+    auth = auth_block(data)
     if event == "ONAPPUNINSTALL":
         details = data.get("data") if isinstance(data.get("data"), dict) else {}
         clean = str(details.get("CLEAN", "0")) == "1"

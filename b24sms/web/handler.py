@@ -7,7 +7,7 @@ from .. import portals, sending
 from ..db import get_session
 from ..errors import Forbidden
 from ..models import Message, MessageState, PortalState
-from .forms import posted_data
+from .forms import auth_block, posted_data
 from .views import message_view
 
 bp = Blueprint("handler", __name__)
@@ -23,7 +23,7 @@ def handle_sms():
         # System sends come without an author and so without any token: there is nothing to check them by.
         logger.warning("handler call without auth (code=%r, message_id=%r) rejected",
                        str(data.get("code"))[:40], str(data.get("message_id"))[:40])
-    portal = portals.authenticate_call(session, settings, data.get("auth"))
+    portal = portals.authenticate_call(session, settings, auth_block(data))
     if portal.state == PortalState.UNINSTALLED:
         raise Forbidden("The app is uninstalled on this portal.", "uninstalled")
     incoming = sending.Incoming.from_payload(data)
