@@ -10,6 +10,7 @@ Rules:
 - when no account is left the message fails with the last error.
 """
 from dataclasses import dataclass
+from datetime import datetime
 
 ACCEPTED = "accepted"
 PENDING = "pending"
@@ -44,6 +45,14 @@ def in_flight(log):
     if log and log[-1].get("result") == PENDING:
         return log[-1]["account"]
     return None
+
+
+def last_call_at(log):
+    """When the last call was made (or settled), or None."""
+    try:
+        return datetime.fromisoformat(log[-1]["at"].removesuffix("Z")) if log else None
+    except (KeyError, ValueError):
+        return None
 
 
 def _iso(moment):

@@ -43,6 +43,16 @@ def apply_status(message, status, raw, *, error_code=None, error_text=None):
     return True
 
 
+def accept(message, provider_id, status, raw, poll_at):
+    """The provider took the message (at send, on asking it, or as a receipt shows): keep its id, poll at
+    `poll_at`, and move to its first status."""
+    message.provider_message_id = provider_id
+    message.error_code = message.error_text = None
+    message.state = MessageState.ACCEPTED
+    message.due_at = poll_at
+    apply_status(message, status, raw)
+
+
 def fail(message, code, text):
     """The message will not be sent: keep why, and tell Bitrix24."""
     message.state = MessageState.FAILED

@@ -6,7 +6,7 @@ A message is written before any provider is called, and only the runner that mov
 import logging
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -201,7 +201,7 @@ def _attempt(session, settings, message, account, http):
         message.error_text = exc.text
         return exc
     message.attempt_log = failover.settled(message.attempt_log, utcnow())
-    _accepted(message, accepted)
+    lifecycle.accept(message, accepted.provider_id, accepted.status, accepted.raw, utcnow() + FIRST_POLL_DELAY)
     return None
 
 
@@ -213,14 +213,6 @@ def _outgoing(message, account, settings, provider):
         callback_url = f"{callback_urls.url_for(settings, account)}?m={message.id}"
     return Outgoing(key=str(message.id), phone=message.recipient, text=message.body, sender=account.sender,
                     callback_url=callback_url)
-
-
-def _accepted(message, accepted):
-    message.provider_message_id = accepted.provider_id
-    message.error_code = message.error_text = None
-    message.state = MessageState.ACCEPTED
-    message.due_at = utcnow() + FIRST_POLL_DELAY
-    lifecycle.apply_status(message, accepted.status, accepted.raw)
 
 
 def _fail_without_route(message, chain):
@@ -294,7 +286,7 @@ def _reconcile(message, settings, now, http):
         lifecycle.fail(message, "outcome_unknown", "The provider account that was sent the message is gone.")
         return 1
     provider = providers.for_account(message.account, settings, http=http)
-    lost_at = _last_call_time(message) or message.updated_at
+    lost_at = failover.last_call_at(message.attempt_log) or message.updated_at
     try:
         found = provider.find_sent(_outgoing(message, message.account, settings, provider))
     except CannotTell:
@@ -318,17 +310,9 @@ def _reconcile(message, settings, now, http):
         message.error_code = message.error_text = None
         logger.info("message %s: %s does not have it, sending again", message.id, provider.kind)
     else:
-        _accepted(message, found)
+        lifecycle.accept(message, found.provider_id, found.status, found.raw, now + FIRST_POLL_DELAY)
         logger.info("message %s: %s had it after all (%s)", message.id, provider.kind, found.provider_id)
     return 1
-
-
-def _last_call_time(message):
-    log = message.attempt_log or []
-    try:
-        return datetime.fromisoformat(log[-1]["at"].removesuffix("Z")) if log else None
-    except (KeyError, ValueError):
-        return None
 
 
 def send_due(session, settings, now, http=None):

@@ -16,7 +16,7 @@ from .bitrix.errors import AuthRevoked, BitrixError, RateLimited
 from .db import lock_rows
 from .models import Message, MessageState, Portal, PortalState, ProviderAccount, utcnow
 from .portals import rest_client
-from .providers.base import UNKNOWN, ProviderError, RetryLater, Tracked
+from .providers.base import QUEUED, UNKNOWN, ProviderError, RetryLater, Tracked
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def apply_receipts(session, account, reports, now, message_key=None):
         rows = lock_rows(session, Message, Message.account_id == account.id,
                          Message.provider_message_id == report.provider_id)
         if not rows and message_key and len(reports) == 1:
-            rows = _awaiting_reconciliation(session, account, message_key, report.provider_id)
+            rows = _awaiting_reconciliation(session, account, message_key, report.provider_id, now)
         message = rows[0] if rows else None
         if message is None:
             # Not ours, or the send has not committed yet: polling will find the status.
@@ -148,7 +148,7 @@ def _chunks(items, size):
         yield chunk
 
 
-def _awaiting_reconciliation(session, account, message_key, provider_id):
+def _awaiting_reconciliation(session, account, message_key, provider_id, now):
     """The message named by a receipt URL, if it waits to learn whether the provider took it: it did."""
     if not str(message_key).isdigit():
         return []
@@ -156,9 +156,7 @@ def _awaiting_reconciliation(session, account, message_key, provider_id):
                      Message.state == MessageState.RECONCILING)
     for message in rows:
         logger.info("message %s: a receipt shows %s took it (%s)", message.id, account.kind, provider_id)
-        message.provider_message_id = provider_id
-        message.state = MessageState.ACCEPTED
-        message.error_code = message.error_text = None
+        lifecycle.accept(message, provider_id, QUEUED, None, now)
     return rows
 
 

@@ -165,7 +165,7 @@ def test_smsaero_asks_for_receipts_per_message_and_reads_them(client, db, bitrix
     assert bitrix.statuses == {message_id(1): "undelivered"}
 
 
-def test_smsaero_and_twilio_statuses_are_polled_one_per_request(client, db, bitrix, smsaero, runner):
+def test_smsaero_statuses_are_polled_one_per_request(client, db, bitrix, smsaero, runner):
     install_with_chain(client, bitrix, SMSAERO_SETTINGS)
     send_messages(client, bitrix, 3)
     for aero_id in smsaero.sent:

@@ -201,8 +201,9 @@ class Provider:
         Raises CannotTell where the provider offers no way to ask."""
         raise CannotTell(f"{self.title} cannot be asked whether it has a message")
 
-    def check_credentials(self) -> Balance:
-        """Raises InvalidCredentials (or another ProviderError) when the account cannot be used."""
+    def check_credentials(self) -> Balance | None:
+        """Raises InvalidCredentials (or another ProviderError) when the account cannot be used. By default the
+        balance call is the check, and its answer is returned."""
         return self.balance()
 
     # -- receipts, for providers that push them --

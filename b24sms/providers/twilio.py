@@ -103,7 +103,6 @@ class Twilio(Provider):
         answer = self._call("GET", ".json")  # the account itself: says whether it is active
         if str(answer.get("status", "active")).lower() != "active":
             raise NoMoney(f"the Twilio account is {answer.get('status')}", "account_" + str(answer.get("status")))
-        return None
 
     # -- receipts --
     def verify_receipt(self, receipt):
