@@ -2,7 +2,7 @@
 import logging
 from dataclasses import asdict, dataclass
 
-from . import portals, sending, statuses
+from . import portals, reconciling, sending, statuses
 from .models import utcnow
 
 logger = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ def run_once(db, settings, http=None):
     """Each duty in a session of its own, so that one failing (a bug, a dead provider) does not starve the rest."""
     duties = {
         "recovered": lambda session: sending.recover_stuck(session, utcnow()),
-        "reconciled": lambda session: sending.reconcile_due(session, settings, utcnow(), http=http),
+        "reconciled": lambda session: reconciling.reconcile_due(session, settings, utcnow(), http=http),
         "senders_checked": lambda session: heal_senders(db, session, settings, http),
         "sent": lambda session: sending.send_due(session, settings, utcnow(), http=http),
         "status_changes": lambda session: statuses.poll(session, settings, utcnow(), http=http),

@@ -3,6 +3,8 @@
 Bitrix24 already shows a message as sent when it hands it to our handler, so a provider's "queued" is kept on
 the message but not reported (it would move the CRM card backwards); every later status is.
 """
+from datetime import timedelta
+
 from .models import MessageState
 from .providers.base import DELIVERED, FAILED, QUEUED, SENT, STATUS_RANK, UNDELIVERED, UNKNOWN
 
@@ -14,6 +16,8 @@ STATE_FOR_STATUS = {
     FAILED: MessageState.FAILED,
 }
 STATUS_FOR_STATE = {state: status for status, state in STATE_FOR_STATUS.items()}
+# After a lost answer: give the provider time to file the message before asking it.
+RECONCILE_DELAY = timedelta(seconds=60)
 
 
 def current_status(message):
@@ -65,3 +69,12 @@ def fail(message, code, text):
 def _set_status(message, status):
     message.status = status
     message.report_pending = message.report_to_bitrix is not False
+
+
+def await_reconciliation(message, now):
+    """The provider may have the message (its answer was lost): ask it before anything is sent again."""
+    message.state = MessageState.RECONCILING
+    message.due_at = now + RECONCILE_DELAY
+    message.error_code = "answer_lost"
+    message.error_text = ("The provider's answer was lost; it is asked whether it has the message before anything "
+                          "is sent again.")

@@ -26,6 +26,7 @@ class PortalState:
 
 class Portal(Base):
     __tablename__ = "portals"
+    __table_args__ = (UniqueConstraint("handler_key_hash", name="uq_portals_handler_key_hash"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     member_id: Mapped[str] = mapped_column(String(64), unique=True)
@@ -35,6 +36,11 @@ class Portal(Base):
     refresh_token: Mapped[str | None] = mapped_column(Encrypted)
     token_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
     application_token: Mapped[str | None] = mapped_column(Encrypted)
+    # HANDLER is PUBLIC_URL/handler/<handler_key>: found by the hash, kept encrypted to build the URL again.
+    handler_key: Mapped[str | None] = mapped_column(Encrypted)
+    handler_key_hash: Mapped[str | None] = mapped_column(String(64))
+    # Whether the senders on the portal carry the keyed HANDLER (portals from before keyed URLs do not).
+    sender_keyed: Mapped[bool] = mapped_column(Boolean, default=False)
     state: Mapped[str] = mapped_column(String(16), default=PortalState.ACTIVE, index=True)
     state_reason: Mapped[str | None] = mapped_column(Text)
     language: Mapped[str | None] = mapped_column(String(8))
@@ -43,6 +49,11 @@ class Portal(Base):
     sender_checked_at: Mapped[datetime | None] = mapped_column(DateTime)
     # No status reports before this time: a runner holds the portal, or Bitrix24 asked us to slow down.
     report_not_before: Mapped[datetime | None] = mapped_column(DateTime)
+    # Token refresh is a lease, not a row lock held across the OAuth call (handler inserts must not wait on it).
+    refresh_lease: Mapped[str | None] = mapped_column(String(32))
+    refresh_lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    # A refresh whose outcome we never learned (runner killed, answer lost): the rotated token may be gone.
+    refresh_interrupted_at: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -77,6 +88,9 @@ class ProviderAccount(Base):
     callback_secret: Mapped[str | None] = mapped_column(Encrypted)
     # Providers that allow one status request per interval (SMSC): the account's next free slot.
     poll_not_before: Mapped[datetime | None] = mapped_column(DateTime)
+    # Health: calls that timed out in a row, and until when new messages skip this account (it hangs).
+    timeouts_in_row: Mapped[int] = mapped_column(Integer, default=0)
+    skip_until: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -104,21 +118,27 @@ class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
         UniqueConstraint("portal_id", "bitrix_message_id", name="uq_messages_portal_bitrix_id"),
+        UniqueConstraint("provider_key", name="uq_messages_provider_key"),
         # The job's two queues: what is due (send or poll), and what Bitrix24 has not been told.
         Index("ix_messages_state_due", "state", "due_at"),
         Index("ix_messages_report", "report_pending", "portal_id"),
         Index("ix_messages_portal_created", "portal_id", "created_at"),  # the message log, newest first
         Index("ix_messages_account_provider_id", "account_id", "provider_message_id"),  # receipts
+        Index("ix_messages_portal_author", "portal_id", "author_id", "created_at"),  # a non-admin's own log
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     portal_id: Mapped[int] = mapped_column(ForeignKey("portals.id", ondelete="CASCADE"))
     bitrix_message_id: Mapped[str] = mapped_column(String(64))
+    # The id providers know the message by (client id, SMSC id, the `m=` of receipt URLs): random, unique for
+    # ever, never a row id (ids repeat after a reinstall, a restore or a move to another database).
+    provider_key: Mapped[str] = mapped_column(String(40))
     recipient: Mapped[str | None] = mapped_column(String(32))  # E.164; NULL when the number is invalid
     recipient_raw: Mapped[str] = mapped_column(String(255))
     body: Mapped[str] = mapped_column(Text)
     segments: Mapped[int] = mapped_column(Integer, default=1)
     origin: Mapped[dict | None] = mapped_column(JSON)  # module, author, CRM bindings / bizproc document
+    author_id: Mapped[str | None] = mapped_column(String(32))  # the Bitrix24 user who sent it, when known
     account_id: Mapped[int | None] = mapped_column(ForeignKey("provider_accounts.id", ondelete="SET NULL"))
     provider: Mapped[str | None] = mapped_column(String(32))
     provider_message_id: Mapped[str | None] = mapped_column(String(128))
@@ -130,6 +150,8 @@ class Message(Base):
     due_at: Mapped[datetime | None] = mapped_column(DateTime)
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_text: Mapped[str | None] = mapped_column(Text)
+    # A provider was given up after a lost answer and the next one asked: the SMS may arrive twice.
+    possible_duplicate: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str | None] = mapped_column(String(16))  # Bitrix24 status to report
     reported_status: Mapped[str | None] = mapped_column(String(16))
     report_pending: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -141,3 +163,14 @@ class Message(Base):
 
     portal: Mapped[Portal] = relationship()
     account: Mapped[ProviderAccount | None] = relationship()
+
+
+class EncryptionCanary(Base):
+    """One known value encrypted with ENCRYPTION_KEYS: start-up and /healthz decrypt it, so keys that cannot
+    read stored secrets are found before a handler call is."""
+
+    __tablename__ = "encryption_canary"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    value: Mapped[str] = mapped_column(Encrypted)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -118,7 +118,7 @@ def _poll_chunk(session, provider, messages, now):
 # ---------------------------------------------------------------- receipts pushed by providers
 def apply_receipts(session, account, reports, now, message_key=None):
     """Statuses a provider pushed for `account`'s messages. Never backwards (the state machine sees to it); an
-    unreadable status makes the message due for polling at once. `message_key`: our message id, which
+    unreadable status makes the message due for polling at once. `message_key`: our key for the message, which
     per-message receipt URLs carry; it settles a send whose answer was lost. Returns (matched, changed)."""
     matched = changed = 0
     for report in reports:
@@ -150,9 +150,7 @@ def _chunks(items, size):
 
 def _awaiting_reconciliation(session, account, message_key, provider_id, now):
     """The message named by a receipt URL, if it waits to learn whether the provider took it: it did."""
-    if not str(message_key).isdigit():
-        return []
-    rows = lock_rows(session, Message, Message.id == int(message_key), Message.account_id == account.id,
+    rows = lock_rows(session, Message, Message.provider_key == str(message_key)[:40], Message.account_id == account.id,
                      Message.state == MessageState.RECONCILING)
     for message in rows:
         logger.info("message %s: a receipt shows %s took it (%s)", message.id, account.kind, provider_id)

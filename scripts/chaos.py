@@ -227,13 +227,13 @@ class FakeSmsc:
         return jsonify(body)
 
     def send(self, form):
-        if not form.get("phones", "").isdigit() or not form.get("id", "").isdigit():
+        if not form.get("phones", "").isdigit() or not form.get("id"):
             return {"error": "invalid number", "error_code": 7}
         bitrix_id = form.get("mes", "").removeprefix(TEXT_PREFIX)
         with self.lock:
             self.sends[bitrix_id].append(form["id"])
             self.delivered.add(form["id"])
-        return {"id": int(form["id"]), "cnt": 1, "cost": "1.40", "balance": "100.00"}
+        return {"id": form["id"], "cnt": 1, "cost": "1.40", "balance": "100.00"}
 
     def status(self, form):
         ids, phones = form.get("id", "").split(","), form.get("phone", "").split(",")
@@ -243,8 +243,8 @@ class FakeSmsc:
             codes = [1 if smsc_id in self.delivered else -3 for smsc_id in ids]
         if len(ids) == 1:  # no trailing comma: SMSC's single-message shape
             return {"status": 1, "err": 0} if codes[0] == 1 else {"error": "message not found", "error_code": 3}
-        return [{"status": code, "err": 0, "id": int(smsc_id), "phone": phone, "last_timestamp": int(time.time())}
-                for smsc_id, phone, code in zip(ids[:-1], phones[:-1], codes[:-1], strict=True) if smsc_id.isdigit()]
+        return [{"status": code, "err": 0, "id": smsc_id, "phone": phone, "last_timestamp": int(time.time())}
+                for smsc_id, phone, code in zip(ids[:-1], phones[:-1], codes[:-1], strict=True) if smsc_id]
 
 
 def error(status, code, description):

@@ -127,12 +127,12 @@ class FakeSmsc(LosesAnswers):
     def _send(self, form):
         if self.send_errors:
             code = self.send_errors.pop(0)
-            return reply(200, {"error": SMSC_ERRORS[code], "error_code": code, "id": int(form["id"])})
+            return reply(200, {"error": SMSC_ERRORS[code], "error_code": code, "id": smsc_id(form["id"])})
         if not form.get("phones", "").isdigit():
             return reply(200, {"error": "invalid number", "error_code": 7})
         self.sent.append({k: form.get(k) for k in ("id", "phones", "mes", "sender")})
         self.statuses[form["id"]] = (-1, 0)
-        return reply(200, {"id": int(form["id"]), "cnt": 1, "cost": "1.40", "balance": self.balance})
+        return reply(200, {"id": smsc_id(form["id"]), "cnt": 1, "cost": "1.40", "balance": self.balance})
 
     def _status(self, form):
         ids, phones = form["id"].split(","), form["phone"].split(",")
@@ -146,7 +146,7 @@ class FakeSmsc(LosesAnswers):
         for id_, phone in zip(ids[:-1], phones[:-1], strict=True):
             status, err = self.statuses.get(id_, (-3, 0))
             answer.append({"status": status, "last_date": "23.11.2026 10:00:00",
-                           "last_timestamp": int(time.time()), "flag": 0, "err": err, "id": int(id_),
+                           "last_timestamp": int(time.time()), "flag": 0, "err": err, "id": smsc_id(id_),
                            "phone": phone.lstrip("+")})
         return reply(200, answer)
 
@@ -289,3 +289,8 @@ def _failure(trouble):
     if isinstance(trouble, Exception):
         raise trouble
     return trouble, {"Content-Type": "text/html"}, "<html>Service Unavailable</html>"
+
+
+def smsc_id(value):
+    """SMSC answers an id the way it was given: a number, or the text id."""
+    return int(value) if value.isdigit() else value

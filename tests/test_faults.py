@@ -51,10 +51,10 @@ def test_smsc_lost_answer_is_asked_about_and_not_sent_again(client, db, bitrix, 
     run_job(runner)
 
     message = stored(db)
-    assert message.state == MessageState.ACCEPTED and message.provider_message_id == str(message.id)
+    assert message.state == MessageState.ACCEPTED and message.provider_message_id == message.provider_key
     assert len(smsc.sent) == 1
     [ask] = smsc.status_requests
-    assert (ask["id"], ask["phone"]) == (str(message.id), "79161234567")  # one message: not a bulk request
+    assert (ask["id"], ask["phone"]) == (message.provider_key, "79161234567")  # one message: not a bulk request
 
 
 def test_smsc_that_never_got_it_is_sent_again_once(client, db, bitrix, smsc, runner):
@@ -92,7 +92,7 @@ def test_twilio_cannot_be_asked_so_a_receipt_naming_the_message_settles_it(clien
     assert stored(db).state == MessageState.RECONCILING  # within the window: wait, never resend
 
     [(sid, resource)] = twilio.messages.items()
-    assert resource["status_callback"].endswith(f"?m={stored(db).id}")
+    assert resource["status_callback"].endswith(f"?m={stored(db).provider_key}")
     form, headers = twilio.status_callback(sid, "delivered")
     response = client.post(resource["status_callback"].removeprefix("https://sms.example.com"), data=form,
                            headers=headers)
@@ -136,7 +136,7 @@ def test_a_runner_that_died_mid_call_is_reconciled(client, db, bitrix, smsc, run
 
     assert "recovered=1" in output and "reconciled=1" in output
     message = stored(db)
-    assert message.state == MessageState.ACCEPTED and message.provider_message_id == str(message.id)
+    assert message.state == MessageState.ACCEPTED and message.provider_message_id == message.provider_key
     assert len(smsc.sent) == 1
 
 
@@ -190,7 +190,7 @@ def test_a_provider_outage_of_hours_loses_nothing(client, db, bitrix, smsc, runn
     next_minute(db)
     run_job(runner)
 
-    assert [m["id"] for m in smsc.sent] == [str(stored(db, 1).id), str(stored(db, 2).id)]
+    assert [m["id"] for m in smsc.sent] == [stored(db, 1).provider_key, stored(db, 2).provider_key]
     assert bitrix.statuses == {message_id(1): "delivered", message_id(2): "delivered"}
     assert stored(db, 2).attempts == 10
 

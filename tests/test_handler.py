@@ -23,7 +23,7 @@ def test_crm_sms_is_stored_sent_and_answered(client, db, bitrix, prostor):
     path, sent = prostor.requests[-1]
     assert path == "send.json"
     message = stored(db, message_id(1))
-    assert sent["messages"] == [{"clientId": str(message.id), "phone": "+79161234567", "text": "Hello from CRM",
+    assert sent["messages"] == [{"clientId": message.provider_key, "phone": "+79161234567", "text": "Hello from CRM",
                                  "sender": "SHOP"}]
     assert message.recipient == "+79161234567" and message.recipient_raw == "+7 (916) 123-45-67"
     assert message.provider == "prostor" and message.provider_message_id == "1001"

@@ -1,8 +1,11 @@
 """SMSC.ru HTTP API: form POSTs to `*.php`, JSON answers (`fmt=3`), login + psw in every request.
 
-Our message id goes out as SMSC's `id` (1..2147483647), so statuses are asked for by our own id and the phone.
-SMSC does not drop a repeated id, so after a lost answer we ask it (`find_sent`) before sending again.
+Our message key goes out as SMSC's `id`, which takes a number 1..2147483647 or a string of up to 40 Latin
+letters, digits and `.-_`: our key is 32 random hex characters, so statuses are asked for by our own key and
+the phone. SMSC does not drop a repeated id (a status query answers for the last message with it), so after a
+lost answer we ask it (`find_sent`) before sending again.
 """
+import re
 from datetime import timedelta
 
 from .base import (ACCOUNT, DELIVERED, FAILED, QUEUED, SENT, UNDELIVERED, Accepted, Balance, InvalidCredentials,
@@ -10,6 +13,7 @@ from .base import (ACCOUNT, DELIVERED, FAILED, QUEUED, SENT, UNDELIVERED, Accept
                    UNKNOWN, StatusReport, digits_only)
 
 MAX_ID = 2_147_483_647
+TEXT_ID = re.compile(r"[A-Za-z0-9.\-_]{1,40}")
 
 
 class Smsc(Provider):
@@ -63,7 +67,7 @@ class Smsc(Provider):
         return answer
 
     def send(self, message):
-        if not message.key.isdigit() or not 0 < int(message.key) <= MAX_ID:
+        if not _valid_id(message.key):
             raise ProviderError(f"message key {message.key!r} cannot be an SMSC id", "bad_id")
         params = {"phones": digits_only(message.phone), "mes": message.text, "id": message.key, "cost": "3"}
         if message.sender:
@@ -122,3 +126,10 @@ class Smsc(Provider):
         return StatusReport(provider_id=str(item["id"]).strip(), status=status, raw=raw,
                             error_code=f"smsc:{err}" if failed else None,
                             error_text=f"SMSC status {raw}, delivery error {err}" if failed else None)
+
+
+def _valid_id(key):
+    """Whether SMSC takes `key` as a message id: a number 1..2147483647, or up to 40 of [A-Za-z0-9.-_]."""
+    if key.isascii() and key.isdigit():
+        return 0 < int(key) <= MAX_ID
+    return TEXT_ID.fullmatch(key) is not None

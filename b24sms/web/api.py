@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 from flask import Blueprint, current_app, g, jsonify, request
 from sqlalchemy import select
 
-from .. import portals, providers, sending
+from .. import intake, portals, providers, sending
 from ..db import get_db, get_session
 from ..errors import BadRequest, Forbidden, Unauthorized
 from ..models import Message, MessageState, Portal, PortalState
@@ -68,15 +68,15 @@ def test_sms():
     if not isinstance(text, str):
         raise BadRequest("`text` must be a string.", "invalid_field")
     # The limits of a handler call: longer values do not fit the stored columns.
-    if len(to) > sending.MAX_PHONE or len(text) > sending.MAX_BODY:
-        raise BadRequest(f"`to` may have at most {sending.MAX_PHONE} characters and `text` at most "
-                         f"{sending.MAX_BODY}.", "invalid_field")
+    if len(to) > intake.MAX_PHONE or len(text) > intake.MAX_BODY:
+        raise BadRequest(f"`to` may have at most {intake.MAX_PHONE} characters and `text` at most "
+                         f"{intake.MAX_BODY}.", "invalid_field")
     if not g.portal.active_accounts:
         raise BadRequest("Save a provider first.", "no_provider")
-    incoming = sending.Incoming(message_id="test-" + secrets.token_hex(12), phone=to.strip(), text=text,
+    incoming = intake.Incoming(message_id="test-" + secrets.token_hex(12), phone=to.strip(), text=text,
                                 origin={"module_id": "b24sms-test", "user_id": g.page.user_id})
     session = get_session()
-    message, _ = sending.receive(session, g.portal, incoming, report_to_bitrix=False)
+    message, _ = intake.receive(session, g.portal, incoming, report_to_bitrix=False)
     if message.state == MessageState.RECEIVED:
         message = sending.send(session, current_app.config, message.id)
     return jsonify(message_view(message))

@@ -3,7 +3,7 @@ import logging
 
 from flask import Blueprint, current_app, jsonify
 
-from .. import portals, sending
+from .. import intake, portals, sending
 from ..db import get_session
 from ..errors import Forbidden
 from ..models import Message, MessageState, PortalState
@@ -26,8 +26,8 @@ def handle_sms():
     portal = portals.authenticate_call(session, settings, auth_block(data))
     if portal.state == PortalState.UNINSTALLED:
         raise Forbidden("The app is uninstalled on this portal.", "uninstalled")
-    incoming = sending.Incoming.from_payload(data)
-    message, created = sending.receive(session, portal, incoming)
+    incoming = intake.Incoming.from_payload(data)
+    message, created = intake.receive(session, portal, incoming)
     if created and message.state == MessageState.RECEIVED:
         try:
             message = sending.send(session, settings, message.id)
