@@ -39,11 +39,12 @@
     $("portal-status").textContent = "Sender " + (portal.sender_registered ? "registered" : "not registered yet") +
       " · state: " + portal.state;
     $("reauth").hidden = portal.state !== "needs_reauth";
+    $("reauth-reason").textContent = portal.state_reason || "";
   }
 
   // ---- the provider chain, each form generated from the provider's declared settings ----
   function fieldInput(entry, setting, group) {
-    var value = (group === "sender" ? entry.sender : entry.credentials[setting.name]) || "";
+    var value = (group === "sender" ? entry.sender : (entry.credentials || {})[setting.name]) || "";
     var input = el("input", { type: setting.input || "text", name: setting.name, autocomplete: "off" });
     input.value = value;
     if (setting.required) input.required = true;
@@ -95,7 +96,8 @@
       controls.appendChild(remove);
       head.appendChild(controls);
       var item = el("li", {}, [head]);
-      spec.credentials.forEach(function (s) { item.appendChild(fieldInput(entry, s, "credentials")); });
+      // A non-admin's page gets no credentials at all: kinds and sender names only.
+      if (entry.credentials) spec.credentials.forEach(function (s) { item.appendChild(fieldInput(entry, s, "credentials")); });
       if (spec.sender) item.appendChild(fieldInput(entry, spec.sender, "sender"));
       var receipts = receiptsNote(spec, entry);
       if (receipts) item.appendChild(receipts);

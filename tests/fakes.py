@@ -6,6 +6,7 @@ import json
 import re
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
+import requests
 import responses
 
 OAUTH = "https://oauth.bitrix.info"
@@ -37,6 +38,9 @@ class FakeBitrix:
         self.calls = []  # (method, params) of every REST call, batch commands included
         self.http_requests = []  # REST requests as they went over the wire: (method, params)
         self.rate_limited = 0  # answer QUERY_LIMIT_EXCEEDED this many times
+        self.missing_methods = set()  # methods this portal does not have (older on-premise versions)
+        self.lose_refresh_answers = 0  # rotate the refresh token, then lose the answer this many times
+        self.before_refresh = None  # called inside each refresh request (a slow OAuth server)
         self.token_counter = 0
         # One OAuth server for every fake portal of a test: it asks each portal whose token it is.
         portals = getattr(rsps, "fake_portals", None)
@@ -91,11 +95,16 @@ class FakeBitrix:
         query = dict(parse_qsl(urlsplit(request.url).query))
         if query.get("client_id") != CLIENT_ID or query.get("client_secret") != CLIENT_SECRET:
             return reply(401, {"error": "invalid_client", "error_description": "Invalid client credentials"})
+        if self.before_refresh:
+            self.before_refresh()
         user = self.refresh_tokens.pop(query.get("refresh_token"), None)  # refresh tokens rotate
         if user is None:
             return reply(400, {"error": "invalid_grant", "error_description": "Invalid refresh token"})
         self.refresh_count += 1
         access, refresh = self.issue(user)
+        if self.lose_refresh_answers:
+            self.lose_refresh_answers -= 1
+            raise requests.ReadTimeout("the OAuth server rotated the token; its answer was lost")
         return reply(200, {
             "access_token": access, "expires": 1800000000, "expires_in": 3600, "scope": "app",
             "domain": "oauth.bitrix.info", "server_endpoint": f"{OAUTH}/rest/", "status": "L",
@@ -143,6 +152,8 @@ class FakeBitrix:
     def _method(self, user, method, params):
         self.calls.append((method, params))
         params = {key.upper(): value for key, value in params.items()}
+        if method in self.missing_methods:
+            return 400, {"error": "ERROR_METHOD_NOT_FOUND", "error_description": "Method not found!"}
         admin = user in self.admins
         if method == "user.admin":
             return 200, {"result": admin}

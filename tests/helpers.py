@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from b24sms.models import Message, utcnow
+from b24sms.models import Message, Portal, utcnow
 
 APPLICATION_TOKEN = "f3f0d0c5ff4dddad30a5088db9d7abc5"
 
@@ -115,3 +115,17 @@ def stored(db, n=1):
         message = session.scalars(select(Message).where(Message.bitrix_message_id == message_id(n))).one()
         session.expunge(message)
         return message
+
+
+def handler_path(db, domain=None):
+    """The portal's keyed HANDLER path, as registered with Bitrix24 (`/handler/<key>`)."""
+    with db.session() as session:
+        query = select(Portal.handler_key)
+        if domain:
+            query = query.where(Portal.domain == domain)
+        return f"/handler/{session.scalars(query).one()}"
+
+
+def without_auth(form):
+    """A handler call as Bitrix24 posts it for a message with no author: no `auth[...]` block at all."""
+    return {key: value for key, value in form.items() if not key.startswith("auth[")}

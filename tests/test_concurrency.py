@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from b24sms.models import Message, Portal, utcnow
-from b24sms.portals import PortalTokens
+from b24sms.portal_tokens import PortalTokens
 from tests.conftest import on_postgres
 from tests.helpers import handler_form, install_with_prostor, message_id
 
@@ -72,3 +72,32 @@ def test_two_job_runners_over_500_messages_poll_and_report_each_once(app, client
     assert len(polled) == len(set(polled)) == 500
     updates = [p["MESSAGE_ID"] for method, p in bitrix.calls if method == "messageservice.message.status.update"]
     assert len(updates) == len(set(updates)) == 500
+
+
+def test_a_slow_token_refresh_does_not_hold_up_handler_calls(app, client, db, bitrix, prostor):
+    import threading
+
+    from tests.helpers import handler_path, without_auth
+
+    install_with_prostor(client, bitrix)
+    with db.session() as session:
+        portal = session.scalars(select(Portal)).one()
+        portal.token_expires_at = utcnow() - timedelta(minutes=1)
+        portal_id = portal.id
+    refresh_started, handler_answered, waited = threading.Event(), threading.Event(), []
+
+    def slow_oauth_server():  # the refresh is under way until the handler call has been answered
+        refresh_started.set()
+        waited.append(handler_answered.wait(15))
+
+    bitrix.before_refresh = slow_oauth_server
+    with ThreadPoolExecutor(1) as pool:
+        refreshed = pool.submit(PortalTokens(db, portal_id, app.config).access_token)
+        assert refresh_started.wait(15)
+        response = app.test_client().post(handler_path(db), data=without_auth(handler_form(bitrix, message_id(1))))
+        handler_answered.set()
+        token = refreshed.result(timeout=30)
+
+    assert response.status_code == 200 and response.get_json()["created"] is True
+    assert waited == [True]  # the handler was answered while the OAuth call was still under way
+    assert token in bitrix.tokens and bitrix.refresh_count == 1

@@ -13,7 +13,7 @@ from tests.conftest import ENCRYPTION_KEY, PUBLIC_URL
 from tests.fakes import OAUTH
 from tests.helpers import (APPLICATION_TOKEN, PROSTOR_SETTINGS, SMSAERO_SETTINGS, SMSC_SETTINGS, TWILIO_SETTINGS,
                            bearer, handler_form, iframe_form, install_with_chain, make_due, message_id, open_page,
-                           run_job, save_providers)
+                           handler_path, run_job, save_providers, without_auth)
 
 EVIL = "https://evil.example/rest/"
 
@@ -121,6 +121,9 @@ def test_every_answer_has_the_security_headers_and_no_cookie(client, bitrix, pro
     for answer in answers:
         policy = answer.headers["Content-Security-Policy"]
         assert "frame-ancestors 'self' https://*.bitrix24.ru" in policy and "https://*.bitrix24.com" in policy
+        # Customers' own sites on Bitrix24's site builder must not frame the settings page.
+        assert not any(f"bitrix24.{tld}" in policy for tld in ("site", "shop", "online"))
+        assert answer.headers["Strict-Transport-Security"].startswith("max-age=31536000")
         assert answer.headers["X-Content-Type-Options"] == "nosniff"
         assert "Set-Cookie" not in answer.headers
 
@@ -138,8 +141,9 @@ def test_no_secret_reaches_the_logs_or_the_database_file(app, client, db, bitrix
         {**PROSTOR_SETTINGS, "credentials": {**PROSTOR_SETTINGS["credentials"], "password": prostor.password}},
     ]
     token = install_with_chain(client, bitrix, *chain)
-    # Through Twilio with a receipt; then Twilio refuses and SMSC takes one; a bad number fails.
-    client.post("/handler", data=handler_form(bitrix, message_id(1)))
+    # Through Twilio (keyed URL, no author) with a receipt; then Twilio refuses and SMSC takes one; a bad
+    # number fails; a wrong handler key and an unreadable SMSC receipt are refused (4xx lines are logged).
+    client.post(handler_path(db), data=without_auth(handler_form(bitrix, message_id(1))))
     [(sid, resource)] = twilio.messages.items()
     form, headers = twilio.status_callback(sid, "delivered")
     client.post(resource["status_callback"].removeprefix(PUBLIC_URL), data=form, headers=headers)
@@ -150,7 +154,11 @@ def test_no_secret_reaches_the_logs_or_the_database_file(app, client, db, bitrix
     with db.session() as session:
         portal = session.scalars(select(Portal)).one()
         bitrix.expire(portal.access_token)  # the report pass refreshes the token
-        secrets = [a.callback_secret for a in session.scalars(select(ProviderAccount)) if a.callback_secret]
+        accounts = session.scalars(select(ProviderAccount)).all()
+        secrets = [a.callback_secret for a in accounts if a.callback_secret] + [portal.handler_key]
+        smsc_secret = next(a.callback_secret for a in accounts if a.kind == "smsc")
+    assert client.post(f"/callbacks/smsc/{smsc_secret}", data={"x": "1"}).status_code == 400
+    assert client.post("/handler/not-the-key-" + portal.handler_key[:8], data={}).status_code == 404
     make_due(db)
     run_job(runner)
     assert bitrix.statuses[message_id(1)] == "delivered" and bitrix.refresh_count == 1

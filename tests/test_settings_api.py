@@ -7,7 +7,7 @@ from sqlalchemy import select, text
 
 from b24sms.models import Portal, ProviderAccount
 from tests.conftest import PUBLIC_URL
-from tests.helpers import (APPLICATION_TOKEN, PROSTOR_SETTINGS, SMSAERO_SETTINGS, SMSC_SETTINGS, TWILIO_SETTINGS,
+from tests.helpers import (APPLICATION_TOKEN, handler_path, PROSTOR_SETTINGS, SMSAERO_SETTINGS, SMSC_SETTINGS, TWILIO_SETTINGS,
                            bearer, open_page, save_providers)
 
 
@@ -29,7 +29,7 @@ def test_save_checks_credentials_stores_them_encrypted_and_registers_the_sender(
                                   "credentials": {"login": "user", "password": "********"}}]
     assert prostor.requests[0][0] == "balance.json"  # credentials checked with the provider first
     sender = bitrix.senders["b24sms"]
-    assert sender["TYPE"] == "SMS" and sender["HANDLER"] == f"{PUBLIC_URL}/handler"
+    assert sender["TYPE"] == "SMS" and sender["HANDLER"] == PUBLIC_URL + handler_path(db)
     assert set(sender["NAME"]) == {"ru", "en"} and set(sender["DESCRIPTION"]) == {"ru", "en"}
     assert bitrix.events == {"ONAPPUNINSTALL": f"{PUBLIC_URL}/events"}
     with db.session() as session:
@@ -146,13 +146,13 @@ def test_bad_settings_bodies_are_400_naming_the_problem(client, bitrix, prostor)
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_json"
 
 
-def test_an_installed_sender_is_updated(client, bitrix, prostor):
+def test_an_installed_sender_is_updated(client, db, bitrix, prostor):
     bitrix.senders["b24sms"] = {"CODE": "b24sms", "HANDLER": "https://old.example/handler"}
     token = installed(client, bitrix)
 
     assert save_providers(client, token, [PROSTOR_SETTINGS]).status_code == 200
 
-    assert bitrix.senders["b24sms"]["HANDLER"] == f"{PUBLIC_URL}/handler"
+    assert bitrix.senders["b24sms"]["HANDLER"] == PUBLIC_URL + handler_path(db)
     assert [method for method, _ in bitrix.calls if method.startswith("messageservice.sender")] == [
         "messageservice.sender.add", "messageservice.sender.update"]
 

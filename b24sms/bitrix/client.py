@@ -31,7 +31,7 @@ class BatchResult:
 
 
 class RestClient:
-    """`tokens` provides `access_token()` and `refresh(stale_token) -> new token` (see portals.PortalTokens)."""
+    """`tokens` provides `access_token()` and `refresh(stale_token) -> new token` (see portal_tokens.PortalTokens)."""
 
     def __init__(self, endpoint, tokens, *, timeout=10, http=None):
         self.endpoint = endpoint if endpoint.endswith("/") else endpoint + "/"

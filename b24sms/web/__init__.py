@@ -1,5 +1,6 @@
 """The HTTP surface: one blueprint per caller, JSON errors, and the headers every answer carries."""
 import logging
+import re
 
 from flask import jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -9,13 +10,30 @@ from . import api, callbacks, events, handler, health, pages
 
 logger = logging.getLogger(__name__)
 
-# Bitrix24 cloud portals live under these; an on-premise portal's own domain is added per page.
+# Bitrix24 cloud portals live under these (not bitrix24.site/.shop/.online: those are customers' own web sites);
+# an on-premise portal's own domain is added per page.
 BITRIX_FRAME_ANCESTORS = " ".join(
     f"https://*.bitrix24.{tld}"
     for tld in ("ru", "com", "de", "eu", "es", "fr", "it", "pl", "uk", "in", "br", "com.br", "by", "kz", "ua",
-                "cn", "jp", "id", "vn", "tr", "mx", "co", "site", "online", "shop")
+                "cn", "jp", "id", "vn", "tr", "mx", "co")
 )
 PAGE_BLUEPRINTS = {"pages"}
+# Paths that carry a secret: a portal's handler key, a provider account's receipt secret.
+SECRET_IN_PATH = re.compile(r"(/handler/|/callbacks/[^/\s?]+/)[^/\s?\"]+")
+
+
+def loggable(text):
+    """`text` with the secrets of handler and receipt URLs masked: what may go into a log line."""
+    return SECRET_IN_PATH.sub(r"\1***", str(text))
+
+
+class MaskSecretPaths(logging.Filter):
+    """For the development server's request log (werkzeug writes every request line)."""
+
+    def filter(self, record):
+        record.msg = loggable(record.getMessage())
+        record.args = ()
+        return True
 
 
 def init_app(app):
@@ -26,6 +44,9 @@ def init_app(app):
     app.register_error_handler(Exception, _unexpected_error)
     app.before_request(_screen_request)
     app.after_request(_security_headers)
+    werkzeug_log = logging.getLogger("werkzeug")
+    if not any(isinstance(f, MaskSecretPaths) for f in werkzeug_log.filters):
+        werkzeug_log.addFilter(MaskSecretPaths())
 
 
 def _screen_request():
@@ -77,7 +98,7 @@ def error_response(status, code, message):
 
 
 def _app_error(exc: AppError):
-    logger.info("%s %s -> %s %s", request.method, request.path, exc.status, exc.code)
+    logger.info("%s %s -> %s %s", request.method, loggable(request.path), exc.status, exc.code)
     return error_response(exc.status, exc.code, exc.message)
 
 
@@ -87,7 +108,7 @@ def _http_error(exc: HTTPException):
 
 
 def _unexpected_error(exc):
-    logger.exception("unhandled error on %s %s", request.method, request.path)
+    logger.exception("unhandled error on %s %s", request.method, loggable(request.path))
     return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")
 
 
@@ -103,6 +124,7 @@ def _security_headers(response):
     )
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
     if not _is_page():
         response.headers.setdefault("Cache-Control", "no-store")
     return response

@@ -1,15 +1,10 @@
 """/api/...: the settings page's JSON API, authenticated by the page's signed session token."""
-import secrets
-from datetime import datetime, timezone
-
 from flask import Blueprint, current_app, g, jsonify, request
-from sqlalchemy import select
 
-from .. import intake, portals, providers, sending
+from .. import intake, message_log, messaging, provider_settings
 from ..db import get_db, get_session
 from ..errors import BadRequest, Forbidden, Unauthorized
-from ..models import Message, MessageState, Portal, PortalState
-from ..providers.base import ProviderError
+from ..models import Portal, PortalState
 from . import session_tokens
 from .pages import portal_view
 from .views import message_view
@@ -40,7 +35,8 @@ def json_body():
 
 
 def settings_view(portal):
-    return {"portal": portal_view(portal), "providers": portals.describe_accounts(portal, current_app.config)}
+    return {"portal": portal_view(portal),
+            "providers": provider_settings.describe_accounts(portal, current_app.config, full=g.page.is_admin)}
 
 
 @bp.get("/settings")
@@ -52,9 +48,7 @@ def read_settings():
 def save_settings():
     require_admin()
     body = json_body()
-    session, settings = get_session(), current_app.config
-    portals.save_settings(session, settings, g.portal, body.get("providers"))
-    portals.sync_sender(get_db(), session, settings, g.portal, check_first=False)
+    provider_settings.save_and_register(get_db(), get_session(), current_app.config, g.portal, body.get("providers"))
     return jsonify(settings_view(g.portal))
 
 
@@ -71,43 +65,23 @@ def test_sms():
     if len(to) > intake.MAX_PHONE or len(text) > intake.MAX_BODY:
         raise BadRequest(f"`to` may have at most {intake.MAX_PHONE} characters and `text` at most "
                          f"{intake.MAX_BODY}.", "invalid_field")
-    if not g.portal.active_accounts:
-        raise BadRequest("Save a provider first.", "no_provider")
-    incoming = intake.Incoming(message_id="test-" + secrets.token_hex(12), phone=to.strip(), text=text,
-                                origin={"module_id": "b24sms-test", "user_id": g.page.user_id})
-    session = get_session()
-    message, _ = intake.receive(session, g.portal, incoming, report_to_bitrix=False)
-    if message.state == MessageState.RECEIVED:
-        message = sending.send(session, current_app.config, message.id)
+    message = messaging.send_test_sms(get_session(), current_app.config, g.portal, g.page.user_id, to.strip(),
+                                      text)
     return jsonify(message_view(message))
 
 
 @bp.get("/messages")
 def list_messages():
     limit = _int_arg("limit", 50, 1, MAX_PAGE)
-    query = select(Message).where(Message.portal_id == g.portal.id)
-    before = request.args.get("before")
-    if before:
-        query = query.where(_before_clause(before))
-    query = query.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit)
-    return jsonify([message_view(message) for message in get_session().scalars(query)])
+    messages = message_log.page_of_messages(get_session(), g.portal, g.page, limit=limit,
+                                            before=request.args.get("before"))
+    return jsonify([message_view(message) for message in messages])
 
 
 @bp.get("/balance")
 def balance():
-    answer = []
-    for account in g.portal.active_accounts:
-        provider = providers.for_account(account, current_app.config)
-        entry = {"provider": account.kind, "balance": None, "currency": None}
-        try:
-            result = provider.balance()
-        except ProviderError as exc:
-            entry["error"] = {"code": exc.kind, "message": exc.text}
-        else:
-            entry["balance"] = None if result.amount is None else float(result.amount)
-            entry["currency"] = result.currency
-        answer.append(entry)
-    return jsonify(answer)
+    require_admin()
+    return jsonify(provider_settings.balances(g.portal, current_app.config))
 
 
 def _int_arg(name, default, low, high):
@@ -121,18 +95,3 @@ def _int_arg(name, default, low, high):
     if not low <= value <= high:
         raise BadRequest(f"`{name}` must be between {low} and {high}.", "invalid_parameter")
     return value
-
-
-def _before_clause(before):
-    """`before` is a message's `id` (exclusive) or an ISO time."""
-    if before.isascii() and before.isdigit():  # not str.isdigit alone: it takes "²", which int() refuses
-        if len(before) > 18:  # beyond any id the database can hold (and int() refuses over 4300 digits)
-            raise BadRequest("`before` is out of range.", "invalid_parameter")
-        return Message.id < int(before)
-    try:
-        moment = datetime.fromisoformat(before.removesuffix("Z"))
-        if moment.tzinfo is not None:  # may overflow: 0001-01-01T00:00+01:00 is before year 1 in UTC
-            moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
-    except (ValueError, OverflowError):
-        raise BadRequest("`before` must be a message id or an ISO 8601 time.", "invalid_parameter") from None
-    return Message.created_at < moment

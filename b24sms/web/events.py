@@ -1,7 +1,7 @@
 """POST /events: ONAPPINSTALL and ONAPPUNINSTALL from Bitrix24."""
 from flask import Blueprint, current_app, jsonify
 
-from .. import portals
+from .. import installs
 from ..db import get_session
 from ..errors import BadRequest
 from .forms import auth_block, posted_data
@@ -18,9 +18,9 @@ def receive_event():
     if event == "ONAPPUNINSTALL":
         details = data.get("data") if isinstance(data.get("data"), dict) else {}
         clean = str(details.get("CLEAN", "0")) == "1"
-        portals.on_uninstall_event(session, current_app.config, auth, clean=clean)
+        installs.on_uninstall_event(session, auth, clean=clean)
         return jsonify(ok=True, event=event, purged=clean)
     if event == "ONAPPINSTALL":
-        portals.on_install_event(session, current_app.config, auth)
+        installs.on_install_event(session, current_app.config, auth)
         return jsonify(ok=True, event=event)
     raise BadRequest(f"Unknown event {event[:40]!r}.", "unknown_event")

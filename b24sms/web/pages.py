@@ -2,10 +2,9 @@
 
 from flask import Blueprint, current_app, render_template, request
 
-from .. import portals, providers
+from .. import provider_settings, providers, visits
 from ..db import get_db, get_session
 from ..errors import Unauthorized
-from ..models import PortalState
 from . import session_tokens
 
 bp = Blueprint("pages", __name__)
@@ -26,18 +25,15 @@ def _page(installing):
         raise Unauthorized("Open b24sms from your Bitrix24 portal: this page works only inside it.", "not_in_bitrix")
     settings = current_app.config
     session = get_session()
-    portal, user_id, is_admin = portals.verify_visit(session, settings, request.form, request.args,
-                                                     installing=installing)
+    portal, user_id, is_admin = visits.open_page(get_db(), session, settings, request.form, request.args,
+                                                 installing=installing)
     request.portal_domain = portal.domain
-    if is_admin and not installing and portal.state == PortalState.ACTIVE and portal.active_accounts:
-        # App updates delete senders: every admin visit checks ours is still there.
-        portals.sync_sender(get_db(), session, settings, portal, check_first=True)
     token = session_tokens.mint(settings["SECRET_KEY"], session_tokens.PageSession(portal.id, user_id, is_admin))
     page_data = {
         "installing": installing,
         "is_admin": is_admin,
         "portal": portal_view(portal),
-        "providers": portals.describe_accounts(portal, current_app.config),
+        "providers": provider_settings.describe_accounts(portal, settings, full=is_admin),
         "catalog": [cls.describe() for cls in providers.PROVIDERS.values()],
     }
     return render_template("settings.html", token=token, installing=installing, is_admin=is_admin,

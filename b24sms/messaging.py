@@ -1,0 +1,40 @@
+"""The flows that take an SMS in: a Bitrix24 handler call, and a test SMS from the settings page."""
+import logging
+import secrets
+
+from . import installs, intake, sending
+from .errors import BadRequest
+from .models import Message, MessageState
+
+logger = logging.getLogger(__name__)
+
+
+def take_handler_call(session, settings, data, auth, handler_key=None, http=None):
+    """Authenticate the call, store the message once, and send it. Returns (message, created)."""
+    portal = installs.portal_for_handler_call(session, settings, auth, handler_key, http)
+    incoming = intake.Incoming.from_payload(data)
+    message, created = intake.receive(session, portal, incoming)
+    if created and message.state == MessageState.RECEIVED:
+        message = _send_now(session, settings, message)
+    return message, created
+
+
+def send_test_sms(session, settings, portal, user_id, to, text):
+    """A test SMS from the settings page: stored and sent like any other, never reported to Bitrix24."""
+    if not portal.active_accounts:
+        raise BadRequest("Save a provider first.", "no_provider")
+    incoming = intake.Incoming(message_id="test-" + secrets.token_hex(12), phone=to, text=text,
+                               origin={"module_id": "b24sms-test", "user_id": user_id})
+    message, _ = intake.receive(session, portal, incoming, report_to_bitrix=False)
+    if message.state == MessageState.RECEIVED:
+        message = sending.send(session, settings, message.id)
+    return message
+
+
+def _send_now(session, settings, message):
+    try:
+        return sending.send(session, settings, message.id)
+    except Exception:  # the message is stored: the job will pick it up
+        logger.exception("inline send of message %s failed; left for the job", message.id)
+        session.rollback()
+        return session.get(Message, message.id, populate_existing=True)

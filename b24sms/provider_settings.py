@@ -1,0 +1,116 @@
+"""A portal's failover chain of provider accounts: shown with secrets masked, saved only after each provider
+accepted the credentials."""
+from . import callback_urls, providers, senders
+from .errors import BadRequest, UpstreamError
+from .models import ProviderAccount
+from .providers.base import ACCOUNT, InvalidCredentials, ProviderError, RetryLater
+
+MASK = "********"
+
+
+def describe_accounts(portal, settings, *, full):
+    """Settings as the page sees them. An admin (`full`) gets every field with secrets masked (never echoed
+    back) and, for providers whose receipt URL goes into the provider's cabinet, that URL; anyone else gets the
+    provider kinds and sender names only."""
+    described = []
+    for account in portal.active_accounts:
+        entry = {"kind": account.kind, "sender": account.sender or ""}
+        if full:
+            cls = providers.PROVIDERS.get(account.kind)
+            secret_names = {s.name for s in cls.credential_settings if s.secret} if cls else set(account.credentials)
+            entry["credentials"] = {name: (MASK if name in secret_names and value else value)
+                                    for name, value in (account.credentials or {}).items()}
+            if cls is not None and cls.receipts == ACCOUNT:
+                entry["callback_url"] = callback_urls.url_for(settings, account)
+        described.append(entry)
+    return described
+
+
+def save_and_register(db, session, settings, portal, entries, http=None):
+    """Save the chain, then register the portal's sender (Bitrix trouble leaves `sender_registered` false)."""
+    save_settings(session, settings, portal, entries, http=http)
+    senders.sync_sender(db, session, settings, portal, check_first=False, http=http)
+
+
+def balances(portal, settings, http=None):
+    """Each configured provider's balance, or its error."""
+    answer = []
+    for account in portal.active_accounts:
+        entry = {"provider": account.kind, "balance": None, "currency": None}
+        try:
+            result = providers.for_account(account, settings, http=http).balance()
+        except ProviderError as exc:
+            entry["error"] = {"code": exc.kind, "message": exc.text}
+        else:
+            entry["balance"] = None if result.amount is None else float(result.amount)
+            entry["currency"] = result.currency
+        answer.append(entry)
+    return answer
+
+
+def save_settings(session, settings, portal, entries, http=None):
+    """Replace the portal's failover chain with `entries`, each checked against its provider first."""
+    if not isinstance(entries, list) or not entries:
+        raise BadRequest("`providers` must be a non-empty list.", "invalid_settings")
+    existing = {account.kind: account for account in portal.accounts}
+    cleaned = [_clean_entry(index, entry, existing) for index, entry in enumerate(entries)]
+    kinds = [kind for kind, _, _ in cleaned]
+    if len(set(kinds)) != len(kinds):
+        raise BadRequest("Each provider may appear once in the chain.", "invalid_settings")
+
+    for kind, sender, credentials in cleaned:
+        provider = providers.build(kind, credentials, sender, settings, http=http)
+        try:
+            provider.check_credentials()
+        except InvalidCredentials as exc:
+            raise BadRequest(f"{provider.title}: {exc.text}", "invalid_credentials") from None
+        except RetryLater as exc:
+            raise UpstreamError(f"{provider.title} could not be reached: {exc.text}", "provider_unavailable") from None
+        except ProviderError as exc:
+            raise BadRequest(f"{provider.title}: {exc}", "invalid_credentials") from None
+
+    for account in portal.accounts:
+        account.position = None  # retired unless named again below; kept for polling its messages
+    for position, (kind, sender, credentials) in enumerate(cleaned):
+        account = existing.get(kind)
+        if account is None:
+            account = ProviderAccount(kind=kind, portal=portal)
+            session.add(account)
+        account.position = position
+        account.sender = sender or None
+        account.credentials = credentials
+        if providers.PROVIDERS[kind].receipts:
+            callback_urls.assign_secret(account)
+    session.commit()
+    session.expire(portal, ["accounts"])  # the relationship is ordered by position: read it again
+
+
+def _clean_entry(index, entry, existing_accounts):
+    """(kind, sender, credentials) of one chain entry, validated against the provider's declared settings."""
+    if not isinstance(entry, dict):
+        raise BadRequest(f"providers[{index}] must be an object.", "invalid_settings")
+    kind = entry.get("kind")
+    if not isinstance(kind, str) or kind not in providers.PROVIDERS:
+        raise BadRequest(f"providers[{index}].kind: unknown provider {str(kind)[:40]!r}.", "invalid_settings")
+    cls = providers.PROVIDERS[kind]
+    existing = existing_accounts.get(kind)
+    given = entry.get("credentials") or {}
+    if not isinstance(given, dict):
+        raise BadRequest(f"providers[{index}].credentials must be an object.", "invalid_settings")
+    credentials = {}
+    for setting in cls.credential_settings:
+        value = given.get(setting.name, "")
+        if not isinstance(value, str):
+            raise BadRequest(f"providers[{index}].credentials.{setting.name} must be a string.", "invalid_settings")
+        value = value.strip()
+        if setting.secret and value == MASK:
+            value = (existing.credentials or {}).get(setting.name, "") if existing else ""
+        if setting.required and not value:
+            raise BadRequest(f"providers[{index}].credentials.{setting.name} is required.", "invalid_settings")
+        credentials[setting.name] = value
+    sender = entry.get("sender") or ""
+    if not isinstance(sender, str) or len(sender) > 64:
+        raise BadRequest(f"providers[{index}].sender must be a string of at most 64 characters.", "invalid_settings")
+    if cls.sender_setting and cls.sender_setting.required and not sender.strip():
+        raise BadRequest(f"providers[{index}].sender is required.", "invalid_settings")
+    return kind, sender.strip() if cls.sender_setting else "", credentials
