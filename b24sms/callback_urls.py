@@ -1,27 +1,11 @@
-"""Receipt URLs: `/callbacks/<kind>/<secret>`, one random secret per provider account.
-
-The secret is looked up by its SHA-256 (so the database index never holds it) and kept encrypted beside it,
-because per-message callback URLs are built from it at every send and the admin must be able to see the URL
-that goes into a provider's cabinet.
-"""
-import hashlib
-import secrets
-
-from sqlalchemy import select
-
-from .crypto import same_secret
+"""Receipt URLs: `/callbacks/<kind>/<secret>`, one random secret per provider account (see url_secrets)."""
+from . import url_secrets
 from .models import ProviderAccount
-
-
-def secret_hash(secret):
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def assign_secret(account):
     """Give the account a secret unless it has one: a URL pasted into a provider's cabinet must stay valid."""
-    if not account.callback_secret:
-        account.callback_secret = secrets.token_urlsafe(24)
-        account.callback_secret_hash = secret_hash(account.callback_secret)
+    url_secrets.assign(account, "callback_secret", "callback_secret_hash")
 
 
 def url_for(settings, account):
@@ -32,11 +16,5 @@ def url_for(settings, account):
 
 def account_for(session, kind, secret):
     """The account a receipt URL belongs to, or None."""
-    if not secret or len(secret) > 128:
-        return None
-    account = session.scalars(
-        select(ProviderAccount).where(ProviderAccount.callback_secret_hash == secret_hash(secret))
-    ).one_or_none()
-    if account is None or account.kind != kind or not same_secret(secret, account.callback_secret):
-        return None
-    return account
+    account = url_secrets.find(session, ProviderAccount, "callback_secret", "callback_secret_hash", secret)
+    return account if account is not None and account.kind == kind else None
