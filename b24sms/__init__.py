@@ -4,16 +4,18 @@ from pathlib import Path
 
 from flask import Flask
 
-from . import cli, crypto, db, web
+from . import canary, cli, crypto, db, web
 from .config import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
+logger = logging.getLogger(__name__)
 
 
-def create_app(test_config=None):
+def create_app(test_config=None, instance_path=None):
+    """The app; `instance_path` (default: instance/ beside the package) holds development secrets."""
     app = Flask(
         __name__,
-        instance_path=str(ROOT / "instance"),
+        instance_path=str(instance_path or ROOT / "instance"),
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
@@ -21,8 +23,20 @@ def create_app(test_config=None):
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # urllib3 logs request lines at DEBUG, and OAuth calls carry tokens in the query string.
     logging.getLogger("urllib3").setLevel(logging.WARNING)
+    _warn_about_development_secrets(app.config["DEVELOPMENT_SECRETS"])
     crypto.configure(app.config["ENCRYPTION_KEYS"])
     db.init_app(app)
     web.init_app(app)
     cli.init_app(app)
+    # Keys that cannot read the stored secrets are logged, not fatal: /healthz then answers 503 with the reason.
+    canary.check_at_start_up(app.extensions["b24sms.db"])
     return app
+
+
+def _warn_about_development_secrets(names):
+    if names:
+        logger.warning(
+            "DEVELOPMENT-ONLY %s from instance/ (generated there, not set in the environment). Production must "
+            "set SECRET_KEY and ENCRYPTION_KEYS (with APP_ENV=production); never copy these into it.",
+            " and ".join(names),
+        )

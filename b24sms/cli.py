@@ -1,4 +1,6 @@
-"""`flask --app wsgi jobs run-once | jobs worker` and `keys rotate`."""
+"""`flask --app wsgi jobs run-once | jobs worker` and `keys rotate`.
+
+Failures end in one line and a non-zero exit (cron and release steps see them), never a traceback."""
 import logging
 import signal
 import time
@@ -6,8 +8,9 @@ import time
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from sqlalchemy.exc import SQLAlchemyError
 
-from . import jobs, keys
+from . import canary, jobs, keys
 from .db import get_db
 
 logger = logging.getLogger(__name__)
@@ -17,18 +20,24 @@ keys_cli = AppGroup("keys", help="Encryption keys for stored secrets.")
 
 @jobs_cli.command("run-once")
 def run_once_command():
-    """One pass of every background duty (for cron, every minute)."""
+    """One pass of every background duty (for cron, every minute); exits 1 when a duty failed, naming it."""
+    problem = _start_problem()
+    if problem is not None:
+        raise click.ClickException(f"job pass refused: {problem.message}")
     with get_db().runner_lock() as mine:
         if not mine:
             click.echo("another job runner is at work on this SQLite database: nothing to do")
             return
-        click.echo(f"pass: {jobs.run_once(get_db(), current_app.config)}")
+        report = jobs.run_once(get_db(), current_app.config)
+    click.echo(f"pass: {report}")
+    if report.failed_duties:
+        raise click.ClickException(f"job duties failed: {', '.join(report.failed_duties)} (the log has why)")
 
 
 @jobs_cli.command("worker")
 @click.option("--interval", type=int, default=None, help="Seconds between passes (default: WORKER_INTERVAL).")
 def worker_command(interval):
-    """Run passes in a loop until SIGTERM/SIGINT."""
+    """Run passes in a loop until SIGTERM/SIGINT; a failed pass is logged and the loop goes on."""
     interval = interval or current_app.config["WORKER_INTERVAL"]
     stopping = []
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -36,11 +45,7 @@ def worker_command(interval):
     click.echo(f"worker: a pass every {interval} s")
     while not stopping:
         try:
-            with get_db().runner_lock() as mine:
-                if mine:
-                    logger.info("pass: %s", jobs.run_once(get_db(), current_app.config))
-                else:
-                    logger.info("another job runner is at work on this SQLite database: pass skipped")
+            _worker_pass()
         except Exception:  # one bad pass must not stop the worker
             logger.exception("job pass failed")
         for _ in range(interval * 10):
@@ -50,10 +55,38 @@ def worker_command(interval):
     click.echo("worker: stopped")
 
 
+def _worker_pass():
+    problem = _start_problem()
+    if problem is not None:
+        logger.error("job pass skipped: %s", problem.message)
+        return
+    with get_db().runner_lock() as mine:
+        if not mine:
+            logger.info("another job runner is at work on this SQLite database: pass skipped")
+            return
+        report = jobs.run_once(get_db(), current_app.config)
+    logger.info("pass: %s", report)
+    if report.failed_duties:
+        logger.error("job duties failed: %s", ", ".join(report.failed_duties))
+
+
+def _start_problem():
+    """Why a job pass must not start (keys that cannot read stored secrets, no schema, no database), or None.
+    Writes the encryption canary when there is none yet."""
+    try:
+        return canary.ensure(get_db())
+    except SQLAlchemyError as exc:
+        return canary.Problem("database_unavailable",
+                              f"The database does not answer ({canary.database_error_line(exc)}).")
+
+
 @keys_cli.command("rotate")
 def rotate_command():
-    """Re-encrypt every stored secret with the first key of ENCRYPTION_KEYS."""
-    count = keys.rotate(get_db())
+    """Re-encrypt every stored secret with the first key of ENCRYPTION_KEYS (all or nothing)."""
+    try:
+        count = keys.rotate(get_db())
+    except keys.UnreadableSecret as exc:
+        raise click.ClickException(f"keys rotate: {exc}") from None
     click.echo(f"re-encrypted {count} secrets with the first key")
 
 

@@ -28,12 +28,15 @@ DEFAULTS = {
     "MAX_CONTENT_LENGTH": str(256 * 1024),
     # Background duties.
     "SEND_MAX_ATTEMPTS": "10",
+    # Seconds after a lost answer that a provider which still cannot be asked is given up for that message.
+    "RECONCILE_FAILOVER_AFTER": "900",
     "WORKER_INTERVAL": "20",
     "LOG_LEVEL": "INFO",
 }
 
 REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "ENCRYPTION_KEYS", "B24_CLIENT_ID", "B24_CLIENT_SECRET", "PUBLIC_URL")
-INTEGER_SETTINGS = ("HTTP_TIMEOUT", "MAX_CONTENT_LENGTH", "SEND_MAX_ATTEMPTS", "WORKER_INTERVAL")
+INTEGER_SETTINGS = ("HTTP_TIMEOUT", "MAX_CONTENT_LENGTH", "SEND_MAX_ATTEMPTS", "WORKER_INTERVAL",
+                    "RECONCILE_FAILOVER_AFTER")
 
 
 class ConfigError(RuntimeError):
@@ -55,6 +58,8 @@ def load_settings(instance_path, overrides=None):
     settings.update(overrides)
     settings["APP_ENV"] = env_name
 
+    # The names of the secrets kept in instance/ (development only): start-up warns about them.
+    settings["DEVELOPMENT_SECRETS"] = []
     if env_name == "production":
         missing = [name for name in REQUIRED_IN_PRODUCTION if not os.environ.get(name) and not overrides.get(name)]
         if missing:
@@ -62,10 +67,12 @@ def load_settings(instance_path, overrides=None):
     else:
         if not settings["SECRET_KEY"]:
             settings["SECRET_KEY"] = _instance_secret(instance_path, "secret_key", lambda: secrets.token_urlsafe(48))
+            settings["DEVELOPMENT_SECRETS"].append("SECRET_KEY")
         if not settings["ENCRYPTION_KEYS"]:
             settings["ENCRYPTION_KEYS"] = _instance_secret(
                 instance_path, "encryption_key", lambda: Fernet.generate_key().decode()
             )
+            settings["DEVELOPMENT_SECRETS"].append("ENCRYPTION_KEYS")
 
     for name in INTEGER_SETTINGS:
         try:

@@ -37,7 +37,10 @@ class Vault:
 
     def rotate(self, token: str) -> str:
         """Re-encrypt under the first key (what `keys rotate` applies to every stored secret)."""
-        return self._fernet.rotate(token.encode()).decode()
+        try:
+            return self._fernet.rotate(token.encode()).decode()
+        except InvalidToken:
+            raise ConfigError("a stored secret cannot be decrypted with any key in ENCRYPTION_KEYS") from None
 
 
 def configure(keys: str) -> Vault:

@@ -1,8 +1,8 @@
 """One pass of every background duty. Each duty claims its own work, so passes may overlap safely."""
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
-from . import portals, reconciling, sending, statuses
+from . import reconciling, senders, sending, statuses
 from .models import utcnow
 
 logger = logging.getLogger(__name__)
@@ -16,9 +16,12 @@ class PassReport:
     sent: int = 0
     status_changes: int = 0
     reported: int = 0
+    # The duties that raised this pass (`jobs run-once` then exits non-zero naming them).
+    failed_duties: list = field(default_factory=list)
 
     def __str__(self):
-        return " ".join(f"{name}={value}" for name, value in asdict(self).items())
+        counts = " ".join(f"{name}={value}" for name, value in asdict(self).items() if name != "failed_duties")
+        return counts + (f" failed_duties={','.join(self.failed_duties)}" if self.failed_duties else "")
 
 
 def run_once(db, settings, http=None):
@@ -38,12 +41,13 @@ def run_once(db, settings, http=None):
                 setattr(result, name, duty(session))
         except Exception:
             logger.exception("job duty %s failed; the other duties go on", name)
+            result.failed_duties.append(name)
     return result
 
 
 def heal_senders(db, session, settings, http=None):
     checked = 0
-    for portal in portals.portals_due_sender_check(session, utcnow()):
-        portals.sync_sender(db, session, settings, portal, check_first=True, http=http)
+    for portal in senders.portals_due_sender_check(session, utcnow()):
+        senders.sync_sender(db, session, settings, portal, check_first=True, http=http)
         checked += 1
     return checked

@@ -1,8 +1,13 @@
 """Key rotation: every encrypted column re-encrypted under the first key of ENCRYPTION_KEYS."""
 from sqlalchemy import Text, select, type_coerce, update
 
+from .config import ConfigError
 from .crypto import Encrypted, vault
 from .models import Base
+
+
+class UnreadableSecret(ConfigError):
+    """No key in ENCRYPTION_KEYS decrypts a stored secret; the message names where it is, never the keys."""
 
 
 def encrypted_columns():
@@ -14,15 +19,27 @@ def encrypted_columns():
 
 
 def rotate(db):
-    """Re-encrypt the raw ciphertext (no need to know what the secrets are). Returns how many were rewritten."""
+    """Re-encrypt the raw ciphertext (no need to know what the secrets are). Returns how many were rewritten.
+
+    All or nothing, in one transaction: a secret that no key decrypts raises UnreadableSecret and nothing is
+    changed, so a wrong key list never leaves the data half under one key and half under another."""
     count = 0
     with db.engine.begin() as connection:
         for table, names in encrypted_columns():
             raw_columns = [type_coerce(table.c[name], Text).label(name) for name in names]
             for row in connection.execute(select(table.c.id, *raw_columns)).all():
-                values = {name: type_coerce(vault().rotate(row._mapping[name]), Text)
+                values = {name: type_coerce(_rotated(table, name, row), Text)
                           for name in names if row._mapping[name] is not None}
                 if values:
                     connection.execute(update(table).where(table.c.id == row.id).values(**values))
                     count += len(values)
     return count
+
+
+def _rotated(table, name, row):
+    try:
+        return vault().rotate(row._mapping[name])
+    except ConfigError:
+        raise UnreadableSecret(
+            f"no key in ENCRYPTION_KEYS decrypts {table.name}.{name} (row id {row.id}): nothing was changed"
+        ) from None

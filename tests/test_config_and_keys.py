@@ -1,13 +1,28 @@
 """Settings, secrets at rest, key rotation, the PHP-style form parser, and the health check."""
+import logging
+
 import pytest
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import select, text
+from sqlalchemy import Text, select, text, type_coerce, update
 
-from b24sms import create_app, crypto
+from b24sms import create_app, crypto, keys
 from b24sms.bitrix.forms import FormError, build_query, parse
 from b24sms.config import ConfigError
 from b24sms.models import Portal, ProviderAccount
+from tests.conftest import ENCRYPTION_KEY
 from tests.helpers import PROSTOR_SETTINGS, TWILIO_SETTINGS, install_with_chain
+
+
+def stored_ciphertexts(db):
+    """Every stored secret as its raw ciphertext: {(table, column, row id): ciphertext}."""
+    found = {}
+    with db.engine.connect() as connection:
+        for table, names in keys.encrypted_columns():
+            raw = [type_coerce(table.c[name], Text).label(name) for name in names]
+            for row in connection.execute(select(table.c.id, *raw)):
+                found.update({(table.name, name, row.id): row._mapping[name]
+                              for name in names if row._mapping[name] is not None})
+    return found
 
 
 def test_production_names_every_missing_setting(monkeypatch):
@@ -23,9 +38,44 @@ def test_production_names_every_missing_setting(monkeypatch):
     assert "B24_CLIENT_ID" not in message
 
 
-def test_bad_encryption_keys_stop_start_up(database_url):
+def test_bad_encryption_keys_stop_start_up(database_url, tmp_path):
     with pytest.raises(ConfigError, match="Fernet"):
-        create_app({"DATABASE_URL": database_url, "ENCRYPTION_KEYS": "not-a-key"})
+        create_app({"DATABASE_URL": database_url, "ENCRYPTION_KEYS": "not-a-key"}, instance_path=tmp_path)
+
+
+@pytest.fixture
+def development_environment(monkeypatch, tmp_path):
+    """APP_ENV unset and no secrets in the environment: what `make run` starts with (on a database of its own,
+    as development keys must not write the suite's canary)."""
+    for name in ("APP_ENV", "SECRET_KEY", "ENCRYPTION_KEYS"):
+        monkeypatch.delenv(name, raising=False)
+    url = f"sqlite:///{tmp_path / 'development.sqlite3'}"
+    made = []
+    yield lambda **settings: made.append(
+        create_app({"DATABASE_URL": url, **settings}, instance_path=tmp_path / "instance")) or made[-1]
+    for app in made:
+        app.extensions["b24sms.db"].engine.dispose()
+    crypto.configure(ENCRYPTION_KEY)
+
+
+def development_warnings(caplog):
+    return [r.getMessage() for r in caplog.records
+            if r.levelno == logging.WARNING and "DEVELOPMENT-ONLY" in r.getMessage()]
+
+
+def test_generated_development_keys_are_announced_loudly_once(development_environment, tmp_path, caplog):
+    app = development_environment()
+
+    [warning] = development_warnings(caplog)
+    assert "SECRET_KEY and ENCRYPTION_KEYS from instance/" in warning and "APP_ENV=production" in warning
+    assert app.config["ENCRYPTION_KEYS"] == (tmp_path / "instance" / "encryption_key").read_text().strip()
+    assert app.config["ENCRYPTION_KEYS"] not in caplog.text and app.config["SECRET_KEY"] not in caplog.text
+
+
+def test_given_keys_are_not_announced(development_environment, caplog):
+    development_environment(SECRET_KEY="given-secret", ENCRYPTION_KEYS=ENCRYPTION_KEY)
+
+    assert development_warnings(caplog) == []
 
 
 def test_keys_rotate_re_encrypts_everything_and_the_old_key_can_go(app, client, db, bitrix, prostor, twilio, runner):
@@ -37,10 +87,12 @@ def test_keys_rotate_re_encrypts_everything_and_the_old_key_can_go(app, client, 
     new_key = Fernet.generate_key().decode()
     crypto.configure(f"{new_key},{old_key}")
 
+    secrets = stored_ciphertexts(db)  # portal tokens, both accounts' credentials, Twilio's callback secret...
+    assert ("encryption_canary", "value", 1) in secrets  # ...and the canary, like every encrypted column
+
     result = runner.invoke(args=["keys", "rotate"])
 
-    # 3 portal tokens, 2 accounts' credentials, Twilio's callback secret
-    assert result.exit_code == 0 and "re-encrypted 6 secrets" in result.output
+    assert result.exit_code == 0 and f"re-encrypted {len(secrets)} secrets" in result.output
     crypto.configure(new_key)  # the old key removed
     with db.session() as session:
         accounts = {a.kind: a for a in session.scalars(select(ProviderAccount))}
@@ -51,6 +103,32 @@ def test_keys_rotate_re_encrypts_everything_and_the_old_key_can_go(app, client, 
         raw = connection.execute(text("SELECT credentials FROM provider_accounts WHERE kind = 'prostor'")).scalar_one()
     with pytest.raises(InvalidToken):
         Fernet(old_key.encode()).decrypt(raw.encode())
+
+
+@pytest.mark.parametrize("readable", [False, True], ids=["no-key-reads-anything", "one-secret-unreadable"])
+def test_keys_rotate_with_an_unreadable_secret_changes_nothing(app, client, db, bitrix, prostor, twilio, runner,
+                                                               readable):
+    install_with_chain(client, bitrix, PROSTOR_SETTINGS, TWILIO_SETTINGS)
+    new_key = Fernet.generate_key().decode()
+    if readable:  # every secret readable but Twilio's credentials, left under a key no longer in the list
+        foreign = Fernet(Fernet.generate_key()).encrypt(b"{}").decode()
+        with db.engine.begin() as connection:
+            connection.execute(update(ProviderAccount.__table__).where(ProviderAccount.kind == "twilio")
+                               .values(credentials=type_coerce(foreign, Text)))
+        crypto.configure(f"{new_key},{ENCRYPTION_KEY}")
+    else:
+        crypto.configure(new_key)
+    before = stored_ciphertexts(db)
+
+    result = runner.invoke(args=["keys", "rotate"])
+
+    assert result.exit_code == 1
+    [line] = result.output.strip().splitlines()
+    columns = ["provider_accounts.credentials"] if readable else [f"{t}.{c}" for t, c, _ in before]
+    assert any(line.startswith(f"Error: keys rotate: no key in ENCRYPTION_KEYS decrypts {column} (row id ")
+               for column in columns), line
+    assert line.endswith("): nothing was changed") and "Traceback" not in result.output
+    assert stored_ciphertexts(db) == before
 
 
 def test_healthz(client):

@@ -1,16 +1,15 @@
+"""`GET /healthz` for load balancers: 200 only when the database answers and the keys decrypt stored data."""
 from flask import Blueprint, jsonify
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
-from ..db import get_session
+from .. import canary
+from ..db import get_db
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
 def healthz():
-    try:
-        get_session().execute(text("SELECT 1"))
-    except SQLAlchemyError:
-        return jsonify(status="unavailable", error="database_unavailable", message="The database does not answer."), 503
+    problem = canary.verify(get_db())
+    if problem is not None:
+        return jsonify(status="unavailable", error=problem.error, message=problem.message), 503
     return jsonify(status="ok")
