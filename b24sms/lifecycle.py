@@ -78,3 +78,28 @@ def await_reconciliation(message, now):
     message.error_code = "answer_lost"
     message.error_text = ("The provider's answer was lost; it is asked whether it has the message before anything "
                           "is sent again.")
+
+
+def retry_at(message, due_at):
+    """Back to the send queue: sent (or sent again) at `due_at`, along the failover chain."""
+    message.state = MessageState.RETRY_WAIT
+    message.due_at = due_at
+
+
+def move_on(message, now, reason):
+    """The provider that may have the message could not be asked in time and is given up for it: the next one
+    in the chain sends it now. The SMS may then arrive twice, and the message says so."""
+    message.possible_duplicate = True
+    retry_at(message, now)
+    message.error_code = "provider_given_up"
+    message.error_text = reason
+
+
+def taken_after_all(message, account, provider_id, poll_at):
+    """A receipt shows that `account`, which we waited on or gave up on after a lost answer, took the message:
+    it is that provider's. Waiting to be sent elsewhere means no other provider has it: no duplicate then."""
+    only_there = message.state in MessageState.TO_SEND
+    message.account_id, message.provider = account.id, account.kind
+    accept(message, provider_id, QUEUED, None, poll_at)
+    if only_there:
+        message.possible_duplicate = False

@@ -10,18 +10,19 @@ from itertools import islice
 
 from sqlalchemy import select, update
 
-from . import lifecycle, providers
+from . import failover, lifecycle, provider_health, providers
 from .bitrix.client import BATCH_LIMIT
 from .bitrix.errors import AuthRevoked, BitrixError, RateLimited
 from .db import lock_rows
 from .models import Message, MessageState, Portal, PortalState, ProviderAccount, utcnow
-from .portals import rest_client
-from .providers.base import QUEUED, UNKNOWN, ProviderError, RetryLater, Tracked
+from .portal_tokens import rest_client
+from .providers.base import UNKNOWN, ProviderError, RetryLater, Tracked
 
 logger = logging.getLogger(__name__)
 
 POLL_LEASE = timedelta(minutes=5)
 POLL_GIVE_UP = timedelta(hours=72)  # a message with no final status by then is no longer polled
+POLL_HUNG_DELAY = timedelta(minutes=2)  # messages of an account that hangs: polled again this much later
 REPORT_LEASE = timedelta(minutes=5)
 REPORT_PAUSE = timedelta(seconds=60)  # after QUERY_LIMIT_EXCEEDED or Bitrix trouble
 BATCHES_PER_PORTAL = 20  # per pass: 1,000 statuses, then other portals get their turn
@@ -60,16 +61,29 @@ def poll(session, settings, now, http=None):
     for message in claim_for_polling(session, now):
         by_account[message.account_id].append(message)
     changed = 0
+    gate = provider_health.PassGate()  # an account that hangs holds up only its own messages, once per pass
     for messages in by_account.values():
         account = messages[0].account
+        if not gate.may_call(session, account.id, now):  # skipped: it hangs
+            _poll_later(session, messages, now + POLL_HUNG_DELAY)
+            continue
         provider = providers.for_account(account, settings, http=http)
         chunks = list(_chunks(messages, provider.statuses_per_request))
         if provider.poll_interval:
             chunks = _within_poll_slot(session, account, chunks, provider.poll_interval, now)
-        for chunk in chunks:
-            changed += _poll_chunk(session, provider, chunk, now)
+        for index, chunk in enumerate(chunks):
+            if gate.is_closed(account.id):  # it timed out on an earlier chunk: the rest wait
+                _poll_later(session, [m for later in chunks[index:] for m in later], now + POLL_HUNG_DELAY)
+                break
+            changed += _poll_chunk(session, gate, account, provider, chunk, now)
             session.commit()
     return changed
+
+
+def _poll_later(session, messages, when):
+    for message in messages:
+        message.due_at = when
+    session.commit()
 
 
 def _within_poll_slot(session, account, chunks, interval, now):
@@ -90,16 +104,20 @@ def _within_poll_slot(session, account, chunks, interval, now):
     return allowed
 
 
-def _poll_chunk(session, provider, messages, now):
+def _poll_chunk(session, gate, account, provider, messages, now):
     try:
         reports = provider.statuses([Tracked(message.provider_message_id, message.recipient) for message in messages])
     except Exception as exc:  # a provider's odd answer must not stop polling for everyone else
+        if isinstance(exc, ProviderError):
+            gate.note(session, account.id, utcnow(), exc)
         delay = timedelta(minutes=2) if isinstance(exc, RetryLater) else timedelta(minutes=15)
         log = logger.warning if isinstance(exc, ProviderError) else logger.exception
         log("status poll at %s failed (%s): next try in %s", provider.kind, exc, delay)
         for message in messages:
             message.due_at = now + delay
         return 0
+    gate.note(session, account.id, utcnow())
+    session.commit()  # the account's row is not held while its messages are locked and worked on
     by_id = {report.provider_id: report for report in reports}
     changed = 0
     # Re-read under lock: a receipt may have moved a message while we waited for the provider.
@@ -125,7 +143,7 @@ def apply_receipts(session, account, reports, now, message_key=None):
         rows = lock_rows(session, Message, Message.account_id == account.id,
                          Message.provider_message_id == report.provider_id)
         if not rows and message_key and len(reports) == 1:
-            rows = _awaiting_reconciliation(session, account, message_key, report.provider_id, now)
+            rows = _taken_after_all(session, account, message_key, report.provider_id, now)
         message = rows[0] if rows else None
         if message is None:
             # Not ours, or the send has not committed yet: polling will find the status.
@@ -148,14 +166,20 @@ def _chunks(items, size):
         yield chunk
 
 
-def _awaiting_reconciliation(session, account, message_key, provider_id, now):
-    """The message named by a receipt URL, if it waits to learn whether the provider took it: it did."""
-    rows = lock_rows(session, Message, Message.provider_key == str(message_key)[:40], Message.account_id == account.id,
-                     Message.state == MessageState.RECONCILING)
-    for message in rows:
+def _taken_after_all(session, account, message_key, provider_id, now):
+    """The message named by a receipt URL, if its send to `account` was left unsettled: it waits to learn whether
+    the provider took it, or it was given up there after a lost answer and waits to be sent elsewhere. The
+    provider did take it, so it is that provider's (a send elsewhere under way, or done, is left alone)."""
+    rows = lock_rows(session, Message, Message.provider_key == str(message_key)[:40],
+                     Message.portal_id == account.portal_id)
+    taken = [message for message in rows
+             if (message.state == MessageState.RECONCILING and message.account_id == account.id)
+             or (message.state in (MessageState.RECONCILING, *MessageState.TO_SEND)
+                 and failover.was_given_up(message.attempt_log, account.id))]
+    for message in taken:
         logger.info("message %s: a receipt shows %s took it (%s)", message.id, account.kind, provider_id)
-        lifecycle.accept(message, provider_id, QUEUED, None, now)
-    return rows
+        lifecycle.taken_after_all(message, account, provider_id, now)
+    return taken
 
 
 # ---------------------------------------------------------------- reporting to Bitrix24

@@ -22,12 +22,20 @@ TWILIO = "https://api.twilio.com/2010-04-01/"
 
 class LosesAnswers:
     """`lose_answers = n`: the next n requests are processed, then their answer is lost on the way back (the
-    app sees a read timeout although the provider did the work)."""
+    app sees a read timeout although the provider did the work).
+    `hangs = True`: the provider takes calls and never answers; every request times out unprocessed and is
+    counted in `calls_while_hanging`."""
 
     lose_answers = 0
+    hangs = False
 
     def answering(self, handle):
+        self.calls_while_hanging = []
+
         def callback(request):
+            if self.hangs:
+                self.calls_while_hanging.append(urlsplit(request.url).path.rsplit("/", 1)[-1])
+                raise requests.ReadTimeout("the provider took the call and never answered")
             answer = handle(request)
             if self.lose_answers:
                 self.lose_answers -= 1
@@ -72,6 +80,11 @@ class FakeProstor(LosesAnswers):
         if path == "balance.json":
             return reply(200, {"status": "ok", "balance": [{"type": "RUB", "balance": self.balance, "credit": 0}]})
         return reply(404, {"status": "error", "description": "unknown method"})
+
+    def sent_before(self, client_ids):
+        """As if an earlier database had sent messages with these clientIds through this account."""
+        for client_id in client_ids:
+            self._send({"clientId": str(client_id), "phone": "+79160000000", "text": "sent long ago"})
 
     def _send(self, message):
         if self.next_send_status:

@@ -1,8 +1,12 @@
 """The failover chain: provider-side trouble moves a message down the chain, recipient-side trouble fails it."""
+from datetime import datetime, timedelta
+
 import pytest
 from sqlalchemy import select
 
+from b24sms import failover
 from b24sms.models import MessageState, ProviderAccount
+from b24sms.providers.base import AnswerLost, NoMoney, RetryLater
 from tests.helpers import (PROSTOR_SETTINGS, SMSC_SETTINGS, bearer, handler_form, install_with_chain, make_due,
                            message_id, run_job, save_providers, stored)
 
@@ -163,3 +167,63 @@ def test_a_removed_provider_still_polls_what_it_sent(client, db, bitrix, prostor
     assert post_sms(client, bitrix, 2)["provider"] == "smsc"
     assert [p["kind"] for p in client.get("/api/settings", headers=bearer(token)).get_json()["providers"]] == [
         "smsc"]
+
+
+# ---------------------------------------------------------------- the pure rule (b24sms.failover)
+class Account:
+    def __init__(self, id_, kind):
+        self.id, self.kind = id_, kind
+
+
+A, B, C = Account(1, "prostor"), Account(2, "smsc"), Account(3, "twilio")
+AT = datetime(2026, 11, 23, 10, 0)
+
+
+def routed(route):
+    return (route.account and route.account.kind, route.wait, [a.kind for a in route.passed_over])
+
+
+def test_a_skipped_account_is_passed_over_at_the_start():
+    assert routed(failover.first_route([A, B, C], [], 10, None, skipped={A.id})) == ("smsc", False, ["prostor"])
+    # The account chosen before is passed over too when it is skipped now.
+    assert routed(failover.first_route([A, B, C], [], 10, B.id, skipped={B.id})) == ("prostor", False, ["smsc"])
+
+
+def test_when_every_usable_account_is_skipped_the_message_is_held_not_failed():
+    refused_by_b = failover.settled(failover.started([], B, AT), AT, NoMoney("no money"))
+
+    route = failover.first_route([A, B], refused_by_b, 10, None, skipped={A.id})
+
+    assert route.held and routed(route) == (None, True, ["prostor"])
+    assert not failover.first_route([A, B], refused_by_b, 10, None, skipped={}).held
+
+
+def test_after_a_failure_a_skipped_later_account_is_passed_over_and_the_round_wraps():
+    failed_at_a = failover.settled(failover.started([], A, AT), AT, RetryLater("503", "http_503"))
+
+    assert routed(failover.next_route([A, B, C], failed_at_a, 10, A.id, skipped={B.id})) == ("twilio", False,
+                                                                                             ["smsc"])
+    assert routed(failover.next_route([A, B, C], failed_at_a, 10, A.id, skipped={B.id, C.id})) == (
+        "prostor", True, ["smsc", "twilio"])
+    assert failover.next_route([A, B, C], failed_at_a, 10, A.id, skipped={A.id, B.id, C.id}).held
+
+
+def test_a_given_up_account_is_refused_and_skips_are_not_failures():
+    log = failover.settled(failover.started([], A, AT), AT, AnswerLost("no answer", "timeout"))
+    log = failover.given_up(log, A, AT, "no_answer")
+    log = failover.passed_over(log, [B], AT)
+
+    assert failover.refused(log, A.id) and not failover.refused(log, B.id)
+    assert failover.transient_failures(log, B.id) == 0
+    assert routed(failover.first_route([A, B], log, 10, A.id)) == ("smsc", False, [])
+    assert failover.was_given_up(log, A.id) and not failover.was_given_up(log, B.id)
+    assert failover.last_call_at(log) == AT
+
+
+def test_a_skip_is_logged_once_while_it_lasts():
+    log = failover.passed_over([], [A, B], AT)
+    log = failover.passed_over(log, [A, B], AT + timedelta(minutes=2))
+
+    assert [(entry["provider"], entry["result"]) for entry in log] == [("prostor", "skipped"), ("smsc", "skipped")]
+    log = failover.settled(failover.started(log, A, AT), AT)
+    assert len(failover.passed_over(log, [A], AT)) == 4  # skipped again after a call

@@ -47,6 +47,10 @@ class RetryLater(ProviderError):
     retryable = True
 
 
+class Unreachable(RetryLater):
+    """No connection could be made: the request never reached the provider, so nothing was sent."""
+
+
 class AnswerLost(RetryLater):
     """The request reached the provider but its answer did not reach us (read timeout, connection dropped).
     For a send this means the provider may have the message: ask it before sending again."""
@@ -196,6 +200,11 @@ class Provider:
     def balance(self) -> Balance:
         raise NotImplementedError
 
+    @property
+    def can_be_asked(self) -> bool:
+        """Whether `find_sent` asks the provider (a subclass implements it) rather than raising CannotTell."""
+        return type(self).find_sent is not Provider.find_sent
+
     def find_sent(self, message: Outgoing) -> Accepted | None:
         """After a lost answer: the provider's record of `message` (by our key), or None when it has none.
         Raises CannotTell where the provider offers no way to ask."""
@@ -233,7 +242,7 @@ class Provider:
             response = self.http.request(method, url, timeout=self.timeout, **kwargs)
         except requests.RequestException as exc:
             if _never_left(exc):
-                raise RetryLater(f"{self.title} could not be reached ({type(exc).__name__})", "network") from None
+                raise Unreachable(f"{self.title} could not be reached ({type(exc).__name__})", "network") from None
             raise AnswerLost(f"{self.title} did not answer within {self.timeout} s or dropped the connection "
                              f"({type(exc).__name__})", "timeout") from None
         if response.status_code == 429 or response.status_code >= 500:
