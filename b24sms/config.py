@@ -32,6 +32,9 @@ DEFAULTS = {
     "RECONCILE_FAILOVER_AFTER": "900",
     "WORKER_INTERVAL": "20",
     "LOG_LEVEL": "INFO",
+    # Where handler calls wait while the database is unreachable (b24sms/spool.py); relative to the project
+    # root. Local to each machine: every machine serving the handler replays its own.
+    "SPOOL_DIR": "instance/spool",
 }
 
 REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "ENCRYPTION_KEYS", "B24_CLIENT_ID", "B24_CLIENT_SECRET", "PUBLIC_URL")
@@ -82,6 +85,7 @@ def load_settings(instance_path, overrides=None):
     settings["PUBLIC_URL"] = str(settings["PUBLIC_URL"]).rstrip("/")
     settings["B24_OAUTH_URL"] = str(settings["B24_OAUTH_URL"]).rstrip("/")
     settings["DATABASE_URL"] = _absolute_sqlite_url(settings["DATABASE_URL"], instance_path)
+    settings["SPOOL_DIR"] = str(Path(instance_path).parent / settings["SPOOL_DIR"])  # an absolute one stays
     return settings
 
 

@@ -2,7 +2,7 @@
 import logging
 from dataclasses import asdict, dataclass, field
 
-from . import reconciling, senders, sending, statuses
+from . import reconciling, senders, sending, spool, statuses
 from .models import utcnow
 
 logger = logging.getLogger(__name__)
@@ -10,6 +10,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class PassReport:
+    replayed: int = 0
     recovered: int = 0
     reconciled: int = 0
     senders_checked: int = 0
@@ -27,6 +28,8 @@ class PassReport:
 def run_once(db, settings, http=None):
     """Each duty in a session of its own, so that one failing (a bug, a dead provider) does not starve the rest."""
     duties = {
+        # Handler calls spooled during a database outage, first: the send duty below sends them in this pass.
+        "replayed": lambda _session: spool.replay_duty(db, settings, http=http),
         "recovered": lambda session: sending.recover_stuck(session, utcnow()),
         "reconciled": lambda session: reconciling.reconcile_due(session, settings, utcnow(), http=http),
         "senders_checked": lambda session: heal_senders(db, session, settings, http),

@@ -2,6 +2,8 @@
 import logging
 import secrets
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from . import installs, intake, sending
 from .errors import BadRequest
 from .models import Message, MessageState
@@ -9,14 +11,20 @@ from .models import Message, MessageState
 logger = logging.getLogger(__name__)
 
 
-def take_handler_call(session, settings, data, auth, handler_key=None, http=None):
-    """Authenticate the call, store the message once, and send it. Returns (message, created)."""
+def store_handler_call(session, settings, data, auth, handler_key=None, http=None):
+    """Authenticate the call, validate it and store the message once. Returns (message, created). The web
+    handler retries this through a database outage, and the spool replays it after one."""
     portal = installs.portal_for_handler_call(session, settings, auth, handler_key, http)
     incoming = intake.Incoming.from_payload(data)
-    message, created = intake.receive(session, portal, incoming)
+    return intake.receive(session, portal, incoming)
+
+
+def send_new(session, settings, message, created):
+    """Send a message that this call stored (a repeated call sends nothing). Returns the message, or None when
+    the send failed and the database cannot be read again (the message is stored: the job sends it)."""
     if created and message.state == MessageState.RECEIVED:
         message = _send_now(session, settings, message)
-    return message, created
+    return message
 
 
 def send_test_sms(session, settings, portal, user_id, to, text):
@@ -32,9 +40,13 @@ def send_test_sms(session, settings, portal, user_id, to, text):
 
 
 def _send_now(session, settings, message):
+    message_id = message.id  # read now: a failed flush leaves the object unreadable until the rollback
     try:
-        return sending.send(session, settings, message.id)
+        return sending.send(session, settings, message_id)
     except Exception:  # the message is stored: the job will pick it up
-        logger.exception("inline send of message %s failed; left for the job", message.id)
-        session.rollback()
-        return session.get(Message, message.id, populate_existing=True)
+        logger.exception("inline send of message %s failed; left for the job", message_id)
+        try:
+            session.rollback()
+            return session.get(Message, message_id, populate_existing=True)
+        except SQLAlchemyError:  # the database went away meanwhile
+            return None

@@ -16,7 +16,13 @@ Run from the project root:
     .venv/bin/python scripts/chaos.py --count 300               # the full check
     .venv/bin/python scripts/chaos.py --count 60 --threads 8    # the CI size
     .venv/bin/python scripts/chaos.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/chaos
+    .venv/bin/python scripts/chaos.py --db-outage 10            # the database away for 10 s mid-run
 (--database-url: an empty database; the script migrates it. --keep keeps the temp dir with the logs.)
+
+--db-outage SECONDS makes the app's database unreachable for that long once a third of the calls were answered
+(PostgreSQL: the database stops accepting connections and its sessions are ended, from an admin connection to
+--admin-database; SQLite: another connection holds the file's exclusive lock). Bitrix24 never retries a handler
+call, so every call answered 200 meanwhile must still end up stored and sent exactly once.
 """
 import argparse
 import logging
@@ -26,6 +32,7 @@ import re
 import secrets
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -40,7 +47,8 @@ from urllib.parse import parse_qsl
 import requests
 from cryptography.fernet import Fernet
 from flask import Flask, jsonify, request
-from sqlalchemy import JSON, Boolean, DateTime, Integer, String, column, create_engine, select, table, update
+from sqlalchemy import (JSON, Boolean, DateTime, Integer, String, column, create_engine, make_url, select, table,
+                        text, update)
 from werkzeug.serving import make_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,7 +68,7 @@ MESSAGES = table("messages", column("id", Integer), column("portal_id", Integer)
                  column("attempts", Integer), column("attempt_log", JSON))
 PORTALS = table("portals", column("id", Integer), column("member_id", String),
                 column("report_not_before", DateTime))
-ACCOUNTS = table("provider_accounts", column("poll_not_before", DateTime))
+ACCOUNTS = table("provider_accounts", column("poll_not_before", DateTime), column("skip_until", DateTime))
 
 
 def serve(app):
@@ -251,6 +259,94 @@ def error(status, code, description):
     return jsonify(error=code, error_description=description), status
 
 
+class DatabaseOutage:
+    """--db-outage: the app's database is unreachable for `seconds`, starting once `start_after` handler calls
+    were answered. PostgreSQL: the database refuses new connections and its sessions are ended; SQLite: another
+    connection holds the file's exclusive lock (the app's writers wait, then give up)."""
+
+    def __init__(self, database_url, seconds, start_after, admin_database):
+        self.url = make_url(database_url)
+        self.seconds, self.start_after, self.admin_database = seconds, start_after, admin_database
+        self.lock = threading.Lock()
+        self.answered = 0
+        self.active = False
+        self.during = Counter()  # outcome -> handler calls answered while the database was away
+        self.slowest = 0.0  # seconds: Bitrix24 waits on each call
+        self.held_seconds = 0.0
+        self.release = None
+        self.problem = None
+        self.over = threading.Event()
+
+    def note(self, outcome, seconds):
+        """Called as each handler call is answered: counts it, and starts the outage at its moment."""
+        with self.lock:
+            self.slowest = max(self.slowest, seconds)
+            if self.active:
+                self.during[outcome] += 1
+            self.answered += 1
+            start = self.answered == self.start_after
+        if start:
+            threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        try:
+            self.release = self.begin_postgres() if self.url.get_backend_name() == "postgresql" else self.begin_sqlite()
+            began = time.monotonic()
+            with self.lock:
+                self.active = True
+            time.sleep(self.seconds)
+            with self.lock:
+                self.active = False
+            self.end()
+            self.held_seconds = time.monotonic() - began
+        except Exception as exc:  # reported by wait()
+            self.problem = exc
+        finally:
+            self.over.set()
+
+    def begin_postgres(self):
+        admin = create_engine(self.url.set(database=self.admin_database), isolation_level="AUTOCOMMIT")
+        name = self.url.database
+        with admin.connect() as connection:
+            quoted = connection.dialect.identifier_preparer.quote(name)
+            connection.execute(text(f"ALTER DATABASE {quoted} ALLOW_CONNECTIONS false"))
+            connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                    "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
+
+        def release():
+            with admin.connect() as connection:
+                connection.execute(text(f"ALTER DATABASE {quoted} ALLOW_CONNECTIONS true"))
+            admin.dispose()
+        return release
+
+    def begin_sqlite(self):
+        holder = sqlite3.connect(self.url.database, isolation_level=None, timeout=30)
+        holder.execute("BEGIN EXCLUSIVE")
+
+        def release():
+            holder.execute("ROLLBACK")
+            holder.close()
+        return release
+
+    def end(self):
+        """Give the database back (idempotent: also called when the run stops early)."""
+        with self.lock:
+            release, self.release, self.active = self.release, None, False
+        if release is not None:
+            release()
+
+    def wait(self):
+        """Until the database is back; raises when the outage could not be made."""
+        if self.answered >= self.start_after and not self.over.wait(self.seconds + 120):
+            raise RuntimeError("the database outage did not end in time")
+        if self.problem is not None:
+            raise RuntimeError(f"could not make the database unreachable: {self.problem}")
+
+    def summary(self):
+        return (f"database outage: {self.held_seconds:.1f} s from the answer to call {self.start_after} on; "
+                f"calls answered meanwhile: {dict(self.during) or 0}; slowest answer of the run: {self.slowest:.1f} s")
+
+
 class AppUnderTest:
     """The app as production runs it: migrations, gunicorn, and `flask jobs run-once` for the job."""
 
@@ -266,6 +362,7 @@ class AppUnderTest:
             ENCRYPTION_KEYS=Fernet.generate_key().decode(), B24_CLIENT_ID=CLIENT_ID,
             B24_CLIENT_SECRET=CLIENT_SECRET, PUBLIC_URL=self.url, B24_OAUTH_URL=oauth_url,
             SMSC_API_URL=f"{smsc_url}/sys/", HTTP_TIMEOUT=str(APP_HTTP_TIMEOUT), LOG_LEVEL="INFO",
+            SPOOL_DIR=str(workdir / "spool"),
         )
 
     def flask(self, *args, log_name):
@@ -338,7 +435,7 @@ def handler_form(bitrix, access_token, application_token, message_id, phone):
     }
 
 
-def post_handler_calls(app_url, bitrix, application_token, count, threads, seed):
+def post_handler_calls(app_url, bitrix, application_token, count, threads, seed, outage=None):
     """Post `count` SMS from `threads` threads. Returns (accepted message ids, Counter of other outcomes)."""
     rng = random.Random(seed)
     run_tag = secrets.token_hex(8)  # distinct ids even in a reused database
@@ -347,12 +444,17 @@ def post_handler_calls(app_url, bitrix, application_token, count, threads, seed)
 
     def post(call):
         message_id, phone = call
+        began = time.monotonic()
         try:
             answer = requests.post(f"{app_url}/handler", timeout=30,
                                    data=handler_form(bitrix, access, application_token, message_id, phone))
         except requests.RequestException as exc:
-            return message_id, type(exc).__name__
-        return message_id, "ok" if answer.status_code == 200 else f"http_{answer.status_code}"
+            outcome = type(exc).__name__
+        else:
+            outcome = "ok" if answer.status_code == 200 else f"http_{answer.status_code}"
+        if outage is not None:
+            outage.note(outcome, time.monotonic() - began)
+        return message_id, outcome
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         outcomes = list(pool.map(post, calls))
@@ -363,11 +465,13 @@ def post_handler_calls(app_url, bitrix, application_token, count, threads, seed)
 
 def fast_forward(engine):
     """Compress time, skip no work: retries, polls, reconciliations and leases scheduled minutes ahead become
-    due now, and the provider's one-status-request-a-minute slot and the portal's report pause are freed."""
+    due now, the provider's one-status-request-a-minute slot and the portal's report pause are freed, and a
+    provider account skipped for timing out is due its probe call."""
     now = utcnow()
     with engine.begin() as connection:
         connection.execute(update(MESSAGES).where(MESSAGES.c.due_at > now).values(due_at=now))
         connection.execute(update(ACCOUNTS).values(poll_not_before=None))
+        connection.execute(update(ACCOUNTS).where(ACCOUNTS.c.skip_until > now).values(skip_until=now))
         connection.execute(update(PORTALS).values(report_not_before=None))
 
 
@@ -443,6 +547,10 @@ def main():
     parser.add_argument("--seed", type=int, default=20261123, help="chaos seed (default fixed)")
     parser.add_argument("--database-url", help="an empty database to use instead of a temporary SQLite file")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (database, logs)")
+    parser.add_argument("--db-outage", type=float, default=0, metavar="SECONDS",
+                        help="make the database unreachable for SECONDS once a third of the calls were answered")
+    parser.add_argument("--admin-database", default="postgres",
+                        help="PostgreSQL: the database the outage is made from (default postgres)")
     args = parser.parse_args()
 
     started = time.monotonic()
@@ -450,6 +558,9 @@ def main():
     database_url = args.database_url or f"sqlite:///{workdir}/chaos.sqlite3"
     bitrix, smsc = FakeBitrix(), FakeSmsc(args.seed)
     servers, app, engine = [], None, None
+    outage = None
+    if args.db_outage > 0:
+        outage = DatabaseOutage(database_url, args.db_outage, max(1, args.count // 3), args.admin_database)
     try:
         bitrix_server, bitrix.base_url = serve(bitrix.wsgi_app())
         smsc_server, smsc_url = serve(smsc.wsgi_app())
@@ -459,7 +570,10 @@ def main():
         application_token = secrets.token_hex(16)
         install_portal(app.url, bitrix, application_token)
         accepted, rejected = post_handler_calls(app.url, bitrix, application_token, args.count, args.threads,
-                                                args.seed)
+                                                args.seed, outage)
+        if outage is not None:
+            outage.wait()
+            print(outage.summary())
         engine = create_engine(database_url)
         quiet, passes = run_job_until_quiet(app, engine, bitrix.member_id)
         passed = report(accepted, rejected, quiet, passes, time.monotonic() - started, smsc, bitrix,
@@ -468,6 +582,8 @@ def main():
         print(f"chaos: cannot complete the run: {exc}", file=sys.stderr)
         passed = False
     finally:
+        if outage is not None:
+            outage.end()
         if app is not None:
             app.stop()
         for server in servers:

@@ -35,8 +35,9 @@ def database_url(tmp_path_factory):
 
 
 @pytest.fixture
-def app(database_url):
+def app(database_url, tmp_path):
     app = create_app({
+        "SPOOL_DIR": str(tmp_path / "spool"),  # never a developer's own instance/spool
         "TESTING": True,
         "DATABASE_URL": database_url,
         "SECRET_KEY": "test-secret-key",

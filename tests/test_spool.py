@@ -1,0 +1,358 @@
+"""The handler through a database outage, on an SQLite file of the test's own (so these run in both suites):
+a call is retried for a few seconds, then spooled to a local file and answered 200, and stored once when the
+database is back. PostgreSQL outages: test_spool_postgres.py."""
+import fcntl
+import logging
+import os
+import shutil
+import sqlite3
+import stat
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from b24sms import create_app, crypto, spool
+from b24sms.db import Database, unavailable
+from b24sms.models import Message, utcnow
+from tests.conftest import ENCRYPTION_KEY, PUBLIC_URL
+from tests.fakes import CLIENT_ID, CLIENT_SECRET
+from tests.helpers import (APPLICATION_TOKEN, handler_form, handler_path, install_with_prostor, make_due,
+                           message_id, run_job, without_auth)
+
+
+# ---------------------------------------------------------------- shared with test_spool_postgres.py
+def make_app(database_url, spool_dir):
+    return create_app({
+        "TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test-secret-key",
+        "ENCRYPTION_KEYS": ENCRYPTION_KEY, "B24_CLIENT_ID": CLIENT_ID, "B24_CLIENT_SECRET": CLIENT_SECRET,
+        "PUBLIC_URL": PUBLIC_URL, "HTTP_TIMEOUT": 5, "SPOOL_DIR": str(spool_dir),
+    })
+
+
+def post_all(app, calls):
+    """Post (path, form) calls at once, each from a client of its own, as a portal's users do."""
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(lambda call: app.test_client().post(call[0], data=call[1]), calls))
+
+
+def spooled(answer, n):
+    return answer.status_code == 200 and answer.get_json() == {"spooled": True, "message_id": message_id(n)}
+
+
+def spool_files(app):
+    return sorted(Path(app.config["SPOOL_DIR"]).glob("*.jsonl"))
+
+
+def stored_ids(db):
+    with db.session() as session:
+        return sorted(session.scalars(select(Message.bitrix_message_id)))
+
+
+def sent_once_each(db, prostor):
+    """Whether every stored message went to the provider exactly once (and nothing else did)."""
+    sent = [m["clientId"] for path, body in prostor.requests if path == "send.json" for m in body["messages"]]
+    with db.session() as session:
+        keys = session.scalars(select(Message.provider_key)).all()
+    return sorted(sent) == sorted(keys)
+
+
+def replay_settled(app, runner, seconds=30):
+    """Job passes until the spool is empty (a pass, or the web process's replay thread, stores what it holds)."""
+    deadline = time.monotonic() + seconds
+    while spool_files(app):
+        assert time.monotonic() < deadline, "the spool was not replayed"
+        run_job(runner)
+        time.sleep(0.2)
+
+
+def wait_until(condition, seconds=20):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "gave up waiting"
+        time.sleep(0.2)
+
+
+def delivered_and_reported(db, bitrix, prostor, runner, ids):
+    """The provider says delivered; the job's next pass polls it and tells Bitrix24."""
+    for smsc_id in prostor.statuses:
+        prostor.statuses[smsc_id] = "delivered"
+    make_due(db)
+    run_job(runner)
+    return all(bitrix.statuses.get(message_id(n)) == "delivered" for n in ids)
+
+
+# ---------------------------------------------------------------- an SQLite file of the test's own
+@pytest.fixture(scope="module")
+def migrated_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("spool-template") / "b24sms.sqlite3"
+    database = Database(f"sqlite:///{path}")
+    database.upgrade()
+    database.engine.dispose()
+    return path
+
+
+@pytest.fixture
+def app(migrated_file, tmp_path):
+    """The app over a copy of a migrated SQLite file in `volume/`, spooling to `spool/`."""
+    (tmp_path / "volume").mkdir()
+    shutil.copy(migrated_file, tmp_path / "volume" / "b24sms.sqlite3")
+    app = make_app(f"sqlite:///{tmp_path / 'volume' / 'b24sms.sqlite3'}", tmp_path / "spool")
+    yield app
+    app.extensions["b24sms.db"].engine.dispose()
+
+
+@contextmanager
+def locked(db):
+    """Another connection holds the file's exclusive lock (a long write, a backup) until the block ends."""
+    holder = sqlite3.connect(db.engine.url.database, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+@contextmanager
+def read_only(db):
+    """The file cannot be written while the block runs; the web process starts afresh meanwhile (connections
+    opened before keep what they had)."""
+    path = Path(db.engine.url.database)
+    if os.geteuid() != 0:
+        path.chmod(0o444)
+        undo = ["chmod", "644", str(path)]
+    else:  # root writes whatever the mode says
+        if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(path)]).returncode != 0:
+            pytest.skip("running as root where chattr +i is not available: no way to make the file read-only")
+        undo = ["chattr", "-i", str(path)]
+    db.engine.dispose()
+    try:
+        yield
+    finally:
+        subprocess.run(undo, check=True)
+
+
+@contextmanager
+def moved_away(db):
+    """The file's directory is gone (a volume not mounted) while the block runs; the web process starts afresh."""
+    volume = Path(db.engine.url.database).parent
+    volume.rename(volume.with_name("away"))
+    db.engine.dispose()
+    try:
+        yield
+    finally:
+        volume.with_name("away").rename(volume)
+
+
+def test_a_locked_file_spools_the_calls_which_are_then_stored_sent_and_reported_once(app, client, db, bitrix,
+                                                                                    prostor, runner):
+    install_with_prostor(client, bitrix)
+    keyed = handler_path(db)
+    with locked(db):
+        began = time.monotonic()
+        answers = post_all(app, [(keyed, without_auth(handler_form(bitrix, message_id(1)))),
+                                 ("/handler", handler_form(bitrix, message_id(2)))])
+        waited = time.monotonic() - began
+        assert [spooled(answer, n) for answer, n in zip(answers, (1, 2), strict=True)] == [True, True]
+        assert waited < 10  # not the 30 s that other writers wait for a lock: Bitrix24 waits on the call
+        assert stored_ids(db) == [] and len(spool_files(app)) == 1
+
+    replay_settled(app, runner)
+    run_job(runner)
+
+    assert stored_ids(db) == [message_id(1), message_id(2)]
+    assert sent_once_each(db, prostor)
+    assert delivered_and_reported(db, bitrix, prostor, runner, (1, 2))
+    with db.engine.connect() as connection:  # the handler's short wait stays with the handler
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
+
+
+@pytest.mark.parametrize("outage", [read_only, moved_away], ids=["read_only", "moved_away"])
+def test_a_read_only_or_unopenable_file_spools_the_calls_until_it_can_be_written(app, client, db, bitrix,
+                                                                                prostor, runner, outage):
+    install_with_prostor(client, bitrix)
+    keyed = handler_path(db)
+    with outage(db):
+        answers = post_all(app, [(keyed, without_auth(handler_form(bitrix, message_id(n)))) for n in (1, 2)])
+        assert [spooled(answer, n) for answer, n in zip(answers, (1, 2), strict=True)] == [True, True]
+
+    replay_settled(app, runner)
+    run_job(runner)
+
+    assert stored_ids(db) == [message_id(1), message_id(2)]
+    assert sent_once_each(db, prostor)
+
+
+def test_a_call_the_spool_cannot_take_answers_503_and_nothing_is_stored(app, client, db, bitrix, prostor, runner,
+                                                                        tmp_path):
+    install_with_prostor(client, bitrix)
+    (tmp_path / "in-the-way").write_text("a file where the spool directory should be")
+    app.config["SPOOL_DIR"] = str(tmp_path / "in-the-way")
+    with locked(db):
+        answer = client.post(handler_path(db), data=without_auth(handler_form(bitrix, message_id(1))))
+
+    assert answer.status_code == 503
+    assert answer.get_json()["error"] == "database_unavailable" and answer.get_json()["message"]
+    run_job(runner)
+    assert stored_ids(db) == [] and prostor.sent == {}
+
+
+def test_a_malformed_call_is_still_a_400_in_an_outage_and_is_not_spooled(app, client, db, bitrix, prostor):
+    install_with_prostor(client, bitrix)
+    keyed = handler_path(db)
+    form = without_auth(handler_form(bitrix, message_id(1)))
+    del form["message_to"], form["properties[phone_number]"]
+    with moved_away(db):  # not even the key can be checked: the form still is
+        answer = client.post(keyed, data=form)
+
+    assert answer.status_code == 400 and answer.get_json()["error"] == "missing_field"
+    assert spool_files(app) == []
+
+
+def test_spool_files_are_private_and_keys_never_reach_the_log(app, client, db, bitrix, prostor, runner, caplog):
+    caplog.set_level(logging.DEBUG)
+    install_with_prostor(client, bitrix)
+    keyed = handler_path(db)
+    key = keyed.removeprefix("/handler/")
+    wrong_key = "W" * 32
+    with moved_away(db):  # not even a read: the key can only be checked at replay
+        answers = post_all(app, [(keyed, without_auth(handler_form(bitrix, message_id(1)))),
+                                 (f"/handler/{wrong_key}", without_auth(handler_form(bitrix, message_id(2))))])
+        assert [answer.status_code for answer in answers] == [200, 200]
+
+    directory = Path(app.config["SPOOL_DIR"])
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    [file] = spool_files(app)
+    assert stat.S_IMODE(file.stat().st_mode) == 0o600
+    assert key.encode() in file.read_bytes()  # replay needs it: hence the modes
+    replay_settled(app, runner)
+
+    assert stored_ids(db) == [message_id(1)]
+    dropped = [r for r in caplog.records if "dropped at replay" in r.getMessage()]
+    assert [r.levelname for r in dropped] == ["WARNING"] and message_id(2) in dropped[0].getMessage()
+    assert key not in caplog.text and wrong_key not in caplog.text and APPLICATION_TOKEN not in caplog.text
+
+
+def test_a_record_replayed_again_or_of_a_stored_message_stores_nothing_new(app, client, db, bitrix, prostor,
+                                                                          runner, tmp_path):
+    install_with_prostor(client, bitrix)
+    keyed = handler_path(db)
+    assert client.post(keyed, data=without_auth(handler_form(bitrix, message_id(1)))).status_code == 200
+    with locked(db):  # Bitrix24 re-sends message 1, and sends message 2
+        answers = post_all(app, [(keyed, without_auth(handler_form(bitrix, message_id(n)))) for n in (1, 2)])
+        assert [answer.status_code for answer in answers] == [200, 200]
+    [file] = spool_files(app)
+    shutil.copy(file, tmp_path / "copy")
+
+    replay_settled(app, runner)
+    shutil.copy(tmp_path / "copy", file)  # as if a replayer had died after storing, before removing the file
+    output = run_job(runner)
+
+    assert "replayed=0" in output and spool_files(app) == []
+    assert stored_ids(db) == [message_id(1), message_id(2)]
+    assert sent_once_each(db, prostor)
+
+
+def test_a_spool_left_by_a_web_process_that_died_is_replayed_and_sent_by_one_job_pass(app, client, db, bitrix,
+                                                                                     prostor, runner):
+    install_with_prostor(client, bitrix)
+    keyed = handler_path(db)
+    spool.append(app.config, keyed.removeprefix("/handler/"),
+                 without_auth(handler_form(bitrix, message_id(1))).items())
+    spool.append(app.config, None, handler_form(bitrix, message_id(2)).items())  # the legacy /handler
+    spool.append(app.config, None, handler_form(bitrix, message_id(3), application_token="not-the-pinned-one")
+                 .items())
+
+    output = run_job(runner)
+
+    assert "replayed=2" in output and "sent=2" in output and spool_files(app) == []
+    assert stored_ids(db) == [message_id(1), message_id(2)] and sent_once_each(db, prostor)
+    assert delivered_and_reported(db, bitrix, prostor, runner, (1, 2))
+
+
+def test_a_file_another_replayer_holds_is_left_to_it(app, client, db, bitrix, prostor, runner):
+    install_with_prostor(client, bitrix)
+    key = handler_path(db).removeprefix("/handler/")
+    for n in (1, 2):
+        spool.append(app.config, key, without_auth(handler_form(bitrix, message_id(n))).items())
+    [file] = spool_files(app)
+
+    with open(file, "rb") as other_replayer:
+        fcntl.flock(other_replayer, fcntl.LOCK_EX)
+        assert "replayed=0" in run_job(runner)
+        assert spool_files(app) == [file] and stored_ids(db) == []
+    assert "replayed=2" in run_job(runner)
+
+    assert stored_ids(db) == [message_id(1), message_id(2)] and spool_files(app) == []
+
+
+def test_a_writer_whose_file_a_replayer_claimed_starts_a_new_one(app, client, db, bitrix, prostor, runner):
+    install_with_prostor(client, bitrix)
+    key = handler_path(db).removeprefix("/handler/")
+    spool.append(app.config, key, without_auth(handler_form(bitrix, message_id(1))).items())
+    [file] = spool_files(app)
+
+    with open(file, "rb") as replayer:  # what a replayer does first: lock the file, rename it
+        fcntl.flock(replayer, fcntl.LOCK_EX)
+        file.rename(file.with_name("replaying-1-test.jsonl"))
+        spool.append(app.config, key, without_auth(handler_form(bitrix, message_id(2))).items())
+        assert [f.name for f in spool_files(app)] == [file.name, "replaying-1-test.jsonl"]
+    run_job(runner)
+
+    assert stored_ids(db) == [message_id(1), message_id(2)] and spool_files(app) == []
+
+
+def test_the_web_process_replays_by_itself_once_the_lock_is_gone(app, client, db, bitrix, prostor):
+    install_with_prostor(client, bitrix)
+    with locked(db):
+        answer = client.post(handler_path(db), data=without_auth(handler_form(bitrix, message_id(1))))
+        assert spooled(answer, 1)
+
+    wait_until(lambda: stored_ids(db) == [message_id(1)] and not spool_files(app))
+    with db.session() as session:  # due now: no inline send happened, so no grace period before the job's
+        assert session.scalars(select(Message.due_at)).one() <= utcnow()
+
+
+# ---------------------------------------------------------------- what counts as the database being away
+def test_sqlite_outages_are_told_from_faults_of_the_statement(tmp_path):
+    path = tmp_path / "x.sqlite3"
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 0.1})
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+        connection.execute(text("INSERT INTO t VALUES (1)"))
+    read_only_engine = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+
+    def error_of(engine, statement):
+        with pytest.raises(SQLAlchemyError) as caught, engine.begin() as connection:
+            connection.execute(text(statement))
+        return caught.value
+
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    assert unavailable(error_of(engine, "INSERT INTO t VALUES (2)"))  # database is locked
+    holder.execute("ROLLBACK")
+    assert unavailable(error_of(read_only_engine, "INSERT INTO t VALUES (2)"))  # a read-only database
+    assert not unavailable(error_of(engine, "INSERT INTO t VALUES (1)"))  # an integrity error
+    assert not unavailable(error_of(engine, "INSERT INTO nowhere VALUES (1)"))  # no such table
+    holder.close()
+
+
+def test_a_call_that_keys_changed_without_rotation_cannot_read_is_spooled_not_lost(
+        app, db, client, bitrix, prostor, runner, database_url):
+    install_with_prostor(client, bitrix)
+    path = handler_path(db)
+    wrong = create_app({**app.config, "ENCRYPTION_KEYS": Fernet.generate_key().decode()})
+
+    answer = wrong.test_client().post(path, data=without_auth(handler_form(bitrix, message_id(1))))
+
+    assert spooled(answer, 1) and stored_ids(db) == []
+    crypto.configure(ENCRYPTION_KEY)  # the keys are put right again
+    run_job(runner)
+    assert stored_ids(db) == [message_id(1)] and sent_once_each(db, prostor) and not spool_files(app)
