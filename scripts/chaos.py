@@ -540,12 +540,22 @@ def report(accepted, rejected, quiet, passes, seconds, smsc, bitrix, messages):
             and len(final_reported) == len(accepted_ids))
 
 
+def empty_database(url):
+    """Every run starts from nothing: the app under test gets new keys, which cannot read an earlier run's data."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
+        connection.exec_driver_sql("CREATE SCHEMA public")
+    engine.dispose()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=300, help="handler calls to post (default 300)")
     parser.add_argument("--threads", type=int, default=16, help="threads posting them (default 16)")
     parser.add_argument("--seed", type=int, default=20261123, help="chaos seed (default fixed)")
-    parser.add_argument("--database-url", help="an empty database to use instead of a temporary SQLite file")
+    parser.add_argument("--database-url", help="a PostgreSQL database to use instead of a temporary SQLite file; "
+                                               "its public schema is dropped and made again first")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (database, logs)")
     parser.add_argument("--db-outage", type=float, default=0, metavar="SECONDS",
                         help="make the database unreachable for SECONDS once a third of the calls were answered")
@@ -556,6 +566,8 @@ def main():
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="b24sms-chaos-"))
     database_url = args.database_url or f"sqlite:///{workdir}/chaos.sqlite3"
+    if args.database_url:
+        empty_database(database_url)
     bitrix, smsc = FakeBitrix(), FakeSmsc(args.seed)
     servers, app, engine = [], None, None
     outage = None

@@ -48,6 +48,11 @@ def app(database_url, tmp_path):
         "HTTP_TIMEOUT": 5,
     })
     yield app
+    empty_tables(app)
+
+
+def empty_tables(app):
+    """What a test stored is gone for the next one (the schema stays: it is migrated once per session)."""
     database = app.extensions["b24sms.db"]
     with database.engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):

@@ -1,4 +1,5 @@
 """Locking under real threads, on PostgreSQL (SQLite serialises writers, so there is nothing to race there)."""
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -8,17 +9,22 @@ from sqlalchemy import func, select, update
 from b24sms.models import Message, Portal, utcnow
 from b24sms.portal_tokens import PortalTokens
 from tests.conftest import on_postgres
-from tests.helpers import handler_form, install_with_prostor, message_id
+from tests.helpers import handler_form, handler_path, install_with_prostor, message_id, without_auth
 
 pytestmark = pytest.mark.skipif(not on_postgres(), reason="row locks are tested on PostgreSQL")
 
 
-def test_four_concurrent_refreshers_make_one_refresh_request(app, client, db, bitrix, prostor):
+def installed_with_an_expired_token(client, db, bitrix):
+    """The portal's id, its stored access token expired: the next REST call refreshes it."""
     install_with_prostor(client, bitrix)
     with db.session() as session:
         portal = session.scalars(select(Portal)).one()
         portal.token_expires_at = utcnow() - timedelta(minutes=1)
-        portal_id = portal.id
+        return portal.id
+
+
+def test_four_concurrent_refreshers_make_one_refresh_request(app, client, db, bitrix, prostor):
+    portal_id = installed_with_an_expired_token(client, db, bitrix)
 
     def refresh(_):
         return PortalTokens(db, portal_id, app.config).access_token()
@@ -75,15 +81,7 @@ def test_two_job_runners_over_500_messages_poll_and_report_each_once(app, client
 
 
 def test_a_slow_token_refresh_does_not_hold_up_handler_calls(app, client, db, bitrix, prostor):
-    import threading
-
-    from tests.helpers import handler_path, without_auth
-
-    install_with_prostor(client, bitrix)
-    with db.session() as session:
-        portal = session.scalars(select(Portal)).one()
-        portal.token_expires_at = utcnow() - timedelta(minutes=1)
-        portal_id = portal.id
+    portal_id = installed_with_an_expired_token(client, db, bitrix)
     refresh_started, handler_answered, waited = threading.Event(), threading.Event(), []
 
     def slow_oauth_server():  # the refresh is under way until the handler call has been answered

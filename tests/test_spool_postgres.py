@@ -9,8 +9,7 @@ from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from b24sms.db import Database, unavailable
-from b24sms.models import Base
-from tests.conftest import TEST_DATABASE_URL, on_postgres
+from tests.conftest import TEST_DATABASE_URL, empty_tables, on_postgres
 from tests.helpers import (APPLICATION_TOKEN, handler_form, handler_path, install_with_prostor, message_id, run_job,
                            without_auth)
 from tests.test_spool import (delivered_and_reported, make_app, post_all, replay_settled, sent_once_each,
@@ -48,11 +47,7 @@ def outage_url(admin):
 def app(outage_url, tmp_path):
     app = make_app(outage_url, tmp_path / "spool")
     yield app
-    database = app.extensions["b24sms.db"]
-    with database.engine.begin() as connection:
-        for table in reversed(Base.metadata.sorted_tables):
-            connection.execute(table.delete())
-    database.engine.dispose()
+    empty_tables(app)
 
 
 @contextmanager
