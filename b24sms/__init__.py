@@ -4,7 +4,9 @@ from pathlib import Path
 
 from flask import Flask
 
-from . import canary, cli, crypto, db, web
+__version__ = "0.9.0"  # the User-Agent of our outgoing calls names it
+
+from . import canary, cli, crypto, db, http_client, web  # noqa: E402  (http_client reads __version__)
 from .config import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +28,7 @@ def create_app(test_config=None, instance_path=None):
     _warn_about_development_secrets(app.config["DEVELOPMENT_SECRETS"])
     crypto.configure(app.config["ENCRYPTION_KEYS"])
     db.init_app(app)
+    app.extensions["b24sms.http"] = http_client.build(app.config["PUBLIC_URL"])
     web.init_app(app)
     cli.init_app(app)
     # Keys that cannot read the stored secrets are logged, not fatal: /healthz then answers 503 with the reason.

@@ -28,7 +28,7 @@ def run_once_command():
         if not mine:
             click.echo("another job runner is at work on this SQLite database: nothing to do")
             return
-        report = jobs.run_once(get_db(), current_app.config)
+        report = jobs.run_once(get_db(), current_app.config, http=current_app.extensions["b24sms.http"])
     click.echo(f"pass: {report}")
     if report.failed_duties:
         raise click.ClickException(f"job duties failed: {', '.join(report.failed_duties)} (the log has why)")
@@ -64,7 +64,7 @@ def _worker_pass():
         if not mine:
             logger.info("another job runner is at work on this SQLite database: pass skipped")
             return
-        report = jobs.run_once(get_db(), current_app.config)
+        report = jobs.run_once(get_db(), current_app.config, http=current_app.extensions["b24sms.http"])
     logger.info("pass: %s", report)
     if report.failed_duties:
         logger.error("job duties failed: %s", ", ".join(report.failed_duties))

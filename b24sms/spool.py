@@ -261,7 +261,7 @@ _replayers = {}  # SPOOL_DIR -> this process's replay thread for it
 _replayers_lock = threading.Lock()
 
 
-def replay_in_background(db, settings):
+def replay_in_background(db, settings, http):
     """Start this process's replay thread for SPOOL_DIR unless it runs: a round every REPLAY_EVERY seconds
     while the database is away, until the spool is empty (records held back for another reason are left to
     `jobs run-once`, which says so)."""
@@ -269,17 +269,17 @@ def replay_in_background(db, settings):
     with _replayers_lock:
         if directory in _replayers:
             return
-        thread = threading.Thread(target=_replay_until_empty, args=(db, settings, directory), daemon=True,
+        thread = threading.Thread(target=_replay_until_empty, args=(db, settings, directory, http), daemon=True,
                                   name="b24sms-spool-replay")
         _replayers[directory] = thread
     thread.start()
 
 
-def _replay_until_empty(db, settings, directory):
+def _replay_until_empty(db, settings, directory, http):
     try:
         while True:
             time.sleep(REPLAY_EVERY)
-            report = replay(db, settings)
+            report = replay(db, settings, http)
             with _replayers_lock:  # decided under the lock: a writer that spools meanwhile starts a new thread
                 if not pending(settings) or (report.held_back and not report.database_away):
                     del _replayers[directory]

@@ -4,13 +4,14 @@ import json
 import pytest
 import responses
 
+from b24sms import http_client
 from b24sms.providers import base
 from b24sms.providers.prostor import Prostor
 from tests.fake_providers import PROSTOR
 
 
 def provider():
-    return Prostor({"login": "user", "password": "secret"}, "SHOP", base_url=PROSTOR, timeout=3)
+    return Prostor({"login": "user", "password": "secret"}, "SHOP", base_url=PROSTOR, timeout=3, http=http_client.build())
 
 
 @pytest.mark.parametrize("word, status", [

@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from b24sms import http_client
 from b24sms.providers import base
 from b24sms.providers.smsaero import SmsAero
 from tests.fake_providers import SMSAERO
@@ -11,7 +12,7 @@ CALLBACK = "https://sms.example.com/callbacks/smsaero/s3cret"
 
 
 def provider():
-    return SmsAero({"email": "shop@example.com", "api_key": "aero-key"}, "SHOP", base_url=SMSAERO, timeout=3)
+    return SmsAero({"email": "shop@example.com", "api_key": "aero-key"}, "SHOP", base_url=SMSAERO, timeout=3, http=http_client.build())
 
 
 def item(id_=12345, status=0, extend="queue"):

@@ -3,13 +3,14 @@ from urllib.parse import parse_qsl
 
 import pytest
 
+from b24sms import http_client
 from b24sms.providers import base
 from b24sms.providers.smsc import Smsc
 from tests.fake_providers import SMSC
 
 
 def provider():
-    return Smsc({"login": "smsc-user", "password": "smsc-pass"}, "SHOP", base_url=SMSC, timeout=3)
+    return Smsc({"login": "smsc-user", "password": "smsc-pass"}, "SHOP", base_url=SMSC, timeout=3, http=http_client.build())
 
 
 def form_of(call):

@@ -3,6 +3,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
+from b24sms import http_client
 from b24sms.providers import base
 from b24sms.providers.twilio import Twilio, signature
 from tests.fake_providers import TWILIO
@@ -13,7 +14,7 @@ CALLBACK = "https://sms.example.com/callbacks/twilio/s3cret"
 
 
 def provider(sender="+15017122661", token="twilio-auth-token"):
-    return Twilio({"account_sid": SID, "auth_token": token}, sender, base_url=TWILIO, timeout=3)
+    return Twilio({"account_sid": SID, "auth_token": token}, sender, base_url=TWILIO, timeout=3, http=http_client.build())
 
 
 def resource(sid="SM" + "1" * 32, status="queued", error_code=None, error_message=None):

@@ -11,9 +11,10 @@ class Redirected(Exception):
 
 
 def request_json(http, method, url, *, timeout, **kwargs):
-    """The decoded JSON answer; Bitrix error answers raise the matching BitrixError. `http`: a Session, or None."""
+    """The decoded JSON answer; Bitrix error answers raise the matching BitrixError. `http`: the process's one
+    HTTP client (b24sms.http_client)."""
     try:
-        response = (http or requests).request(method, url, timeout=timeout, allow_redirects=False, **kwargs)
+        response = http.request(method, url, timeout=timeout, allow_redirects=False, **kwargs)
     except requests.Timeout:
         raise BitrixUnavailable("timeout", f"no answer within {timeout} s") from None
     except requests.RequestException as exc:

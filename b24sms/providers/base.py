@@ -185,7 +185,7 @@ class Provider:
         self.sender = sender
         self.base_url = base_url
         self.timeout = timeout
-        self.http = http or requests.Session()
+        self.http = http  # the process's one HTTP client (b24sms.http_client), handed down
 
     def __repr__(self):  # never the credentials
         return f"<{type(self).__name__} sender={self.sender!r}>"

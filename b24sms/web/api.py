@@ -5,7 +5,7 @@ from .. import intake, message_log, messaging, provider_settings
 from ..db import get_db, get_session
 from ..errors import BadRequest, Forbidden, Unauthorized
 from ..models import Portal, PortalState
-from . import session_tokens
+from . import outgoing, session_tokens
 from .pages import portal_view
 from .views import message_view
 
@@ -48,7 +48,8 @@ def read_settings():
 def save_settings():
     require_admin()
     body = json_body()
-    provider_settings.save_and_register(get_db(), get_session(), current_app.config, g.portal, body.get("providers"))
+    provider_settings.save_and_register(get_db(), get_session(), current_app.config, g.portal, body.get("providers"),
+                                        http=outgoing.http())
     return jsonify(settings_view(g.portal))
 
 
@@ -66,7 +67,7 @@ def test_sms():
         raise BadRequest(f"`to` may have at most {intake.MAX_PHONE} characters and `text` at most "
                          f"{intake.MAX_BODY}.", "invalid_field")
     message = messaging.send_test_sms(get_session(), current_app.config, g.portal, g.page.user_id, to.strip(),
-                                      text)
+                                      text, http=outgoing.http())
     return jsonify(message_view(message))
 
 
@@ -81,7 +82,7 @@ def list_messages():
 @bp.get("/balance")
 def balance():
     require_admin()
-    return jsonify(provider_settings.balances(g.portal, current_app.config))
+    return jsonify(provider_settings.balances(g.portal, current_app.config, http=outgoing.http()))
 
 
 def _int_arg(name, default, low, high):

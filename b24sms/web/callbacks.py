@@ -8,6 +8,7 @@ from ..db import get_session
 from ..errors import BadRequest, Forbidden, NotFound
 from ..models import utcnow
 from ..providers.base import ProviderError, Receipt
+from . import outgoing
 
 bp = Blueprint("callbacks", __name__)
 logger = logging.getLogger(__name__)
@@ -19,7 +20,7 @@ def receive_receipt(kind, secret):
     account = callback_urls.account_for(session, kind, secret)
     if account is None:
         raise NotFound("No receipt address like this one.", "unknown_callback")
-    provider = providers.for_account(account, settings)
+    provider = providers.for_account(account, settings, http=outgoing.http())
     receipt = _receipt(settings)
     if not provider.verify_receipt(receipt):
         logger.warning("%s receipt with a bad signature refused", kind)

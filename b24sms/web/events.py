@@ -4,6 +4,7 @@ from flask import Blueprint, current_app, jsonify
 from .. import installs
 from ..db import get_session
 from ..errors import BadRequest
+from . import outgoing
 from .forms import auth_block, posted_data
 
 bp = Blueprint("events", __name__)
@@ -21,6 +22,6 @@ def receive_event():
         installs.on_uninstall_event(session, auth, clean=clean)
         return jsonify(ok=True, event=event, purged=clean)
     if event == "ONAPPINSTALL":
-        installs.on_install_event(session, current_app.config, auth)
+        installs.on_install_event(session, current_app.config, auth, http=outgoing.http())
         return jsonify(ok=True, event=event)
     raise BadRequest(f"Unknown event {event[:40]!r}.", "unknown_event")

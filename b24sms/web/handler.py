@@ -12,6 +12,7 @@ from .. import intake, messaging, spool
 from ..config import ConfigError
 from ..db import DatabaseUnavailable, get_db, get_session, limit_lock_wait, write_retrying
 from ..errors import AppError
+from . import outgoing
 from .forms import auth_block, posted_data
 from .views import message_view
 
@@ -36,17 +37,17 @@ def handle_sms():
 def _handle(handler_key):
     data = posted_data()
     auth = auth_block(data)
-    session, settings = get_session(), current_app.config
+    session, settings, http = get_session(), current_app.config, outgoing.http()
     try:
         message, created = write_retrying(
-            session, lambda: messaging.store_handler_call(session, settings, data, auth, handler_key),
+            session, lambda: messaging.store_handler_call(session, settings, data, auth, handler_key, http),
             STORE_RETRY_SECONDS)
     except (DatabaseUnavailable, ConfigError) as exc:  # ConfigError: ENCRYPTION_KEYS cannot read the portal's key
         incoming = intake.Incoming.from_payload(data)  # needs no database: a bad call is a 400 even now
         return _spool(handler_key, incoming, exc)
     answer = message_view(message, created=created)  # as stored, should the database go away during the send
     limit_lock_wait(session, SEND_LOCK_WAIT)
-    message = messaging.send_new(session, settings, message, created)
+    message = messaging.send_new(session, settings, message, created, http)
     return jsonify(message_view(message, created=created) if message is not None else answer)
 
 
@@ -60,5 +61,5 @@ def _spool(handler_key, incoming, outage):
         raise AppError("The message could not be stored now: the database is unavailable.",
                        "database_unavailable", status=503) from None
     logger.warning("message %s spooled: it cannot be stored now (%s)", incoming.message_id, outage)
-    spool.replay_in_background(get_db(), current_app.config)
+    spool.replay_in_background(get_db(), current_app.config, outgoing.http())
     return jsonify(spooled=True, message_id=incoming.message_id)

@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, render_template, request
 from .. import provider_settings, providers, visits
 from ..db import get_db, get_session
 from ..errors import Unauthorized
-from . import session_tokens
+from . import outgoing, session_tokens
 
 bp = Blueprint("pages", __name__)
 
@@ -26,7 +26,7 @@ def _page(installing):
     settings = current_app.config
     session = get_session()
     portal, user_id, is_admin = visits.open_page(get_db(), session, settings, request.form, request.args,
-                                                 installing=installing)
+                                                 installing=installing, http=outgoing.http())
     request.portal_domain = portal.domain
     token = session_tokens.mint(settings["SECRET_KEY"], session_tokens.PageSession(portal.id, user_id, is_admin))
     page_data = {

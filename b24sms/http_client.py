@@ -1,0 +1,28 @@
+"""The process's one HTTP client for providers, Bitrix24 and its OAuth server: keep-alive connections reused
+across calls (no new TLS handshake per SMS), a User-Agent naming the app and its version, and no cookies (one
+client serves every portal and provider account, so nothing may carry over from one call to the next).
+
+`create_app` builds it once per process and every entry point (web views, `jobs`, the spool's replay thread)
+hands it down; the Bitrix client and the providers never make one of their own.
+"""
+from http.cookiejar import DefaultCookiePolicy
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from . import __version__
+
+# Hosts kept in the pool, and connections kept per host: providers and Bitrix24 portals are many hosts, and the
+# job has JOB_CONCURRENCY calls under way at once.
+POOL_HOSTS = 64
+CONNECTIONS_PER_HOST = 16
+
+
+def build(public_url=""):
+    session = requests.Session()
+    session.headers["User-Agent"] = f"b24sms/{__version__}" + (f" (+{public_url})" if public_url else "")
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))  # accept none
+    adapter = HTTPAdapter(pool_connections=POOL_HOSTS, pool_maxsize=CONNECTIONS_PER_HOST)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session

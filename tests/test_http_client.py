@@ -1,0 +1,64 @@
+"""One HTTP client per process: every outgoing call names the app, connections are kept alive and reused across
+provider objects (no TLS handshake per SMS), and no cookie carries over from one call to the next."""
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from b24sms import __version__, http_client, providers
+from tests.conftest import PUBLIC_URL
+from tests.helpers import handler_form, install_with_prostor, message_id
+
+
+def test_every_outgoing_call_names_the_app_and_its_version(client, rsps, bitrix, prostor):
+    install_with_prostor(client, bitrix)
+    client.post("/handler", data=handler_form(bitrix, message_id(1)))
+
+    agents = {call.request.headers.get("User-Agent") for call in rsps.calls}
+
+    assert len(rsps.calls) >= 5  # app.info, user.admin, balance, sender.add, event.bind, send
+    assert agents == {f"b24sms/{__version__} (+{PUBLIC_URL})"}
+
+
+class LoopbackProvider:
+    """A Prostor-shaped balance endpoint on 127.0.0.1 (HTTP/1.1, keep-alive) that notes each request's client
+    port and sets a cookie."""
+
+    def __init__(self):
+        self.client_ports = []
+        client_ports = self.client_ports
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                client_ports.append(self.client_address[1])
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = b'{"status": "ok", "balance": [{"type": "RUB", "balance": 10.5, "credit": 0}]}'
+                self.send_response(200)
+                for name, value in (("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                                    ("Set-Cookie", "tracking=abc; Path=/")):
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_calls_of_different_provider_objects_share_one_kept_alive_connection():
+    server = LoopbackProvider()
+    http = http_client.build(PUBLIC_URL)
+    settings = {"PROSTOR_API_URL": server.url, "HTTP_TIMEOUT": 5}
+    try:
+        for _ in range(3):  # as the flows do: a provider object per account and call
+            provider = providers.build("prostor", {"login": "u", "password": "p"}, None, settings, http=http)
+            assert provider.balance().amount == 10.5
+    finally:
+        server.server.shutdown()
+        http.close()
+
+    assert len(server.client_ports) == 3 and len(set(server.client_ports)) == 1  # one connection, reused
+    assert len(http.cookies) == 0  # the provider's cookie was not kept for the next portal's call
