@@ -14,6 +14,7 @@ TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 # Fixed, so that every import of this module agrees (pytest imports conftest under two names).
 ENCRYPTION_KEY = "p3ZkX0qO0eHn7WkT0bq1o6v9J8m2f0Vx4kq3Y9aC1sU="
 PUBLIC_URL = "https://sms.example.com"
+UNANSWERED = "Connection refused by Responses"  # what `responses` raises for a call no fake answers
 
 
 def on_postgres():
@@ -77,9 +78,17 @@ def runner(app):
 
 @pytest.fixture
 def rsps():
-    """Every outgoing HTTP call of a test goes to `responses`; one that nothing answers fails the test."""
+    """Every outgoing HTTP call of a test goes to `responses`; one that nothing answers fails the test (our code
+    would read the refusal as a lost answer and carry on, so the test itself must say so)."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield mock
+        # Inside the block: leaving it resets the recorded calls.
+        assert not unanswered_calls(mock), f"outgoing calls nothing answers: {unanswered_calls(mock)}"
+
+
+def unanswered_calls(mock):
+    return [f"{call.request.method} {call.request.url}" for call in mock.calls
+            if isinstance(call.response, Exception) and str(call.response).startswith(UNANSWERED)]
 
 
 @pytest.fixture

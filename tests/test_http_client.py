@@ -62,3 +62,19 @@ def test_calls_of_different_provider_objects_share_one_kept_alive_connection():
 
     assert len(server.client_ports) == 3 and len(set(server.client_ports)) == 1  # one connection, reused
     assert len(http.cookies) == 0  # the provider's cookie was not kept for the next portal's call
+
+
+def test_a_call_no_fake_answers_is_caught_by_the_suite_not_taken_for_a_lost_answer():
+    import responses
+
+    from b24sms.providers.base import AnswerLost
+    from tests.conftest import unanswered_calls
+
+    settings = {"PROSTOR_API_URL": "https://api.prostor-sms.ru/messages/v2/", "HTTP_TIMEOUT": 5}
+    provider = providers.build("prostor", {"login": "u", "password": "p"}, None, settings, http=http_client.build())
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        try:
+            provider.balance()
+        except AnswerLost:  # what the app makes of it: exactly why the fixture must fail such a test
+            pass
+        assert unanswered_calls(mock) == ["POST https://api.prostor-sms.ru/messages/v2/balance.json"]
