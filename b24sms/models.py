@@ -2,9 +2,9 @@
 
 Times are naive UTC throughout (SQLite keeps no zone); `utcnow()` is the one clock.
 """
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from .crypto import Encrypted, EncryptedJSON
@@ -121,10 +121,12 @@ class Message(Base):
         UniqueConstraint("provider_key", name="uq_messages_provider_key"),
         # The job's two queues: what is due (send or poll), and what Bitrix24 has not been told.
         Index("ix_messages_state_due", "state", "due_at"),
-        Index("ix_messages_report", "report_pending", "portal_id"),
+        # Which portals have untold statuses, and each one's untold messages in id order (report_portal).
+        Index("ix_messages_report", "report_pending", "portal_id", "id"),
         Index("ix_messages_portal_created", "portal_id", "created_at"),  # the message log, newest first
         Index("ix_messages_account_provider_id", "account_id", "provider_message_id"),  # receipts
         Index("ix_messages_portal_author", "portal_id", "author_id", "created_at"),  # a non-admin's own log
+        Index("ix_messages_state_updated", "state", "updated_at"),  # retention: final and unchanged for long
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -174,3 +176,21 @@ class EncryptionCanary(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     value: Mapped[str] = mapped_column(Encrypted)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class DailyMessageCounts(Base):
+    """Counts of messages that retention deleted, per portal, day the message was created (UTC) and provider
+    kind ("" for messages no provider was tried for), so that statistics outlive the messages themselves."""
+
+    __tablename__ = "daily_message_counts"
+    __table_args__ = (UniqueConstraint("portal_id", "day", "provider", name="uq_daily_message_counts_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    portal_id: Mapped[int] = mapped_column(ForeignKey("portals.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    provider: Mapped[str] = mapped_column(String(32), default="")
+    sent: Mapped[int] = mapped_column(Integer, default=0)  # taken by a provider (it gave us its id)
+    delivered: Mapped[int] = mapped_column(Integer, default=0)
+    undelivered: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    segments: Mapped[int] = mapped_column(Integer, default=0)  # of the sent ones: what providers bill
