@@ -30,16 +30,20 @@ DEFAULTS = {
     "SEND_MAX_ATTEMPTS": "10",
     # Seconds after a lost answer that a provider which still cannot be asked is given up for that message.
     "RECONCILE_FAILOVER_AFTER": "900",
+    # Messages with a final state unchanged for this many days are deleted (their counts stay in statistics).
+    "RETENTION_DAYS": "90",
     "WORKER_INTERVAL": "20",
     "LOG_LEVEL": "INFO",
     # Where handler calls wait while the database is unreachable (b24sms/spool.py); relative to the project
     # root. Local to each machine: every machine serving the handler replays its own.
     "SPOOL_DIR": "instance/spool",
+    # When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`.
+    "METRICS_TOKEN": "",
 }
 
 REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "ENCRYPTION_KEYS", "B24_CLIENT_ID", "B24_CLIENT_SECRET", "PUBLIC_URL")
 INTEGER_SETTINGS = ("HTTP_TIMEOUT", "MAX_CONTENT_LENGTH", "SEND_MAX_ATTEMPTS", "WORKER_INTERVAL",
-                    "RECONCILE_FAILOVER_AFTER")
+                    "RECONCILE_FAILOVER_AFTER", "RETENTION_DAYS")
 
 
 class ConfigError(RuntimeError):
@@ -82,6 +86,8 @@ def load_settings(instance_path, overrides=None):
             settings[name] = int(settings[name])
         except (TypeError, ValueError):
             raise ConfigError(f"{name} must be a whole number, got {settings[name]!r}") from None
+    if settings["RETENTION_DAYS"] < 1:  # 0 would delete every message the moment it is final
+        raise ConfigError(f"RETENTION_DAYS must be at least 1, got {settings['RETENTION_DAYS']}")
     settings["PUBLIC_URL"] = str(settings["PUBLIC_URL"]).rstrip("/")
     settings["B24_OAUTH_URL"] = str(settings["B24_OAUTH_URL"]).rstrip("/")
     settings["DATABASE_URL"] = _absolute_sqlite_url(settings["DATABASE_URL"], instance_path)

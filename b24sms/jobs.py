@@ -2,7 +2,8 @@
 import logging
 from dataclasses import asdict, dataclass, field
 
-from . import reconciling, senders, sending, spool, statuses
+from . import reconciling, retention, senders, sending, spool, statuses
+from .counters import measured_duty
 from .models import utcnow
 
 logger = logging.getLogger(__name__)
@@ -17,6 +18,7 @@ class PassReport:
     sent: int = 0
     status_changes: int = 0
     reported: int = 0
+    expired: int = 0  # messages deleted by retention
     # The duties that raised this pass (`jobs run-once` then exits non-zero naming them).
     failed_duties: list = field(default_factory=list)
 
@@ -36,11 +38,12 @@ def run_once(db, settings, http=None):
         "sent": lambda session: sending.send_due(session, settings, utcnow(), http=http),
         "status_changes": lambda session: statuses.poll(session, settings, utcnow(), http=http),
         "reported": lambda session: statuses.report(db, session, settings, utcnow(), http=http),
+        "expired": lambda session: retention.delete_expired(session, settings, utcnow()),
     }
     result = PassReport()
     for name, duty in duties.items():
         try:
-            with db.session() as session:
+            with measured_duty(name), db.session() as session:  # its time, and its failure, for /metrics
                 setattr(result, name, duty(session))
         except Exception:
             logger.exception("job duty %s failed; the other duties go on", name)

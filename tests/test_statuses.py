@@ -211,6 +211,26 @@ def test_messages_log_newest_first_with_paging(client, bitrix, prostor):
     assert client.get("/api/messages?before=yesterday", headers=headers).status_code == 400
 
 
+def test_paging_by_id_follows_the_logs_order_when_times_tie_or_ids_disagree(client, db, bitrix, prostor):
+    token = install_with_prostor(client, bitrix)
+    send_messages(client, bitrix, 3)
+    with db.session() as session:  # message 1 (lowest id) is the newest; 2 and 3 were created at the same time
+        moments = {1: utcnow(), 2: utcnow() - timedelta(minutes=5), 3: utcnow() - timedelta(minutes=5)}
+        for n, moment in moments.items():
+            session.execute(update(Message).where(Message.bitrix_message_id == message_id(n)).values(created_at=moment))
+    headers = {"Authorization": f"Bearer {token}"}
+
+    pages, before = [], ""
+    while True:
+        rows = client.get(f"/api/messages?limit=1{before}", headers=headers).get_json()
+        if not rows:
+            break
+        pages.append(rows[0]["message_id"])
+        before = f"&before={rows[0]['id']}"
+
+    assert pages == [message_id(1), message_id(3), message_id(2)]  # each once, in the log's order
+
+
 def test_test_sms_is_sent_and_never_reported(client, db, bitrix, prostor, runner):
     token = install_with_prostor(client, bitrix)
     response = client.post("/api/test-sms", json={"to": "+79161234567", "text": "ping"},

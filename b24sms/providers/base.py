@@ -10,6 +10,8 @@ from decimal import Decimal, InvalidOperation
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
+from .. import counters
+
 # ---- the one status vocabulary (Bitrix24's five, plus "unknown: keep the raw word, poll again") ----
 QUEUED = "queued"
 SENT = "sent"
@@ -179,6 +181,14 @@ class Provider:
     receipts = None
     status_table = {}  # the provider's value (lower-case) -> one of the vocabulary
     error_table = {}  # the provider's code or words (lower-case) -> ProviderError subclass
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # Every call to a provider is counted by kind and outcome for /metrics; here, so no provider module can
+        # forget it. The outcome is known only once the answer is parsed, so the calls are wrapped, not request().
+        for operation in counters.PROVIDER_OPERATIONS:
+            if operation in cls.__dict__:
+                setattr(cls, operation, counters.counted_provider_call(operation, cls.__dict__[operation]))
 
     def __init__(self, credentials, sender=None, *, base_url="", timeout=10, http=None):
         self.credentials = dict(credentials or {})

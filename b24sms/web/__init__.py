@@ -6,7 +6,7 @@ from flask import jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..errors import AppError, BadRequest
-from . import api, callbacks, events, handler, health, pages
+from . import api, callbacks, events, handler, health, metrics, pages
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class MaskSecretPaths(logging.Filter):
 
 
 def init_app(app):
-    for module in (pages, handler, events, callbacks, api, health):
+    for module in (pages, handler, events, callbacks, api, health, metrics):
         app.register_blueprint(module.bp)
     app.register_error_handler(AppError, _app_error)
     app.register_error_handler(HTTPException, _http_error)

@@ -1,0 +1,63 @@
+"""The metrics counted as things happen, in whichever process does them (see b24sms.metrics for the scrape):
+provider calls by provider kind, operation and outcome, job duty durations and failures. No database here, so
+the provider layer may count its calls."""
+import threading
+import time
+from contextlib import contextmanager
+from functools import wraps
+
+from prometheus_client import Counter, Histogram
+
+# The Provider methods that talk to the provider; each call is counted once (b24sms/providers/base.py).
+PROVIDER_OPERATIONS = ("send", "statuses", "balance", "find_sent", "check_credentials")
+
+PROVIDER_CALLS = Counter(
+    "b24sms_provider_calls",
+    "Calls to SMS providers by provider kind, operation and outcome (ok, or the error kind).",
+    ["provider", "operation", "outcome"],
+)
+JOB_DUTY_SECONDS = Histogram(
+    "b24sms_job_duty_seconds",
+    "How long one job duty took in one pass.",
+    ["duty"],
+    # A pass has a budget of JOB_PASS_SECONDS (50 s by default); a duty may use all of it.
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100),
+)
+JOB_DUTY_FAILURES = Counter("b24sms_job_duty_failures", "Job duties that raised, by duty.", ["duty"])
+
+_call_depth = threading.local()  # provider methods call one another (find_sent -> send): count the outer one
+
+
+def counted_provider_call(operation, method):
+    """`method` of a provider class, counting each outermost call by the provider's kind and its outcome."""
+
+    @wraps(method)
+    def counted(provider, *args, **kwargs):
+        depth = getattr(_call_depth, "value", 0)
+        _call_depth.value = depth + 1
+        outcome = "ok"
+        try:
+            return method(provider, *args, **kwargs)
+        except Exception as exc:
+            kind = getattr(exc, "kind", None)  # a ProviderError's; anything else is a bug of ours
+            outcome = kind if isinstance(kind, str) else "unexpected"
+            raise
+        finally:
+            _call_depth.value = depth
+            if depth == 0:
+                PROVIDER_CALLS.labels(provider.kind or type(provider).__name__, operation, outcome).inc()
+
+    return counted
+
+
+@contextmanager
+def measured_duty(name):
+    """Times one job duty; one that raises is counted as failed (the exception goes on)."""
+    started = time.monotonic()
+    try:
+        yield
+    except Exception:
+        JOB_DUTY_FAILURES.labels(name).inc()
+        raise
+    finally:
+        JOB_DUTY_SECONDS.labels(name).observe(time.monotonic() - started)
