@@ -33,6 +33,8 @@ DEFAULTS = {
     # Messages with a final state unchanged for this many days are deleted (their counts stay in statistics).
     "RETENTION_DAYS": "90",
     "WORKER_INTERVAL": "20",
+    # A `jobs run-once` pass works through everything due until this many seconds are spent (cron: every minute).
+    "JOB_PASS_SECONDS": "50",
     "LOG_LEVEL": "INFO",
     # Where handler calls wait while the database is unreachable (b24sms/spool.py); relative to the project
     # root. Local to each machine: every machine serving the handler replays its own.
@@ -42,7 +44,7 @@ DEFAULTS = {
 }
 
 REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "ENCRYPTION_KEYS", "B24_CLIENT_ID", "B24_CLIENT_SECRET", "PUBLIC_URL")
-INTEGER_SETTINGS = ("HTTP_TIMEOUT", "MAX_CONTENT_LENGTH", "SEND_MAX_ATTEMPTS", "WORKER_INTERVAL",
+INTEGER_SETTINGS = ("HTTP_TIMEOUT", "MAX_CONTENT_LENGTH", "SEND_MAX_ATTEMPTS", "WORKER_INTERVAL", "JOB_PASS_SECONDS",
                     "RECONCILE_FAILOVER_AFTER", "RETENTION_DAYS")
 
 

@@ -1,12 +1,15 @@
 """One pass of every background duty. Each duty claims its own work, so passes may overlap safely."""
 import logging
+import time
 from dataclasses import asdict, dataclass, field
 
-from . import reconciling, retention, senders, sending, spool, statuses
+from . import provider_health, reconciling, retention, senders, sending, spool, statuses
 from .counters import measured_duty
 from .models import utcnow
 
 logger = logging.getLogger(__name__)
+# A pass repeats its duties while they find work; this bounds the rounds should a duty keep finding some.
+MAX_ROUNDS = 100
 
 
 @dataclass
@@ -27,31 +30,52 @@ class PassReport:
         return counts + (f" failed_duties={','.join(self.failed_duties)}" if self.failed_duties else "")
 
 
-def run_once(db, settings, http=None):
-    """Each duty in a session of its own, so that one failing (a bug, a dead provider) does not starve the rest."""
+def run_once(db, settings, http):
+    """One pass: rounds of every duty until nothing was left to do or JOB_PASS_SECONDS is spent. Each duty runs
+    in a session of its own, so that one failing (a bug, a dead provider) does not starve the rest; a duty that
+    failed sits out the rest of the pass."""
+    # An account that hangs is called once per pass, not once per message or round: other accounts go on.
+    gate = provider_health.PassGate()
     duties = {
         # Handler calls spooled during a database outage, first: the send duty below sends them in this pass.
         "replayed": lambda _session: spool.replay_duty(db, settings, http=http),
         "recovered": lambda session: sending.recover_stuck(session, utcnow()),
-        "reconciled": lambda session: reconciling.reconcile_due(session, settings, utcnow(), http=http),
+        "reconciled": lambda session: reconciling.reconcile_due(session, settings, utcnow(), http, gate),
         "senders_checked": lambda session: heal_senders(db, session, settings, http),
-        "sent": lambda session: sending.send_due(session, settings, utcnow(), http=http),
-        "status_changes": lambda session: statuses.poll(session, settings, utcnow(), http=http),
+        "sent": lambda session: sending.send_due(session, settings, utcnow(), http, gate),
+        "status_changes": lambda session: statuses.poll(session, settings, utcnow(), http, gate),
         "reported": lambda session: statuses.report(db, session, settings, utcnow(), http=http),
         "expired": lambda session: retention.delete_expired(session, settings, utcnow()),
     }
     result = PassReport()
-    for name, duty in duties.items():
-        try:
-            with measured_duty(name), db.session() as session:  # its time, and its failure, for /metrics
-                setattr(result, name, duty(session))
-        except Exception:
-            logger.exception("job duty %s failed; the other duties go on", name)
-            result.failed_duties.append(name)
+    deadline = time.monotonic() + settings["JOB_PASS_SECONDS"]
+    for _ in range(MAX_ROUNDS):
+        worked = False
+        for name, duty in duties.items():
+            if name in result.failed_duties or time.monotonic() >= deadline:
+                continue
+            done = _run_duty(db, name, duty, result)
+            if isinstance(done, statuses.Polled):  # polling is work even when no status changed
+                worked |= done.claimed > 0
+                done = done.changed
+            setattr(result, name, getattr(result, name) + done)
+            worked |= done > 0
+        if not worked or time.monotonic() >= deadline:
+            break
     return result
 
 
-def heal_senders(db, session, settings, http=None):
+def _run_duty(db, name, duty, result):
+    try:
+        with measured_duty(name), db.session() as session:  # its time, and its failure, for /metrics
+            return duty(session)
+    except Exception:
+        logger.exception("job duty %s failed; the other duties go on", name)
+        result.failed_duties.append(name)
+        return 0
+
+
+def heal_senders(db, session, settings, http):
     checked = 0
     for portal in senders.portals_due_sender_check(session, utcnow()):
         senders.sync_sender(db, session, settings, portal, check_first=True, http=http)

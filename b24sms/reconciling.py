@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from . import failover, lifecycle, provider_health, providers
+from . import failover, lifecycle, providers
 from .models import Message, MessageState, utcnow
 from .providers.base import CannotTell, ProviderError
 from .sending import FIRST_POLL_DELAY, SENDING_LEASE, outgoing
@@ -28,7 +28,7 @@ RECONCILE_WINDOW = timedelta(minutes=30)
 RECONCILE_GIVE_UP = timedelta(hours=24)
 
 
-def reconcile_due(session, settings, now, http=None):
+def reconcile_due(session, settings, now, http, gate):
     """Ask providers about messages whose send may have gone through. Returns how many were settled (found,
     found missing, moved on along the chain, or failed)."""
     messages = session.scalars(
@@ -38,7 +38,6 @@ def reconcile_due(session, settings, now, http=None):
     for message in messages:  # claimed: other runners skip them until the lease ends
         message.due_at = now + SENDING_LEASE
     session.commit()
-    gate = provider_health.PassGate()  # a provider that hangs is asked once per pass, not once per message
     settled = 0
     for message in messages:
         settled += _reconcile(session, message, settings, now, http, gate)

@@ -175,11 +175,10 @@ def recover_stuck(session, now):
     return len(stuck)
 
 
-def send_due(session, settings, now, http=None):
+def send_due(session, settings, now, http, gate):
     """The job's part: every stored message whose (re)try is due. Safe beside other runners (claims). A provider
     that times out is not called again in this pass, so other accounts' messages do not wait behind it."""
     sent = 0
-    gate = provider_health.PassGate()
     for message_id in due_for_sending(session, now):
         message = send(session, settings, message_id, http=http, gate=gate)
         sent += message is not None and message.state != MessageState.RETRY_WAIT

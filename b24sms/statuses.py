@@ -5,12 +5,13 @@ under `FOR UPDATE SKIP LOCKED` on PostgreSQL), so any number of runners can work
 """
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import timedelta
 from itertools import islice
 
 from sqlalchemy import select, update
 
-from . import failover, lifecycle, provider_health, providers
+from . import failover, lifecycle, providers
 from .bitrix.client import BATCH_LIMIT
 from .bitrix.errors import AuthRevoked, BitrixError, RateLimited
 from .db import lock_rows
@@ -55,13 +56,19 @@ def claim_for_polling(session, now, limit=1000):
     return messages
 
 
-def poll(session, settings, now, http=None):
-    """One polling pass. Returns how many messages changed state."""
+@dataclass(frozen=True)
+class Polled:
+    claimed: int  # messages taken for polling (the job goes on while there are any)
+    changed: int  # of them, how many changed state
+
+
+def poll(session, settings, now, http, gate):
+    """One polling round over up to a claim's worth of due messages."""
     by_account = defaultdict(list)
-    for message in claim_for_polling(session, now):
+    claimed = claim_for_polling(session, now)
+    for message in claimed:
         by_account[message.account_id].append(message)
     changed = 0
-    gate = provider_health.PassGate()  # an account that hangs holds up only its own messages, once per pass
     for messages in by_account.values():
         account = messages[0].account
         if not gate.may_call(session, account.id, now):  # skipped: it hangs
@@ -77,7 +84,7 @@ def poll(session, settings, now, http=None):
                 break
             changed += _poll_chunk(session, gate, account, provider, chunk, now)
             session.commit()
-    return changed
+    return Polled(claimed=len(claimed), changed=changed)
 
 
 def _poll_later(session, messages, when):

@@ -1,0 +1,57 @@
+"""A job pass drains what is due (issue 10): no fixed per-pass cap leaves due work for the next minute; it stops
+when nothing is left or JOB_PASS_SECONDS is spent."""
+from datetime import timedelta
+
+from sqlalchemy import func, insert, select
+
+from b24sms.intake import new_provider_key
+from b24sms.models import Message, MessageState, Portal, ProviderAccount, utcnow
+from tests.helpers import install_with_prostor, run_job
+
+BACKLOG = 1050  # more than one poll claim (1,000) and more than one portal's report batches per call (20 x 50)
+
+
+def accepted_backlog(db, prostor, count=BACKLOG):
+    """`count` messages Prostor took and has since delivered, all due for polling now."""
+    with db.session() as session:
+        portal_id = session.scalars(select(Portal.id)).one()
+        account_id = session.scalars(select(ProviderAccount.id)).one()
+        now = utcnow()
+        rows = [{"portal_id": portal_id, "bitrix_message_id": f"{n:032x}", "provider_key": new_provider_key(),
+                 "recipient": "+79161234567", "recipient_raw": "+79161234567", "body": "campaign", "segments": 1,
+                 "account_id": account_id, "provider": "prostor", "provider_message_id": str(50_000 + n),
+                 "state": MessageState.ACCEPTED, "attempts": 1, "due_at": now - timedelta(seconds=1),
+                 "report_pending": False, "report_to_bitrix": True, "possible_duplicate": False,
+                 "created_at": now, "updated_at": now} for n in range(count)]
+        session.execute(insert(Message), rows)
+    for n in range(count):
+        prostor.statuses[str(50_000 + n)] = "delivered"
+
+
+def test_one_pass_polls_and_reports_a_backlog_larger_than_any_single_claim(client, db, bitrix, prostor, runner):
+    install_with_prostor(client, bitrix)
+    accepted_backlog(db, prostor)
+
+    output = run_job(runner)
+
+    assert f"status_changes={BACKLOG}" in output and f"reported={BACKLOG}" in output
+    with db.session() as session:
+        assert session.scalar(select(func.count()).where(Message.state == MessageState.DELIVERED)) == BACKLOG
+        assert session.scalar(select(func.count()).where(Message.report_pending.is_(True))) == 0
+    assert len(bitrix.statuses) == BACKLOG
+    # Within the floors: Prostor 200 ids a status request, Bitrix24 50 commands a batch.
+    status_requests = [body for path, body in prostor.requests if path == "status.json"]
+    assert len(status_requests) == -(-BACKLOG // 200)
+    assert len(bitrix.rest_requests("batch")) == -(-BACKLOG // 50)
+
+
+def test_a_pass_stops_when_its_time_is_spent(app, client, db, bitrix, prostor, runner):
+    install_with_prostor(client, bitrix)
+    accepted_backlog(db, prostor)
+    app.config["JOB_PASS_SECONDS"] = 0  # spent before it starts: not one duty runs
+
+    output = run_job(runner)
+
+    assert "status_changes=0" in output and "reported=0" in output
+    with db.session() as session:
+        assert session.scalar(select(func.count()).where(Message.state == MessageState.ACCEPTED)) == BACKLOG
