@@ -89,6 +89,7 @@ def test_a_hung_provider_is_given_up_after_reconcile_failover_after_and_the_next
     assert len(prostor.calls_while_hanging) == 2  # asked at 9 and at 11 minutes
     [row] = client.get("/api/messages", headers=bearer(token)).get_json()
     assert {"provider": "prostor", "result": "given_up", "code": "no_answer"}.items() <= row["tried"][1].items()
+    assert row["possible_duplicate"] is True
 
 
 def test_a_provider_that_answers_by_the_deadline_keeps_the_message(client, db, bitrix, prostor, smsc, runner):

@@ -47,7 +47,7 @@ def test_get_settings_masks_secrets(client, bitrix, prostor):
     body = client.get("/api/settings", headers=bearer(token)).get_json()
 
     assert body["portal"] == {"domain": bitrix.domain, "state": "active", "sender_registered": True,
-                              "state_reason": None}
+                              "state_reason": None, "language": "ru"}
     assert body["providers"][0]["credentials"]["password"] == "********"
     assert "secret" not in client.get("/api/settings", headers=bearer(token)).get_data(as_text=True)
 

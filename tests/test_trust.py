@@ -195,6 +195,7 @@ def test_a_non_admin_sees_kinds_and_sender_names_only(client, db, bitrix, prosto
     balance = client.get("/api/balance", headers=bearer(employee))
 
     assert seen["providers"] == [{"kind": "smsc", "sender": "SHOP"}, {"kind": "prostor", "sender": "SHOP"}]
+    assert seen["portal"]["language"] == "ru"  # from the iframe's LANG
     assert "/callbacks/" not in str(seen) and "smsc-user" not in str(seen)
     assert (balance.status_code, balance.get_json()["error"]) == (403, "admin_only")
     page, _ = open_page(client, bitrix, path="/", user_id="7")

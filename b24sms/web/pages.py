@@ -42,4 +42,4 @@ def _page(installing):
 
 def portal_view(portal):
     return {"domain": portal.domain, "state": portal.state, "sender_registered": portal.sender_registered,
-            "state_reason": portal.state_reason}
+            "state_reason": portal.state_reason, "language": portal.language}

@@ -17,6 +17,8 @@ def message_view(message, **extra):
         "provider_status": message.provider_status,
         "error": {"code": message.error_code, "message": message.error_text} if message.error_code else None,
         "attempts": message.attempts,
+        # A provider was given up after a lost answer and the next one sent it: the SMS may arrive twice.
+        "possible_duplicate": bool(message.possible_duplicate),
         # Each provider call along the failover chain (no internal ids).
         "tried": [{key: entry.get(key) for key in ("provider", "result", "code", "at") if entry.get(key)}
                   for entry in message.attempt_log or []],
