@@ -35,6 +35,8 @@ DEFAULTS = {
     "WORKER_INTERVAL": "20",
     # A `jobs run-once` pass works through everything due until this many seconds are spent (cron: every minute).
     "JOB_PASS_SECONDS": "50",
+    # Provider and Bitrix24 calls one job pass (or a web process's sender) may have under way at once.
+    "JOB_CONCURRENCY": "16",
     "LOG_LEVEL": "INFO",
     # Where handler calls wait while the database is unreachable (b24sms/spool.py); relative to the project
     # root. Local to each machine: every machine serving the handler replays its own.
@@ -45,7 +47,7 @@ DEFAULTS = {
 
 REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "ENCRYPTION_KEYS", "B24_CLIENT_ID", "B24_CLIENT_SECRET", "PUBLIC_URL")
 INTEGER_SETTINGS = ("HTTP_TIMEOUT", "MAX_CONTENT_LENGTH", "SEND_MAX_ATTEMPTS", "WORKER_INTERVAL", "JOB_PASS_SECONDS",
-                    "RECONCILE_FAILOVER_AFTER", "RETENTION_DAYS")
+                    "RECONCILE_FAILOVER_AFTER", "RETENTION_DAYS", "JOB_CONCURRENCY")
 
 
 class ConfigError(RuntimeError):
@@ -88,6 +90,8 @@ def load_settings(instance_path, overrides=None):
             settings[name] = int(settings[name])
         except (TypeError, ValueError):
             raise ConfigError(f"{name} must be a whole number, got {settings[name]!r}") from None
+    if settings["JOB_CONCURRENCY"] < 1:
+        raise ConfigError(f"JOB_CONCURRENCY must be at least 1, got {settings['JOB_CONCURRENCY']}")
     if settings["RETENTION_DAYS"] < 1:  # 0 would delete every message the moment it is final
         raise ConfigError(f"RETENTION_DAYS must be at least 1, got {settings['RETENTION_DAYS']}")
     settings["PUBLIC_URL"] = str(settings["PUBLIC_URL"]).rstrip("/")

@@ -1,4 +1,5 @@
-"""A Bitrix24 handler call from end to end: stored once (riding out a database outage), then sent.
+"""A Bitrix24 handler call from end to end: stored once (riding out a database outage), answered, then sent by
+the web process's sender (b24sms/web_sender.py), off the request.
 
 Bitrix24 never retries a handler call and does not read the answer: a call answered 200 must not be lost. While
 the database cannot take it, the call is retried for a few seconds, then written to the spool (b24sms/spool.py)
@@ -9,26 +10,24 @@ from dataclasses import dataclass
 
 from . import intake, messaging, spool
 from .config import ConfigError
-from .db import DatabaseUnavailable, limit_lock_wait, write_retrying
+from .db import DatabaseUnavailable, write_retrying
 from .errors import AppError
-from .models import Message
+from .models import Message, MessageState
 
 logger = logging.getLogger(__name__)
 # Seconds of retrying a database outage within the call (Bitrix24 waits on it); the spool takes over after.
 STORE_RETRY_SECONDS = 3
-# SQLite: seconds each write of the inline send waits for a lock; past that the job sends the stored message.
-SEND_LOCK_WAIT = 2
 
 
 @dataclass(frozen=True)
 class Outcome:
-    message: Message | None = None  # as stored and sent; None when the call was spooled
+    message: Message | None = None  # as stored; None when the call was spooled
     created: bool = False
     spooled_message_id: str | None = None
 
 
-def take(db, session, settings, data, auth, form_pairs, handler_key, http):
-    """Store the call's message once and send it; spool the call when it cannot be stored now."""
+def take(db, session, settings, data, auth, form_pairs, handler_key, http, sender):
+    """Store the call's message once and hand it to `sender`; spool the call when it cannot be stored now."""
     try:
         message, created = write_retrying(
             session, lambda: messaging.store_handler_call(session, settings, data, auth, handler_key, http),
@@ -37,10 +36,9 @@ def take(db, session, settings, data, auth, form_pairs, handler_key, http):
         incoming = intake.Incoming.from_payload(data)  # needs no database: a bad call is a 400 even now
         _spool(db, settings, handler_key, form_pairs, incoming, exc, http)
         return Outcome(spooled_message_id=incoming.message_id)
-    as_stored = _detached_copy(message)  # the answer, should the database go away during the send
-    limit_lock_wait(session, SEND_LOCK_WAIT)
-    sent = messaging.send_new(session, settings, message, created, http)
-    return Outcome(message=sent if sent is not None else as_stored, created=created)
+    if created and message.state == MessageState.RECEIVED:  # a repeated call sends nothing
+        sender.submit(message.portal_id, message.id)
+    return Outcome(message=message, created=created)
 
 
 def _spool(db, settings, handler_key, form_pairs, incoming, outage, http):
@@ -54,7 +52,3 @@ def _spool(db, settings, handler_key, form_pairs, incoming, outage, http):
                        "database_unavailable", status=503) from None
     logger.warning("message %s spooled: it cannot be stored now (%s)", incoming.message_id, outage)
     spool.replay_in_background(db, settings, http)
-
-
-def _detached_copy(message):
-    return Message(**{column.key: getattr(message, column.key) for column in Message.__table__.columns})

@@ -11,6 +11,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from . import __version__
+from .bitrix.rate_limit import TokenBucket
 
 # Hosts kept in the pool, and connections kept per host: providers and Bitrix24 portals are many hosts, and the
 # job has JOB_CONCURRENCY calls under way at once.
@@ -18,8 +19,16 @@ POOL_HOSTS = 64
 CONNECTIONS_PER_HOST = 16
 
 
+class HttpClient(requests.Session):
+    """requests' Session, carrying Bitrix24's per-portal rate limit for every REST call the process makes."""
+
+    def __init__(self):
+        super().__init__()
+        self.portal_rate_limit = TokenBucket()
+
+
 def build(public_url=""):
-    session = requests.Session()
+    session = HttpClient()
     session.headers["User-Agent"] = f"b24sms/{__version__}" + (f" (+{public_url})" if public_url else "")
     session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))  # accept none
     adapter = HTTPAdapter(pool_connections=POOL_HOSTS, pool_maxsize=CONNECTIONS_PER_HOST)

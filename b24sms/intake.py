@@ -12,10 +12,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from . import lifecycle
 from .errors import BadRequest
-from .models import Message, MessageState, utcnow
+from .models import Message, utcnow
 from .phones import InvalidPhone, normalize
 
-# The handler sends inline; the job picks up what it left (a crash, a restart) after this grace period.
+# The web process's sender sends at once; the job picks up what it left (a crash, a restart) after this grace.
 INLINE_GRACE = timedelta(minutes=2)
 MAX_BODY = 5000
 MAX_PHONE = 64
@@ -98,19 +98,16 @@ def receive(session, portal, incoming, *, report_to_bitrix=True):
         "body": incoming.text,
         "segments": segments(incoming.text),
         "origin": incoming.origin,
-        "state": MessageState.RECEIVED,
         "attempts": 0,
-        "due_at": now + INLINE_GRACE,
-        "report_pending": False,
         "report_to_bitrix": report_to_bitrix,
+        **lifecycle.received(now + INLINE_GRACE),
         "created_at": now,
         "updated_at": now,
     }
     try:
         values["recipient"] = normalize(incoming.phone, portal.region)
     except InvalidPhone as exc:
-        values.update(recipient=None, state=MessageState.FAILED, error_code="invalid_phone", error_text=str(exc),
-                      status=lifecycle.FAILED, report_pending=report_to_bitrix, due_at=None)
+        values.update(recipient=None, **lifecycle.refused_at_intake("invalid_phone", str(exc), report_to_bitrix))
     # INSERT ... ON CONFLICT DO NOTHING: a repeated message_id, even from a concurrent request, stores nothing.
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     table = Message.__table__

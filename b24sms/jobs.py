@@ -1,11 +1,13 @@
-"""One pass of every background duty. Each duty claims its own work, so passes may overlap safely."""
+"""One pass of every background duty. Each duty claims its own work (b24sms/claims.py), so passes may overlap
+safely, on one machine or many."""
 import logging
 import time
 from dataclasses import asdict, dataclass, field
 
-from . import provider_health, reconciling, retention, senders, sending, spool, statuses
+from . import provider_health, reconciling, reporting, retention, senders, sending, spool, statuses
 from .counters import measured_duty
 from .models import utcnow
+from .workers import DutyFailed, Workers
 
 logger = logging.getLogger(__name__)
 # A pass repeats its duties while they find work; this bounds the rounds should a duty keep finding some.
@@ -31,53 +33,66 @@ class PassReport:
 
 
 def run_once(db, settings, http):
-    """One pass: rounds of every duty until nothing was left to do or JOB_PASS_SECONDS is spent. Each duty runs
-    in a session of its own, so that one failing (a bug, a dead provider) does not starve the rest; a duty that
-    failed sits out the rest of the pass."""
+    """One pass: rounds of every duty until nothing was left to do or JOB_PASS_SECONDS is spent. Within a duty,
+    portals and provider accounts are worked on in parallel (JOB_CONCURRENCY), each in a session of its own,
+    so that one failing (a bug, a dead provider) does not starve the rest; a duty that failed sits out the rest
+    of the pass."""
     # An account that hangs is called once per pass, not once per message or round: other accounts go on.
     gate = provider_health.PassGate()
+    workers = Workers(db, settings["JOB_CONCURRENCY"], settings["JOB_PASS_SECONDS"])
     duties = {
         # Handler calls spooled during a database outage, first: the send duty below sends them in this pass.
-        "replayed": lambda _session: spool.replay_duty(db, settings, http=http),
-        "recovered": lambda session: sending.recover_stuck(session, utcnow()),
-        "reconciled": lambda session: reconciling.reconcile_due(session, settings, utcnow(), http, gate),
-        "senders_checked": lambda session: heal_senders(db, session, settings, http),
-        "sent": lambda session: sending.send_due(session, settings, utcnow(), http, gate),
-        "status_changes": lambda session: statuses.poll(session, settings, utcnow(), http, gate),
-        "reported": lambda session: statuses.report(db, session, settings, utcnow(), http=http),
-        "expired": lambda session: retention.delete_expired(session, settings, utcnow()),
+        "replayed": lambda: spool.replay_duty(db, settings, http=http),
+        "recovered": lambda: sending.recover_stuck(workers),
+        "reconciled": lambda: reconciling.reconcile_due(workers, settings, http, gate),
+        "senders_checked": lambda: heal_senders(db, settings, http),
+        "sent": lambda: sending.send_due(workers, settings, http, gate),
+        "status_changes": lambda: statuses.poll(workers, settings, http, gate),
+        "reported": lambda: reporting.report(workers, settings, http),
+        "expired": lambda: _in_session(db, lambda session: retention.delete_expired(session, settings, utcnow())),
     }
     result = PassReport()
-    deadline = time.monotonic() + settings["JOB_PASS_SECONDS"]
-    for _ in range(MAX_ROUNDS):
-        worked = False
-        for name, duty in duties.items():
-            if name in result.failed_duties or time.monotonic() >= deadline:
-                continue
-            done = _run_duty(db, name, duty, result)
-            if isinstance(done, statuses.Polled):  # polling is work even when no status changed
-                worked |= done.claimed > 0
-                done = done.changed
-            setattr(result, name, getattr(result, name) + done)
-            worked |= done > 0
-        if not worked or time.monotonic() >= deadline:
-            break
+    try:
+        for _ in range(MAX_ROUNDS):
+            worked = False
+            for name, duty in duties.items():
+                if name in result.failed_duties or workers.out_of_time():
+                    continue
+                done = _run_duty(name, duty, result)
+                if isinstance(done, statuses.Polled):  # polling is work even when no status changed
+                    worked |= done.claimed > 0
+                    done = done.changed
+                setattr(result, name, getattr(result, name) + done)
+                worked |= done > 0
+            if not worked or workers.out_of_time():
+                break
+    finally:
+        workers.close()
     return result
 
 
-def _run_duty(db, name, duty, result):
+def _run_duty(name, duty, result):
     try:
-        with measured_duty(name), db.session() as session:  # its time, and its failure, for /metrics
-            return duty(session)
-    except Exception:
-        logger.exception("job duty %s failed; the other duties go on", name)
+        with measured_duty(name):  # its time, and its failure, for /metrics
+            return duty()
+    except Exception as exc:
+        if not isinstance(exc, DutyFailed):  # DutyFailed: each failing portal or account was logged already
+            logger.exception("job duty %s failed; the other duties go on", name)
+        else:
+            logger.error("job duty %s failed: %s; the other duties go on", name, exc)
         result.failed_duties.append(name)
         return 0
 
 
-def heal_senders(db, session, settings, http):
+def _in_session(db, work):
+    with db.session() as session:
+        return work(session)
+
+
+def heal_senders(db, settings, http):
     checked = 0
-    for portal in senders.portals_due_sender_check(session, utcnow()):
-        senders.sync_sender(db, session, settings, portal, check_first=True, http=http)
-        checked += 1
+    with db.session() as session:
+        for portal in senders.portals_due_sender_check(session, utcnow()):
+            senders.sync_sender(db, session, settings, portal, check_first=True, http=http)
+            checked += 1
     return checked

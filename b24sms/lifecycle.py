@@ -20,6 +20,17 @@ STATUS_FOR_STATE = {state: status for status, state in STATE_FOR_STATUS.items()}
 RECONCILE_DELAY = timedelta(seconds=60)
 
 
+def received(due_at):
+    """The columns of a message as stored: it waits for its first send (the job's by `due_at` at the latest)."""
+    return {"state": MessageState.RECEIVED, "due_at": due_at, "report_pending": False}
+
+
+def refused_at_intake(code, text, report_to_bitrix):
+    """The columns of a message that cannot be sent at all (its number is invalid): failed, and Bitrix24 told."""
+    return {"state": MessageState.FAILED, "error_code": code, "error_text": text, "status": FAILED,
+            "report_pending": report_to_bitrix, "due_at": None}
+
+
 def current_status(message):
     return STATUS_FOR_STATE.get(message.state)
 
@@ -78,6 +89,11 @@ def await_reconciliation(message, now):
     message.error_code = "answer_lost"
     message.error_text = ("The provider's answer was lost; it is asked whether it has the message before anything "
                           "is sent again.")
+
+
+def claimed_to_send(now):
+    """The columns a claim for sending sets (b24sms/claims.py): the claimer alone calls the provider."""
+    return {"state": MessageState.SENDING, "updated_at": now}
 
 
 def retry_at(message, due_at):

@@ -49,6 +49,8 @@ class Portal(Base):
     sender_checked_at: Mapped[datetime | None] = mapped_column(DateTime)
     # No status reports before this time: a runner holds the portal, or Bitrix24 asked us to slow down.
     report_not_before: Mapped[datetime | None] = mapped_column(DateTime)
+    # The lease token of the runner reporting the portal's statuses (b24sms/claims.py).
+    report_lease: Mapped[str | None] = mapped_column(String(16))
     # Token refresh is a lease, not a row lock held across the OAuth call (handler inserts must not wait on it).
     refresh_lease: Mapped[str | None] = mapped_column(String(32))
     refresh_lease_until: Mapped[datetime | None] = mapped_column(DateTime)
@@ -127,6 +129,9 @@ class Message(Base):
         Index("ix_messages_account_provider_id", "account_id", "provider_message_id"),  # receipts
         Index("ix_messages_portal_author", "portal_id", "author_id", "created_at"),  # a non-admin's own log
         Index("ix_messages_state_updated", "state", "updated_at"),  # retention: final and unchanged for long
+        # The job's claims per provider account (polling, reconciliation) and per portal (sending).
+        Index("ix_messages_account_state_due", "account_id", "state", "due_at"),
+        Index("ix_messages_portal_state_due", "portal_id", "state", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -163,8 +168,15 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
+    # Who holds the message now (b24sms/claims.py). Every ORM write of a message is fenced by it: its UPDATE
+    # carries `WHERE lease_token = <the token it was read with>`, so a runner whose lease was taken over writes
+    # nothing (StaleDataError) instead of overwriting the new holder's work.
+    lease_token: Mapped[str] = mapped_column(String(16), default="", server_default="")
+
     portal: Mapped[Portal] = relationship()
     account: Mapped[ProviderAccount | None] = relationship()
+
+    __mapper_args__ = {"version_id_col": lease_token, "version_id_generator": False}
 
 
 class EncryptionCanary(Base):

@@ -11,11 +11,14 @@ import logging
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
 
-from . import failover, lifecycle, providers
+from . import claims, failover, lifecycle, providers
 from .models import Message, MessageState, utcnow
+from .provider_health import is_hanging
 from .providers.base import CannotTell, ProviderError
-from .sending import FIRST_POLL_DELAY, SENDING_LEASE, outgoing
+from .sending import CLAIM_BATCH, FIRST_POLL_DELAY, SENDING_LEASE, outgoing
+from .workers import NotCalled
 
 logger = logging.getLogger(__name__)
 
@@ -26,46 +29,82 @@ RECONCILE_RETRY = timedelta(minutes=2)
 RECONCILE_WINDOW = timedelta(minutes=30)
 # Where it can be asked but keeps failing to answer and no other provider is left: give up after this long.
 RECONCILE_GIVE_UP = timedelta(hours=24)
+CALLS_PER_ACCOUNT = 4  # providers asked about one message per request: this many requests at once
 
 
-def reconcile_due(session, settings, now, http, gate):
-    """Ask providers about messages whose send may have gone through. Returns how many were settled (found,
-    found missing, moved on along the chain, or failed)."""
-    messages = session.scalars(
-        select(Message).where(Message.state == MessageState.RECONCILING, Message.due_at <= now)
-        .order_by(Message.due_at).limit(200).with_for_update(skip_locked=True)
-    ).all()
-    for message in messages:  # claimed: other runners skip them until the lease ends
-        message.due_at = now + SENDING_LEASE
-    session.commit()
-    settled = 0
-    for message in messages:
-        settled += _reconcile(session, message, settings, now, http, gate)
-        session.commit()
+def accounts_due_reconciling(session, now):
+    return session.scalars(select(Message.account_id).where(Message.state == MessageState.RECONCILING,
+                                                            Message.due_at <= now).distinct()).all()
+
+
+def reconcile_due(workers, settings, http, gate):
+    """Ask providers about messages whose send may have gone through, accounts in parallel. Returns how many
+    were settled (found, found missing, moved on along the chain, or failed)."""
+    with workers.db.session() as session:
+        account_ids = accounts_due_reconciling(session, utcnow())
+    return workers.map(account_ids, lambda session, account_id: _reconcile_account(
+        session, settings, account_id, http, gate, workers))
+
+
+def _reconcile_account(session, settings, account_id, http, gate, workers):
+    started, settled = utcnow(), 0  # only what was due when this began
+    while not workers.out_of_time():
+        claim = claims.claim(session, claims.MESSAGES,
+                             (Message.account_id == account_id, Message.state == MessageState.RECONCILING),
+                             now=started, lease=SENDING_LEASE, limit=CLAIM_BATCH)
+        if not claim.ids:
+            break
+        messages = claims.held(session, claims.MESSAGES, claim)
+        try:
+            settled += _reconcile_claimed(session, settings, messages, http, gate, workers)
+            session.commit()
+        except StaleDataError:  # another runner took them over
+            session.rollback()
     return settled
 
 
-def _reconcile(session, message, settings, now, http, gate):
-    account = message.account
+def _reconcile_claimed(session, settings, messages, http, gate, workers):
+    """Decide for each message whether the provider is asked now; ask those (a few at a time); settle all."""
+    now = utcnow()
+    account = messages[0].account
     if account is None:  # cannot happen while accounts are only retired; never resend blindly
-        lifecycle.fail(message, "outcome_unknown", "The provider account that was sent the message is gone.")
-        return 1
+        for message in messages:
+            lifecycle.fail(message, "outcome_unknown", "The provider account that was sent the message is gone.")
+        return len(messages)
     provider = providers.for_account(account, settings, http=http)
-    lost_at = failover.last_call_at(message.attempt_log) or message.updated_at
-    give_up_at = lost_at + timedelta(seconds=settings["RECONCILE_FAILOVER_AFTER"])
-    if not provider.can_be_asked:
-        return _await_receipt(message, settings, provider, now, lost_at, give_up_at)
-    if not gate.may_call(session, account.id, now):  # it hangs: not asked in this pass
+    settled, to_ask = 0, []
+    for message in messages:
+        lost_at = failover.last_call_at(message.attempt_log) or message.updated_at
+        give_up_at = lost_at + timedelta(seconds=settings["RECONCILE_FAILOVER_AFTER"])
+        if not provider.can_be_asked:
+            settled += _await_receipt(message, settings, provider, now, lost_at, give_up_at)
+        elif not gate.may_call(session, account.id, now):  # it hangs: not asked in this pass
+            settled += _unanswered(message, settings, provider, now, lost_at, give_up_at, "it does not answer")
+        else:
+            to_ask.append((message, lost_at, give_up_at))
+    session.commit()  # no transaction stays open across the provider calls
+    answers = workers.call_each([outgoing(m, account, settings, provider) for m, _, _ in to_ask],
+                                provider.find_sent, CALLS_PER_ACCOUNT,
+                                stop=lambda done: gate.is_closed(account.id) or any(map(is_hanging, done)))
+    for (message, lost_at, give_up_at), found in zip(to_ask, answers):
+        settled += _settle(session, message, settings, provider, gate, found, now, lost_at, give_up_at)
+    return settled
+
+
+def _settle(session, message, settings, provider, gate, found, now, lost_at, give_up_at):
+    """Act on what the provider said of one message: it has it, it has not, or asking failed."""
+    if isinstance(found, NotCalled):
         return _unanswered(message, settings, provider, now, lost_at, give_up_at, "it does not answer")
-    try:
-        found = provider.find_sent(outgoing(message, account, settings, provider))
-    except CannotTell:
+    if isinstance(found, CannotTell):
         return _await_receipt(message, settings, provider, now, lost_at, give_up_at)
-    except ProviderError as exc:
-        gate.note(session, account.id, utcnow(), exc)
-        logger.info("message %s: reconciliation at %s failed (%s)", message.id, provider.kind, exc)
-        return _unanswered(message, settings, provider, now, lost_at, give_up_at, str(exc))
-    gate.note(session, account.id, utcnow())
+    if isinstance(found, ProviderError):
+        gate.note(session, message.account_id, utcnow(), found)
+        logger.info("message %s: reconciliation at %s failed (%s)", message.id, provider.kind, found)
+        return _unanswered(message, settings, provider, now, lost_at, give_up_at, str(found))
+    if isinstance(found, Exception):  # a bug of ours or an odd answer: ask again later, never resend blindly
+        logger.error("message %s: reconciliation at %s raised %r", message.id, provider.kind, found)
+        return _unanswered(message, settings, provider, now, lost_at, give_up_at, type(found).__name__)
+    gate.note(session, message.account_id, utcnow())
     if found is None:  # the provider never took it: send again, to the same account first
         lifecycle.retry_at(message, now)
         message.error_code = message.error_text = None

@@ -1,91 +1,194 @@
-"""Sending: store first, send once, retry transient failures with backoff.
+"""Sending: store first, send once, fail over along the chain, retry transient failures with backoff.
 
-A message is written before any provider is called, and only the runner that moves it from `received` /
-`retry_wait` to `sending` (one conditional UPDATE) may call the provider, so it is never sent twice.
+Only the holder of a message's claim (b24sms/claims.py, state `sending`) calls a provider for it, so it is never
+sent twice; a runner whose lease was taken over meanwhile writes nothing (every ORM write of a message is
+fenced by its lease token). Messages going to the same provider account at the same moment go together, as
+many per request as the provider takes (`sends_per_request`).
 """
 import logging
 import random
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import timedelta
+from itertools import islice
 
-from sqlalchemy import select, update
+from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
 
-from . import callback_urls, failover, lifecycle, provider_health, providers
+from . import callback_urls, claims, failover, lifecycle, provider_health, providers
 from .models import Message, MessageState, Portal, PortalState, utcnow
 from .providers.base import PER_MESSAGE, AnswerLost, Outgoing, ProviderError
 
 logger = logging.getLogger(__name__)
 
-# How long a runner may take over one provider call before the message counts as stuck.
+# How long a runner may take over one round of provider calls before its messages count as stuck.
 SENDING_LEASE = timedelta(minutes=5)
 FIRST_POLL_DELAY = timedelta(seconds=30)
 RETRY_BASE = timedelta(seconds=60)
 RETRY_CAP = timedelta(hours=1)
-
-def claim(session, message_id):
-    """Take the message for one send attempt; False when another runner has it or it is not due."""
-    now = utcnow()
-    result = session.execute(
-        update(Message)
-        .where(Message.id == message_id, Message.state.in_(MessageState.TO_SEND))
-        .values(state=MessageState.SENDING, due_at=now + SENDING_LEASE, updated_at=now)
-    )
-    session.commit()
-    return result.rowcount == 1
+CLAIM_BATCH = 1000  # messages one claim takes: memory stays flat whatever the backlog
+RECOVERY_LEASE = timedelta(minutes=1)
 
 
+# ---------------------------------------------------------------- claims
+def claim_named(session, message_ids, now):
+    """Claim the named messages that still wait for their first send (the web process's sender, a test SMS)."""
+    return claims.claim_ids(session, claims.MESSAGES, message_ids, (Message.state == MessageState.RECEIVED,),
+                            now=now, lease=SENDING_LEASE, values=lifecycle.claimed_to_send(now))
+
+
+def claim_due(session, portal_id, now, limit=CLAIM_BATCH):
+    """Claim the portal's messages whose (re)try is due."""
+    return claims.claim(session, claims.MESSAGES,
+                        (Message.portal_id == portal_id, Message.state.in_(MessageState.TO_SEND)),
+                        now=now, lease=SENDING_LEASE, limit=limit, values=lifecycle.claimed_to_send(now))
+
+
+def portals_with_due_sends(session, now):
+    return session.scalars(
+        select(Message.portal_id).join(Portal)
+        .where(Message.state.in_(MessageState.TO_SEND), Message.due_at <= now,
+               Portal.state != PortalState.UNINSTALLED)
+        .distinct()
+    ).all()
+
+
+# ---------------------------------------------------------------- sending
 def send(session, settings, message_id, http=None, gate=None):
-    """Send a stored message if this runner can claim it, along the portal's failover chain. Returns it.
+    """Send one stored message if this runner can claim it. Returns the message as it is then."""
+    claim = claim_named(session, [message_id], utcnow())
+    if claim.ids:
+        send_held(session, settings, claim, http, gate)
+    return session.get(Message, message_id, populate_existing=True)
+
+
+def send_held(session, settings, claim, http, gate=None):
+    """Send the messages of `claim` along their portals' failover chains. Returns the messages.
 
     `gate`: the job pass's PassGate; an account closed in it (it timed out in this pass) is not called again in
-    this pass: the message is left due for the next one."""
-    if not claim(session, message_id):
-        return session.get(Message, message_id, populate_existing=True)
-    message = session.get(Message, message_id, populate_existing=True)
-    chain = message.portal.active_accounts
-    max_attempts = settings["SEND_MAX_ATTEMPTS"]
-    gate = gate or provider_health.PassGate()
-    skipped = provider_health.skips(session, chain, utcnow())
-    failed_id, error = None, None  # the account the last call failed at in this attempt, and how
-    while True:
+    this pass: its messages are left due for the next one."""
+    messages = claims.held(session, claims.MESSAGES, claim)
+    try:
+        _Round(session, settings, http, gate or provider_health.PassGate()).run(messages)
+        session.commit()
+    except StaleDataError:  # another runner took the messages over: their fate is its to write
+        session.rollback()
+        logger.warning("a send round lost its lease on %d messages; their new holder settles them", len(messages))
+        return []
+    return messages
+
+
+@dataclass
+class _Way:
+    """One message's way along its chain in this round: where the last call failed, and how."""
+
+    message: Message
+    failed_id: int | None = None
+    error: ProviderError | None = None
+
+
+class _Round:
+    def __init__(self, session, settings, http, gate):
+        self.session, self.settings, self.http, self.gate = session, settings, http, gate
+        self.max_attempts = settings["SEND_MAX_ATTEMPTS"]
+
+    def run(self, messages):
+        accounts = {a.id: a for m in messages for a in m.portal.active_accounts}
+        self.skipped = provider_health.skips(self.session, list(accounts.values()), utcnow())
+        ways = [_Way(message) for message in messages]
+        while ways:  # each turn calls every account once per batch; failed messages go on to the next account
+            by_account = defaultdict(list)
+            for way in ways:
+                account = self._route(way)
+                if account is not None:
+                    by_account[account.id].append((account, way))
+            ways = []
+            for group in by_account.values():
+                ways += self._call_account(group[0][0], [way for _, way in group])
+
+    def _route(self, way):
+        """The account to call for the message now, or None when it is settled for this round."""
+        message, chain = way.message, way.message.portal.active_accounts
         log = message.attempt_log or []
-        if failed_id is None:
-            route = failover.first_route(chain, log, max_attempts, message.account_id, skipped)
+        if way.failed_id is None:
+            route = failover.first_route(chain, log, self.max_attempts, message.account_id, self.skipped)
         else:
-            route = failover.next_route(chain, log, max_attempts, failed_id, skipped)
+            route = failover.next_route(chain, log, self.max_attempts, way.failed_id, self.skipped)
         if route.passed_over:
             message.attempt_log = failover.passed_over(log, route.passed_over, utcnow())
         account = route.account
         if account is None:
-            _no_account(message, chain, route, skipped, failed_id is not None)
-            break
+            _no_account(message, chain, route, self.skipped, way.failed_id is not None)
+            return None
         if route.wait:
             message.account_id, message.provider = account.id, account.kind
             lifecycle.retry_at(message, utcnow() + backoff(failover.transient_failures(message.attempt_log,
                                                                                        account.id)))
-            logger.info("message %s: %s; next try at %s via %s", message.id, error, message.due_at, account.kind)
-            break
-        if error is not None:
-            logger.info("message %s: %s; failing over to %s", message.id, error, account.kind)
-        if gate.is_closed(account.id):  # it timed out in this pass: leave the message to the next pass
+            logger.info("message %s: %s; next try at %s via %s", message.id, way.error, message.due_at,
+                        account.kind)
+            return None
+        if way.error is not None:
+            logger.info("message %s: %s; failing over to %s", message.id, way.error, account.kind)
+        if self.gate.is_closed(account.id):  # it timed out in this pass: leave the message to the next pass
             message.account_id, message.provider = account.id, account.kind
             lifecycle.retry_at(message, utcnow())
-            break
-        if not provider_health.take_call(session, account.id, utcnow()):  # another runner probes it now
-            skipped[account.id] = utcnow() + provider_health.PROBE_EVERY
-            continue
-        error = _attempt(session, settings, message, account, http, gate)
-        if error is None:
-            break
-        if isinstance(error, AnswerLost):  # the provider may have it: another send could be a duplicate
-            lifecycle.await_reconciliation(message, utcnow())
-            break
-        if not error.fails_over:  # the number or the text is the problem: no provider will do better
-            lifecycle.fail(message, message.error_code, error.text)
-            logger.info("message %s failed: %s", message.id, error)
-            break
-        failed_id = account.id
-    session.commit()
-    return message
+            return None
+        return account
+
+    def _call_account(self, account, ways):
+        """Send `ways` through `account`, a batch per request. Returns the ways that go on to another account."""
+        if not provider_health.take_call(self.session, account.id, utcnow()):  # another runner probes it now
+            self.skipped[account.id] = utcnow() + provider_health.PROBE_EVERY
+            return ways
+        provider = providers.for_account(account, self.settings, http=self.http)
+        onward = []
+        for batch in _chunks(ways, provider.sends_per_request):
+            if self.gate.is_closed(account.id):  # it timed out on an earlier batch: the rest wait for the next pass
+                for way in batch:
+                    lifecycle.retry_at(way.message, utcnow())
+                continue
+            for way, error in zip(batch, self._attempt(account, provider, [way.message for way in batch])):
+                if error is None:
+                    continue
+                message = way.message
+                if isinstance(error, AnswerLost):  # the provider may have it: another send could be a duplicate
+                    lifecycle.await_reconciliation(message, utcnow())
+                elif not error.fails_over:  # the number or the text is the problem: no provider will do better
+                    lifecycle.fail(message, message.error_code, error.text)
+                    logger.info("message %s failed: %s", message.id, error)
+                else:
+                    way.failed_id, way.error = account.id, error
+                    onward.append(way)
+            self.session.commit()
+        return onward
+
+    def _attempt(self, account, provider, messages):
+        """One provider request for `messages`. Returns, per message, None (taken) or the ProviderError."""
+        for message in messages:  # committed before the call: recovery then knows which provider was asked
+            message.account_id, message.provider = account.id, account.kind
+            message.attempts += 1
+            message.attempt_log = failover.started(message.attempt_log, account, utcnow())
+        self.session.commit()
+        outgoing_ = [outgoing(message, account, self.settings, provider) for message in messages]
+        try:
+            results = provider.send_many(outgoing_) if len(outgoing_) > 1 else [provider.send(outgoing_[0])]
+        except ProviderError as exc:
+            self.gate.note(self.session, account.id, utcnow(), exc)
+            results = [exc] * len(messages)
+        else:
+            self.gate.note(self.session, account.id, utcnow())
+        errors = []
+        for message, result in zip(messages, results):
+            if isinstance(result, ProviderError):
+                message.attempt_log = failover.settled(message.attempt_log, utcnow(), result)
+                message.error_code = (f"{result.kind}:{result.code}" if result.code else result.kind)[:64]
+                message.error_text = result.text
+                errors.append(result)
+            else:
+                message.attempt_log = failover.settled(message.attempt_log, utcnow())
+                lifecycle.accept(message, result.provider_id, result.status, result.raw, utcnow() + FIRST_POLL_DELAY)
+                errors.append(None)
+        return errors
 
 
 def _no_account(message, chain, route, skipped, after_a_failure):
@@ -97,30 +200,10 @@ def _no_account(message, chain, route, skipped, after_a_failure):
     elif after_a_failure:
         lifecycle.fail(message, message.error_code, message.error_text)
         logger.info("message %s failed, no provider left: %s", message.id, message.error_text)
-    else:
-        _fail_without_route(message, chain)
-
-
-def _attempt(session, settings, message, account, http, gate):
-    """One provider call. Returns None when the provider took the message, else the ProviderError."""
-    # Committed before the call: if this runner dies mid-call, recovery knows which provider was asked.
-    message.account_id, message.provider = account.id, account.kind
-    message.attempts += 1
-    message.attempt_log = failover.started(message.attempt_log, account, utcnow())
-    session.commit()
-    provider = providers.for_account(account, settings, http=http)
-    try:
-        accepted = provider.send(outgoing(message, account, settings, provider))
-    except ProviderError as exc:
-        gate.note(session, account.id, utcnow(), exc)
-        message.attempt_log = failover.settled(message.attempt_log, utcnow(), exc)
-        message.error_code = (f"{exc.kind}:{exc.code}" if exc.code else exc.kind)[:64]
-        message.error_text = exc.text
-        return exc
-    gate.note(session, account.id, utcnow())
-    message.attempt_log = failover.settled(message.attempt_log, utcnow())
-    lifecycle.accept(message, accepted.provider_id, accepted.status, accepted.raw, utcnow() + FIRST_POLL_DELAY)
-    return None
+    elif not chain:
+        lifecycle.fail(message, "no_provider", "No SMS provider is configured for this portal.")
+    else:  # every provider of the chain refused it or ran out of attempts before
+        lifecycle.fail(message, message.error_code or "no_provider", message.error_text or "No provider is left.")
 
 
 def outgoing(message, account, settings, provider):
@@ -133,53 +216,60 @@ def outgoing(message, account, settings, provider):
                     callback_url=callback_url)
 
 
-def _fail_without_route(message, chain):
-    if not chain:
-        lifecycle.fail(message, "no_provider", "No SMS provider is configured for this portal.")
-    else:  # every provider of the chain refused it or ran out of attempts before
-        lifecycle.fail(message, message.error_code or "no_provider", message.error_text or "No provider is left.")
-
-
 def backoff(attempts):
     """Exponential with full jitter over the upper half: 1, 2, 4 ... minutes, capped at an hour."""
     ceiling = min(RETRY_CAP, RETRY_BASE * (2 ** max(0, attempts - 1)))
     return ceiling * (0.5 + random.random() / 2)
 
 
-def due_for_sending(session, now, limit=500):
-    return session.scalars(
-        select(Message.id).join(Portal)
-        .where(Message.state.in_(MessageState.TO_SEND), Message.due_at <= now,
-               Portal.state != PortalState.UNINSTALLED)
-        .order_by(Message.due_at).limit(limit)
-    ).all()
+def _chunks(items, size):
+    iterator = iter(items)
+    while chunk := list(islice(iterator, max(1, size))):
+        yield chunk
 
 
-def recover_stuck(session, now):
+# ---------------------------------------------------------------- the job's duties
+def send_due(workers, settings, http, gate):
+    """Every stored message whose (re)try is due, portals in parallel. Returns how many were settled (not left
+    waiting for a retry). A provider that times out is not called again in this pass."""
+    with workers.db.session() as session:
+        portal_ids = portals_with_due_sends(session, utcnow())
+    return workers.map(portal_ids, lambda session, portal_id: _send_portal(session, settings, portal_id, http,
+                                                                           gate, workers))
+
+
+def _send_portal(session, settings, portal_id, http, gate, workers):
+    started, settled = utcnow(), 0  # only what was due when this began: a retry set for "now" waits its turn
+    while not workers.out_of_time():
+        claim = claim_due(session, portal_id, started)
+        if not claim.ids:
+            break
+        settled += sum(m.state != MessageState.RETRY_WAIT for m in send_held(session, settings, claim, http, gate))
+    return settled
+
+
+def recover_stuck(workers):
     """Messages whose runner died mid-send (lease over). A provider call that was under way may have gone
-    through: those are reconciled (the provider is asked before anything is sent again); the rest are retried."""
-    stuck = session.scalars(
-        select(Message).where(Message.state == MessageState.SENDING, Message.due_at <= now)
-        .limit(500).with_for_update(skip_locked=True)
-    ).all()
-    for message in stuck:
-        account_id = failover.in_flight(message.attempt_log)
-        if account_id is None:  # no provider was called: nothing went out
-            lifecycle.retry_at(message, now)
-        else:
-            message.attempt_log = failover.settled(message.attempt_log, now, AnswerLost("the runner stopped mid-call"))
-            message.account_id = account_id
-            lifecycle.await_reconciliation(message, now - lifecycle.RECONCILE_DELAY)
-        logger.warning("message %s was stuck in sending: now %s", message.id, message.state)
-    session.commit()
-    return len(stuck)
-
-
-def send_due(session, settings, now, http, gate):
-    """The job's part: every stored message whose (re)try is due. Safe beside other runners (claims). A provider
-    that times out is not called again in this pass, so other accounts' messages do not wait behind it."""
-    sent = 0
-    for message_id in due_for_sending(session, now):
-        message = send(session, settings, message_id, http=http, gate=gate)
-        sent += message is not None and message.state != MessageState.RETRY_WAIT
-    return sent
+    through: those are reconciled (the provider is asked before anything is sent again); the rest are retried.
+    The claim takes the lease over, so the runner that lost it cannot write over this."""
+    recovered = 0
+    with workers.db.session() as session:
+        while not workers.out_of_time():
+            now = utcnow()
+            claim = claims.claim(session, claims.MESSAGES, (Message.state == MessageState.SENDING,), now=now,
+                                 lease=RECOVERY_LEASE, limit=CLAIM_BATCH)
+            if not claim.ids:
+                break
+            for message in claims.held(session, claims.MESSAGES, claim):
+                account_id = failover.in_flight(message.attempt_log)
+                if account_id is None:  # no provider was called: nothing went out
+                    lifecycle.retry_at(message, now)
+                else:
+                    message.attempt_log = failover.settled(message.attempt_log, now,
+                                                           AnswerLost("the runner stopped mid-call"))
+                    message.account_id = account_id
+                    lifecycle.await_reconciliation(message, now - lifecycle.RECONCILE_DELAY)
+                logger.warning("message %s was stuck in sending: now %s", message.id, message.state)
+                recovered += 1
+            session.commit()
+    return recovered

@@ -1,34 +1,31 @@
-"""Statuses: poll providers for messages not yet final, and report every change to Bitrix24 in batches.
+"""Statuses: poll providers for messages not yet final, and read the receipts providers push.
 
-Both duties claim their work first (messages by pushing `due_at` forward, portals by `report_not_before`,
-under `FOR UPDATE SKIP LOCKED` on PostgreSQL), so any number of runners can work side by side.
+Polling works per provider account, accounts in parallel: each claims its own due messages (b24sms/claims.py),
+as many per status request as the provider takes, and writes what it learned only while it holds them.
+Reporting the changes to Bitrix24 is b24sms/reporting.py.
 """
 import logging
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import islice
 
 from sqlalchemy import select, update
 
-from . import failover, lifecycle, providers
-from .bitrix.client import BATCH_LIMIT
-from .bitrix.errors import AuthRevoked, BitrixError, RateLimited
+from . import claims, failover, lifecycle, providers
+from .provider_health import is_hanging
 from .db import lock_rows
 from .models import Message, MessageState, Portal, PortalState, ProviderAccount, utcnow
-from .portal_tokens import rest_client
 from .providers.base import UNKNOWN, ProviderError, RetryLater, Tracked
+from .workers import NotCalled
 
 logger = logging.getLogger(__name__)
 
 POLL_LEASE = timedelta(minutes=5)
 POLL_GIVE_UP = timedelta(hours=72)  # a message with no final status by then is no longer polled
 POLL_HUNG_DELAY = timedelta(minutes=2)  # messages of an account that hangs: polled again this much later
-REPORT_LEASE = timedelta(minutes=5)
-REPORT_PAUSE = timedelta(seconds=60)  # after QUERY_LIMIT_EXCEEDED or Bitrix trouble
-BATCHES_PER_PORTAL = 20  # per pass: 1,000 statuses, then other portals get their turn
-# Bitrix24 errors after which a status can never be reported: stop trying it.
-UNREPORTABLE = {"ERROR_MESSAGE_NOT_FOUND", "ERROR_MESSAGE_STATUS_INCORRECT"}
+CLAIM_BATCH = 1000  # messages one claim takes (Prostor: five status requests); memory stays flat
+# Providers asked one message per request: this many requests to one account at once.
+CALLS_PER_ACCOUNT = 4
 
 
 # ---------------------------------------------------------------- polling
@@ -43,92 +40,108 @@ def next_poll_delay(age):
     return timedelta(hours=2)
 
 
-def claim_for_polling(session, now, limit=1000):
-    messages = session.scalars(
-        select(Message).join(Portal)
-        .where(Message.state.in_(MessageState.POLLED), Message.due_at <= now, Message.account_id.is_not(None),
-               Portal.state != PortalState.UNINSTALLED)
-        .order_by(Message.due_at).limit(limit).with_for_update(skip_locked=True, of=Message)
-    ).all()
-    for message in messages:
-        message.due_at = now + POLL_LEASE
-    session.commit()
-    return messages
-
-
 @dataclass(frozen=True)
 class Polled:
-    claimed: int  # messages taken for polling (the job goes on while there are any)
-    changed: int  # of them, how many changed state
+    claimed: int = 0  # messages taken for polling (the job goes on while there are any)
+    changed: int = 0  # of them, how many changed state
+
+    def __add__(self, other):
+        return Polled(self.claimed + other.claimed, self.changed + other.changed)
 
 
-def poll(session, settings, now, http, gate):
-    """One polling round over up to a claim's worth of due messages."""
-    by_account = defaultdict(list)
-    claimed = claim_for_polling(session, now)
-    for message in claimed:
-        by_account[message.account_id].append(message)
-    changed = 0
-    for messages in by_account.values():
-        account = messages[0].account
-        if not gate.may_call(session, account.id, now):  # skipped: it hangs
-            _poll_later(session, messages, now + POLL_HUNG_DELAY)
-            continue
-        provider = providers.for_account(account, settings, http=http)
-        chunks = list(_chunks(messages, provider.statuses_per_request))
-        if provider.poll_interval:
-            chunks = _within_poll_slot(session, account, chunks, provider.poll_interval, now)
-        for index, chunk in enumerate(chunks):
-            if gate.is_closed(account.id):  # it timed out on an earlier chunk: the rest wait
-                _poll_later(session, [m for later in chunks[index:] for m in later], now + POLL_HUNG_DELAY)
-                break
-            changed += _poll_chunk(session, gate, account, provider, chunk, now)
+def accounts_due_polling(session, now):
+    return session.scalars(
+        select(Message.account_id).join(Portal)
+        .where(Message.state.in_(MessageState.POLLED), Message.due_at <= now, Message.account_id.is_not(None),
+               Portal.state != PortalState.UNINSTALLED)
+        .distinct()
+    ).all()
+
+
+def poll(workers, settings, http, gate):
+    """Poll every account with due messages, accounts in parallel."""
+    with workers.db.session() as session:
+        account_ids = accounts_due_polling(session, utcnow())
+    return workers.map(account_ids, lambda session, account_id: _poll_account(
+        session, settings, account_id, http, gate, workers), start=Polled())
+
+
+def _claim_account(session, account_id, now, lease, limit):
+    return claims.claim(session, claims.MESSAGES,
+                        (Message.account_id == account_id, Message.state.in_(MessageState.POLLED)),
+                        among=((Portal, Portal.id == Message.portal_id, Portal.state != PortalState.UNINSTALLED),),
+                        now=now, lease=lease, limit=limit)
+
+
+def _poll_account(session, settings, account_id, http, gate, workers):
+    account = session.get(ProviderAccount, account_id)
+    provider = providers.for_account(account, settings, http=http)
+    started, polled = utcnow(), Polled()
+    while not workers.out_of_time():
+        if not gate.may_call(session, account_id, utcnow()):  # it hangs: its due messages wait
+            _claim_account(session, account_id, started, POLL_HUNG_DELAY, CLAIM_BATCH)
+            break
+        if provider.poll_interval and not _take_poll_slot(session, account_id, provider.poll_interval):
+            break  # its one request per interval is spent: the messages stay due for the next slot
+        limit = provider.statuses_per_request if provider.poll_interval else CLAIM_BATCH
+        claim = _claim_account(session, account_id, started, POLL_LEASE, limit)
+        if not claim.ids:
+            break
+        polled += Polled(claimed=len(claim.ids))
+        tracked = [(m.id, Tracked(m.provider_message_id, m.recipient))
+                   for m in claims.held(session, claims.MESSAGES, claim)]
+        session.commit()  # no transaction stays open across the provider calls
+        chunks = list(_chunks(tracked, provider.statuses_per_request))
+        per_call = CALLS_PER_ACCOUNT if provider.statuses_per_request == 1 else 1
+        answers = workers.call_each([[t for _, t in chunk] for chunk in chunks], provider.statuses, per_call,
+                                    stop=lambda done: gate.is_closed(account_id) or any(map(is_hanging, done)))
+        for chunk, answer in zip(chunks, answers):
+            polled += Polled(changed=_apply_poll(session, gate, account, provider, claim, chunk, answer))
             session.commit()
-    return Polled(claimed=len(claimed), changed=changed)
+        if provider.poll_interval:
+            break
+    return polled
 
 
-def _poll_later(session, messages, when):
-    for message in messages:
-        message.due_at = when
-    session.commit()
-
-
-def _within_poll_slot(session, account, chunks, interval, now):
+def _take_poll_slot(session, account_id, interval):
     """For providers that allow one status request per interval: take the account's slot (a conditional
-    UPDATE, so only one runner gets it) and poll one chunk; everything else waits for the next slot."""
+    UPDATE, so only one runner gets it)."""
+    now = utcnow()
     taken = session.execute(
         update(ProviderAccount)
-        .where(ProviderAccount.id == account.id,
+        .where(ProviderAccount.id == account_id,
                ProviderAccount.poll_not_before.is_(None) | (ProviderAccount.poll_not_before <= now))
         .values(poll_not_before=now + interval)
         .execution_options(synchronize_session=False)
     ).rowcount == 1
-    allowed = chunks[:1] if taken else []
-    for chunk in chunks[len(allowed):]:
-        for message in chunk:
-            message.due_at = now + interval
     session.commit()
-    return allowed
+    return taken
 
 
-def _poll_chunk(session, gate, account, provider, messages, now):
-    try:
-        reports = provider.statuses([Tracked(message.provider_message_id, message.recipient) for message in messages])
-    except Exception as exc:  # a provider's odd answer must not stop polling for everyone else
-        if isinstance(exc, ProviderError):
-            gate.note(session, account.id, utcnow(), exc)
-        delay = timedelta(minutes=2) if isinstance(exc, RetryLater) else timedelta(minutes=15)
-        log = logger.warning if isinstance(exc, ProviderError) else logger.exception
-        log("status poll at %s failed (%s): next try in %s", provider.kind, exc, delay)
-        for message in messages:
-            message.due_at = now + delay
+def _apply_poll(session, gate, account, provider, claim, chunk, answer):
+    """Write one status request's answer (a list of reports, or the exception it raised) to the messages this
+    claim still holds. Returns how many changed state."""
+    ids = [message_id for message_id, _ in chunk]
+    if isinstance(answer, NotCalled):  # the account timed out on an earlier request of this claim
+        for message in claims.held(session, claims.MESSAGES, claim, ids):
+            message.due_at = utcnow() + POLL_HUNG_DELAY
+        return 0
+    if isinstance(answer, Exception):  # a provider's odd answer must not stop polling for everyone else
+        if isinstance(answer, ProviderError):
+            gate.note(session, account.id, utcnow(), answer)
+        delay = timedelta(minutes=2) if isinstance(answer, RetryLater) else timedelta(minutes=15)
+        log = logger.warning if isinstance(answer, ProviderError) else logger.error
+        log("status poll at %s failed (%s): next try in %s", provider.kind, answer, delay)
+        for message in claims.held(session, claims.MESSAGES, claim, ids):
+            message.due_at = utcnow() + delay
         return 0
     gate.note(session, account.id, utcnow())
     session.commit()  # the account's row is not held while its messages are locked and worked on
-    by_id = {report.provider_id: report for report in reports}
+    by_id = {report.provider_id: report for report in answer}
     changed = 0
+    now = utcnow()
     # Re-read under lock: a receipt may have moved a message while we waited for the provider.
-    for message in lock_rows(session, Message, Message.id.in_([m.id for m in messages])):
+    for message in claims.held(session, claims.MESSAGES, claim, ids, lock=True):
         report = by_id.get(message.provider_message_id)
         if report is not None:
             changed += lifecycle.apply_status(message, report.status, report.raw,
@@ -187,91 +200,3 @@ def _taken_after_all(session, account, message_key, provider_id, now):
         logger.info("message %s: a receipt shows %s took it (%s)", message.id, account.kind, provider_id)
         lifecycle.taken_after_all(message, account, provider_id, now)
     return taken
-
-
-# ---------------------------------------------------------------- reporting to Bitrix24
-def claim_portals_to_report(session, now, limit=100):
-    pending = select(Message.portal_id).where(Message.report_pending.is_(True)).distinct()
-    portals = session.scalars(
-        select(Portal)
-        .where(Portal.id.in_(pending), Portal.state == PortalState.ACTIVE,
-               Portal.report_not_before.is_(None) | (Portal.report_not_before <= now))
-        .limit(limit).with_for_update(skip_locked=True)
-    ).all()
-    for portal in portals:
-        portal.report_not_before = now + REPORT_LEASE
-    session.commit()
-    return portals
-
-
-def report(db, session, settings, now, http=None):
-    """One reporting pass over every portal with untold statuses. Returns how many statuses were reported."""
-    reported = 0
-    for portal in claim_portals_to_report(session, now):
-        try:
-            reported += report_portal(db, session, settings, portal, http=http)
-        except Exception:  # one portal's surprise must not keep the others waiting; its lease runs out
-            logger.exception("reporting for portal %s failed", portal.domain)
-            session.rollback()
-    return reported
-
-
-def report_portal(db, session, settings, portal, http=None):
-    client = rest_client(db, portal, settings, http)
-    code = settings["SENDER_CODE"]
-    reported, after_id, pause = 0, 0, None
-    for _ in range(BATCHES_PER_PORTAL):
-        messages = session.scalars(
-            select(Message).where(Message.portal_id == portal.id, Message.report_pending.is_(True),
-                                  Message.id > after_id)
-            .order_by(Message.id).limit(BATCH_LIMIT)
-        ).all()
-        if not messages:
-            break
-        after_id = messages[-1].id
-        commands = {f"m{m.id}": ("messageservice.message.status.update",
-                                 {"CODE": code, "MESSAGE_ID": m.bitrix_message_id, "STATUS": m.status})
-                    for m in messages}
-        try:
-            outcome = client.batch(commands)
-        except RateLimited as exc:
-            logger.info("portal %s: %s, pausing reports", portal.domain, exc.code)
-            pause = REPORT_PAUSE
-            break
-        except AuthRevoked:
-            break  # the portal is now needs_reauth; its statuses wait for the admin
-        except BitrixError as exc:
-            logger.warning("portal %s: status report failed: %s", portal.domain, exc)
-            pause = REPORT_PAUSE
-            break
-        done = [m for m in messages if f"m{m.id}" in outcome.results]
-        for m in messages:
-            error = outcome.errors.get(f"m{m.id}")
-            if error is not None and error.code in UNREPORTABLE:
-                logger.warning("portal %s: message %s cannot be reported: %s", portal.domain,
-                               m.bitrix_message_id, error)
-                done.append(m)
-        _mark_reported(session, done)
-        reported += len(done)
-        if not done:
-            pause = REPORT_PAUSE  # every command failed: don't hammer the portal
-            break
-    session.execute(update(Portal).where(Portal.id == portal.id)
-                    .values(report_not_before=utcnow() + pause if pause else None))
-    session.commit()
-    return reported
-
-
-def _mark_reported(session, messages):
-    now = utcnow()
-    by_status = defaultdict(list)
-    for message in messages:
-        by_status[message.status].append(message.id)
-    for status, ids in by_status.items():
-        # Only rows whose status is still the one we reported: a change that came meanwhile stays pending.
-        session.execute(
-            update(Message).where(Message.id.in_(ids), Message.status == status)
-            .values(reported_status=status, report_pending=False, reported_at=now)
-            .execution_options(synchronize_session=False)
-        )
-    session.commit()

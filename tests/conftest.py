@@ -2,6 +2,7 @@ import os
 
 import pytest
 import responses
+from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from b24sms import create_app
@@ -35,6 +36,22 @@ def database_url(tmp_path_factory):
     return url
 
 
+class SettledClient(FlaskClient):
+    """A test client that, after each request, waits until the web sender has sent what the request handed it:
+    the handler answers before the provider is called, and a test reads the outcome after both."""
+
+    def open(self, *args, **kwargs):
+        response = super().open(*args, **kwargs)
+        assert self.application.extensions["b24sms.sender"].wait_idle(30), "the web sender did not settle"
+        return response
+
+
+def settled(app):
+    """The app, its test clients waiting for its web sender after each request."""
+    app.test_client_class = SettledClient
+    return app
+
+
 @pytest.fixture
 def app(database_url, tmp_path):
     app = create_app({
@@ -48,7 +65,8 @@ def app(database_url, tmp_path):
         "PUBLIC_URL": PUBLIC_URL,
         "HTTP_TIMEOUT": 5,
     })
-    yield app
+    yield settled(app)
+    app.extensions["b24sms.sender"].wait_idle(30)
     empty_tables(app)
 
 

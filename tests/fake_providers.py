@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import re
+import threading
 import time
 from urllib.parse import parse_qsl, urlsplit
 
@@ -20,14 +21,32 @@ SMSC = "https://smsc.ru/sys/"
 SMSAERO = "https://gate.smsaero.ru/v2/"
 TWILIO = "https://api.twilio.com/2010-04-01/"
 
+_in_flight_lock = threading.Lock()
+
+
 class LosesAnswers:
     """`lose_answers = n`: the next n requests are processed, then their answer is lost on the way back (the
     app sees a read timeout although the provider did the work).
     `hangs = True`: the provider takes calls and never answers; every request times out unprocessed and is
-    counted in `calls_while_hanging`."""
+    counted in `calls_while_hanging`.
+    `slow_answers = threading.Event()`: requests are processed, then answered only once the event is set (a slow
+    provider; `answers_waiting` counts those held back)."""
 
     lose_answers = 0
     hangs = False
+    slow_answers = None
+    answers_waiting = 0
+    answer_delay = 0  # seconds every request takes (a round trip), so that parallel requests overlap
+    max_in_flight = 0  # the most requests under way at once
+
+    def _enter(self):
+        with _in_flight_lock:
+            self.in_flight = getattr(self, "in_flight", 0) + 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def _leave(self):
+        with _in_flight_lock:
+            self.in_flight -= 1
 
     def answering(self, handle):
         self.calls_while_hanging = []
@@ -36,7 +55,16 @@ class LosesAnswers:
             if self.hangs:
                 self.calls_while_hanging.append(urlsplit(request.url).path.rsplit("/", 1)[-1])
                 raise requests.ReadTimeout("the provider took the call and never answered")
-            answer = handle(request)
+            self._enter()
+            try:
+                time.sleep(self.answer_delay)
+                answer = handle(request)
+            finally:
+                self._leave()
+            if self.slow_answers is not None:
+                self.answers_waiting += 1
+                assert self.slow_answers.wait(30), "a slow answer was never let go"
+                self.answers_waiting -= 1
             if self.lose_answers:
                 self.lose_answers -= 1
                 raise requests.ReadTimeout("the answer was lost on the way back")

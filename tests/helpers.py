@@ -5,6 +5,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from b24sms.models import Message, Portal, utcnow
+from b24sms.web.views import message_view
 
 APPLICATION_TOKEN = "f3f0d0c5ff4dddad30a5088db9d7abc5"
 
@@ -129,3 +130,12 @@ def handler_path(db, domain=None):
 def without_auth(form):
     """A handler call as Bitrix24 posts it for a message with no author: no `auth[...]` block at all."""
     return {key: value for key, value in form.items() if not key.startswith("auth[")}
+
+
+def as_sent(client, response):
+    """A handler call's answer as the message stands once the web sender is done with it (the answer itself
+    comes before the provider is called, so it says `received`)."""
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    with client.application.extensions["b24sms.db"].session() as session:
+        return {**message_view(session.get(Message, body["id"])), "created": body.get("created")}

@@ -7,14 +7,13 @@ from sqlalchemy import select
 from b24sms import failover
 from b24sms.models import MessageState, ProviderAccount
 from b24sms.providers.base import AnswerLost, NoMoney, RetryLater
-from tests.helpers import (PROSTOR_SETTINGS, SMSC_SETTINGS, bearer, handler_form, install_with_chain, make_due,
+from tests.helpers import (as_sent, PROSTOR_SETTINGS, SMSC_SETTINGS, bearer, handler_form, install_with_chain, make_due,
                            message_id, run_job, save_providers, stored)
 
 
 def post_sms(client, bitrix, n=1, **extra):
     response = client.post("/handler", data=handler_form(bitrix, message_id(n), **extra))
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
+    return as_sent(client, response)
 
 
 @pytest.fixture

@@ -7,14 +7,13 @@ import requests
 from sqlalchemy import update
 
 from b24sms.models import Message, MessageState, ProviderAccount, utcnow
-from tests.helpers import (PROSTOR_SETTINGS, SMSC_SETTINGS, TWILIO_SETTINGS, bearer, handler_form,
+from tests.helpers import (as_sent, PROSTOR_SETTINGS, SMSC_SETTINGS, TWILIO_SETTINGS, bearer, handler_form,
                            install_with_chain, make_due, message_id, run_job, stored)
 
 
 def post_sms(client, bitrix, n=1):
     response = client.post("/handler", data=handler_form(bitrix, message_id(n)))
-    assert response.status_code == 200
-    return response.get_json()
+    return as_sent(client, response)
 
 
 def lost_an_hour_ago(db):

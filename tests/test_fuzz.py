@@ -22,7 +22,7 @@ from werkzeug.datastructures import MultiDict
 
 from b24sms.models import Message, Portal, ProviderAccount
 from tests.conftest import PUBLIC_URL
-from tests.helpers import (APPLICATION_TOKEN, PROSTOR_SETTINGS, SMSAERO_SETTINGS, SMSC_SETTINGS, TWILIO_SETTINGS,
+from tests.helpers import (as_sent, APPLICATION_TOKEN, PROSTOR_SETTINGS, SMSAERO_SETTINGS, SMSC_SETTINGS, TWILIO_SETTINGS,
                            bearer, handler_form, iframe_form, install_with_chain, install_with_prostor, message_id,
                            open_page, save_providers, send_messages)
 
@@ -280,7 +280,7 @@ def test_the_unmutated_handler_form_is_accepted(client, db, bitrix, prostor):
 
     response = client.post("/handler", data=handler_form(bitrix, message_id(1)))
 
-    assert response.status_code == 200 and response.get_json()["state"] == "accepted"
+    assert as_sent(client, response)["state"] == "accepted"
     assert count(db, Message) == 1
 
 

@@ -4,7 +4,7 @@ import json
 from sqlalchemy import func, select
 
 from b24sms.models import Message, MessageState, Portal
-from tests.helpers import APPLICATION_TOKEN, handler_form, install_with_prostor, message_id
+from tests.helpers import as_sent, APPLICATION_TOKEN, handler_form, install_with_prostor, message_id
 
 
 def stored(db, bitrix_id):
@@ -18,8 +18,9 @@ def test_crm_sms_is_stored_sent_and_answered(client, db, bitrix, prostor):
     response = client.post("/handler", data=handler_form(bitrix, message_id(1)))
 
     assert response.status_code == 200
-    body = response.get_json()
-    assert body["message_id"] == message_id(1) and body["state"] == "accepted" and body["created"] is True
+    body = response.get_json()  # answered once stored: the provider is called off the request
+    assert body["message_id"] == message_id(1) and body["state"] == "received" and body["created"] is True
+    assert as_sent(client, response)["state"] == "accepted"
     path, sent = prostor.requests[-1]
     assert path == "send.json"
     message = stored(db, message_id(1))
@@ -156,7 +157,7 @@ def test_permanent_provider_refusal_fails_the_message(client, db, bitrix, prosto
 
     response = client.post("/handler", data=handler_form(bitrix, message_id(12)))
 
-    body = response.get_json()
+    body = as_sent(client, response)
     assert body["state"] == "failed"
     assert body["error"] == {"code": "invalid_recipient", "message": "invalid mobile phone"}
     runner.invoke(args=["jobs", "run-once"])
@@ -169,7 +170,7 @@ def test_transient_failure_waits_for_the_job_which_sends_once(client, db, bitrix
 
     response = client.post("/handler", data=handler_form(bitrix, message_id(13)))
 
-    assert response.status_code == 200 and response.get_json()["state"] == "retry_wait"
+    assert as_sent(client, response)["state"] == "retry_wait"
     message = stored(db, message_id(13))
     assert message.error_code == "retry_later:http_502"
     with db.session() as session:  # the backoff has passed

@@ -15,14 +15,13 @@ from b24sms import provider_health
 from b24sms.models import Message, MessageState, Portal, ProviderAccount, utcnow
 from b24sms.providers.base import AnswerLost
 from tests.fakes import FakeBitrix
-from tests.helpers import (PROSTOR_SETTINGS, SMSC_SETTINGS, TWILIO_SETTINGS, bearer, handler_form,
+from tests.helpers import (as_sent, PROSTOR_SETTINGS, SMSC_SETTINGS, TWILIO_SETTINGS, bearer, handler_form,
                            install_with_chain, make_due, message_id, run_job, stored)
 
 
 def post_sms(client, bitrix, n=1):
     response = client.post("/handler", data=handler_form(bitrix, message_id(n)))
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
+    return as_sent(client, response)
 
 
 def calls_ago(db, minutes, n=1):
@@ -313,11 +312,10 @@ def test_one_hung_provider_does_not_hold_up_other_portals_sends(client, db, bitr
 
     run_job(runner)
 
-    assert len(prostor.calls_while_hanging) == 1  # the first one timed out; the rest wait for the next pass
+    # Prostor takes the five in one request: that one timed out, so each of them may have got there.
+    assert len(prostor.calls_while_hanging) == 1
     assert [stored(db, 100 + n).state for n in range(1, 6)] == [MessageState.ACCEPTED] * 5
-    hung = sorted(stored(db, n).state for n in range(1, 6))
-    assert hung == [MessageState.RECONCILING] + [MessageState.RETRY_WAIT] * 4
-    assert all(stored(db, n).due_at <= utcnow() for n in range(1, 6) if stored(db, n).state != "reconciling")
+    assert [stored(db, n).state for n in range(1, 6)] == [MessageState.RECONCILING] * 5
 
 
 def test_one_hung_provider_does_not_hold_up_other_portals_reconciliation(client, db, bitrix, prostor, smsc, other,

@@ -6,25 +6,27 @@ from sqlalchemy import func, insert, select
 
 from b24sms.intake import new_provider_key
 from b24sms.models import Message, MessageState, Portal, ProviderAccount, utcnow
+from tests.fakes import FakeBitrix
 from tests.helpers import install_with_prostor, run_job
 
 BACKLOG = 1050  # more than one poll claim (1,000) and more than one portal's report batches per call (20 x 50)
 
 
-def accepted_backlog(db, prostor, count=BACKLOG):
+def accepted_backlog(db, prostor, count=BACKLOG, domain=None, first=0):
     """`count` messages Prostor took and has since delivered, all due for polling now."""
     with db.session() as session:
-        portal_id = session.scalars(select(Portal.id)).one()
-        account_id = session.scalars(select(ProviderAccount.id)).one()
+        portal_id = session.scalars(select(Portal.id).where(Portal.domain == domain) if domain
+                                    else select(Portal.id)).one()
+        account_id = session.scalars(select(ProviderAccount.id).where(ProviderAccount.portal_id == portal_id)).one()
         now = utcnow()
         rows = [{"portal_id": portal_id, "bitrix_message_id": f"{n:032x}", "provider_key": new_provider_key(),
                  "recipient": "+79161234567", "recipient_raw": "+79161234567", "body": "campaign", "segments": 1,
                  "account_id": account_id, "provider": "prostor", "provider_message_id": str(50_000 + n),
                  "state": MessageState.ACCEPTED, "attempts": 1, "due_at": now - timedelta(seconds=1),
                  "report_pending": False, "report_to_bitrix": True, "possible_duplicate": False,
-                 "created_at": now, "updated_at": now} for n in range(count)]
+                 "created_at": now, "updated_at": now} for n in range(first, first + count)]
         session.execute(insert(Message), rows)
-    for n in range(count):
+    for n in range(first, first + count):
         prostor.statuses[str(50_000 + n)] = "delivered"
 
 
@@ -55,3 +57,22 @@ def test_a_pass_stops_when_its_time_is_spent(app, client, db, bitrix, prostor, r
     assert "status_changes=0" in output and "reported=0" in output
     with db.session() as session:
         assert session.scalar(select(func.count()).where(Message.state == MessageState.ACCEPTED)) == BACKLOG
+
+
+def test_portals_are_polled_and_reported_in_parallel_each_within_its_floors(rsps, client, db, bitrix, prostor,
+                                                                            runner):
+    portals = [bitrix] + [FakeBitrix(rsps, domain=f"shop{n}.bitrix24.ru", member_id=f"{n:032x}") for n in (2, 3)]
+    for number, portal in enumerate(portals):
+        install_with_prostor(client, portal)
+        accepted_backlog(db, prostor, 450, domain=portal.domain, first=number * 1000)
+    prostor.answer_delay = 0.05  # a round trip, so that parallel requests overlap
+    prostor.requests.clear()
+
+    output = run_job(runner)
+
+    assert "status_changes=1350" in output and "reported=1350" in output
+    assert all(len(portal.statuses) == 450 for portal in portals)
+    # Per portal: ceil(450 / 200) status requests of one account, ceil(450 / 50) batches.
+    assert len([path for path, _ in prostor.requests if path == "status.json"]) == 3 * 3
+    assert [len(portal.rest_requests("batch")) for portal in portals] == [9, 9, 9]
+    assert prostor.max_in_flight >= 2  # accounts were polled side by side

@@ -18,7 +18,7 @@ from b24sms import create_app
 from b24sms.models import MessageState, Portal, PortalState, ProviderAccount, utcnow
 from tests.conftest import ENCRYPTION_KEY, PUBLIC_URL
 from tests.fakes import CLIENT_ID, CLIENT_SECRET
-from tests.helpers import (PROSTOR_SETTINGS, handler_form, install_with_chain, install_with_prostor, make_due,
+from tests.helpers import (as_sent, PROSTOR_SETTINGS, handler_form, install_with_chain, install_with_prostor, make_due,
                            message_id, run_job)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,8 +45,7 @@ def value(samples, name, **labels):
 
 def post_sms(client, bitrix, n):
     response = client.post("/handler", data=handler_form(bitrix, message_id(n)))
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
+    return as_sent(client, response)
 
 
 # ---------------------------------------------------------------- the format and the database gauges

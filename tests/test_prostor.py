@@ -92,3 +92,33 @@ def test_balance(rsps):
 
 def test_credentials_never_appear_in_repr():
     assert "secret" not in repr(provider())
+
+
+def test_send_many_carries_every_message_in_one_request_and_answers_each_by_its_client_id(rsps):
+    # Prostor answers per message; the order of its answer need not be ours.
+    rsps.post(PROSTOR + "send.json", json={"status": "ok", "messages": [
+        {"clientId": "b", "status": "invalid mobile phone"},
+        {"clientId": "a", "smscId": 501, "status": "accepted"},
+        {"clientId": "c", "smscId": 503, "status": "accepted"},
+    ]})
+    outgoing = [base.Outgoing(key=key, phone="+79161234567", text=f"text {key}") for key in "abcd"]
+
+    results = provider().send_many(outgoing)
+
+    assert json.loads(rsps.calls[0].request.body)["messages"] == [
+        {"clientId": key, "phone": "+79161234567", "text": f"text {key}"} for key in "abcd"]
+    assert results[0] == base.Accepted(provider_id="501", status=base.QUEUED, raw="accepted")
+    assert isinstance(results[1], base.InvalidRecipient) and results[1].text == "invalid mobile phone"
+    assert results[2].provider_id == "503"
+    # Not named in the answer: it may have been taken, so it is asked about (by its clientId) before a resend.
+    assert isinstance(results[3], base.AnswerLost) and results[3].code == "missing_in_answer"
+
+
+def test_send_many_request_errors_raise_for_the_whole_request(rsps):
+    rsps.post(PROSTOR + "send.json", json={"status": "error", "description": "error authorization"})
+    with pytest.raises(base.InvalidCredentials):
+        provider().send_many([base.Outgoing(key=key, phone="+79161234567", text="hi") for key in "ab"])
+
+
+def test_prostor_declares_two_hundred_per_send_and_per_status_request():
+    assert Prostor.sends_per_request == Prostor.statuses_per_request == 200

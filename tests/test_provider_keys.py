@@ -6,7 +6,7 @@ from sqlalchemy import func, select, text
 
 from b24sms import intake
 from b24sms.models import Message, MessageState, Portal
-from tests.helpers import (APPLICATION_TOKEN, SMSC_SETTINGS, handler_form, install_with_chain,
+from tests.helpers import (as_sent, APPLICATION_TOKEN, SMSC_SETTINGS, handler_form, install_with_chain,
                            install_with_prostor, make_due, message_id, run_job, stored)
 
 # SMSC's `id`: a number 1..2147483647, or up to 40 Latin letters, digits and `.-_` (providers.md).
@@ -15,8 +15,7 @@ SMSC_ID = re.compile(r"[A-Za-z0-9.\-_]{1,40}")
 
 def post_sms(client, bitrix, n):
     response = client.post("/handler", data=handler_form(bitrix, message_id(n)))
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
+    return as_sent(client, response)
 
 
 def uninstall_clean(client, bitrix):

@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from b24sms import create_app, crypto, spool
 from b24sms.db import Database, unavailable
 from b24sms.models import Message, utcnow
-from tests.conftest import ENCRYPTION_KEY, PUBLIC_URL
+from tests.conftest import ENCRYPTION_KEY, PUBLIC_URL, settled
 from tests.fakes import CLIENT_ID, CLIENT_SECRET
 from tests.helpers import (APPLICATION_TOKEN, handler_form, handler_path, install_with_prostor, make_due,
                            message_id, run_job, without_auth)
@@ -29,11 +29,11 @@ from tests.helpers import (APPLICATION_TOKEN, handler_form, handler_path, instal
 
 # ---------------------------------------------------------------- shared with test_spool_postgres.py
 def make_app(database_url, spool_dir):
-    return create_app({
+    return settled(create_app({
         "TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test-secret-key",
         "ENCRYPTION_KEYS": ENCRYPTION_KEY, "B24_CLIENT_ID": CLIENT_ID, "B24_CLIENT_SECRET": CLIENT_SECRET,
         "PUBLIC_URL": PUBLIC_URL, "HTTP_TIMEOUT": 5, "SPOOL_DIR": str(spool_dir),
-    })
+    }))
 
 
 def post_all(app, calls):

@@ -7,7 +7,7 @@ from sqlalchemy import select, update
 from b24sms import lifecycle
 from b24sms.models import Message, MessageState, Portal, PortalState, utcnow
 from tests.fakes import FakeBitrix
-from tests.helpers import (handler_form, install_with_log, install_with_prostor, make_due, message_id, open_page,
+from tests.helpers import (as_sent, handler_form, install_with_log, install_with_prostor, make_due, message_id, open_page,
                            run_job, send_messages)
 
 
@@ -235,7 +235,7 @@ def test_test_sms_is_sent_and_never_reported(client, db, bitrix, prostor, runner
     token = install_with_prostor(client, bitrix)
     response = client.post("/api/test-sms", json={"to": "+79161234567", "text": "ping"},
                            headers={"Authorization": f"Bearer {token}"})
-    assert response.status_code == 200 and response.get_json()["state"] == "accepted"
+    assert as_sent(client, response)["state"] == "accepted"
     prostor.statuses["1001"] = "delivered"
     make_due(db)
     run_job(runner)

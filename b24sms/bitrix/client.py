@@ -67,6 +67,9 @@ class RestClient:
     def _post(self, method, params, token):
         url = self.endpoint + method
         for _ in range(2):
+            limit = getattr(self.http, "portal_rate_limit", None)
+            if limit is not None:
+                limit.wait(urlsplit(url).hostname)
             try:
                 return request_json(self.http, "POST", url, json={**params, "auth": token}, timeout=self.timeout)
             except Redirected as moved:

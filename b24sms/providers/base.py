@@ -175,6 +175,9 @@ class Provider:
     sender_setting = None  # Setting, or None when the provider takes no sender
     base_url_setting = None  # the environment setting that overrides the provider's public base URL
     statuses_per_request = 1
+    # Messages one send request may carry; above 1 the provider implements `send_many` and messages due for the
+    # same account at the same moment go together (a campaign is not one request per SMS).
+    sends_per_request = 1
     poll_interval = None  # timedelta: at most one status request per account this often (SMSC's bulk limit)
     # How receipts reach us: None (poll only), PER_MESSAGE (a callback URL on each send) or ACCOUNT (one URL the
     # admin pastes into the provider's cabinet; the settings page shows it).
@@ -202,6 +205,11 @@ class Provider:
 
     # -- the three things a provider does --
     def send(self, message: Outgoing) -> Accepted:
+        raise NotImplementedError
+
+    def send_many(self, messages: list[Outgoing]) -> list["Accepted | ProviderError"]:
+        """Up to `sends_per_request` messages in one request: one result per message, in order (a ProviderError
+        for a message the provider refused). A failure of the whole request raises, as `send` does."""
         raise NotImplementedError
 
     def statuses(self, messages: list[Tracked]) -> list[StatusReport]:

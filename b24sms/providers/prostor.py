@@ -1,5 +1,5 @@
 """Prostor SMS, JSON API v2 (the iqsms platform). Auth is login/password in every JSON body."""
-from .base import (DELIVERED, FAILED, QUEUED, SENT, UNDELIVERED, Accepted, Balance, InvalidCredentials,
+from .base import (DELIVERED, AnswerLost, FAILED, QUEUED, SENT, UNDELIVERED, Accepted, Balance, InvalidCredentials,
                    InvalidRecipient, NoMoney, Provider, ProviderError, RejectedContent, RetryLater,
                    SenderRejected, Setting, StatusReport)
 
@@ -15,6 +15,7 @@ class Prostor(Provider):
                              help="A sender name approved in your Prostor SMS account; empty for the default.")
     base_url_setting = "PROSTOR_API_URL"
     statuses_per_request = 200
+    sends_per_request = 200
 
     status_table = {
         "accepted": QUEUED,
@@ -46,15 +47,31 @@ class Prostor(Provider):
         return answer
 
     def send(self, message):
-        item = {"clientId": message.key, "phone": message.phone, "text": message.text}
-        if message.sender:
-            item["sender"] = message.sender
-        answer = self._post("send.json", {"messages": [item]})
-        results = answer.get("messages") or []
-        result = next((r for r in results if str(r.get("clientId")) == message.key), results[0] if results else {})
+        result = self.send_many([message])[0]
+        if isinstance(result, ProviderError):
+            raise result
+        return result
+
+    def send_many(self, messages):
+        items = []
+        for message in messages:
+            item = {"clientId": message.key, "phone": message.phone, "text": message.text}
+            if message.sender:
+                item["sender"] = message.sender
+            items.append(item)
+        answer = self._post("send.json", {"messages": items})
+        results = [r for r in answer.get("messages") or [] if isinstance(r, dict)]
+        by_key = {str(r.get("clientId")): r for r in results if r.get("clientId") is not None}
+        if len(messages) == 1 and not by_key and results:  # an answer without clientId: the one message's
+            by_key = {messages[0].key: results[0]}
+        return [self._accepted(by_key.get(message.key)) for message in messages]
+
+    def _accepted(self, result):
+        if result is None:  # the answer does not name it: it may have it; asking (a repeat of the clientId) tells
+            return AnswerLost(f"{self.title} answered without this message", "missing_in_answer")
         status = str(result.get("status", ""))
         if status.lower() != "accepted" or not result.get("smscId"):
-            raise self.error(text=status or "the message was not accepted")
+            return self.error(text=status or "the message was not accepted")
         return Accepted(provider_id=str(result["smscId"]), status=QUEUED, raw=status)
 
     def find_sent(self, message):

@@ -23,7 +23,8 @@ def handle_sms():
 def _handle(handler_key):
     data = posted_data()
     outcome = handler_calls.take(get_db(), get_session(), current_app.config, data, auth_block(data),
-                                 request.form.items(multi=True), handler_key, outgoing.http())
+                                 request.form.items(multi=True), handler_key, outgoing.http(),
+                                 current_app.extensions["b24sms.sender"])
     if outcome.message is None:
         return jsonify(spooled=True, message_id=outcome.spooled_message_id)
     return jsonify(message_view(outcome.message, created=outcome.created))

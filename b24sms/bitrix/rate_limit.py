@@ -1,0 +1,34 @@
+"""Bitrix24's REST limit, kept on our side: per portal 2 requests a second, with a burst of 50.
+
+Bitrix24 answers QUERY_LIMIT_EXCEEDED (HTTP 503) past its limit; waiting here first means a report pass never
+learns the limit from refusals. The process's one HTTP client carries the buckets (b24sms/http_client.py), one
+per portal host, shared by every thread (the job's workers and the web process's calls). Several processes keep
+buckets of their own, so the portal's own limit remains the last word: a refusal still pauses that portal's
+reports (b24sms/reporting.py).
+"""
+import threading
+import time
+
+RATE = 2.0  # requests a second, per portal
+BURST = 50
+
+
+class TokenBucket:
+    def __init__(self, rate=RATE, burst=BURST, clock=time.monotonic, sleep=time.sleep):
+        self.rate, self.burst, self.clock, self.sleep = rate, burst, clock, sleep
+        self._lock = threading.Lock()
+        self._buckets = {}  # key -> (tokens, at)
+
+    def reserve(self, key):
+        """Take one request's token for `key`; returns the seconds to wait before making the request."""
+        with self._lock:
+            now = self.clock()
+            tokens, at = self._buckets.get(key, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - at) * self.rate) - 1
+            self._buckets[key] = (tokens, now)
+        return 0.0 if tokens >= 0 else -tokens / self.rate
+
+    def wait(self, key):
+        delay = self.reserve(key)
+        if delay > 0:
+            self.sleep(delay)

@@ -1,0 +1,114 @@
+"""The one claim primitive: rows taken with `FOR UPDATE SKIP LOCKED`, stamped with a lease token and a lease end,
+and written back only by the holder of that token.
+
+A claim is one short transaction: the due rows are selected (skipping rows another runner has locked), then
+one conditional UPDATE stamps them, re-checking the condition (SQLite has no row locks: the UPDATE is what
+decides there). The claim is committed at once, so no lock is held across a provider or Bitrix24 call.
+
+Fencing: the lease token, not the clock, says who may write. A runner whose lease ran out (it hung, or its
+clock is behind) and was taken over finds its token gone: `held()` returns none of those rows, a fenced
+`settle()` changes nothing, and any ORM write of a Message fails with StaleDataError (models.Message is
+versioned on its token).
+"""
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from .db import lock_rows
+from .models import Message, Portal
+
+
+@dataclass(frozen=True)
+class Queue:
+    """A table worked through by claims: its due column (when the next runner may take a row) and its token."""
+
+    model: type
+    due: object  # the column whose value <= now makes a row due
+    token: object  # the column holding the holder's lease token
+    free: str | None  # the token's value once a holder settled the row
+    null_is_due: bool = False  # messages: no due time means nothing to do; portals: nobody holds it
+
+
+MESSAGES = Queue(Message, Message.due_at, Message.lease_token, "")
+PORTAL_REPORTS = Queue(Portal, Portal.report_not_before, Portal.report_lease, None, null_is_due=True)
+
+
+@dataclass(frozen=True)
+class Claim:
+    token: str
+    ids: tuple  # the rows this claim holds
+    until: datetime  # the lease ends then; after it another runner may take them over
+
+
+def new_token():
+    return secrets.token_hex(8)
+
+
+def claim(session, queue, where, *, now, lease, limit, among=(), order_by=None, values=None):
+    """Take up to `limit` rows of `queue` matching `where` (conditions on the queue's own table, re-checked by the
+    stamping UPDATE) whose due time has come, for `lease`. `among`: joins that narrow the choice, each
+    `(table, onclause, *conditions)` (a portal's state, say). `values`: more columns set by the claim (a state
+    change: the caller takes them from lifecycle). Returns the Claim; its rows come from `held()`."""
+    model = queue.model
+    due = ((queue.due.is_(None) | (queue.due <= now)),) if queue.null_is_due else (queue.due.is_not(None),
+                                                                                  queue.due <= now)
+    candidates = select(model.id).where(*where, *due)
+    for table, onclause, *conditions in among:
+        candidates = candidates.join(table, onclause).where(*conditions)
+    candidates = candidates.order_by(*(order_by if order_by is not None else (queue.due,))).limit(limit)
+    ids = session.scalars(candidates.with_for_update(skip_locked=True, of=model)).all()
+    token, until = new_token(), now + lease
+    taken = ()
+    if ids:
+        stamped = session.execute(
+            update(model).where(model.id.in_(ids), *where, *due)
+            .values({queue.token.key: token, queue.due.key: until, **(values or {})})
+            .returning(model.id)
+            .execution_options(synchronize_session=False)
+        ).scalars().all()
+        taken = tuple(sorted(stamped))
+    session.commit()
+    return Claim(token=token, ids=taken, until=until)
+
+
+def claim_ids(session, queue, ids, where, *, now, lease, values=None):
+    """Take the named rows (those still matching `where`, due or not): for a sender handed them directly."""
+    token, until = new_token(), now + lease
+    taken = ()
+    if ids:
+        model = queue.model
+        locked = session.scalars(select(model.id).where(model.id.in_(list(ids)), *where)
+                                 .with_for_update(skip_locked=True)).all()
+        if locked:
+            taken = tuple(sorted(session.execute(
+                update(model).where(model.id.in_(locked), *where)
+                .values({queue.token.key: token, queue.due.key: until, **(values or {})})
+                .returning(model.id).execution_options(synchronize_session=False)
+            ).scalars().all()))
+    session.commit()
+    return Claim(token=token, ids=taken, until=until)
+
+
+def held(session, queue, claim_, ids=None, lock=False):
+    """The claim's rows that it still holds (token unchanged), fresh from the database, in id order; `lock`:
+    locked until the transaction ends, for a write that must see a receipt's change made meanwhile."""
+    ids = list(claim_.ids if ids is None else ids)
+    if not ids:
+        return []
+    where = (queue.model.id.in_(ids), queue.token == claim_.token)
+    if lock:
+        return lock_rows(session, queue.model, *where)
+    return session.scalars(select(queue.model).where(*where).order_by(queue.model.id)
+                           .execution_options(populate_existing=True)).all()
+
+
+def settle(session, queue, row_id, claim_, **values):
+    """Write `values` to one held row, only if the claim still holds it, and end the lease. Returns whether it
+    landed."""
+    values.setdefault(queue.token.key, queue.free)
+    return session.execute(
+        update(queue.model).where(queue.model.id == row_id, queue.token == claim_.token).values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1

@@ -1,0 +1,115 @@
+"""Reporting: every status change Bitrix24 has not been told, in `batch` calls of up to 50, portals in parallel.
+
+A runner claims a portal's reports (b24sms/claims.py: a lease on the portal) and tells Bitrix24 everything
+pending for it, within Bitrix24's rate limit (b24sms/bitrix/rate_limit.py keeps it on our side). Marks are
+per message and conditional on the status still being the one told, so a change that came meanwhile stays
+pending; the lease's end is written only by its holder.
+"""
+import logging
+from collections import defaultdict
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from . import claims
+from .bitrix.client import BATCH_LIMIT
+from .bitrix.errors import AuthRevoked, BitrixError, RateLimited
+from .models import Message, Portal, PortalState, utcnow
+from .portal_tokens import rest_client
+
+logger = logging.getLogger(__name__)
+
+REPORT_LEASE = timedelta(minutes=5)
+REPORT_PAUSE = timedelta(seconds=60)  # after QUERY_LIMIT_EXCEEDED or Bitrix trouble
+# Bitrix24 errors after which a status can never be reported: stop trying it.
+UNREPORTABLE = {"ERROR_MESSAGE_NOT_FOUND", "ERROR_MESSAGE_STATUS_INCORRECT"}
+
+
+def portals_to_report(session, now):
+    pending = select(Message.portal_id).where(Message.report_pending.is_(True)).distinct()
+    return session.scalars(
+        select(Portal.id).where(Portal.id.in_(pending), Portal.state == PortalState.ACTIVE,
+                                Portal.report_not_before.is_(None) | (Portal.report_not_before <= now))
+    ).all()
+
+
+def report(workers, settings, http):
+    """Report every portal's untold statuses, portals in parallel. Returns how many statuses were reported."""
+    with workers.db.session() as session:
+        portal_ids = portals_to_report(session, utcnow())
+    return workers.map(portal_ids, lambda session, portal_id: report_portal(
+        workers.db, session, settings, portal_id, http, workers.out_of_time))
+
+
+def report_portal(db, session, settings, portal_id, http, out_of_time=lambda: False):
+    """Claim the portal's reports and tell Bitrix24 everything pending. Returns how many were reported."""
+    claim = claims.claim(session, claims.PORTAL_REPORTS, (Portal.id == portal_id, Portal.state == PortalState.ACTIVE),
+                         now=utcnow(), lease=REPORT_LEASE, limit=1)
+    if not claim.ids:
+        return 0  # another runner has it, or Bitrix24 asked us to wait
+    portal = session.get(Portal, portal_id)
+    reported, pause = 0, None
+    try:
+        reported, pause = _tell(session, rest_client(db, portal, settings, http), settings["SENDER_CODE"], portal,
+                                out_of_time)
+    finally:  # even after a surprise: the lease ends now (or after the pause), not when it runs out
+        session.rollback()
+        claims.settle(session, claims.PORTAL_REPORTS, portal_id, claim,
+                      report_not_before=utcnow() + pause if pause else None)
+        session.commit()
+    return reported
+
+
+def _tell(session, client, code, portal, out_of_time):
+    """(how many were reported, the pause Bitrix24 asked for or None)."""
+    reported, after_id = 0, 0
+    while not out_of_time():
+        messages = session.scalars(
+            select(Message).where(Message.portal_id == portal.id, Message.report_pending.is_(True),
+                                  Message.id > after_id)
+            .order_by(Message.id).limit(BATCH_LIMIT)
+        ).all()
+        if not messages:
+            break
+        after_id = messages[-1].id
+        commands = {f"m{m.id}": ("messageservice.message.status.update",
+                                 {"CODE": code, "MESSAGE_ID": m.bitrix_message_id, "STATUS": m.status})
+                    for m in messages}
+        session.commit()  # no transaction stays open across the REST call
+        try:
+            outcome = client.batch(commands)
+        except RateLimited as exc:
+            logger.info("portal %s: %s, pausing reports", portal.domain, exc.code)
+            return reported, REPORT_PAUSE
+        except AuthRevoked:
+            return reported, None  # the portal is now needs_reauth; its statuses wait for the admin
+        except BitrixError as exc:
+            logger.warning("portal %s: status report failed: %s", portal.domain, exc)
+            return reported, REPORT_PAUSE
+        done = [m for m in messages if f"m{m.id}" in outcome.results]
+        for m in messages:
+            error = outcome.errors.get(f"m{m.id}")
+            if error is not None and error.code in UNREPORTABLE:
+                logger.warning("portal %s: message %s cannot be reported: %s", portal.domain,
+                               m.bitrix_message_id, error)
+                done.append(m)
+        _mark_reported(session, done)
+        reported += len(done)
+        if not done:
+            return reported, REPORT_PAUSE  # every command failed: don't hammer the portal
+    return reported, None
+
+
+def _mark_reported(session, messages):
+    now = utcnow()
+    by_status = defaultdict(list)
+    for message in messages:
+        by_status[message.status].append(message.id)
+    for status, ids in by_status.items():
+        # Only rows whose status is still the one we reported: a change that came meanwhile stays pending.
+        session.execute(
+            update(Message).where(Message.id.in_(ids), Message.status == status)
+            .values(reported_status=status, report_pending=False, reported_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    session.commit()
