@@ -43,7 +43,11 @@ class DatabaseUnavailable(Exception):
 class Database:
     def __init__(self, url):
         self.url = url
+        # Request threads, the web sender's and a job pass's JOB_CONCURRENCY workers each hold a connection for
+        # a moment (never across an HTTP call): more than the default 5 + 10 at busy times.
         options = {"pool_pre_ping": True}
+        if ":memory:" not in url:  # an in-memory SQLite database is one connection, not a pool
+            options.update(pool_size=10, max_overflow=40)
         if url.startswith("sqlite"):
             options["connect_args"] = {"check_same_thread": False, "timeout": SQLITE_LOCK_WAIT}
         elif make_url(url).get_backend_name() == "postgresql" and "connect_timeout" not in make_url(url).query:

@@ -69,7 +69,7 @@ class RestClient:
         for _ in range(2):
             limit = getattr(self.http, "portal_rate_limit", None)
             if limit is not None:
-                limit.wait(urlsplit(url).hostname)
+                limit.wait(self.endpoint)  # the portal's REST endpoint: its own bucket
             try:
                 return request_json(self.http, "POST", url, json={**params, "auth": token}, timeout=self.timeout)
             except Redirected as moved:
