@@ -14,7 +14,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from types import SimpleNamespace
+
+from sqlalchemy import bindparam, select, update
 
 from .db import lock_rows
 from .models import Message, Portal
@@ -91,17 +93,34 @@ def claim_ids(session, queue, ids, where, *, now, lease, values=None):
     return Claim(token=token, ids=taken, until=until)
 
 
-def held(session, queue, claim_, ids=None, lock=False):
+def held(session, queue, claim_, ids=None, lock=False, columns=None):
     """The claim's rows that it still holds (token unchanged), fresh from the database, in id order; `lock`:
-    locked until the transaction ends, for a write that must see a receipt's change made meanwhile."""
+    locked until the transaction ends, for a write that must see a receipt's change made meanwhile. With
+    `columns`: plain records of those columns (write them back with `write_held`), not ORM objects."""
     ids = list(claim_.ids if ids is None else ids)
     if not ids:
         return []
     where = (queue.model.id.in_(ids), queue.token == claim_.token)
     if lock:
-        return lock_rows(session, queue.model, *where)
+        return lock_rows(session, queue.model, *where, columns=columns)
+    if columns is not None:
+        return [SimpleNamespace(**row._mapping) for row in
+                session.execute(select(*columns).where(*where).order_by(queue.model.id)).all()]
     return session.scalars(select(queue.model).where(*where).order_by(queue.model.id)
                            .execution_options(populate_existing=True)).all()
+
+
+def write_held(session, queue, claim_, records, names):
+    """Write the `names` attributes of `records` (from `held(..., columns=...)`) back in one executemany, each
+    row only while the claim still holds it. Returns how many rows it wrote."""
+    if not records:
+        return 0
+    table = queue.model.__table__  # a Core statement: executemany, not the ORM's bulk update by primary key
+    statement = (update(table).where(table.c.id == bindparam("_id"), table.c[queue.token.key] == claim_.token)
+                 .values({name: bindparam(f"_{name}") for name in names}))
+    result = session.execute(statement, [{"_id": r.id, **{f"_{name}": getattr(r, name) for name in names}}
+                                         for r in records])
+    return result.rowcount
 
 
 def settle(session, queue, row_id, claim_, **values):

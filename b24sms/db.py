@@ -4,6 +4,7 @@ import sqlite3
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 import click
 import psycopg
@@ -102,11 +103,15 @@ class Database:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def lock_rows(session, model, *where):
+def lock_rows(session, model, *where, columns=None):
     """The matching rows, re-read and locked until the session's transaction ends (PostgreSQL: FOR UPDATE;
-    SQLite has no row locks, so a no-op write first takes the database's write lock)."""
+    SQLite has no row locks, so a no-op write first takes the database's write lock). With `columns`: plain
+    records of just those columns (attribute access, writable), not ORM objects, for bulk work."""
     if session.get_bind().dialect.name == "sqlite":
         session.execute(update(model).where(*where).values(id=model.id).execution_options(synchronize_session=False))
+    if columns is not None:
+        rows = session.execute(select(*columns).where(*where).order_by(model.id).with_for_update()).all()
+        return [SimpleNamespace(**row._mapping) for row in rows]
     return session.scalars(
         select(model).where(*where).order_by(model.id).with_for_update().execution_options(populate_existing=True)
     ).all()

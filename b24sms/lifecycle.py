@@ -16,6 +16,8 @@ STATE_FOR_STATUS = {
     FAILED: MessageState.FAILED,
 }
 STATUS_FOR_STATE = {state: status for status, state in STATE_FOR_STATUS.items()}
+# The columns apply_status may change: a bulk writer of its results writes these back.
+STATUS_COLUMNS = ("state", "status", "report_pending", "provider_status", "error_code", "error_text", "due_at")
 # After a lost answer: give the provider time to file the message before asking it.
 RECONCILE_DELAY = timedelta(seconds=60)
 

@@ -64,9 +64,9 @@ def _tell(session, client, code, portal, out_of_time):
     """(how many were reported, the pause Bitrix24 asked for or None)."""
     reported, after_id = 0, 0
     while not out_of_time():
-        messages = session.scalars(
-            select(Message).where(Message.portal_id == portal.id, Message.report_pending.is_(True),
-                                  Message.id > after_id)
+        messages = session.execute(  # plain rows: a portal may have thousands to tell
+            select(Message.id, Message.bitrix_message_id, Message.status)
+            .where(Message.portal_id == portal.id, Message.report_pending.is_(True), Message.id > after_id)
             .order_by(Message.id).limit(BATCH_LIMIT)
         ).all()
         if not messages:
@@ -105,11 +105,11 @@ def _mark_reported(session, messages):
     by_status = defaultdict(list)
     for message in messages:
         by_status[message.status].append(message.id)
+    table = Message.__table__.c
     for status, ids in by_status.items():
         # Only rows whose status is still the one we reported: a change that came meanwhile stays pending.
         session.execute(
-            update(Message).where(Message.id.in_(ids), Message.status == status)
+            update(Message.__table__).where(table.id.in_(ids), table.status == status)
             .values(reported_status=status, report_pending=False, reported_at=now)
-            .execution_options(synchronize_session=False)
         )
     session.commit()

@@ -24,6 +24,10 @@ POLL_LEASE = timedelta(minutes=5)
 POLL_GIVE_UP = timedelta(hours=72)  # a message with no final status by then is no longer polled
 POLL_HUNG_DELAY = timedelta(minutes=2)  # messages of an account that hangs: polled again this much later
 CLAIM_BATCH = 1000  # messages one claim takes (Prostor: five status requests); memory stays flat
+# What applying a polled status reads (lifecycle.apply_status works on these plain records as on messages).
+POLL_COLUMNS = (Message.id, Message.provider_message_id, Message.created_at, Message.state, Message.status,
+                Message.report_to_bitrix, Message.report_pending, Message.provider_status, Message.error_code,
+                Message.error_text, Message.due_at)
 # Providers asked one message per request: this many requests to one account at once.
 CALLS_PER_ACCOUNT = 4
 
@@ -88,8 +92,8 @@ def _poll_account(session, settings, account_id, http, gate, workers):
         if not claim.ids:
             break
         polled += Polled(claimed=len(claim.ids))
-        tracked = [(m.id, Tracked(m.provider_message_id, m.recipient))
-                   for m in claims.held(session, claims.MESSAGES, claim)]
+        tracked = [(m.id, Tracked(m.provider_message_id, m.recipient)) for m in claims.held(
+            session, claims.MESSAGES, claim, columns=(Message.id, Message.provider_message_id, Message.recipient))]
         session.commit()  # no transaction stays open across the provider calls
         chunks = list(_chunks(tracked, provider.statuses_per_request))
         per_call = CALLS_PER_ACCOUNT if provider.statuses_per_request == 1 else 1
@@ -140,16 +144,20 @@ def _apply_poll(session, gate, account, provider, claim, chunk, answer):
     by_id = {report.provider_id: report for report in answer}
     changed = 0
     now = utcnow()
-    # Re-read under lock: a receipt may have moved a message while we waited for the provider.
-    for message in claims.held(session, claims.MESSAGES, claim, ids, lock=True):
+    # Re-read under lock: a receipt may have moved a message while we waited for the provider. Plain records and
+    # one executemany: a status request answers for up to 200 messages.
+    messages = claims.held(session, claims.MESSAGES, claim, ids, lock=True, columns=POLL_COLUMNS)
+    for message in messages:
         report = by_id.get(message.provider_message_id)
         if report is not None:
             changed += lifecycle.apply_status(message, report.status, report.raw,
                                               error_code=report.error_code, error_text=report.error_text)
+        message.updated_at = now
         if message.state in MessageState.FINAL:
             continue
         age = now - message.created_at
         message.due_at = None if age >= POLL_GIVE_UP else now + next_poll_delay(age)
+    claims.write_held(session, claims.MESSAGES, claim, messages, lifecycle.STATUS_COLUMNS + ("updated_at",))
     return changed
 
 
