@@ -23,7 +23,8 @@ logger = logging.getLogger(__name__)
 POLL_LEASE = timedelta(minutes=5)
 POLL_GIVE_UP = timedelta(hours=72)  # a message with no final status by then is no longer polled
 POLL_HUNG_DELAY = timedelta(minutes=2)  # messages of an account that hangs: polled again this much later
-CLAIM_BATCH = 1000  # messages one claim takes (Prostor: five status requests); memory stays flat
+POSTPONE_BATCH = 1000  # messages of a hung account put off at once (nothing is loaded: ids only)
+CLAIM_MIN = 100  # messages one polling claim takes at least (providers asked one message per request)
 # What applying a polled status reads (lifecycle.apply_status works on these plain records as on messages).
 POLL_COLUMNS = (Message.id, Message.provider_message_id, Message.created_at, Message.state, Message.status,
                 Message.report_to_bitrix, Message.report_pending, Message.provider_status, Message.error_code,
@@ -83,11 +84,11 @@ def _poll_account(session, settings, account_id, http, gate, workers):
     started, polled = utcnow(), Polled()
     while not workers.out_of_time():
         if not gate.may_call(session, account_id, utcnow()):  # it hangs: its due messages wait
-            _claim_account(session, account_id, started, POLL_HUNG_DELAY, CLAIM_BATCH)
+            _claim_account(session, account_id, started, POLL_HUNG_DELAY, POSTPONE_BATCH)
             break
         if provider.poll_interval and not _take_poll_slot(session, account_id, provider.poll_interval):
             break  # its one request per interval is spent: the messages stay due for the next slot
-        limit = provider.statuses_per_request if provider.poll_interval else CLAIM_BATCH
+        limit = provider.statuses_per_request if provider.poll_interval else _claim_size(provider)
         claim = _claim_account(session, account_id, started, POLL_LEASE, limit)
         if not claim.ids:
             break
@@ -105,6 +106,12 @@ def _poll_account(session, settings, account_id, http, gate, workers):
         if provider.poll_interval:
             break
     return polled
+
+
+def _claim_size(provider):
+    """Two status requests' worth (Prostor: 400), at least CLAIM_MIN: a pass's memory stays the same whether an
+    account has a thousand messages due or a million, and one claim's requests still go out together."""
+    return max(2 * provider.statuses_per_request, CLAIM_MIN)
 
 
 def _take_poll_slot(session, account_id, interval):

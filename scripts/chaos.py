@@ -1,8 +1,9 @@
 """Chaos check: no SMS lost, none sent twice, while the provider fails and times out.
 
 Starts the app under gunicorn (production settings, its own database) against two fakes on loopback served
-from this process: Bitrix24 (OAuth server + one portal's REST) and an SMS provider speaking the SMSC.ru
-protocol. Like the real SMSC the fake does not deduplicate: every accepted send.php call is a new SMS.
+from this process: Bitrix24 (OAuth server + one portal's REST; scripts/loopback_fakes.py, shared with
+scripts/bench.py) and an SMS provider speaking the SMSC.ru protocol. Like the real SMSC the fake does not
+deduplicate: every accepted send.php call is a new SMS.
 The provider answers HTTP 500 to 10% of requests and lets 5% time out (half of those after taking the
 message, so only the answer is lost). The script installs a portal, posts --count handler calls from
 --threads threads, then runs `flask jobs run-once` until nothing is left to do, and prints:
@@ -17,6 +18,7 @@ Run from the project root:
     .venv/bin/python scripts/chaos.py --count 60 --threads 8    # the CI size
     .venv/bin/python scripts/chaos.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/chaos
     .venv/bin/python scripts/chaos.py --db-outage 10            # the database away for 10 s mid-run
+    .venv/bin/python scripts/chaos.py --runners 2               # each pass: two overlapping `jobs run-once`
 (--database-url: an empty database; the script migrates it. --keep keeps the temp dir with the logs.)
 
 --db-outage SECONDS makes the app's database unreachable for that long once a third of the calls were answered
@@ -25,13 +27,9 @@ Run from the project root:
 call, so every call answered 200 meanwhile must still end up stored and sent exactly once.
 """
 import argparse
-import logging
-import os
 import random
-import re
 import secrets
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -40,27 +38,22 @@ import threading
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import parse_qsl
 
 import requests
-from cryptography.fernet import Fernet
 from flask import Flask, jsonify, request
 from sqlalchemy import (JSON, Boolean, DateTime, Integer, String, column, create_engine, make_url, select, table,
                         text, update)
-from werkzeug.serving import make_server
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
+from loopback_fakes import (TEXT_PREFIX, AppUnderTest, FakeBitrix, empty_database, handler_form, install_portal,
+                            serve, stop_servers, utcnow)
+
 APP_HTTP_TIMEOUT = 1  # seconds the app waits for the provider
 TIMEOUT_SLEEP = 1.6  # a "time-out": the fake answers later than the app waits
 HTTP_500_RATE, TIMEOUT_RATE = 0.10, 0.05
 MAX_PASSES = 60
 FINAL = ("delivered", "undelivered", "failed")
-CLIENT_ID, CLIENT_SECRET = "app.chaos.00000001", "chaos-client-secret"
 SMSC_LOGIN, SMSC_PASSWORD = "chaos", "chaos-pass"
-TEXT_PREFIX = "chaos check "  # the SMS text names the Bitrix24 message id, so the fake can tell messages apart
 
 MESSAGES = table("messages", column("id", Integer), column("portal_id", Integer),
                  column("bitrix_message_id", String), column("state", String), column("due_at", DateTime),
@@ -69,117 +62,6 @@ MESSAGES = table("messages", column("id", Integer), column("portal_id", Integer)
 PORTALS = table("portals", column("id", Integer), column("member_id", String),
                 column("report_not_before", DateTime))
 ACCOUNTS = table("provider_accounts", column("poll_not_before", DateTime), column("skip_until", DateTime))
-
-
-def serve(app):
-    """Serve a WSGI app on 127.0.0.1, an ephemeral port, in a daemon thread. Returns (server, base URL)."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_port}"
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def utcnow():
-    return datetime.now(timezone.utc).replace(tzinfo=None)  # the app keeps naive UTC
-
-
-class FakeBitrix:
-    """The OAuth server (/rest/app.info, /oauth/token/) and one portal's REST under /portal/rest/."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.domain = "chaos.bitrix24.ru"
-        self.member_id = secrets.token_hex(16)  # fresh per run: a reused database gets a new portal
-        self.base_url = ""
-        self.access_tokens, self.refresh_tokens = {}, {}  # token -> user id
-        self.senders, self.events = {}, {}
-        self.status_updates = defaultdict(list)  # MESSAGE_ID -> every STATUS reported, in order
-
-    @property
-    def endpoint(self):
-        return f"{self.base_url}/portal/rest/"
-
-    def issue(self, user_id="1"):
-        with self.lock:
-            access, refresh = f"at-{secrets.token_hex(8)}", f"rt-{secrets.token_hex(8)}"
-            self.access_tokens[access] = self.refresh_tokens[refresh] = user_id
-            return access, refresh
-
-    def wsgi_app(self):
-        app = Flask("fake_bitrix")
-        app.get("/rest/app.info")(self.app_info)
-        app.get("/oauth/token/")(self.oauth_token)
-        app.post("/portal/rest/<method>")(self.rest)
-        return app
-
-    def app_info(self):
-        user = self.access_tokens.get(request.args.get("auth"))
-        if user is None:
-            return error(401, "invalid_token", "The access token provided is invalid.")
-        install = {"installed": True, "status": "L", "domain": self.domain, "client_endpoint": self.endpoint,
-                   "member_id": self.member_id, "member_type": "PORTAL", "scope": "crm,messageservice,user"}
-        return jsonify(result={"client_id": CLIENT_ID, "user_id": int(user), "scope": install["scope"],
-                               "install": install})
-
-    def oauth_token(self):
-        if (request.args.get("client_id"), request.args.get("client_secret")) != (CLIENT_ID, CLIENT_SECRET):
-            return error(401, "invalid_client", "Invalid client credentials")
-        with self.lock:
-            user = self.refresh_tokens.pop(request.args.get("refresh_token"), None)  # refresh tokens rotate
-        if user is None:
-            return error(400, "invalid_grant", "Invalid refresh token")
-        access, refresh = self.issue(user)
-        return jsonify(access_token=access, refresh_token=refresh, expires_in=3600, member_id=self.member_id,
-                       client_endpoint=self.endpoint, user_id=int(user))
-
-    def rest(self, method):
-        params = request.get_json(silent=True) or {}
-        if params.pop("auth", None) not in self.access_tokens:
-            return error(401, "invalid_token", "The access token provided is invalid.")
-        method = method.removesuffix(".json")
-        with self.lock:
-            if method == "batch":
-                return jsonify(result=self.batch(params.get("cmd") or {}))
-            status, body = self.call(method, params)
-        return jsonify(body), status
-
-    def batch(self, commands):
-        results, errors = {}, {}
-        for key, command in commands.items():
-            method, _, query = command.partition("?")
-            status, body = self.call(method, dict(parse_qsl(query, keep_blank_values=True)))
-            if status == 200:
-                results[key] = body["result"]
-            else:
-                errors[key] = body
-        return {"result": results or [], "result_error": errors or [], "result_total": [], "result_next": []}
-
-    def call(self, method, params):
-        """(HTTP status, body) of one REST method; the caller holds the lock."""
-        params = {key.upper(): value for key, value in params.items()}
-        if method == "user.admin":
-            return 200, {"result": True}
-        if method in ("messageservice.sender.add", "messageservice.sender.update"):
-            self.senders[params.get("CODE")] = params
-            return 200, {"result": True}
-        if method == "messageservice.sender.list":
-            return 200, {"result": list(self.senders)}
-        if method == "event.bind":
-            self.events[params.get("EVENT")] = params.get("HANDLER")
-            return 200, {"result": True}
-        if method == "messageservice.message.status.update":
-            if params.get("STATUS") not in ("queued", "sent", "delivered", "undelivered", "failed"):
-                return 400, {"error": "ERROR_MESSAGE_STATUS_INCORRECT",
-                             "error_description": "Message status incorrect!"}
-            self.status_updates[params.get("MESSAGE_ID")].append(params["STATUS"])
-            return 200, {"result": True}
-        return 400, {"error": "ERROR_METHOD_NOT_FOUND", "error_description": "Method not found!"}
 
 
 class FakeSmsc:
@@ -253,10 +135,6 @@ class FakeSmsc:
             return {"status": 1, "err": 0} if codes[0] == 1 else {"error": "message not found", "error_code": 3}
         return [{"status": code, "err": 0, "id": smsc_id, "phone": phone, "last_timestamp": int(time.time())}
                 for smsc_id, phone, code in zip(ids[:-1], phones[:-1], codes[:-1], strict=True) if smsc_id]
-
-
-def error(status, code, description):
-    return jsonify(error=code, error_description=description), status
 
 
 class DatabaseOutage:
@@ -347,107 +225,19 @@ class DatabaseOutage:
                 f"calls answered meanwhile: {dict(self.during) or 0}; slowest answer of the run: {self.slowest:.1f} s")
 
 
-class AppUnderTest:
-    """The app as production runs it: migrations, gunicorn, and `flask jobs run-once` for the job."""
-
-    def __init__(self, workdir, database_url, oauth_url, smsc_url):
-        self.workdir = workdir
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.gunicorn = None
-        self.env = {name: value for name, value in os.environ.items()
-                    if not name.startswith("FLASK_")}
-        self.env.update(
-            APP_ENV="production", DATABASE_URL=database_url, SECRET_KEY=secrets.token_urlsafe(32),
-            ENCRYPTION_KEYS=Fernet.generate_key().decode(), B24_CLIENT_ID=CLIENT_ID,
-            B24_CLIENT_SECRET=CLIENT_SECRET, PUBLIC_URL=self.url, B24_OAUTH_URL=oauth_url,
-            SMSC_API_URL=f"{smsc_url}/sys/", HTTP_TIMEOUT=str(APP_HTTP_TIMEOUT), LOG_LEVEL="INFO",
-            SPOOL_DIR=str(workdir / "spool"),
-        )
-
-    def flask(self, *args, log_name):
-        with open(self.workdir / log_name, "a") as log:
-            done = subprocess.run([str(VENV_BIN / "flask"), "--app", "wsgi", *args], cwd=ROOT, env=self.env,
-                                  stdout=subprocess.PIPE, stderr=log, text=True, timeout=600)
-            log.write(done.stdout)
-        if done.returncode != 0:
-            raise RuntimeError(f"`flask {' '.join(args)}` exited {done.returncode}; see {self.workdir / log_name}")
-        return done.stdout.strip()
-
-    def start(self):
-        self.flask("db", "upgrade", log_name="migrate.log")
-        log = open(self.workdir / "gunicorn.log", "a")
-        self.gunicorn = subprocess.Popen(
-            [str(VENV_BIN / "gunicorn"), "--workers", "2", "--threads", "8", "--bind", f"127.0.0.1:{self.port}",
-             "wsgi:app"], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        log.close()  # the child keeps its own copy
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.gunicorn.poll() is not None:
-                raise RuntimeError(f"gunicorn exited {self.gunicorn.returncode}; see {self.workdir}/gunicorn.log")
-            try:
-                if requests.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("gunicorn did not answer /healthz within 30 s")
-
-    def stop(self):
-        if self.gunicorn and self.gunicorn.poll() is None:
-            self.gunicorn.terminate()
-            try:
-                self.gunicorn.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.gunicorn.kill()
-                self.gunicorn.wait()
-
-
-def install_portal(app_url, bitrix, application_token):
-    """Open the install page as Bitrix24 does, then save SMSC as the portal's provider."""
-    access, refresh = bitrix.issue("1")
-    form = {"AUTH_ID": access, "AUTH_EXPIRES": "3600", "REFRESH_ID": refresh, "member_id": bitrix.member_id,
-            "status": "L", "PLACEMENT": "DEFAULT", "PLACEMENT_OPTIONS": "{}", "APPLICATION_TOKEN": application_token}
-    page = requests.post(f"{app_url}/install?DOMAIN={bitrix.domain}&PROTOCOL=1&LANG=ru&APP_SID=chaos",
-                         data=form, timeout=30)
-    token = re.search(r'<meta name="b24sms-token" content="([^"]+)"', page.text)
-    if page.status_code != 200 or not token:
-        raise RuntimeError(f"install page answered {page.status_code}: {page.text[:300]}")
-    providers = [{"kind": "smsc", "sender": "", "credentials": {"login": SMSC_LOGIN, "password": SMSC_PASSWORD}}]
-    saved = requests.put(f"{app_url}/api/settings", json={"providers": providers},
-                         headers={"Authorization": f"Bearer {token.group(1)}"}, timeout=30)
-    if saved.status_code != 200:
-        raise RuntimeError(f"saving settings answered {saved.status_code}: {saved.text[:300]}")
-
-
-def handler_form(bitrix, access_token, application_token, message_id, phone):
-    """What Bitrix24 posts to the sender's HANDLER for one SMS from a CRM card."""
-    text = TEXT_PREFIX + message_id
-    return {
-        "type": "SMS", "code": "b24sms", "message_id": message_id, "message_to": phone, "message_body": text,
-        "ts": str(int(time.time())), "properties[phone_number]": phone, "properties[message_text]": text,
-        "module_id": "crm", "bindings[0][OWNER_TYPE_ID]": "3", "bindings[0][OWNER_ID]": "42",
-        "auth[access_token]": access_token, "auth[expires]": str(int(time.time()) + 3600),
-        "auth[expires_in]": "3600", "auth[scope]": "crm,messageservice", "auth[domain]": bitrix.domain,
-        "auth[server_endpoint]": f"{bitrix.base_url}/rest/", "auth[status]": "L",
-        "auth[client_endpoint]": bitrix.endpoint, "auth[member_id]": bitrix.member_id, "auth[user_id]": "1",
-        "auth[application_token]": application_token,
-    }
-
-
-def post_handler_calls(app_url, bitrix, application_token, count, threads, seed, outage=None):
+def post_handler_calls(app_url, bitrix, portal, application_token, count, threads, seed, outage=None):
     """Post `count` SMS from `threads` threads. Returns (accepted message ids, Counter of other outcomes)."""
     rng = random.Random(seed)
     run_tag = secrets.token_hex(8)  # distinct ids even in a reused database
     calls = [(f"{run_tag}{n:016x}", f"+7916{rng.randrange(10 ** 7):07d}") for n in range(count)]
-    access, _ = bitrix.issue("1")
+    access, _ = bitrix.issue(portal, "1")
 
     def post(call):
         message_id, phone = call
         began = time.monotonic()
         try:
             answer = requests.post(f"{app_url}/handler", timeout=30,
-                                   data=handler_form(bitrix, access, application_token, message_id, phone))
+                                   data=handler_form(bitrix, portal, access, application_token, message_id, phone))
         except requests.RequestException as exc:
             outcome = type(exc).__name__
         else:
@@ -487,11 +277,12 @@ def unsettled(messages):
     return [m for m in messages if m["state"] not in FINAL or m["report_pending"]]
 
 
-def run_job_until_quiet(app, engine, member_id):
-    """Job passes until no message has work left. Returns (quiet, passes)."""
+def run_job_until_quiet(app, engine, member_id, runners=1):
+    """Job passes until no message has work left; each pass is `runners` overlapping `jobs run-once` processes
+    (on SQLite all but one say another runner is at work and exit 0). Returns (quiet, passes)."""
     for passes in range(1, MAX_PASSES + 1):
         fast_forward(engine)
-        app.flask("jobs", "run-once", log_name="jobs.log")
+        app.flask_concurrently(runners, "jobs", "run-once", log_name="jobs.log")
         if not unsettled(portal_messages(engine, member_id)):
             return True, passes
     return False, MAX_PASSES
@@ -506,10 +297,10 @@ def describe(message, sends, updates):
             f"smsc_sends={sends} reported={updates}")
 
 
-def report(accepted, rejected, quiet, passes, seconds, smsc, bitrix, messages):
+def report(accepted, rejected, quiet, passes, seconds, smsc, portal, messages):
     """Print the detail lines and the summary line; return whether the run passed."""
     accepted_ids = set(accepted)
-    last_reported = {mid: updates[-1] for mid, updates in bitrix.status_updates.items() if updates}
+    last_reported = {mid: updates[-1] for mid, updates in portal.status_updates.items() if updates}
     sent = {mid for mid, sends in smsc.sends.items() if sends}
     duplicated = {mid for mid, sends in smsc.sends.items() if len(sends) > 1}
     failed = {mid for mid in accepted_ids if last_reported.get(mid) == "failed"}
@@ -528,7 +319,7 @@ def report(accepted, rejected, quiet, passes, seconds, smsc, bitrix, messages):
             print(f"{title} ({len(ids)}), first ones:")
             for mid in sorted(ids)[:10]:
                 if mid in by_id:
-                    print(describe(by_id[mid], smsc.sends.get(mid, []), bitrix.status_updates.get(mid, [])))
+                    print(describe(by_id[mid], smsc.sends.get(mid, []), portal.status_updates.get(mid, [])))
                 else:
                     print(f"  {mid}: not stored by the app")
     if not quiet:
@@ -538,15 +329,6 @@ def report(accepted, rejected, quiet, passes, seconds, smsc, bitrix, messages):
           f"seconds={seconds:.1f}")
     return (quiet and not lost and not duplicated and not rejected
             and len(final_reported) == len(accepted_ids))
-
-
-def empty_database(url):
-    """Every run starts from nothing: the app under test gets new keys, which cannot read an earlier run's data."""
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
-        connection.exec_driver_sql("CREATE SCHEMA public")
-    engine.dispose()
 
 
 def main():
@@ -561,6 +343,8 @@ def main():
                         help="make the database unreachable for SECONDS once a third of the calls were answered")
     parser.add_argument("--admin-database", default="postgres",
                         help="PostgreSQL: the database the outage is made from (default postgres)")
+    parser.add_argument("--runners", type=int, default=1, metavar="N",
+                        help="overlapping `jobs run-once` processes per pass (default 1)")
     args = parser.parse_args()
 
     started = time.monotonic()
@@ -569,27 +353,31 @@ def main():
     if args.database_url:
         empty_database(database_url)
     bitrix, smsc = FakeBitrix(), FakeSmsc(args.seed)
+    portal = bitrix.portals[0]
     servers, app, engine = [], None, None
     outage = None
     if args.db_outage > 0:
         outage = DatabaseOutage(database_url, args.db_outage, max(1, args.count // 3), args.admin_database)
     try:
-        bitrix_server, bitrix.base_url = serve(bitrix.wsgi_app())
+        servers.append(bitrix.serve())
         smsc_server, smsc_url = serve(smsc.wsgi_app())
-        servers += [bitrix_server, smsc_server]
-        app = AppUnderTest(workdir, database_url, bitrix.base_url, smsc_url)
+        servers.append(smsc_server)
+        app = AppUnderTest(workdir, database_url, bitrix.base_url,
+                           {"SMSC_API_URL": f"{smsc_url}/sys/", "HTTP_TIMEOUT": str(APP_HTTP_TIMEOUT)})
         app.start()
         application_token = secrets.token_hex(16)
-        install_portal(app.url, bitrix, application_token)
-        accepted, rejected = post_handler_calls(app.url, bitrix, application_token, args.count, args.threads,
-                                                args.seed, outage)
+        smsc_provider = {"kind": "smsc", "sender": "",
+                         "credentials": {"login": SMSC_LOGIN, "password": SMSC_PASSWORD}}
+        install_portal(app.url, bitrix, portal, application_token, [smsc_provider])
+        accepted, rejected = post_handler_calls(app.url, bitrix, portal, application_token, args.count,
+                                                args.threads, args.seed, outage)
         if outage is not None:
             outage.wait()
             print(outage.summary())
         engine = create_engine(database_url)
-        quiet, passes = run_job_until_quiet(app, engine, bitrix.member_id)
-        passed = report(accepted, rejected, quiet, passes, time.monotonic() - started, smsc, bitrix,
-                        portal_messages(engine, bitrix.member_id))
+        quiet, passes = run_job_until_quiet(app, engine, portal.member_id, args.runners)
+        passed = report(accepted, rejected, quiet, passes, time.monotonic() - started, smsc, portal,
+                        portal_messages(engine, portal.member_id))
     except (RuntimeError, requests.RequestException, subprocess.TimeoutExpired) as exc:
         print(f"chaos: cannot complete the run: {exc}", file=sys.stderr)
         passed = False
@@ -598,9 +386,7 @@ def main():
             outage.end()
         if app is not None:
             app.stop()
-        for server in servers:
-            server.shutdown()
-            server.server_close()
+        stop_servers(servers)
         if engine is not None:
             engine.dispose()
         if args.keep:

@@ -1,0 +1,419 @@
+"""Benchmark: how fast the app answers Bitrix24, gets messages out and brings statuses back, and its job's memory.
+
+Black-box, like scripts/chaos.py: each scenario starts the app under gunicorn (production settings, a fresh
+temporary SQLite database, or --database-url's PostgreSQL database with its public schema dropped and made
+again) against the loopback fakes of scripts/loopback_fakes.py (Bitrix24 and Prostor SMS), which sleep
+--latency seconds on every request (a round trip). Each figure is printed beside its floor or target and the
+ratio; a summary at the end says which targets were met. It measures, it does not gate: the exit code is 0
+unless the bench itself broke.
+
+Scenarios (--only ack,burst,sync,memory; all by default):
+  ack     handler ack latency from concurrent callers, with a fast provider and a 2 s one (p99 within 1.5x)
+  burst   1,000 handler calls from 64 callers, provider 2 s a request, no `jobs worker` (a cron-only
+          deployment): every call answered within 1 s, every message at the provider within 60 s
+  sync    20 portals x 500 messages the provider reports delivered: `jobs run-once` until every status
+          reached Bitrix24 (one pass, within 2x the time floor, requests within 1.05x their floors)
+  memory  peak RSS of one `jobs run-once` pass with 10,000 and 100,000 messages due for polling (< 200 MB, flat)
+
+Run from the project root:
+    .venv/bin/python scripts/bench.py                      # everything (under ~10 minutes on 2 cores)
+    .venv/bin/python scripts/bench.py --quick              # a smoke run at small sizes
+    .venv/bin/python scripts/bench.py --only sync --latency 0.1
+    .venv/bin/python scripts/bench.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench
+"""
+import argparse
+import math
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+from sqlalchemy import MetaData, create_engine, delete, make_url, select, update
+
+from loopback_fakes import (AppUnderTest, FakeBitrix, FakeProstor, empty_database, handler_form, install_portal,
+                            prostor_provider, stop_servers, utcnow)
+
+SCENARIOS = ("ack", "burst", "sync", "memory")
+SLOW_PROVIDER = 2.0  # seconds a request to the slow provider takes
+CALL_TIMEOUT = 60  # seconds a bench caller waits for a handler answer (counted as not answered past that)
+ARRIVAL_WAIT = 90  # seconds after the last answer that the burst waits for messages to reach the provider
+SYNC_MAX_PASSES = 15
+MEMORY_PASS_SECONDS = 20  # JOB_PASS_SECONDS in the memory scenario: a 100k pass would otherwise run for minutes
+MEMORY_LIMIT_MB, MEMORY_FLAT_RATIO = 200, 1.25
+BATCH_SIZE, STATUS_IDS_PER_REQUEST = 50, 200  # Bitrix24's batch limit; Prostor's status.json ids a request
+# Runs a command and prints its own peak RSS (the deepest child's, in KB on Linux) as the last line.
+PEAK_RSS_PROBE = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]); "
+                  "print('peak_rss_kb=%d' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    ack_calls: int
+    ack_callers: int
+    burst_calls: int
+    burst_callers: int
+    sync_portals: int
+    sync_messages: int  # per portal
+    memory_portals: int
+    memory_totals: tuple
+
+
+FULL = Sizes(300, 32, 1000, 64, 20, 500, 20, (10_000, 100_000))
+QUICK = Sizes(60, 16, 150, 32, 4, 200, 4, (2_000, 20_000))
+
+
+@dataclass
+class Environment:
+    app: AppUnderTest
+    bitrix: FakeBitrix
+    prostor: FakeProstor
+    engine: object
+    access_tokens: dict  # portal number -> an access token for handler forms
+    application_token: str
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.sizes = QUICK if args.quick else FULL
+        self.latency = args.latency
+        self.workdir = Path(tempfile.mkdtemp(prefix="b24sms-bench-"))
+        self.workers = int(os.environ.get("WEB_CONCURRENCY", "2"))  # as the Procfile's web process
+        self.threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+        self.targets = []  # (scenario, what, met, figure)
+
+    def target(self, scenario, what, met, figure):
+        self.targets.append((scenario, what, met, figure))
+
+    @contextmanager
+    def environment(self, name, portals, extra_env=None):
+        """A fresh database and app, fresh fakes, and `portals` portals installed through the real install flow
+        with the fake Prostor saved as their provider (one scenario's leftovers never skew the next)."""
+        workdir = self.workdir / name
+        workdir.mkdir()
+        database_url = self.args.database_url or f"sqlite:///{workdir}/bench.sqlite3"
+        if self.args.database_url:
+            empty_database(database_url)
+        bitrix = FakeBitrix(portals, latency=self.latency, name="bench")
+        prostor = FakeProstor(latency=self.latency)
+        servers = [bitrix.serve()]
+        prostor_server, prostor_url = prostor.serve()
+        servers.append(prostor_server)
+        app = AppUnderTest(workdir, database_url, bitrix.base_url,
+                           {"PROSTOR_API_URL": prostor_url, **(extra_env or {})}, self.workers, self.threads)
+        engine = create_engine(database_url)
+        try:
+            app.start()
+            application_token = secrets.token_hex(16)
+            with ThreadPoolExecutor(max_workers=4) as pool:  # installs take a few round trips each
+                list(pool.map(lambda portal: install_portal(app.url, bitrix, portal, application_token,
+                                                            [prostor_provider()]), bitrix.portals))
+            tokens = {portal.number: bitrix.issue(portal)[0] for portal in bitrix.portals}
+            yield Environment(app, bitrix, prostor, engine, tokens, application_token)
+        finally:
+            app.stop()
+            stop_servers(servers)
+            engine.dispose()
+
+
+# ---------------------------------------------------------------- helpers
+def percentile(values, fraction):
+    """The nearest-rank percentile of `values` (0 when empty)."""
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
+
+
+def spread(values):
+    return f"p50={percentile(values, 0.5):.3f} p99={percentile(values, 0.99):.3f} max={max(values, default=0):.3f}"
+
+
+def ratio(value, floor):
+    return value / floor if floor else float("inf")
+
+
+def post_handler_calls(env, portal, count, callers, tag):
+    """`count` SMS posted to the portal's keyed HANDLER (the one the app registered with
+    messageservice.sender.add) from `callers` threads. Returns [(message id, began, seconds, outcome)]."""
+    url = portal.handler_url
+    if not url or not url.startswith(env.app.url + "/handler/"):
+        raise RuntimeError(f"the app registered no keyed HANDLER on loopback (got {url!r})")
+    run_tag = f"{tag}{secrets.token_hex(4)}"
+
+    def post(n):
+        message_id, phone = f"{run_tag}{n:06d}", f"+7916{n % 10 ** 7:07d}"
+        form = handler_form(env.bitrix, portal, env.access_tokens[portal.number], env.application_token,
+                            message_id, phone)
+        began = time.monotonic()
+        try:
+            answer = requests.post(url, data=form, timeout=CALL_TIMEOUT)
+            outcome = "ok" if answer.status_code == 200 else f"http_{answer.status_code}"
+        except requests.RequestException as exc:
+            outcome = type(exc).__name__
+        return message_id, began, time.monotonic() - began, outcome
+
+    with ThreadPoolExecutor(max_workers=callers) as pool:
+        return list(pool.map(post, range(count)))
+
+
+def not_ok(calls):
+    bad = [outcome for *_, outcome in calls if outcome != "ok"]
+    return f"not_ok={len(bad)}" + (f" ({', '.join(sorted(set(bad)))})" if bad else "")
+
+
+def timed_pass(env, log_name="jobs.log"):
+    """One `jobs run-once` process: (wall seconds including its start-up, its "pass: ..." line)."""
+    began = time.monotonic()
+    out = env.app.flask("jobs", "run-once", log_name=log_name)
+    return time.monotonic() - began, out.splitlines()[-1] if out else ""
+
+
+def insert_polled_messages(env, per_portal, portals):
+    """Rows straight into `messages`: taken by Prostor (state accepted, an smscId the fake reports delivered),
+    due for polling now. Returns {portal number: [bitrix message ids]}."""
+    meta = MetaData()
+    meta.reflect(env.engine, only=["messages", "portals", "provider_accounts"])
+    messages, portal_rows, accounts = (meta.tables[name] for name in ("messages", "portals", "provider_accounts"))
+    now, tag = utcnow(), secrets.token_hex(4)
+    with env.engine.connect() as connection:
+        found = connection.execute(
+            select(portal_rows.c.member_id, portal_rows.c.id, accounts.c.id)
+            .join(accounts, accounts.c.portal_id == portal_rows.c.id).where(accounts.c.position == 0)).all()
+    ids_of = {member_id: (portal_id, account_id) for member_id, portal_id, account_id in found}
+    extra = unknown_not_null_columns(messages, now)
+    sent_ids, rows = {}, []
+    for portal in portals:
+        portal_id, account_id = ids_of[portal.member_id]
+        sent_ids[portal.number] = []
+        for n, smsc_id in enumerate(env.prostor.known_delivered(per_portal)):
+            bitrix_id = f"{tag}{portal.number:03d}{n:07d}"
+            sent_ids[portal.number].append(bitrix_id)
+            phone = f"+7916{n % 10 ** 7:07d}"
+            rows.append({**extra, "portal_id": portal_id, "bitrix_message_id": bitrix_id,
+                         "provider_key": secrets.token_hex(16), "recipient": phone, "recipient_raw": phone,
+                         "body": f"bench {bitrix_id}", "segments": 1, "account_id": account_id,
+                         "provider": "prostor", "provider_message_id": smsc_id, "provider_status": "accepted",
+                         "state": "accepted", "attempts": 1, "due_at": now, "possible_duplicate": False,
+                         "status": "queued", "reported_status": "queued", "report_pending": False,
+                         "report_to_bitrix": True, "created_at": now, "updated_at": now})
+    columns = set(messages.c.keys())  # a column dropped from the schema since is left out
+    rows = [{name: value for name, value in row.items() if name in columns} for row in rows]
+    with env.engine.begin() as connection:
+        for start in range(0, len(rows), 5000):
+            connection.execute(messages.insert(), rows[start:start + 5000])
+    return sent_ids
+
+
+def unknown_not_null_columns(messages, now):
+    """Values for NOT NULL columns this bench does not know (added to the schema since): '' / 0 / false / now;
+    `lease_token` (the claim's lease, when there is one) is ''."""
+    known = {"id", "portal_id", "bitrix_message_id", "provider_key", "recipient", "recipient_raw", "body",
+             "segments", "account_id", "provider", "provider_message_id", "provider_status", "state", "attempts",
+             "due_at", "possible_duplicate", "status", "reported_status", "report_pending", "report_to_bitrix",
+             "created_at", "updated_at"}
+    extra = {"lease_token": ""} if "lease_token" in messages.c else {}
+    for col in messages.columns:
+        if col.name in known or col.name in extra or col.nullable or col.server_default is not None:
+            continue
+        python_type = col.type.python_type
+        extra[col.name] = now if python_type.__name__ == "datetime" else python_type()
+    return extra
+
+
+def delivered_count(bitrix, sent_ids):
+    with bitrix.lock:
+        return sum("delivered" in bitrix.portals[number].status_updates.get(mid, ())
+                   for number, ids in sent_ids.items() for mid in ids)
+
+
+# ---------------------------------------------------------------- scenarios
+def ack(bench):
+    calls, callers = bench.sizes.ack_calls, bench.sizes.ack_callers
+    with bench.environment("ack", 1) as env:
+        portal = env.bitrix.portals[0]
+        fast = post_handler_calls(env, portal, calls, callers, "fast")
+        env.prostor.latency = SLOW_PROVIDER
+        slow = post_handler_calls(env, portal, calls, callers, "slow")
+    fast_p99 = percentile([s for _, _, s, _ in fast], 0.99)
+    slow_p99 = percentile([s for _, _, s, _ in slow], 0.99)
+    print(f"ack: {calls} handler calls from {callers} callers each way (seconds to the answer)")
+    print(f"ack fast provider ({bench.latency:.3f} s a request): {spread([s for _, _, s, _ in fast])} {not_ok(fast)}")
+    print(f"ack slow provider ({SLOW_PROVIDER:.1f} s a request): {spread([s for _, _, s, _ in slow])} {not_ok(slow)}")
+    print(f"ack: p99(slow)/p99(fast)={ratio(slow_p99, fast_p99):.2f} target=1.50")
+    bench.target("ack", "p99 with a 2 s provider within 1.5x of a fast one", ratio(slow_p99, fast_p99) <= 1.5,
+                 f"ratio={ratio(slow_p99, fast_p99):.2f}")
+
+
+def burst(bench):
+    count, callers = bench.sizes.burst_calls, bench.sizes.burst_callers
+    with bench.environment("burst", 1) as env:  # no `jobs worker`, no pass: a cron-only deployment
+        env.prostor.latency = SLOW_PROVIDER
+        env.prostor.reset_counters()
+        began = time.monotonic()
+        calls = post_handler_calls(env, env.bitrix.portals[0], count, callers, "burst")
+        answered = time.monotonic()
+        accepted = {mid: start for mid, start, _, outcome in calls if outcome == "ok"}
+        while time.monotonic() < answered + ARRIVAL_WAIT:
+            with env.prostor.lock:
+                if all(mid in env.prostor.arrived for mid in accepted):
+                    break
+            time.sleep(0.5)
+        with env.prostor.lock:
+            delays = [env.prostor.arrived[mid] - start for mid, start in accepted.items() if mid in env.prostor.arrived]
+        requests_made, per_request, largest = env.prostor.sends_summary()
+    acks = [s for _, _, s, _ in calls]
+    slowest = max(acks, default=0)
+    print(f"burst: {count} handler calls from {callers} callers, provider {SLOW_PROVIDER:.1f} s a request, "
+          f"no job runner; all answered after {answered - began:.1f} s")
+    print(f"burst ack: slowest={slowest:.3f} target=1.000 ratio={ratio(slowest, 1.0):.2f} "
+          f"({spread(acks)}) {not_ok(calls)}")
+    print(f"burst arrival at the provider (from each handler call): arrived={len(delays)}/{len(accepted)} "
+          + (f"{spread(delays)} target_max=60.0" if delays else ""))
+    if len(delays) < len(accepted):
+        print(f"burst: {len(accepted) - len(delays)} of {len(accepted)} accepted messages never reached the "
+              f"provider within {ARRIVAL_WAIT} s of the last answer without a job pass")
+    print(f"burst provider: send_requests={requests_made} messages_per_request={per_request:.2f} "
+          f"largest_request={largest}")
+    bench.target("burst", "every handler call answered within 1 s", slowest <= 1.0 and len(accepted) == count,
+                 f"slowest={slowest:.2f}s accepted={len(accepted)}/{count}")
+    arrived_in_time = len(delays) == len(accepted) > 0 and max(delays) <= 60
+    bench.target("burst", "every message at the provider within 60 s", arrived_in_time,
+                 f"arrived={len(delays)}/{len(accepted)} max={max(delays, default=0):.1f}s")
+
+
+def sync(bench):
+    portals, per_portal = bench.sizes.sync_portals, bench.sizes.sync_messages
+    with bench.environment("sync", portals) as env:
+        noop = min(timed_pass(env)[0] for _ in range(2))  # start-up and an empty pass, warm
+        sent_ids = insert_polled_messages(env, per_portal, env.bitrix.portals)
+        total = portals * per_portal
+        env.bitrix.reset_counters()
+        env.prostor.reset_counters()
+        began = time.monotonic()
+        for passes in range(1, SYNC_MAX_PASSES + 1):
+            _, line = timed_pass(env)
+            if delivered_count(env.bitrix, sent_ids) == total:
+                break
+        seconds = time.monotonic() - began
+        delivered = delivered_count(env.bitrix, sent_ids)
+        last_status = max((p.last_status_at for p in env.bitrix.portals if p.last_status_at), default=began)
+        batches, status_requests = env.bitrix.requests_of("batch"), env.prostor.status_requests
+        other = {m: n for p in env.bitrix.portals for m, n in p.requests.items() if m != "batch"}
+    batch_floor = portals * math.ceil(per_portal / BATCH_SIZE)
+    status_floor = portals * math.ceil(per_portal / STATUS_IDS_PER_REQUEST)
+    time_floor = (math.ceil(per_portal / STATUS_IDS_PER_REQUEST) + math.ceil(per_portal / BATCH_SIZE)) * bench.latency
+    own = max(0.0, seconds - passes * noop)
+    print(f"sync: {portals} portals x {per_portal} messages the provider reports delivered; delivered statuses "
+          f"at Bitrix24: {delivered}/{total}")
+    print(f"sync: passes={passes} seconds={seconds:.2f} floor={time_floor:.2f} ratio={ratio(seconds, time_floor):.2f} "
+          f"(wall time of the pass processes, start-up included)")
+    print(f"sync: own_seconds={own:.2f} floor={time_floor:.2f} ratio={ratio(own, time_floor):.2f} (less a no-op pass's "
+          f"{noop:.2f} s per pass: process start-up and an empty pass); last status at Bitrix24 "
+          f"{last_status - began:.2f} s after the first pass started")
+    print(f"sync: bitrix24_batch_requests={batches} floor={batch_floor} ratio={ratio(batches, batch_floor):.2f}; "
+          f"other REST requests: {other or 0}")
+    print(f"sync: prostor_status_requests={status_requests} floor={status_floor} "
+          f"ratio={ratio(status_requests, status_floor):.2f}")
+    print(f"sync: last pass said: {line}")
+    bench.target("sync", "every status reported in one pass", passes == 1 and delivered == total,
+                 f"passes={passes} delivered={delivered}/{total}")
+    bench.target("sync", "pass time within 2x the floor", own <= 2 * time_floor,
+                 f"own={own:.2f}s floor={time_floor:.2f}s")
+    bench.target("sync", "Bitrix24 batches within 1.05x the floor", batches <= 1.05 * batch_floor,
+                 f"{batches}/{batch_floor}")
+    bench.target("sync", "Prostor status requests within 1.05x the floor", status_requests <= 1.05 * status_floor,
+                 f"{status_requests}/{status_floor}")
+
+
+def memory(bench):
+    portals = bench.sizes.memory_portals
+    peaks = {}
+    with bench.environment("memory", portals, {"JOB_PASS_SECONDS": str(MEMORY_PASS_SECONDS)}) as env:
+        meta = MetaData()
+        meta.reflect(env.engine, only=["messages", "portals", "provider_accounts"])
+        for total in bench.sizes.memory_totals:
+            with env.engine.begin() as connection:  # each size alone in the queue, no leases left over
+                connection.execute(delete(meta.tables["messages"]))
+                connection.execute(update(meta.tables["portals"]).values(report_not_before=None))
+                connection.execute(update(meta.tables["provider_accounts"]).values(poll_not_before=None))
+            insert_polled_messages(env, total // portals, env.bitrix.portals)
+            began = time.monotonic()
+            out = env.app.flask_concurrently(1, "jobs", "run-once", log_name="jobs.log",
+                                             argv_prefix=(sys.executable, "-c", PEAK_RSS_PROBE))[0].splitlines()
+            seconds = time.monotonic() - began
+            peaks[total] = int(out[-1].removeprefix("peak_rss_kb=")) / 1024
+            print(f"memory: queued={total} peak_rss_mb={peaks[total]:.1f} limit={MEMORY_LIMIT_MB} "
+                  f"pass_seconds={seconds:.1f} ({out[-2] if len(out) > 1 else 'no pass line'})")
+    small, large = bench.sizes.memory_totals
+    growth = ratio(peaks[large], peaks[small])
+    print(f"memory: ratio {large}/{small}={growth:.2f} target<={MEMORY_FLAT_RATIO:.2f} "
+          f"(JOB_PASS_SECONDS={MEMORY_PASS_SECONDS} for both passes, so the large one ends in reasonable time)")
+    bench.target("memory", f"peak RSS under {MEMORY_LIMIT_MB} MB", max(peaks.values()) < MEMORY_LIMIT_MB,
+                 f"{max(peaks.values()):.1f} MB")
+    bench.target("memory", "peak RSS flat with the queue's size", growth <= MEMORY_FLAT_RATIO, f"ratio={growth:.2f}")
+
+
+RUNS = {"ack": ack, "burst": burst, "sync": sync, "memory": memory}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--latency", type=float, default=0.05,
+                        help="seconds every request to the fakes takes (default 0.05)")
+    parser.add_argument("--only", default=",".join(SCENARIOS),
+                        help=f"comma-separated scenarios to run (default all: {','.join(SCENARIOS)})")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--database-url", help="a PostgreSQL database to use instead of temporary SQLite files; "
+                                               "its public schema is dropped and made again for each scenario")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (databases, logs)")
+    args = parser.parse_args()
+    chosen = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = sorted(set(chosen) - set(SCENARIOS))
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(unknown)} (choose from {', '.join(SCENARIOS)})")
+
+    sys.stdout.reconfigure(line_buffering=True)  # each line as it comes, also into a pipe or a CI log
+    bench = Bench(args)
+    database = (f"postgresql ({make_url(args.database_url).database})" if args.database_url
+                else "sqlite (a temporary file per scenario)")
+    print(f"bench: latency={args.latency:.3f} s per request to the fakes; database={database}; "
+          f"gunicorn={bench.workers} workers x {bench.threads} threads; "
+          f"JOB_CONCURRENCY={os.environ.get('JOB_CONCURRENCY', 'unset (the app default)')}; "
+          f"size={'quick' if args.quick else 'full'}")
+    broken = []
+    started = time.monotonic()
+    try:
+        for name in SCENARIOS:
+            if name not in chosen:
+                continue
+            print()
+            try:
+                RUNS[name](bench)
+            except Exception as exc:  # the bench broke, not the app's figures: say so and go on
+                traceback.print_exc()
+                print(f"{name}: the bench could not complete this scenario: {exc}")
+                broken.append(name)
+    finally:
+        if args.keep:
+            print(f"kept {bench.workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(bench.workdir, ignore_errors=True)
+    print(f"\nsummary ({time.monotonic() - started:.0f} s):")
+    for scenario, what, met, figure in bench.targets:
+        print(f"  {scenario}: {what}: {'met' if met else 'not met'} ({figure})")
+    for name in broken:
+        print(f"  {name}: not measured (the bench broke)")
+    return 1 if broken else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
