@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 from sqlalchemy import bindparam, select, update
 
-from .db import lock_rows
+from .db import lock_rows, one_of
 from .models import Message, Portal
 
 
@@ -65,7 +65,7 @@ def claim(session, queue, where, *, now, lease, limit, among=(), order_by=None, 
     taken = ()
     if ids:
         stamped = session.execute(
-            update(model).where(model.id.in_(ids), *where, *due)
+            update(model).where(one_of(session, model.id, ids), *where, *due)
             .values({queue.token.key: token, queue.due.key: until, **(values or {})})
             .returning(model.id)
             .execution_options(synchronize_session=False)
@@ -81,11 +81,11 @@ def claim_ids(session, queue, ids, where, *, now, lease, values=None):
     taken = ()
     if ids:
         model = queue.model
-        locked = session.scalars(select(model.id).where(model.id.in_(list(ids)), *where)
+        locked = session.scalars(select(model.id).where(one_of(session, model.id, ids), *where)
                                  .with_for_update(skip_locked=True)).all()
         if locked:
             taken = tuple(sorted(session.execute(
-                update(model).where(model.id.in_(locked), *where)
+                update(model).where(one_of(session, model.id, locked), *where)
                 .values({queue.token.key: token, queue.due.key: until, **(values or {})})
                 .returning(model.id).execution_options(synchronize_session=False)
             ).scalars().all()))
@@ -100,7 +100,7 @@ def held(session, queue, claim_, ids=None, lock=False, columns=None):
     ids = list(claim_.ids if ids is None else ids)
     if not ids:
         return []
-    where = (queue.model.id.in_(ids), queue.token == claim_.token)
+    where = (one_of(session, queue.model.id, ids), queue.token == claim_.token)
     if lock:
         return lock_rows(session, queue.model, *where, columns=columns)
     if columns is not None:

@@ -11,7 +11,7 @@ import psycopg
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from flask import current_app, g
-from sqlalchemy import create_engine, event, make_url, select, update
+from sqlalchemy import ARRAY, Integer, any_, bindparam, create_engine, event, make_url, select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import sessionmaker
@@ -115,6 +115,14 @@ def lock_rows(session, model, *where, columns=None):
     return session.scalars(
         select(model).where(*where).order_by(model.id).with_for_update().execution_options(populate_existing=True)
     ).all()
+
+
+def one_of(session, column, ids):
+    """`column IN ids` for a long list of integer ids: on PostgreSQL one array parameter (`= ANY(...)`), so the
+    statement stays short and the same whatever the list's length (the driver parses it once); elsewhere IN."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
+    return column.in_(list(ids))
 
 
 def unavailable(exc):

@@ -34,14 +34,14 @@ def take(db, session, settings, data, auth, form_pairs, handler_key, http, sende
             STORE_RETRY_SECONDS)
     except (DatabaseUnavailable, ConfigError) as exc:  # ConfigError: ENCRYPTION_KEYS cannot read the portal's key
         incoming = intake.Incoming.from_payload(data)  # needs no database: a bad call is a 400 even now
-        _spool(db, settings, handler_key, form_pairs, incoming, exc, http)
+        _spool(db, settings, handler_key, form_pairs, incoming, exc, http, sender)
         return Outcome(spooled_message_id=incoming.message_id)
     if created and message.state == MessageState.RECEIVED:  # a repeated call sends nothing
         sender.submit(message.portal_id, message.id)
     return Outcome(message=message, created=created)
 
 
-def _spool(db, settings, handler_key, form_pairs, incoming, outage, http):
+def _spool(db, settings, handler_key, form_pairs, incoming, outage, http, sender):
     """Keep the call for replay; its key and auth are checked then (they need the database)."""
     try:
         spool.append(settings, handler_key, form_pairs)
@@ -51,4 +51,4 @@ def _spool(db, settings, handler_key, form_pairs, incoming, outage, http):
         raise AppError("The message could not be stored now: the database is unavailable.",
                        "database_unavailable", status=503) from None
     logger.warning("message %s spooled: it cannot be stored now (%s)", incoming.message_id, outage)
-    spool.replay_in_background(db, settings, http)
+    spool.replay_in_background(db, settings, http, sender)

@@ -14,13 +14,16 @@ from sqlalchemy import select, update
 from . import claims
 from .bitrix.client import BATCH_LIMIT
 from .bitrix.errors import AuthRevoked, BitrixError, RateLimited
+from .db import one_of
 from .models import Message, Portal, PortalState, utcnow
 from .portal_tokens import rest_client
+from .workers import NotCalled
 
 logger = logging.getLogger(__name__)
 
 REPORT_LEASE = timedelta(minutes=5)
 REPORT_PAUSE = timedelta(seconds=60)  # after QUERY_LIMIT_EXCEEDED or Bitrix trouble
+BATCHES_AT_ONCE = 2  # batch requests to one portal under way at once (well within its burst of 50)
 # Bitrix24 errors after which a status can never be reported: stop trying it.
 UNREPORTABLE = {"ERROR_MESSAGE_NOT_FOUND", "ERROR_MESSAGE_STATUS_INCORRECT"}
 
@@ -38,10 +41,10 @@ def report(workers, settings, http):
     with workers.db.session() as session:
         portal_ids = portals_to_report(session, utcnow())
     return workers.map(portal_ids, lambda session, portal_id: report_portal(
-        workers.db, session, settings, portal_id, http, workers.out_of_time))
+        workers.db, session, settings, portal_id, http, workers))
 
 
-def report_portal(db, session, settings, portal_id, http, out_of_time=lambda: False):
+def report_portal(db, session, settings, portal_id, http, workers):
     """Claim the portal's reports and tell Bitrix24 everything pending. Returns how many were reported."""
     claim = claims.claim(session, claims.PORTAL_REPORTS, (Portal.id == portal_id, Portal.state == PortalState.ACTIVE),
                          now=utcnow(), lease=REPORT_LEASE, limit=1)
@@ -51,7 +54,7 @@ def report_portal(db, session, settings, portal_id, http, out_of_time=lambda: Fa
     reported, pause = 0, None
     try:
         reported, pause = _tell(session, rest_client(db, portal, settings, http), settings["SENDER_CODE"], portal,
-                                out_of_time)
+                                workers)
     finally:  # even after a surprise: the lease ends now (or after the pause), not when it runs out
         session.rollback()
         claims.settle(session, claims.PORTAL_REPORTS, portal_id, claim,
@@ -60,44 +63,61 @@ def report_portal(db, session, settings, portal_id, http, out_of_time=lambda: Fa
     return reported
 
 
-def _tell(session, client, code, portal, out_of_time):
-    """(how many were reported, the pause Bitrix24 asked for or None)."""
+def _tell(session, client, code, portal, workers):
+    """(how many were reported, the pause Bitrix24 asked for or None). BATCHES_AT_ONCE batch requests go at
+    once, each waiting for its token in the portal's bucket."""
     reported, after_id = 0, 0
-    while not out_of_time():
+    while not workers.out_of_time():
         messages = session.execute(  # plain rows: a portal may have thousands to tell
             select(Message.id, Message.bitrix_message_id, Message.status)
             .where(Message.portal_id == portal.id, Message.report_pending.is_(True), Message.id > after_id)
-            .order_by(Message.id).limit(BATCH_LIMIT)
+            .order_by(Message.id).limit(BATCH_LIMIT * BATCHES_AT_ONCE)
         ).all()
         if not messages:
             break
         after_id = messages[-1].id
-        commands = {f"m{m.id}": ("messageservice.message.status.update",
-                                 {"CODE": code, "MESSAGE_ID": m.bitrix_message_id, "STATUS": m.status})
-                    for m in messages}
-        session.commit()  # no transaction stays open across the REST call
-        try:
-            outcome = client.batch(commands)
-        except RateLimited as exc:
-            logger.info("portal %s: %s, pausing reports", portal.domain, exc.code)
-            return reported, REPORT_PAUSE
-        except AuthRevoked:
-            return reported, None  # the portal is now needs_reauth; its statuses wait for the admin
-        except BitrixError as exc:
-            logger.warning("portal %s: status report failed: %s", portal.domain, exc)
-            return reported, REPORT_PAUSE
-        done = [m for m in messages if f"m{m.id}" in outcome.results]
-        for m in messages:
-            error = outcome.errors.get(f"m{m.id}")
-            if error is not None and error.code in UNREPORTABLE:
-                logger.warning("portal %s: message %s cannot be reported: %s", portal.domain,
-                               m.bitrix_message_id, error)
-                done.append(m)
-        _mark_reported(session, done)
-        reported += len(done)
-        if not done:
-            return reported, REPORT_PAUSE  # every command failed: don't hammer the portal
+        session.commit()  # no transaction stays open across the REST calls
+        batches = [messages[start:start + BATCH_LIMIT] for start in range(0, len(messages), BATCH_LIMIT)]
+        commands = [{f"m{m.id}": ("messageservice.message.status.update",
+                                  {"CODE": code, "MESSAGE_ID": m.bitrix_message_id, "STATUS": m.status})
+                     for m in batch} for batch in batches]
+        for batch, outcome in zip(batches, workers.call_each(commands, client.batch, BATCHES_AT_ONCE,
+                                                             first_alone=False)):
+            pause = _pause_for(portal, outcome)
+            done = [] if pause is not None or isinstance(outcome, NotCalled) else _told(portal, batch, outcome)
+            _mark_reported(session, done)
+            reported += len(done)
+            if pause is None and not done and not isinstance(outcome, NotCalled):
+                pause = REPORT_PAUSE  # every command failed: don't hammer the portal
+            if pause is not None:
+                return reported, (pause or None)
     return reported, None
+
+
+def _pause_for(portal, outcome):
+    """None when the batch was answered; else the pause to take (0: none, the portal needs its admin)."""
+    if isinstance(outcome, RateLimited):
+        logger.info("portal %s: %s, pausing reports", portal.domain, outcome.code)
+        return REPORT_PAUSE
+    if isinstance(outcome, AuthRevoked):
+        return 0  # the portal is now needs_reauth; its statuses wait for the admin
+    if isinstance(outcome, BitrixError):
+        logger.warning("portal %s: status report failed: %s", portal.domain, outcome)
+        return REPORT_PAUSE
+    if isinstance(outcome, Exception) and not isinstance(outcome, NotCalled):
+        raise outcome
+    return None
+
+
+def _told(portal, batch, outcome):
+    """The messages of an answered batch that need not be told again."""
+    done = [m for m in batch if f"m{m.id}" in outcome.results]
+    for m in batch:
+        error = outcome.errors.get(f"m{m.id}")
+        if error is not None and error.code in UNREPORTABLE:
+            logger.warning("portal %s: message %s cannot be reported: %s", portal.domain, m.bitrix_message_id, error)
+            done.append(m)
+    return done
 
 
 def _mark_reported(session, messages):
@@ -109,7 +129,7 @@ def _mark_reported(session, messages):
     for status, ids in by_status.items():
         # Only rows whose status is still the one we reported: a change that came meanwhile stays pending.
         session.execute(
-            update(Message.__table__).where(table.id.in_(ids), table.status == status)
+            update(Message.__table__).where(one_of(session, table.id, ids), table.status == status)
             .values(reported_status=status, report_pending=False, reported_at=now)
         )
     session.commit()

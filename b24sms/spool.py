@@ -153,11 +153,11 @@ def _sync_directory(directory):
 
 
 # ---------------------------------------------------------------- replaying
-def replay(db, settings, http=None):
+def replay(db, settings, http=None, sender=None):
     """Store what the spool holds. Safe beside other replayers, in this process or another. Returns a report."""
     report = ReplayReport()
     for path in _files(Path(settings["SPOOL_DIR"])):
-        _replay_file(db, settings, path, report, http)
+        _replay_file(db, settings, path, report, http, sender)
         if report.database_away:
             break
     if report.stored or report.already_stored or report.dropped or report.held_back:
@@ -187,7 +187,7 @@ def _files(directory):
             if name.startswith((LIVE, CLAIMED)) and name.endswith(".jsonl")]
 
 
-def _replay_file(db, settings, path, report, http):
+def _replay_file(db, settings, path, report, http, sender):
     try:
         handle = open(path, "rb")
     except FileNotFoundError:  # another replayer finished it
@@ -203,7 +203,7 @@ def _replay_file(db, settings, path, report, http):
         lines = [line for line in handle.read().splitlines() if line.strip()]
         held_back = report.held_back
         for line in lines:
-            outcome = _replay_line(db, settings, line, http)
+            outcome = _replay_line(db, settings, line, http, sender)
             if outcome == DATABASE_AWAY:
                 report.database_away = True
                 break
@@ -223,7 +223,7 @@ def _claim(path):
     return claimed
 
 
-def _replay_line(db, settings, line, http):
+def _replay_line(db, settings, line, http, sender):
     try:
         record = json.loads(line)
         data = parse(record["form"])
@@ -236,8 +236,11 @@ def _replay_line(db, settings, line, http):
     try:
         with db.session() as session:
             message, created = messaging.store_handler_call(session, settings, data, auth, handler_key, http)
-            if created and message.state == MessageState.RECEIVED:
-                message.due_at = utcnow()  # the job's next send duty sends it: no inline send happened
+            to_send = created and message.state == MessageState.RECEIVED
+            if to_send:
+                message.due_at = utcnow()  # due now: the job's send duty sends it unless the web sender does
+        if to_send and sender is not None:  # the web process's replay: its sender sends it at once
+            sender.submit(message.portal_id, message.id)
     except UpstreamError as exc:  # Bitrix24 could not verify a legacy call: ask again later
         logger.warning("spooled handler call for message %s held back: %s", message_id, exc.code)
         return HELD_BACK
@@ -261,7 +264,7 @@ _replayers = {}  # SPOOL_DIR -> this process's replay thread for it
 _replayers_lock = threading.Lock()
 
 
-def replay_in_background(db, settings, http):
+def replay_in_background(db, settings, http, sender=None):
     """Start this process's replay thread for SPOOL_DIR unless it runs: a round every REPLAY_EVERY seconds
     while the database is away, until the spool is empty (records held back for another reason are left to
     `jobs run-once`, which says so)."""
@@ -269,17 +272,17 @@ def replay_in_background(db, settings, http):
     with _replayers_lock:
         if directory in _replayers:
             return
-        thread = threading.Thread(target=_replay_until_empty, args=(db, settings, directory, http), daemon=True,
-                                  name="b24sms-spool-replay")
+        thread = threading.Thread(target=_replay_until_empty, args=(db, settings, directory, http, sender),
+                                  daemon=True, name="b24sms-spool-replay")
         _replayers[directory] = thread
     thread.start()
 
 
-def _replay_until_empty(db, settings, directory, http):
+def _replay_until_empty(db, settings, directory, http, sender):
     try:
         while True:
             time.sleep(REPLAY_EVERY)
-            report = replay(db, settings, http)
+            report = replay(db, settings, http, sender)
             with _replayers_lock:  # decided under the lock: a writer that spools meanwhile starts a new thread
                 if not pending(settings) or (report.held_back and not report.database_away):
                     del _replayers[directory]

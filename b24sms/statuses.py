@@ -29,8 +29,10 @@ CLAIM_MIN = 100  # messages one polling claim takes at least (providers asked on
 POLL_COLUMNS = (Message.id, Message.provider_message_id, Message.created_at, Message.state, Message.status,
                 Message.report_to_bitrix, Message.report_pending, Message.provider_status, Message.error_code,
                 Message.error_text, Message.due_at)
-# Providers asked one message per request: this many requests to one account at once.
+# Providers asked one message per request: this many requests to one account at once; bulk ones (Prostor: 200
+# ids a request) get two, a claim's worth.
 CALLS_PER_ACCOUNT = 4
+BULK_CALLS_PER_ACCOUNT = 2
 
 
 # ---------------------------------------------------------------- polling
@@ -97,9 +99,11 @@ def _poll_account(session, settings, account_id, http, gate, workers):
             session, claims.MESSAGES, claim, columns=(Message.id, Message.provider_message_id, Message.recipient))]
         session.commit()  # no transaction stays open across the provider calls
         chunks = list(_chunks(tracked, provider.statuses_per_request))
-        per_call = CALLS_PER_ACCOUNT if provider.statuses_per_request == 1 else 1
-        answers = workers.call_each([[t for _, t in chunk] for chunk in chunks], provider.statuses, per_call,
-                                    stop=lambda done: gate.is_closed(account_id) or any(map(is_hanging, done)))
+        one_by_one = provider.statuses_per_request == 1
+        answers = workers.call_each([[t for _, t in chunk] for chunk in chunks], provider.statuses,
+                                    CALLS_PER_ACCOUNT if one_by_one else BULK_CALLS_PER_ACCOUNT,
+                                    stop=lambda done: gate.is_closed(account_id) or any(map(is_hanging, done)),
+                                    first_alone=one_by_one)
         for chunk, answer in zip(chunks, answers):
             polled += Polled(changed=_apply_poll(session, gate, account, provider, claim, chunk, answer))
             session.commit()

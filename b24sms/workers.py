@@ -55,14 +55,14 @@ class Workers:
         with self.db.session() as session:
             return work(session, key)
 
-    def call_each(self, items, call, at_once, stop=lambda results: False):
+    def call_each(self, items, call, at_once, stop=lambda results: False, first_alone=True):
         """`call(item)` for every item, `at_once` of them under way at a time (a provider's limit per account).
         Returns one result per item, in order: what the call returned, the exception it raised, or NotCalled
-        for those left once `stop(results so far)` said so or the pass ran out of time. The first call goes
-        alone: an account that hangs costs one call, not `at_once`."""
+        for those left once `stop(results so far)` said so or the pass ran out of time. `first_alone`: the first
+        call goes alone, so that an account that hangs costs one call, not `at_once`."""
         results, start = [], 0
         while start < len(items):
-            window = items[start:start + (max(1, at_once) if start else 1)]
+            window = items[start:start + (1 if first_alone and not start else max(1, at_once))]
             start += len(window)
             if stop(results) or self.out_of_time():
                 results += [NotCalled()] * len(window)

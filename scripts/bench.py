@@ -24,6 +24,7 @@ Run from the project root:
 import argparse
 import math
 import os
+import resource
 import secrets
 import shutil
 import sys
@@ -171,10 +172,16 @@ def not_ok(calls):
 
 
 def timed_pass(env, log_name="jobs.log"):
-    """One `jobs run-once` process: (wall seconds including its start-up, its "pass: ..." line)."""
-    began = time.monotonic()
+    """One `jobs run-once` process: (wall seconds including its start-up, its "pass: ..." line, the CPU seconds
+    the process used, start-up included)."""
+    began, cpu_before = time.monotonic(), _children_cpu()
     out = env.app.flask("jobs", "run-once", log_name=log_name)
-    return time.monotonic() - began, out.splitlines()[-1] if out else ""
+    return time.monotonic() - began, out.splitlines()[-1] if out else "", _children_cpu() - cpu_before
+
+
+def _children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # children that ended: the pass that just ran
+    return usage.ru_utime + usage.ru_stime
 
 
 def insert_polled_messages(env, per_portal, portals):
@@ -293,14 +300,16 @@ def burst(bench):
 def sync(bench):
     portals, per_portal = bench.sizes.sync_portals, bench.sizes.sync_messages
     with bench.environment("sync", portals) as env:
-        noop = min(timed_pass(env)[0] for _ in range(2))  # start-up and an empty pass, warm
+        noops = [timed_pass(env) for _ in range(2)]  # start-up and an empty pass, warm
+        noop, noop_cpu = min(n[0] for n in noops), min(n[2] for n in noops)
         sent_ids = insert_polled_messages(env, per_portal, env.bitrix.portals)
         total = portals * per_portal
         env.bitrix.reset_counters()
         env.prostor.reset_counters()
-        began = time.monotonic()
+        began, cpu = time.monotonic(), 0.0
         for passes in range(1, SYNC_MAX_PASSES + 1):
-            _, line = timed_pass(env)
+            _, line, pass_cpu = timed_pass(env)
+            cpu += pass_cpu - noop_cpu
             if delivered_count(env.bitrix, sent_ids) == total:
                 break
         seconds = time.monotonic() - began
@@ -319,6 +328,8 @@ def sync(bench):
     print(f"sync: own_seconds={own:.2f} floor={time_floor:.2f} ratio={ratio(own, time_floor):.2f} (less a no-op pass's "
           f"{noop:.2f} s per pass: process start-up and an empty pass); last status at Bitrix24 "
           f"{last_status - began:.2f} s after the first pass started")
+    print(f"sync: job_cpu_seconds={cpu:.2f} (the pass processes' own CPU, less a no-op pass's {noop_cpu:.2f} s; "
+          f"{os.cpu_count()} cores here, shared with the database and the fakes)")
     print(f"sync: bitrix24_batch_requests={batches} floor={batch_floor} ratio={ratio(batches, batch_floor):.2f}; "
           f"other REST requests: {other or 0}")
     print(f"sync: prostor_status_requests={status_requests} floor={status_floor} "

@@ -1,5 +1,6 @@
 """PHP-style form keys (`auth[member_id]`, `document_id[]`, `bindings[0][OWNER_ID]`) to and from nested data."""
 import re
+from functools import lru_cache
 from urllib.parse import quote
 
 MAX_DEPTH = 5
@@ -70,5 +71,10 @@ def build_query(params, prefix=None):
                 value = ""
             elif isinstance(value, bool):
                 value = "Y" if value else "N"
-            parts.append(f"{quote(name, safe='[]')}={quote(str(value), safe='')}")
+            parts.append(f"{_quote_name(name)}={quote(str(value), safe='')}")
     return "&".join(parts)
+
+
+@lru_cache(maxsize=1024)
+def _quote_name(name):  # a batch repeats the same few names (CODE, MESSAGE_ID, STATUS) thousands of times
+    return quote(name, safe="[]")
