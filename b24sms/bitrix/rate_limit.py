@@ -2,9 +2,9 @@
 
 Bitrix24 answers QUERY_LIMIT_EXCEEDED (HTTP 503) past its limit; waiting here first means a report pass never
 learns the limit from refusals. The process's one HTTP client carries the buckets (b24sms/http_client.py), one
-per portal (its REST endpoint), shared by every thread (the job's workers and the web process's calls). Several processes keep
-buckets of their own, so the portal's own limit remains the last word: a refusal still pauses that portal's
-reports (b24sms/reporting.py).
+per portal (its REST endpoint), shared by every thread (the job's workers and the web process's calls).
+Several processes keep buckets of their own, so the portal's own limit remains the last word: a refusal still
+pauses that portal's reports (b24sms/reporting.py).
 """
 import threading
 import time
