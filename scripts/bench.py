@@ -242,12 +242,29 @@ def delivered_count(bitrix, sent_ids):
                    for number, ids in sent_ids.items() for mid in ids)
 
 
+def arrival_delays(env, calls):
+    """Seconds from each accepted handler call to its message's arrival at the fake provider, waiting up to
+    ARRIVAL_WAIT for stragglers (no job pass runs: only the app's own sender can bring them). Returns (delays,
+    how many calls were accepted)."""
+    accepted = {mid: start for mid, start, _, outcome in calls if outcome == "ok"}
+    deadline = time.monotonic() + ARRIVAL_WAIT
+    while time.monotonic() < deadline:
+        with env.prostor.lock:
+            if all(mid in env.prostor.arrived for mid in accepted):
+                break
+        time.sleep(0.2)
+    with env.prostor.lock:
+        delays = [env.prostor.arrived[mid] - start for mid, start in accepted.items() if mid in env.prostor.arrived]
+    return delays, len(accepted)
+
+
 # ---------------------------------------------------------------- scenarios
 def ack(bench):
     calls, callers = bench.sizes.ack_calls, bench.sizes.ack_callers
     with bench.environment("ack", 1) as env:
         portal = env.bitrix.portals[0]
         fast = post_handler_calls(env, portal, calls, callers, "fast")
+        fast_delays, fast_accepted = arrival_delays(env, fast)
         env.prostor.latency = SLOW_PROVIDER
         slow = post_handler_calls(env, portal, calls, callers, "slow")
     fast_p99 = percentile([s for _, _, s, _ in fast], 0.99)
@@ -256,6 +273,11 @@ def ack(bench):
     print(f"ack fast provider ({bench.latency:.3f} s a request): {spread([s for _, _, s, _ in fast])} {not_ok(fast)}")
     print(f"ack slow provider ({SLOW_PROVIDER:.1f} s a request): {spread([s for _, _, s, _ in slow])} {not_ok(slow)}")
     print(f"ack: p99(slow)/p99(fast)={ratio(slow_p99, fast_p99):.2f} target=1.50")
+    print(f"ack: from handler call to the fast provider, no job runner: arrived={len(fast_delays)}/{fast_accepted} "
+          + (f"{spread(fast_delays)} target_max=2.0" if fast_delays else ""))
+    bench.target("ack", "a cron-only deployment sends within 2 s of the handler call",
+                 len(fast_delays) == fast_accepted > 0 and max(fast_delays) <= 2.0,
+                 f"max={max(fast_delays, default=0):.2f}s")
     bench.target("ack", "p99 with a 2 s provider within 1.5x of a fast one", ratio(slow_p99, fast_p99) <= 1.5,
                  f"ratio={ratio(slow_p99, fast_p99):.2f}")
 
@@ -268,14 +290,7 @@ def burst(bench):
         began = time.monotonic()
         calls = post_handler_calls(env, env.bitrix.portals[0], count, callers, "burst")
         answered = time.monotonic()
-        accepted = {mid: start for mid, start, _, outcome in calls if outcome == "ok"}
-        while time.monotonic() < answered + ARRIVAL_WAIT:
-            with env.prostor.lock:
-                if all(mid in env.prostor.arrived for mid in accepted):
-                    break
-            time.sleep(0.5)
-        with env.prostor.lock:
-            delays = [env.prostor.arrived[mid] - start for mid, start in accepted.items() if mid in env.prostor.arrived]
+        delays, accepted = arrival_delays(env, calls)
         requests_made, per_request, largest = env.prostor.sends_summary()
     acks = [s for _, _, s, _ in calls]
     slowest = max(acks, default=0)
@@ -283,18 +298,18 @@ def burst(bench):
           f"no job runner; all answered after {answered - began:.1f} s")
     print(f"burst ack: slowest={slowest:.3f} target=1.000 ratio={ratio(slowest, 1.0):.2f} "
           f"({spread(acks)}) {not_ok(calls)}")
-    print(f"burst arrival at the provider (from each handler call): arrived={len(delays)}/{len(accepted)} "
+    print(f"burst arrival at the provider (from each handler call): arrived={len(delays)}/{accepted} "
           + (f"{spread(delays)} target_max=60.0" if delays else ""))
-    if len(delays) < len(accepted):
-        print(f"burst: {len(accepted) - len(delays)} of {len(accepted)} accepted messages never reached the "
+    if len(delays) < accepted:
+        print(f"burst: {accepted - len(delays)} of {accepted} accepted messages never reached the "
               f"provider within {ARRIVAL_WAIT} s of the last answer without a job pass")
     print(f"burst provider: send_requests={requests_made} messages_per_request={per_request:.2f} "
           f"largest_request={largest}")
-    bench.target("burst", "every handler call answered within 1 s", slowest <= 1.0 and len(accepted) == count,
-                 f"slowest={slowest:.2f}s accepted={len(accepted)}/{count}")
-    arrived_in_time = len(delays) == len(accepted) > 0 and max(delays) <= 60
+    bench.target("burst", "every handler call answered within 1 s", slowest <= 1.0 and accepted == count,
+                 f"slowest={slowest:.2f}s accepted={accepted}/{count}")
+    arrived_in_time = len(delays) == accepted > 0 and max(delays) <= 60
     bench.target("burst", "every message at the provider within 60 s", arrived_in_time,
-                 f"arrived={len(delays)}/{len(accepted)} max={max(delays, default=0):.1f}s")
+                 f"arrived={len(delays)}/{accepted} max={max(delays, default=0):.1f}s")
 
 
 def sync(bench):
