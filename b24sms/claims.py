@@ -54,8 +54,10 @@ def claim(session, queue, where, *, now, lease, limit, among=(), order_by=None, 
     `(table, onclause, *conditions)` (a portal's state, say). `values`: more columns set by the claim (a state
     change: the caller takes them from lifecycle). Returns the Claim; its rows come from `held()`."""
     model = queue.model
-    due = ((queue.due.is_(None) | (queue.due <= now)),) if queue.null_is_due else (queue.due.is_not(None),
-                                                                                  queue.due <= now)
+    if queue.null_is_due:
+        due = (queue.due.is_(None) | (queue.due <= now),)
+    else:
+        due = (queue.due.is_not(None), queue.due <= now)
     candidates = select(model.id).where(*where, *due)
     for table, onclause, *conditions in among:
         candidates = candidates.join(table, onclause).where(*conditions)

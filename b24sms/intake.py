@@ -122,5 +122,3 @@ def receive(session, portal, incoming, *, report_to_bitrix=True):
         select(Message).where(Message.portal_id == portal.id, Message.bitrix_message_id == incoming.message_id)
     ).one()
     return message, created
-
-

@@ -1,7 +1,6 @@
 """One pass of every background duty. Each duty claims its own work (b24sms/claims.py), so passes may overlap
 safely, on one machine or many."""
 import logging
-import time
 from dataclasses import asdict, dataclass, field
 
 from . import provider_health, reconciling, reporting, retention, senders, sending, spool, statuses

@@ -15,8 +15,8 @@ from b24sms import provider_health
 from b24sms.models import Message, MessageState, Portal, ProviderAccount, utcnow
 from b24sms.providers.base import AnswerLost
 from tests.fakes import FakeBitrix
-from tests.helpers import (as_sent, PROSTOR_SETTINGS, SMSC_SETTINGS, TWILIO_SETTINGS, bearer, handler_form,
-                           install_with_chain, make_due, message_id, run_job, stored)
+from tests.helpers import (PROSTOR_SETTINGS, SMSC_SETTINGS, TWILIO_SETTINGS, answered_in_between, as_sent, bearer,
+                           handler_form, install_with_chain, make_due, message_id, run_job, stored)
 
 
 def post_sms(client, bitrix, n=1):
@@ -48,12 +48,6 @@ def skip_over(db):
     with db.session() as session:
         session.execute(update(ProviderAccount).where(ProviderAccount.skip_until.is_not(None))
                         .values(skip_until=utcnow() - timedelta(seconds=1)))
-
-
-def answered_in_between(db):
-    """As if every account had answered a call since: no timeouts in a row."""
-    with db.session() as session:
-        session.execute(update(ProviderAccount).values(timeouts_in_row=0, skip_until=None))
 
 
 def receipt_from_twilio(client, twilio, status):

@@ -6,8 +6,10 @@ from sqlalchemy import func, insert, select
 
 from b24sms.intake import new_provider_key
 from b24sms.models import Message, MessageState, Portal, ProviderAccount, utcnow
+from b24sms import reconciling, statuses
 from tests.fakes import FakeBitrix
-from tests.helpers import install_with_prostor, run_job
+from tests.helpers import (SMSAERO_SETTINGS, SMSC_SETTINGS, answered_in_between, handler_form, install_with_chain,
+                           install_with_prostor, make_due, message_id, run_job, stored)
 
 BACKLOG = 1050  # more than one poll claim (1,000) and more than one portal's report batches per call (20 x 50)
 
@@ -76,3 +78,38 @@ def test_portals_are_polled_and_reported_in_parallel_each_within_its_floors(rsps
     assert len([path for path, _ in prostor.requests if path == "status.json"]) == 3 * 3
     assert [len(portal.rest_requests("batch")) for portal in portals] == [9, 9, 9]
     assert prostor.max_in_flight >= 2  # accounts were polled side by side
+
+
+def test_a_provider_asked_one_message_a_request_gets_a_few_requests_at_once_never_more(client, db, bitrix,
+                                                                                         smsaero, runner):
+    install_with_chain(client, bitrix, SMSAERO_SETTINGS)
+    for n in range(1, 13):
+        client.post("/handler", data=handler_form(bitrix, message_id(n)))
+    for id_ in smsaero.statuses:
+        smsaero.statuses[id_] = 1  # delivered
+    make_due(db)
+    smsaero.answer_delay = 0.05  # a round trip, so that requests under way at once overlap
+    smsaero.max_in_flight = 0
+
+    output = run_job(runner)
+
+    assert "status_changes=12" in output
+    assert [path for path, _ in smsaero.requests].count("sms/status") == 12
+    assert 2 <= smsaero.max_in_flight <= statuses.CALLS_PER_ACCOUNT
+
+
+def test_lost_answers_are_asked_about_a_few_at_once_per_account(client, db, bitrix, smsc, runner):
+    install_with_chain(client, bitrix, SMSC_SETTINGS)
+    for n in range(1, 9):
+        smsc.lose_answers = 1  # SMSC took it; its answer never came back
+        client.post("/handler", data=handler_form(bitrix, message_id(n)))
+        answered_in_between(db)  # lost answers, not a hung provider
+    assert {stored(db, n).state for n in range(1, 9)} == {"reconciling"}
+    make_due(db)
+    smsc.answer_delay = 0.05
+    smsc.max_in_flight = 0
+
+    output = run_job(runner)
+
+    assert "reconciled=8" in output and len(smsc.sent) == 8  # each found by our id: none sent twice
+    assert 2 <= smsc.max_in_flight <= reconciling.CALLS_PER_ACCOUNT
