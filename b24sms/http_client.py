@@ -5,7 +5,9 @@ client serves every portal and provider account, so nothing may carry over from 
 `create_app` builds it once per process and every entry point (web views, `jobs`, the spool's replay thread)
 hands it down; the Bitrix client and the providers never make one of their own.
 """
+import os
 from http.cookiejar import DefaultCookiePolicy
+from urllib.request import getproxies
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -29,6 +31,10 @@ class HttpClient(requests.Session):
 
 def build(public_url=""):
     session = HttpClient()
+    # requests reads the whole environment (proxies, CA bundle) and ~/.netrc on every request when trust_env is
+    # on: about a millisecond a call. Where no proxy or CA bundle is set there is nothing to find, and netrc
+    # credentials must never go to a provider anyway; with a proxy set, requests' own handling (no_proxy) stays.
+    session.trust_env = bool(getproxies() or os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE"))
     session.headers["User-Agent"] = f"b24sms/{__version__}" + (f" (+{public_url})" if public_url else "")
     session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))  # accept none
     adapter = HTTPAdapter(pool_connections=POOL_HOSTS, pool_maxsize=CONNECTIONS_PER_HOST)

@@ -78,3 +78,16 @@ def test_a_call_no_fake_answers_is_caught_by_the_suite_not_taken_for_a_lost_answ
         except AnswerLost:  # what the app makes of it: exactly why the fixture must fail such a test
             pass
         assert unanswered_calls(mock) == ["POST https://api.prostor-sms.ru/messages/v2/balance.json"]
+
+
+def test_the_environment_is_read_once_a_proxy_in_it_is_honoured(monkeypatch):
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
+                 "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    assert http_client.build().trust_env is False  # nothing to look up per request (nor a ~/.netrc to send)
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    with_proxy = http_client.build()
+    assert with_proxy.trust_env is True  # requests' own proxy handling, no_proxy included
+    assert with_proxy.merge_environment_settings("https://api.prostor-sms.ru/", {}, None, None, None)["proxies"] \
+        == {"https": "http://proxy.internal:3128"}
