@@ -85,6 +85,11 @@ def load_settings(instance_path, overrides=None):
             )
             settings["DEVELOPMENT_SECRETS"].append("ENCRYPTION_KEYS")
 
+    # The `log` provider sends nothing and reports delivered: offered in development, in production only on request.
+    log_provider = settings.get("ENABLE_LOG_PROVIDER", os.environ.get("ENABLE_LOG_PROVIDER"))
+    if log_provider is None:
+        log_provider = "0" if env_name == "production" else "1"
+    settings["ENABLE_LOG_PROVIDER"] = str(log_provider).strip().lower() in ("1", "true", "yes", "on")
     for name in INTEGER_SETTINGS:
         try:
             settings[name] = int(settings[name])

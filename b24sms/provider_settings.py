@@ -53,7 +53,8 @@ def save_settings(session, settings, portal, entries, http=None):
     if not isinstance(entries, list) or not entries:
         raise BadRequest("`providers` must be a non-empty list.", "invalid_settings")
     existing = {account.kind: account for account in portal.accounts}
-    cleaned = [_clean_entry(index, entry, existing) for index, entry in enumerate(entries)]
+    offered = providers.offered(settings)
+    cleaned = [_clean_entry(index, entry, existing, offered) for index, entry in enumerate(entries)]
     kinds = [kind for kind, _, _ in cleaned]
     if len(set(kinds)) != len(kinds):
         raise BadRequest("Each provider may appear once in the chain.", "invalid_settings")
@@ -85,14 +86,14 @@ def save_settings(session, settings, portal, entries, http=None):
     session.expire(portal, ["accounts"])  # the relationship is ordered by position: read it again
 
 
-def _clean_entry(index, entry, existing_accounts):
+def _clean_entry(index, entry, existing_accounts, offered):
     """(kind, sender, credentials) of one chain entry, validated against the provider's declared settings."""
     if not isinstance(entry, dict):
         raise BadRequest(f"providers[{index}] must be an object.", "invalid_settings")
     kind = entry.get("kind")
-    if not isinstance(kind, str) or kind not in providers.PROVIDERS:
+    if not isinstance(kind, str) or kind not in offered:
         raise BadRequest(f"providers[{index}].kind: unknown provider {str(kind)[:40]!r}.", "invalid_settings")
-    cls = providers.PROVIDERS[kind]
+    cls = offered[kind]
     existing = existing_accounts.get(kind)
     given = entry.get("credentials") or {}
     if not isinstance(given, dict):

@@ -94,10 +94,14 @@ def test_a_suspended_twilio_account_is_refused(client, bitrix, twilio):
     assert response.status_code == 400 and "suspended" in response.get_json()["message"]
 
 
+def page_data(response):
+    return json.loads(re.search(r'<script type="application/json" id="page-data">(.*?)</script>',
+                                response.get_data(as_text=True), re.S).group(1))
+
+
 def test_the_page_offers_every_provider_with_its_declared_fields(client, bitrix):
     response, _ = open_page(client, bitrix, APPLICATION_TOKEN=APPLICATION_TOKEN)
-    page = json.loads(re.search(r'<script type="application/json" id="page-data">(.*?)</script>',
-                                response.get_data(as_text=True), re.S).group(1))
+    page = page_data(response)
     catalog = {entry["kind"]: entry for entry in page["catalog"]}
     assert list(catalog) == ["prostor", "smsc", "smsaero", "twilio", "log"]
     fields = {kind: [(f["name"], f["secret"]) for f in entry["credentials"]] for kind, entry in catalog.items()}
@@ -189,3 +193,30 @@ def test_log_provider_needs_no_credentials(client, bitrix):
     response = save_providers(client, token, [{"kind": "log"}])
     assert response.status_code == 200
     assert response.get_json()["providers"] == [{"kind": "log", "sender": "", "credentials": {}}]
+
+
+def test_the_log_provider_is_offered_only_where_enabled(app, client, bitrix):
+    app.config["ENABLE_LOG_PROVIDER"] = False  # production's default
+    response, token = open_page(client, bitrix, APPLICATION_TOKEN=APPLICATION_TOKEN)
+    page = page_data(response)
+
+    assert "log" not in [entry["kind"] for entry in page["catalog"]]
+    refused = save_providers(client, token, [{"kind": "log"}])
+    assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_settings"
+    assert "unknown provider 'log'" in refused.get_json()["message"]
+
+
+@pytest.mark.parametrize("app_env, given, offered", [
+    ("development", None, True), ("production", None, False), ("production", "1", True),
+    ("development", "0", False),
+])
+def test_enable_log_provider_defaults_by_environment(tmp_path, monkeypatch, app_env, given, offered):
+    from b24sms.config import load_settings
+
+    monkeypatch.delenv("ENABLE_LOG_PROVIDER", raising=False)
+    if given is not None:
+        monkeypatch.setenv("ENABLE_LOG_PROVIDER", given)
+    required = {name: "x" for name in ("SECRET_KEY", "ENCRYPTION_KEYS", "B24_CLIENT_ID", "B24_CLIENT_SECRET",
+                                       "PUBLIC_URL")}
+    settings = load_settings(str(tmp_path / "instance"), {"APP_ENV": app_env, **required})
+    assert settings["ENABLE_LOG_PROVIDER"] is offered

@@ -9,6 +9,13 @@ from .twilio import Twilio
 PROVIDERS = {cls.kind: cls for cls in (Prostor, Smsc, SmsAero, Twilio, LogProvider)}
 
 
+def offered(settings) -> dict:
+    """The kinds a portal admin may choose: `log` (which sends nothing and reports delivered) only where
+    ENABLE_LOG_PROVIDER is on (development, trials)."""
+    return {kind: cls for kind, cls in PROVIDERS.items()
+            if kind != LogProvider.kind or settings.get("ENABLE_LOG_PROVIDER")}
+
+
 class UnknownProvider(KeyError):
     pass
 

@@ -34,7 +34,7 @@ def _page(installing):
         "is_admin": is_admin,
         "portal": portal_view(portal),
         "providers": provider_settings.describe_accounts(portal, settings, full=is_admin),
-        "catalog": [cls.describe() for cls in providers.PROVIDERS.values()],
+        "catalog": [cls.describe() for cls in providers.offered(settings).values()],
     }
     return render_template("settings.html", token=token, installing=installing, is_admin=is_admin,
                            portal=portal, page_data=page_data)
