@@ -127,3 +127,30 @@ def test_a_window_of_no_days_is_refused(client, db, bitrix, prostor):
     portal_id = installed_portal_id(client, bitrix, db)
     with db.session() as session, pytest.raises(ValueError):
         portal_statistics(session, portal_id, 0)
+
+
+def test_api_stats_answers_the_window_for_admins_only(client, db, bitrix, prostor):
+    from tests.helpers import bearer, open_page
+
+    portal_id = installed_portal_id(client, bitrix, db)
+    today = utcnow().date()
+    with db.session() as session:
+        stored_message(session, portal_id, state="delivered", created_at=at(today), segments=2)
+        stored_message(session, portal_id, state="failed", created_at=at(today), taken=False, provider=None)
+    _, token = open_page(client, bitrix, path="/")
+
+    answer = client.get("/api/stats?days=7", headers=bearer(token))
+
+    assert answer.status_code == 200
+    body = answer.get_json()
+    assert [entry["date"] for entry in body["days"]][-1] == today.isoformat() and len(body["days"]) == 7
+    assert day_of(body, today) == {"date": today.isoformat(), "sent": 1, "delivered": 1, "undelivered": 0,
+                                   "failed": 1, "segments": 2}
+    assert body["providers"] == [{"kind": "prostor", "sent": 1, "delivered": 1, "failed": 0}]
+    assert len(client.get("/api/stats", headers=bearer(token)).get_json()["days"]) == 30
+    for bad in ("0", "abc", "1000"):
+        refused = client.get(f"/api/stats?days={bad}", headers=bearer(token))
+        assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_parameter"
+    bitrix.admins.discard("2")
+    _, employee = open_page(client, bitrix, path="/", user_id="2")
+    assert client.get("/api/stats", headers=bearer(employee)).status_code == 403

@@ -1,7 +1,7 @@
 """/api/...: the settings page's JSON API, authenticated by the page's signed session token."""
 from flask import Blueprint, current_app, g, jsonify, request
 
-from .. import intake, message_log, messaging, provider_settings
+from .. import intake, message_log, messaging, provider_settings, statistics
 from ..db import get_db, get_session
 from ..errors import BadRequest, Forbidden, Unauthorized
 from ..models import Portal, PortalState
@@ -11,6 +11,7 @@ from .views import message_view
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 MAX_PAGE = 200
+MAX_STATS_DAYS = 366
 
 
 @bp.before_request
@@ -77,6 +78,13 @@ def list_messages():
     messages = message_log.page_of_messages(get_session(), g.portal, g.page, limit=limit,
                                             before=request.args.get("before"))
     return jsonify([message_view(message) for message in messages])
+
+
+@bp.get("/stats")
+def stats():
+    require_admin()  # the portal's volumes, like its balance, are for its administrators
+    days = _int_arg("days", 30, 1, MAX_STATS_DAYS)
+    return jsonify(statistics.portal_statistics(get_session(), g.portal.id, days))
 
 
 @bp.get("/balance")
