@@ -1,5 +1,6 @@
 """The database: one engine per app, a session per request (or per job step), Alembic for the schema."""
 import fcntl
+import logging
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import sessionmaker
 
+logger = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # SQLite: seconds a writer waits for another's lock. Jobs and pages may wait this long (threads of one gunicorn
 # worker and the job runner share the file); the handler waits far less (`limit_lock_wait`), since Bitrix24
@@ -245,7 +247,10 @@ def get_session():
 def _close_session(_exc):
     session = g.pop("db_session", None)
     if session is not None:
-        session.close()
+        try:
+            session.close()
+        except SQLAlchemyError as exc:  # the connection died under us (a database restart): the answer stands
+            logger.info("request's database session closed on a dead connection (%s)", error_line(exc))
 
 
 @click.group("db")

@@ -1,20 +1,94 @@
-"""The message log as the settings page reads it: newest first, paged by `before`; a non-admin sees only the
-messages they authored."""
-from datetime import datetime, timezone
+"""The message log as the settings page reads it: newest first, paged by `before`, filtered by state, dates and
+a search of the number or the text; a non-admin sees only the messages they authored."""
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import and_, or_, select
 
 from .errors import BadRequest
-from .models import Message
+from .models import Message, MessageState
+
+STATES = (MessageState.RECEIVED, MessageState.SENDING, MessageState.RETRY_WAIT, MessageState.RECONCILING,
+          MessageState.ACCEPTED, *MessageState.POLLED[1:], *MessageState.FINAL)
+MAX_QUERY = 100
+EXPORT_PAGE = 1000  # rows an export reads at a time
 
 
-def page_of_messages(session, portal, viewer, *, limit, before=None):
-    query = select(Message).where(Message.portal_id == portal.id)
-    if not viewer.is_admin:
-        query = query.where(Message.author_id == str(viewer.user_id or ""))
+@dataclass(frozen=True)
+class Filters:
+    states: tuple = ()
+    text: str = ""  # matches the number (as received or normalized) or the text
+    since: datetime | None = None  # created at or after (UTC)
+    until: datetime | None = None  # created before (UTC)
+
+    @classmethod
+    def parse(cls, status=None, q=None, from_=None, to=None):
+        """From the query string's values; a bad value is a 400 naming the parameter."""
+        states = tuple(part.strip() for part in (status or "").split(",") if part.strip())
+        unknown = [state for state in states if state not in STATES]
+        if unknown:
+            raise BadRequest(f"`status` must be one of {', '.join(STATES)}.", "invalid_parameter")
+        text = (q or "").strip()
+        if len(text) > MAX_QUERY or "\x00" in text:
+            raise BadRequest(f"`q` may have at most {MAX_QUERY} characters, none of them NUL.", "invalid_parameter")
+        since = _moment("from", from_)
+        until = _moment("to", to, end_of_day=True)
+        return cls(states=states, text=text, since=since, until=until)
+
+
+def page_of_messages(session, portal, viewer, *, limit, before=None, filters=Filters()):
+    query = _visible(portal, viewer, filters)
     if before:
         query = query.where(_before_clause(session, before))
     return session.scalars(query.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit)).all()
+
+
+def every_message(session, portal, viewer, filters=Filters()):
+    """Every matching message, newest first, read a page at a time (an export of months of messages)."""
+    before = None
+    while True:
+        page = page_of_messages(session, portal, viewer, limit=EXPORT_PAGE, before=before, filters=filters)
+        yield from page
+        if len(page) < EXPORT_PAGE:
+            return
+        before = str(page[-1].id)
+        session.expunge_all()  # what was yielded is not kept: memory stays flat
+
+
+def _visible(portal, viewer, filters):
+    query = select(Message).where(Message.portal_id == portal.id)
+    if not viewer.is_admin:
+        query = query.where(Message.author_id == str(viewer.user_id or ""))
+    if filters.states:
+        query = query.where(Message.state.in_(filters.states))
+    if filters.since:
+        query = query.where(Message.created_at >= filters.since)
+    if filters.until:
+        query = query.where(Message.created_at < filters.until)
+    if filters.text:
+        pattern = "%" + filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        digits = "".join(char for char in filters.text if char.isdigit())
+        matches = [Message.body.ilike(pattern, escape="\\"), Message.recipient_raw.ilike(pattern, escape="\\")]
+        if digits:
+            matches.append(Message.recipient.like(f"%{digits}%"))
+        query = query.where(or_(*matches))
+    return query
+
+
+def _moment(name, value, end_of_day=False):
+    """A date (a whole UTC day; `to` takes it in) or an ISO time, as naive UTC."""
+    if not value:
+        return None
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime.combine(day + timedelta(days=1) if end_of_day else day, time.min)
+        moment = datetime.fromisoformat(value.removesuffix("Z"))
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+        return moment
+    except (ValueError, OverflowError):
+        raise BadRequest(f"`{name}` must be a date (YYYY-MM-DD) or an ISO 8601 time.", "invalid_parameter") from None
 
 
 def _before_clause(session, before):

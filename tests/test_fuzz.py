@@ -597,6 +597,26 @@ def test_message_log_paging_params(client, db, api_tokens, limit, before, auth):
         assert isinstance(response.get_json(), list)
 
 
+@fuzz_settings(max_examples=80)
+@given(status=st.none() | st.sampled_from(["delivered", "failed,sent", "lost", ","]) | scalar_text,
+       q=st.none() | st.sampled_from(["%", "_", "\\", "+7916", "заказ"]) | scalar_text,
+       since=st.none() | query_value, until=st.none() | query_value, export=st.booleans())
+@example(status=None, q="\x00", since=None, until=None, export=False)
+@example(status=None, q=None, since="0001-01-01", until="9999-12-31", export=True)
+def test_message_log_filters(client, db, api_tokens, status, q, since, until, export):
+    query = {name: value for name, value in (("status", status), ("q", q), ("from", since), ("to", until))
+             if value is not None}
+
+    response = client.get("/api/messages.csv" if export else "/api/messages", query_string=query,
+                          headers=authorization_header("<admin>", api_tokens))
+
+    note(f"{response.status_code} {response.get_data(as_text=True)[:300]}")
+    if export and response.status_code == 200:
+        assert response.get_data().startswith(b"\xef\xbb\xbf")
+    elif assert_json_answer(response):
+        assert isinstance(response.get_json(), list)
+
+
 # ---------------------------------------------------------------- bodies over MAX_CONTENT_LENGTH
 @pytest.mark.parametrize("method, path, page", [
     ("POST", "/handler", False), ("POST", "/events", False), ("POST", "/callbacks/smsc/<secret>", False),

@@ -150,3 +150,13 @@ def test_postgres_outages_are_told_from_faults_of_the_statement(admin):
     assert not unavailable(caught.value)  # an integrity error
     assert not unavailable(error_of(admin, "SELECT CAST('x' AS integer)"))  # of the data
     assert not unavailable(error_of(admin, "SELECT * FROM nowhere"))
+
+
+def test_a_connection_that_dies_after_the_answer_is_ready_does_not_turn_it_into_a_500(app, admin):
+    from b24sms.db import get_session
+
+    with app.test_request_context("/handler"):
+        pid = get_session().execute(text("SELECT pg_backend_pid()")).scalar()  # a transaction is open
+        with admin.connect() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    # Leaving the request closed its session on the dead connection without raising (a 500 after a 200).

@@ -1,11 +1,11 @@
 """/api/...: the settings page's JSON API, authenticated by the page's signed session token."""
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request, stream_with_context
 
 from .. import intake, message_log, messaging, provider_settings, statistics
 from ..db import get_db, get_session
 from ..errors import BadRequest, Forbidden, Unauthorized
 from ..models import Portal, PortalState
-from . import outgoing, session_tokens
+from . import csv_export, outgoing, session_tokens
 from .pages import portal_view
 from .views import message_view
 
@@ -76,8 +76,23 @@ def test_sms():
 def list_messages():
     limit = _int_arg("limit", 50, 1, MAX_PAGE)
     messages = message_log.page_of_messages(get_session(), g.portal, g.page, limit=limit,
-                                            before=request.args.get("before"))
+                                            before=request.args.get("before"), filters=_log_filters())
     return jsonify([message_view(message) for message in messages])
+
+
+@bp.get("/messages.csv")
+def export_messages():
+    """The log with the same filters as CSV: UTF-8 with a BOM, so that spreadsheet programs read Cyrillic."""
+    messages = message_log.every_message(get_session(), g.portal, g.page, filters=_log_filters())
+    rows = (csv_export.row(message_view(message)) for message in messages)
+    return Response(stream_with_context(csv_export.lines(rows)), mimetype="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="b24sms-messages.csv"'})
+
+
+def _log_filters():
+    args = request.args
+    return message_log.Filters.parse(status=args.get("status"), q=args.get("q"), from_=args.get("from"),
+                                     to=args.get("to"))
 
 
 @bp.get("/stats")
