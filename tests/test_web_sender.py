@@ -84,3 +84,19 @@ def test_what_a_process_stored_but_never_sent_is_sent_by_the_job(app, client, db
 def _payload(bitrix, bitrix_message_id):
     return {"type": "SMS", "code": "b24sms", "message_id": bitrix_message_id, "message_to": "+79161234567",
             "message_body": "Hello from CRM", "module_id": "crm"}
+
+
+def test_past_its_bound_the_sender_leaves_messages_to_the_job(app, client, db, bitrix, prostor, runner, monkeypatch,
+                                                              caplog):
+    from b24sms import web_sender
+
+    install_with_prostor(client, bitrix)
+    monkeypatch.setattr(web_sender, "MAX_WAITING", 0)  # as if 20,000 messages already waited in this process
+
+    response = client.post(handler_path(db), data=handler_form(bitrix, message_id(1)))
+
+    assert response.status_code == 200 and stored(db, 1).state == MessageState.RECEIVED
+    assert "left to the job" in caplog.text
+    make_due(db)  # the grace period a running web process gets
+    run_job(runner)
+    assert stored(db, 1).state == MessageState.ACCEPTED
