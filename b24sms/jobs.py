@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass, field
 
 from . import provider_health, reconciling, reporting, retention, senders, sending, spool, statuses
 from .counters import measured_duty
-from .models import utcnow
+from .models import Portal, utcnow
 from .workers import DutyFailed, Workers
 
 logger = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def run_once(db, settings, http):
         "replayed": lambda: spool.replay_duty(db, settings, http=http),
         "recovered": lambda: sending.recover_stuck(workers),
         "reconciled": lambda: reconciling.reconcile_due(workers, settings, http, gate),
-        "senders_checked": lambda: heal_senders(db, settings, http),
+        "senders_checked": lambda: heal_senders(workers, settings, http),
         "sent": lambda: sending.send_due(workers, settings, http, gate),
         "status_changes": lambda: statuses.poll(workers, settings, http, gate),
         "reported": lambda: reporting.report(workers, settings, http),
@@ -88,10 +88,14 @@ def _in_session(db, work):
         return work(session)
 
 
-def heal_senders(db, settings, http):
-    checked = 0
-    with db.session() as session:
-        for portal in senders.portals_due_sender_check(session, utcnow()):
-            senders.sync_sender(db, session, settings, portal, check_first=True, http=http)
-            checked += 1
-    return checked
+def heal_senders(workers, settings, http):
+    """Check (and mend) the senders of portals due a check, portals in parallel."""
+    with workers.db.session() as session:
+        portal_ids = [portal.id for portal in senders.portals_due_sender_check(session, utcnow())]
+
+    def check(session, portal_id):
+        portal = session.get(Portal, portal_id)
+        senders.sync_sender(workers.db, session, settings, portal, check_first=True, http=http)
+        return 1
+
+    return workers.map(portal_ids, check)
