@@ -12,8 +12,6 @@ versioned on its token).
 """
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
-
 from types import SimpleNamespace
 
 from sqlalchemy import bindparam, select, update
@@ -40,8 +38,7 @@ PORTAL_REPORTS = Queue(Portal, Portal.report_not_before, Portal.report_lease, No
 @dataclass(frozen=True)
 class Claim:
     token: str
-    ids: tuple  # the rows this claim holds
-    until: datetime  # the lease ends then; after it another runner may take them over
+    ids: tuple  # the rows this claim holds (its lease ends at their due time; then another runner may take them)
 
 
 def new_token():
@@ -63,36 +60,29 @@ def claim(session, queue, where, *, now, lease, limit, among=(), order_by=None, 
         candidates = candidates.join(table, onclause).where(*conditions)
     candidates = candidates.order_by(*(order_by if order_by is not None else (queue.due,))).limit(limit)
     ids = session.scalars(candidates.with_for_update(skip_locked=True, of=model)).all()
-    token, until = new_token(), now + lease
-    taken = ()
-    if ids:
-        stamped = session.execute(
-            update(model).where(one_of(session, model.id, ids), *where, *due)
-            .values({queue.token.key: token, queue.due.key: until, **(values or {})})
-            .returning(model.id)
-            .execution_options(synchronize_session=False)
-        ).scalars().all()
-        taken = tuple(sorted(stamped))
-    session.commit()
-    return Claim(token=token, ids=taken, until=until)
+    return _stamp(session, queue, ids, (*where, *due), now + lease, values)
 
 
 def claim_ids(session, queue, ids, where, *, now, lease, values=None):
     """Take the named rows (those still matching `where`, due or not): for a sender handed them directly."""
-    token, until = new_token(), now + lease
-    taken = ()
+    model = queue.model
+    locked = session.scalars(select(model.id).where(one_of(session, model.id, ids), *where)
+                             .with_for_update(skip_locked=True)).all() if ids else []
+    return _stamp(session, queue, locked, where, now + lease, values)
+
+
+def _stamp(session, queue, ids, where, until, values):
+    """Stamp the chosen rows that still match `where` with a new token and lease end; commit. The Claim."""
+    token, taken = new_token(), ()
     if ids:
         model = queue.model
-        locked = session.scalars(select(model.id).where(one_of(session, model.id, ids), *where)
-                                 .with_for_update(skip_locked=True)).all()
-        if locked:
-            taken = tuple(sorted(session.execute(
-                update(model).where(one_of(session, model.id, locked), *where)
-                .values({queue.token.key: token, queue.due.key: until, **(values or {})})
-                .returning(model.id).execution_options(synchronize_session=False)
-            ).scalars().all()))
+        taken = tuple(sorted(session.execute(
+            update(model).where(one_of(session, model.id, ids), *where)
+            .values({queue.token.key: token, queue.due.key: until, **(values or {})})
+            .returning(model.id).execution_options(synchronize_session=False)
+        ).scalars().all()))
     session.commit()
-    return Claim(token=token, ids=taken, until=until)
+    return Claim(token=token, ids=taken)
 
 
 def held(session, queue, claim_, ids=None, lock=False, columns=None):

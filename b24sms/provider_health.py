@@ -89,6 +89,10 @@ class PassGate:
         self.closed.add(account_id)
         return False
 
+    def halts(self, account_id):
+        """For Workers.call_each: stop calling the account once it is closed, or one of these calls hung."""
+        return lambda done: account_id in self.closed or any(map(is_hanging, done))
+
     def note(self, session, account_id, now, error=None):
         """Record a call's outcome; a hanging one closes the account for the rest of the pass."""
         record(session, account_id, now, error)

@@ -15,7 +15,6 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from . import claims, failover, lifecycle, providers
 from .models import Message, MessageState, utcnow
-from .provider_health import is_hanging
 from .providers.base import CannotTell, ProviderError
 from .sending import CLAIM_BATCH, FIRST_POLL_DELAY, SENDING_LEASE, outgoing
 from .workers import NotCalled
@@ -85,7 +84,7 @@ def _reconcile_claimed(session, settings, messages, http, gate, workers):
     session.commit()  # no transaction stays open across the provider calls
     answers = workers.call_each([outgoing(m, account, settings, provider) for m, _, _ in to_ask],
                                 provider.find_sent, CALLS_PER_ACCOUNT,
-                                stop=lambda done: gate.is_closed(account.id) or any(map(is_hanging, done)))
+                                stop=gate.halts(account.id))
     for (message, lost_at, give_up_at), found in zip(to_ask, answers):
         settled += _settle(session, message, settings, provider, gate, found, now, lost_at, give_up_at)
     return settled

@@ -17,7 +17,7 @@ from .bitrix.errors import AuthRevoked, BitrixError, RateLimited
 from .db import one_of
 from .models import Message, Portal, PortalState, utcnow
 from .portal_tokens import rest_client
-from .workers import NotCalled
+from .workers import NotCalled, chunks
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def _tell(session, client, code, portal, workers):
             break
         after_id = messages[-1].id
         session.commit()  # no transaction stays open across the REST calls
-        batches = [messages[start:start + BATCH_LIMIT] for start in range(0, len(messages), BATCH_LIMIT)]
+        batches = list(chunks(messages, BATCH_LIMIT))
         commands = [{f"m{m.id}": ("messageservice.message.status.update",
                                   {"CODE": code, "MESSAGE_ID": m.bitrix_message_id, "STATUS": m.status})
                      for m in batch} for batch in batches]

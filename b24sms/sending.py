@@ -10,13 +10,13 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
-from itertools import islice
 
 from sqlalchemy import select
 
 from . import callback_urls, claims, failover, lifecycle, provider_health, providers
 from .models import Message, MessageState, Portal, PortalState, utcnow
 from .providers.base import PER_MESSAGE, AnswerLost, Outgoing, ProviderError
+from .workers import chunks
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +104,7 @@ class _Round:
     def __init__(self, session, settings, http, gate, claim):
         self.session, self.settings, self.http, self.gate, self.claim = session, settings, http, gate, claim
         self.max_attempts = settings["SEND_MAX_ATTEMPTS"]
+        self.unsaved = []  # messages settled without a call (a wait, a failure, a closed gate): saved at the end
 
     def save(self, messages):
         """Write the messages back (one executemany, each row only while the claim holds it) and commit."""
@@ -127,7 +128,7 @@ class _Round:
             ways = []
             for group in by_account.values():
                 ways += self._call_account(group[0][0], [way for _, way in group])
-        self.save(messages)
+        self.save(self.unsaved)  # the others were written with their provider call
 
     def _route(self, way):
         """The account to call for the message now, or None when it is settled for this round."""
@@ -142,21 +143,21 @@ class _Round:
         account = route.account
         if account is None:
             _no_account(message, chain, route, self.skipped, way.failed_id is not None)
-            return None
-        if route.wait:
+        elif route.wait:
             message.account_id, message.provider = account.id, account.kind
             lifecycle.retry_at(message, utcnow() + backoff(failover.transient_failures(message.attempt_log,
                                                                                        account.id)))
             logger.info("message %s: %s; next try at %s via %s", message.id, way.error, message.due_at,
                         account.kind)
-            return None
-        if way.error is not None:
-            logger.info("message %s: %s; failing over to %s", message.id, way.error, account.kind)
-        if self.gate.is_closed(account.id):  # it timed out in this pass: leave the message to the next pass
+        elif self.gate.is_closed(account.id):  # it timed out in this pass: leave the message to the next pass
             message.account_id, message.provider = account.id, account.kind
             lifecycle.retry_at(message, utcnow())
-            return None
-        return account
+        else:
+            if way.error is not None:
+                logger.info("message %s: %s; failing over to %s", message.id, way.error, account.kind)
+            return account
+        self.unsaved.append(message)
+        return None
 
     def _call_account(self, account, ways):
         """Send `ways` through `account`, a batch per request. Returns the ways that go on to another account."""
@@ -165,10 +166,11 @@ class _Round:
             return ways
         provider = providers.for_account(account, self.settings, http=self.http)
         onward = []
-        for batch in _chunks(ways, provider.sends_per_request):
+        for batch in chunks(ways, provider.sends_per_request):
             if self.gate.is_closed(account.id):  # it timed out on an earlier batch: the rest wait for the next pass
                 for way in batch:
                     lifecycle.retry_at(way.message, utcnow())
+                    self.unsaved.append(way.message)
                 continue
             for way, error in zip(batch, self._attempt(account, provider, [way.message for way in batch])):
                 if error is None:
@@ -243,12 +245,6 @@ def backoff(attempts):
     """Exponential with full jitter over the upper half: 1, 2, 4 ... minutes, capped at an hour."""
     ceiling = min(RETRY_CAP, RETRY_BASE * (2 ** max(0, attempts - 1)))
     return ceiling * (0.5 + random.random() / 2)
-
-
-def _chunks(items, size):
-    iterator = iter(items)
-    while chunk := list(islice(iterator, max(1, size))):
-        yield chunk
 
 
 # ---------------------------------------------------------------- the job's duties

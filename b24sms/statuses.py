@@ -7,16 +7,14 @@ Reporting the changes to Bitrix24 is b24sms/reporting.py.
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from itertools import islice
 
 from sqlalchemy import select, update
 
 from . import claims, failover, lifecycle, providers
-from .provider_health import is_hanging
 from .db import lock_rows
 from .models import Message, MessageState, Portal, PortalState, ProviderAccount, utcnow
 from .providers.base import UNKNOWN, ProviderError, RetryLater, Tracked
-from .workers import NotCalled
+from .workers import NotCalled, chunks
 
 logger = logging.getLogger(__name__)
 
@@ -98,13 +96,13 @@ def _poll_account(session, settings, account_id, http, gate, workers):
         tracked = [(m.id, Tracked(m.provider_message_id, m.recipient)) for m in claims.held(
             session, claims.MESSAGES, claim, columns=(Message.id, Message.provider_message_id, Message.recipient))]
         session.commit()  # no transaction stays open across the provider calls
-        chunks = list(_chunks(tracked, provider.statuses_per_request))
+        per_request = list(chunks(tracked, provider.statuses_per_request))
         one_by_one = provider.statuses_per_request == 1
-        answers = workers.call_each([[t for _, t in chunk] for chunk in chunks], provider.statuses,
+        answers = workers.call_each([[t for _, t in chunk] for chunk in per_request], provider.statuses,
                                     CALLS_PER_ACCOUNT if one_by_one else BULK_CALLS_PER_ACCOUNT,
-                                    stop=lambda done: gate.is_closed(account_id) or any(map(is_hanging, done)),
+                                    stop=gate.halts(account_id),
                                     first_alone=one_by_one)
-        for chunk, answer in zip(chunks, answers):
+        for chunk, answer in zip(per_request, answers):
             polled += Polled(changed=_apply_poll(session, gate, account, provider, claim, chunk, answer))
             session.commit()
         if provider.poll_interval:
@@ -197,12 +195,6 @@ def apply_receipts(session, account, reports, now, message_key=None):
         session.commit()
     session.commit()  # also ends the lock a receipt for an unknown message took
     return matched, changed
-
-
-def _chunks(items, size):
-    iterator = iter(items)
-    while chunk := list(islice(iterator, max(1, size))):
-        yield chunk
 
 
 def _taken_after_all(session, account, message_key, provider_id, now):

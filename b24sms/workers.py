@@ -7,6 +7,7 @@ once every key is done.
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,13 @@ class Workers:
     def close(self):
         self._pool.shutdown(wait=True)
         self._calls.shutdown(wait=True)
+
+
+def chunks(items, size):
+    """`items` in lists of at most `size` (a provider's messages per request, Bitrix24's commands per batch)."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, max(1, size))):
+        yield chunk
 
 
 def _outcome(call, item):

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from b24sms import claims, lifecycle, messaging, sending
+from b24sms import claims, messaging, sending
 from b24sms.models import Message, MessageState, Portal, utcnow
 from b24sms.workers import Workers
 from tests.conftest import on_postgres
@@ -75,8 +75,13 @@ def test_after_a_takeover_the_message_is_settled_once_and_sent_once(app, client,
     install_with_prostor(client, bitrix)
     message_row = store(app, db, bitrix, 1)
     prostor.slow_answers = threading.Event()
+
+    def first_runner():
+        with db.session() as session:
+            return sending.send(session, app.config, message_row, app.extensions["b24sms.http"])
+
     with ThreadPoolExecutor(1) as pool:
-        first = pool.submit(lambda: sending.send(db.Session(), app.config, message_row, app.extensions["b24sms.http"]))
+        first = pool.submit(first_runner)
         wait_for(lambda: prostor.answers_waiting == 1)
         lease_runs_out(db)
         prostor.slow_answers.set()  # the second runner's calls are answered at once
@@ -128,7 +133,3 @@ def test_concurrent_claims_never_share_a_row(app, client, db, bitrix, prostor):
         taken = [row for ids_ in pool.map(claim, range(8)) for row in ids_]
 
     assert len(taken) == len(set(taken)) == 200
-
-
-def test_every_claimed_state_comes_from_the_state_machine():
-    assert lifecycle.claimed_to_send(utcnow())["state"] == MessageState.SENDING
