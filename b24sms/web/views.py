@@ -11,6 +11,7 @@ def message_view(message, **extra):
         "to_raw": message.recipient_raw,
         "text": message.body,
         "segments": message.segments,
+        "origin": message.origin,  # module, author, CRM bindings or the business process (contract)
         "provider": message.provider,
         "state": message.state,
         "status": lifecycle.current_status(message) or (message.status or QUEUED),
