@@ -6,7 +6,7 @@ from flask import Flask
 
 __version__ = "0.9.0"  # the User-Agent of our outgoing calls names it
 
-from . import canary, cli, crypto, db, http_client, web, web_sender  # noqa: E402  (http_client reads __version__)
+from . import canary, cli, crypto, db, http_client, i18n, web, web_sender  # noqa: E402  (http_client reads __version__)
 from .config import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +32,7 @@ def create_app(test_config=None, instance_path=None):
     # Handler calls are answered once stored; this process's sender then calls the provider.
     app.extensions["b24sms.sender"] = web_sender.WebSender(app.extensions["b24sms.db"], app.config,
                                                            app.extensions["b24sms.http"])
+    i18n.init_app(app)
     web.init_app(app)
     cli.init_app(app)
     # Keys that cannot read the stored secrets are logged, not fatal: /healthz then answers 503 with the reason.

@@ -1,13 +1,22 @@
-"""Errors a caller can act on. The web layer turns each into `{"error": code, "message": text}` and its status."""
+"""Errors a caller can act on. The web layer turns each into `{"error": code, "message": text}` and its status,
+the text translated into the page's language: `message` is a gettext template (marked with `N_`) and the
+keyword arguments fill its `%(name)s` places, so that layers below the web know nothing of languages."""
+
+
+def N_(template):
+    """Marks a string for the translation catalogue (pybabel extracts it); it is translated where it is shown."""
+    return template
 
 
 class AppError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message, code=None, status=None):
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message, code=None, status=None, **params):
+        self.template = message
+        self.params = params
+        self.message = message % params if params else message  # English: for logs and non-page callers
+        super().__init__(self.message)
         if code:
             self.code = code
         if status:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from . import intake, messaging, spool
 from .config import ConfigError
 from .db import DatabaseUnavailable, write_retrying
-from .errors import AppError
+from .errors import N_, AppError
 from .models import Message, MessageState
 
 logger = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def _spool(db, settings, handler_key, form_pairs, incoming, outage, http, sender
     except spool.SpoolUnwritable as exc:
         logger.error("message %s not taken: it cannot be stored now (%s) and the spool cannot be written "
                      "(%s)", incoming.message_id, outage, exc)
-        raise AppError("The message could not be stored now: the database is unavailable.",
+        raise AppError(N_("The message could not be stored now: the database is unavailable."),
                        "database_unavailable", status=503) from None
     logger.warning("message %s spooled: it cannot be stored now (%s)", incoming.message_id, outage)
     spool.replay_in_background(db, settings, http, sender)

@@ -1,7 +1,7 @@
 """Handler keys: HANDLER is `PUBLIC_URL/handler/<key>`, a random secret per portal that names and authenticates
 it (Bitrix24 posts messages that have no author without any `auth` block). Never logged."""
 from . import url_secrets
-from .errors import NotFound
+from .errors import N_, NotFound
 from .models import Portal
 
 
@@ -16,5 +16,5 @@ def handler_url(settings, portal):
 def portal_by_key(session, handler_key):
     portal = url_secrets.find(session, Portal, "handler_key", "handler_key_hash", handler_key)
     if portal is None:
-        raise NotFound("No handler address like this one.", "unknown_handler")
+        raise NotFound(N_("No handler address like this one."), "unknown_handler")
     return portal

@@ -15,7 +15,7 @@ from .bitrix import oauth
 from .bitrix.client import FixedToken, RestClient
 from .bitrix.errors import BitrixError, BitrixUnavailable
 from .crypto import same_secret
-from .errors import BadRequest, Forbidden, NotFound, Unauthorized, UpstreamError
+from .errors import N_, BadRequest, Forbidden, NotFound, Unauthorized, UpstreamError
 from .handler_keys import ensure_handler_key, portal_by_key
 from .models import Portal, PortalState, utcnow
 from .phones import region_for
@@ -30,9 +30,10 @@ def verify_token(settings, access_token, member_id, http, *, refused):
         return oauth.verify(settings["B24_OAUTH_URL"], settings["B24_CLIENT_ID"], access_token, member_id,
                             http=http, timeout=settings["HTTP_TIMEOUT"])
     except oauth.AuthNotVerified as exc:
-        raise refused(f"This request could not be verified with Bitrix24: {exc}.", "not_verified") from None
+        raise refused(N_("This request could not be verified with Bitrix24: %(reason)s."), "not_verified",
+                      reason=str(exc)) from None
     except BitrixUnavailable:
-        raise UpstreamError("Bitrix24 could not be reached to verify this request; try again.") from None
+        raise UpstreamError(N_("Bitrix24 could not be reached to verify this request; try again.")) from None
 
 
 def is_admin(settings, verified, access_token, http):
@@ -72,14 +73,14 @@ def store_tokens(portal, access_token, refresh_token, expires_in):
 def on_install_event(session, settings, auth, http=None):
     """ONAPPINSTALL: pin application_token and store the tokens, only for an admin-verified access token."""
     if not isinstance(auth, dict):
-        raise Unauthorized("The event carries no auth block.", "no_auth")
+        raise Unauthorized(N_("The event carries no auth block."), "no_auth")
     access_token = auth.get("access_token")
     verified = verify_token(settings, access_token, auth.get("member_id"), http, refused=Forbidden)
     if not auth.get("application_token"):
-        raise BadRequest("The event carries no auth[application_token].", "no_token")
+        raise BadRequest(N_("The event carries no auth[application_token]."), "no_token")
     if not is_admin(settings, verified, access_token, http):
         logger.warning("ONAPPINSTALL for %s with a non-admin's token refused", verified.domain)
-        raise Forbidden("Only a portal administrator's install event is accepted.", "not_admin")
+        raise Forbidden(N_("Only a portal administrator's install event is accepted."), "not_admin")
     portal = portal_for(session, verified)
     portal.region = region_for(portal.domain, portal.language)
     portal.application_token = auth["application_token"]
@@ -107,12 +108,12 @@ def on_uninstall_event(session, auth, clean):
 
 def _pinned_portal(session, auth):
     if not isinstance(auth, dict) or not auth.get("member_id"):
-        raise Unauthorized("The event carries no auth[member_id].", "no_auth")
+        raise Unauthorized(N_("The event carries no auth[member_id]."), "no_auth")
     portal = session.scalars(select(Portal).where(Portal.member_id == str(auth["member_id"]))).one_or_none()
     if portal is None:
-        raise NotFound("This portal is not known.", "unknown_portal")
+        raise NotFound(N_("This portal is not known."), "unknown_portal")
     if not same_secret(auth.get("application_token"), portal.application_token):
-        raise Forbidden("auth[application_token] does not match this portal's installation.", "bad_token")
+        raise Forbidden(N_("auth[application_token] does not match this portal's installation."), "bad_token")
     return portal
 
 
@@ -128,29 +129,29 @@ def portal_for_handler_call(session, settings, auth, handler_key=None, http=None
     else:
         portal = _portal_by_auth(session, settings, auth, http)
     if portal.state == PortalState.UNINSTALLED:
-        raise Forbidden("The app is uninstalled on this portal.", "uninstalled")
+        raise Forbidden(N_("The app is uninstalled on this portal."), "uninstalled")
     return portal
 
 
 def _check_auth_matches(portal, auth):
     if auth.get("member_id") and str(auth["member_id"]) != portal.member_id:
-        raise Forbidden("auth[member_id] is not this handler address's portal.", "wrong_portal")
+        raise Forbidden(N_("auth[member_id] is not this handler address's portal."), "wrong_portal")
     given = auth.get("application_token")
     if given and portal.application_token and not same_secret(given, portal.application_token):
-        raise Forbidden("auth[application_token] does not match this portal's installation.", "bad_token")
+        raise Forbidden(N_("auth[application_token] does not match this portal's installation."), "bad_token")
 
 
 def _portal_by_auth(session, settings, auth, http):
     """Legacy `POST /handler`: the pinned application_token, or (none pinned yet) the call's access token
     verified with app.info. Either proves the call is the portal's; neither pins anything."""
     if not isinstance(auth, dict) or not auth.get("member_id"):
-        raise Unauthorized("The call carries no auth[member_id].", "no_auth")
+        raise Unauthorized(N_("The call carries no auth[member_id]."), "no_auth")
     portal = session.scalars(select(Portal).where(Portal.member_id == str(auth["member_id"]))).one_or_none()
     if portal is None:
-        raise Forbidden("This portal has not installed the app.", "unknown_portal")
+        raise Forbidden(N_("This portal has not installed the app."), "unknown_portal")
     if portal.application_token:
         if not same_secret(auth.get("application_token"), portal.application_token):
-            raise Forbidden("auth[application_token] does not match this portal's installation.", "bad_token")
+            raise Forbidden(N_("auth[application_token] does not match this portal's installation."), "bad_token")
         return portal
     verify_token(settings, auth.get("access_token"), portal.member_id, http, refused=Forbidden)
     return portal

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from . import lifecycle
-from .errors import BadRequest
+from .errors import N_, BadRequest
 from .models import Message, utcnow
 from .phones import InvalidPhone, normalize
 
@@ -63,7 +63,8 @@ class Incoming:
         phone = _field(data, "message_to", data.get("message_to") or properties.get("phone_number"), MAX_PHONE)
         text = _field(data, "message_body", data.get("message_body") or properties.get("message_text"), MAX_BODY)
         if data.get("type") not in (None, "", "SMS"):
-            raise BadRequest(f"type: only SMS is supported, got {str(data.get('type'))[:20]!r}.", "invalid_field")
+            raise BadRequest(N_("type: only SMS is supported, got %(type)r."), "invalid_field",
+                             type=str(data.get('type'))[:20])
         origin = {"module_id": data.get("module_id")}
         for name in ("bindings", "workflow_id", "document_id", "document_type"):
             if data.get(name):
@@ -76,13 +77,13 @@ class Incoming:
 
 def _field(data, name, value, limit):
     if value is None or value == "":
-        raise BadRequest(f"{name} is required.", "missing_field")
+        raise BadRequest(N_("%(name)s is required."), "missing_field", name=name)
     if not isinstance(value, str):
-        raise BadRequest(f"{name} must be a single text value.", "invalid_field")
+        raise BadRequest(N_("%(name)s must be a single text value."), "invalid_field", name=name)
     if len(value) > limit:
-        raise BadRequest(f"{name} is longer than {limit} characters.", "invalid_field")
+        raise BadRequest(N_("%(name)s is longer than %(limit)s characters."), "invalid_field", name=name, limit=limit)
     if name != "message_body" and any(ord(char) < 32 for char in value):
-        raise BadRequest(f"{name} contains control characters.", "invalid_field")
+        raise BadRequest(N_("%(name)s contains control characters."), "invalid_field", name=name)
     return value
 
 

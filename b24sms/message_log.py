@@ -5,7 +5,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import and_, or_, select
 
-from .errors import BadRequest
+from .errors import N_, BadRequest
 from .models import Message, MessageState
 
 STATES = (MessageState.RECEIVED, MessageState.SENDING, MessageState.RETRY_WAIT, MessageState.RECONCILING,
@@ -27,10 +27,11 @@ class Filters:
         states = tuple(part.strip() for part in (status or "").split(",") if part.strip())
         unknown = [state for state in states if state not in STATES]
         if unknown:
-            raise BadRequest(f"`status` must be one of {', '.join(STATES)}.", "invalid_parameter")
+            raise BadRequest(N_("`status` must be one of %(states)s."), "invalid_parameter", states=", ".join(STATES))
         text = (q or "").strip()
         if len(text) > MAX_QUERY or "\x00" in text:
-            raise BadRequest(f"`q` may have at most {MAX_QUERY} characters, none of them NUL.", "invalid_parameter")
+            raise BadRequest(N_("`q` may have at most %(limit)s characters, none of them NUL."), "invalid_parameter",
+                             limit=MAX_QUERY)
         since = _moment("from", from_)
         until = _moment("to", to, end_of_day=True)
         return cls(states=states, text=text, since=since, until=until)
@@ -88,7 +89,8 @@ def _moment(name, value, end_of_day=False):
             moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
         return moment
     except (ValueError, OverflowError):
-        raise BadRequest(f"`{name}` must be a date (YYYY-MM-DD) or an ISO 8601 time.", "invalid_parameter") from None
+        raise BadRequest(N_("`%(name)s` must be a date (YYYY-MM-DD) or an ISO 8601 time."), "invalid_parameter",
+                         name=name) from None
 
 
 def _before_clause(session, before):
@@ -96,7 +98,7 @@ def _before_clause(session, before):
     the log's own order (created_at, id), so that the (portal, created_at) index serves deep pages too."""
     if before.isascii() and before.isdigit():  # not str.isdigit alone: it takes "²", which int() refuses
         if len(before) > 18:  # beyond any id the database can hold (and int() refuses over 4300 digits)
-            raise BadRequest("`before` is out of range.", "invalid_parameter")
+            raise BadRequest(N_("`before` is out of range."), "invalid_parameter")
         anchor_id = int(before)
         anchor = session.scalar(select(Message.created_at).where(Message.id == anchor_id))
         if anchor is None:  # a message deleted meanwhile (retention): ids still give an order
@@ -107,5 +109,5 @@ def _before_clause(session, before):
         if moment.tzinfo is not None:  # may overflow: 0001-01-01T00:00+01:00 is before year 1 in UTC
             moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
     except (ValueError, OverflowError):
-        raise BadRequest("`before` must be a message id or an ISO 8601 time.", "invalid_parameter") from None
+        raise BadRequest(N_("`before` must be a message id or an ISO 8601 time."), "invalid_parameter") from None
     return Message.created_at < moment

@@ -2,7 +2,7 @@
 import secrets
 
 from . import installs, intake, sending
-from .errors import BadRequest
+from .errors import N_, BadRequest
 from .models import MessageState
 
 
@@ -17,7 +17,7 @@ def store_handler_call(session, settings, data, auth, handler_key=None, http=Non
 def send_test_sms(session, settings, portal, user_id, to, text, http):
     """A test SMS from the settings page: stored and sent like any other, never reported to Bitrix24."""
     if not portal.active_accounts:
-        raise BadRequest("Save a provider first.", "no_provider")
+        raise BadRequest(N_("Save a provider first."), "no_provider")
     incoming = intake.Incoming(message_id="test-" + secrets.token_hex(12), phone=to, text=text,
                                origin={"module_id": "b24sms-test", "user_id": user_id})
     message, _ = intake.receive(session, portal, incoming, report_to_bitrix=False)

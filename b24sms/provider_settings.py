@@ -1,7 +1,7 @@
 """A portal's failover chain of provider accounts: shown with secrets masked, saved only after each provider
 accepted the credentials."""
 from . import callback_urls, providers, senders
-from .errors import BadRequest, UpstreamError
+from .errors import N_, BadRequest, UpstreamError
 from .models import ProviderAccount
 from .providers.base import ACCOUNT, InvalidCredentials, ProviderError, RetryLater
 
@@ -51,24 +51,27 @@ def balances(portal, settings, http=None):
 def save_settings(session, settings, portal, entries, http=None):
     """Replace the portal's failover chain with `entries`, each checked against its provider first."""
     if not isinstance(entries, list) or not entries:
-        raise BadRequest("`providers` must be a non-empty list.", "invalid_settings")
+        raise BadRequest(N_("Add at least one SMS provider."), "invalid_settings")
     existing = {account.kind: account for account in portal.accounts}
     offered = providers.offered(settings)
     cleaned = [_clean_entry(index, entry, existing, offered) for index, entry in enumerate(entries)]
     kinds = [kind for kind, _, _ in cleaned]
     if len(set(kinds)) != len(kinds):
-        raise BadRequest("Each provider may appear once in the chain.", "invalid_settings")
+        raise BadRequest(N_("Each provider may appear once in the chain."), "invalid_settings")
 
     for kind, sender, credentials in cleaned:
         provider = providers.build(kind, credentials, sender, settings, http=http)
         try:
             provider.check_credentials()
         except InvalidCredentials as exc:
-            raise BadRequest(f"{provider.title}: {exc.text}", "invalid_credentials") from None
+            raise BadRequest(N_("%(provider)s refused the credentials: %(words)s"), "invalid_credentials",
+                             provider=provider.title, words=exc.text) from None
         except RetryLater as exc:
-            raise UpstreamError(f"{provider.title} could not be reached: {exc.text}", "provider_unavailable") from None
+            raise UpstreamError(N_("%(provider)s could not be reached: %(words)s"), "provider_unavailable",
+                                provider=provider.title, words=exc.text) from None
         except ProviderError as exc:
-            raise BadRequest(f"{provider.title}: {exc}", "invalid_credentials") from None
+            raise BadRequest(N_("%(provider)s refused the settings: %(words)s"), "invalid_credentials",
+                             provider=provider.title, words=str(exc)) from None
 
     for account in portal.accounts:
         account.position = None  # retired unless named again below; kept for polling its messages
@@ -89,29 +92,34 @@ def save_settings(session, settings, portal, entries, http=None):
 def _clean_entry(index, entry, existing_accounts, offered):
     """(kind, sender, credentials) of one chain entry, validated against the provider's declared settings."""
     if not isinstance(entry, dict):
-        raise BadRequest(f"providers[{index}] must be an object.", "invalid_settings")
+        raise BadRequest(N_("providers[%(index)s] must be an object."), "invalid_settings", index=index)
     kind = entry.get("kind")
     if not isinstance(kind, str) or kind not in offered:
-        raise BadRequest(f"providers[{index}].kind: unknown provider {str(kind)[:40]!r}.", "invalid_settings")
+        raise BadRequest(N_("providers[%(index)s].kind: unknown provider %(kind)r."), "invalid_settings", index=index,
+                         kind=str(kind)[:40])
     cls = offered[kind]
     existing = existing_accounts.get(kind)
     given = entry.get("credentials") or {}
     if not isinstance(given, dict):
-        raise BadRequest(f"providers[{index}].credentials must be an object.", "invalid_settings")
+        raise BadRequest(N_("providers[%(index)s].credentials must be an object."), "invalid_settings", index=index)
     credentials = {}
     for setting in cls.credential_settings:
         value = given.get(setting.name, "")
         if not isinstance(value, str):
-            raise BadRequest(f"providers[{index}].credentials.{setting.name} must be a string.", "invalid_settings")
+            raise BadRequest(N_("%(field)s must be text."), "invalid_settings", index=index, field=setting.label,
+                             field_path=f"providers[{index}].credentials.{setting.name}")
         value = value.strip()
         if setting.secret and value == MASK:
             value = (existing.credentials or {}).get(setting.name, "") if existing else ""
         if setting.required and not value:
-            raise BadRequest(f"providers[{index}].credentials.{setting.name} is required.", "invalid_settings")
+            raise BadRequest(N_("Fill in %(field)s."), "invalid_settings", field=setting.label,
+                             field_path=f"providers[{index}].credentials.{setting.name}")
         credentials[setting.name] = value
     sender = entry.get("sender") or ""
     if not isinstance(sender, str) or len(sender) > 64:
-        raise BadRequest(f"providers[{index}].sender must be a string of at most 64 characters.", "invalid_settings")
+        raise BadRequest(N_("The sender name may have at most 64 characters."), "invalid_settings",
+                         field_path=f"providers[{index}].sender")
     if cls.sender_setting and cls.sender_setting.required and not sender.strip():
-        raise BadRequest(f"providers[{index}].sender is required.", "invalid_settings")
+        raise BadRequest(N_("Fill in %(field)s."), "invalid_settings", field=cls.sender_setting.label,
+                         field_path=f"providers[{index}].sender")
     return kind, sender.strip() if cls.sender_setting else "", credentials

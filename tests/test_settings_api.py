@@ -134,18 +134,21 @@ def test_api_needs_a_valid_session_token(client, bitrix):
 
 def test_bad_settings_bodies_are_400_naming_the_problem(client, bitrix, prostor):
     token = installed(client, bitrix)
-    cases = [
-        ({"providers": []}, "non-empty list"),
-        ({"providers": [{"kind": "nosuch"}]}, "unknown provider"),
-        ({"providers": [{"kind": "prostor", "credentials": {"login": "u"}}]}, "credentials.password is required"),
-        ({"providers": [{"kind": "prostor", "credentials": {"login": 5, "password": "x"}}]}, "must be a string"),
-        ({"providers": [PROSTOR_SETTINGS, PROSTOR_SETTINGS]}, "once"),
-        ({"providers": "prostor"}, "non-empty list"),
+    cases = [  # (body, words of the message, the field the page marks)
+        ({"providers": []}, "at least one", None),
+        ({"providers": [{"kind": "nosuch"}]}, "unknown provider", None),
+        ({"providers": [{"kind": "prostor", "credentials": {"login": "u"}}]}, "Fill in Password",
+         "providers[0].credentials.password"),
+        ({"providers": [{"kind": "prostor", "credentials": {"login": 5, "password": "x"}}]}, "must be text",
+         "providers[0].credentials.login"),
+        ({"providers": [PROSTOR_SETTINGS, PROSTOR_SETTINGS]}, "once", None),
+        ({"providers": "prostor"}, "at least one", None),
     ]
-    for body, words in cases:
+    for body, words, field in cases:
         response = client.put("/api/settings", json=body, headers=bearer(token))
         assert response.status_code == 400, body
         assert words in response.get_json()["message"], (body, response.get_json())
+        assert response.get_json().get("field") == field, (body, response.get_json())
     response = client.put("/api/settings", data="not json", headers=bearer(token))
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_json"
 

@@ -170,7 +170,9 @@ class Provider:
     """Base of every provider. Subclasses set the class attributes and implement the three calls."""
 
     kind = ""
-    title = ""
+    title = ""  # the brand name, the same in every language
+    cabinet_url = ""  # the provider's web cabinet, where an admin finds the keys (the settings page links it)
+    keys_help = ""  # where in that cabinet the credentials are (marked with N_: shown translated)
     credential_settings = ()  # Setting, ...
     sender_setting = None  # Setting, or None when the provider takes no sender
     base_url_setting = None  # the environment setting that overrides the provider's public base URL
@@ -292,6 +294,8 @@ class Provider:
             "credentials": fields,
             "sender": asdict(cls.sender_setting) if cls.sender_setting else None,
             "receipts": cls.receipts,
+            "cabinet_url": cls.cabinet_url,
+            "keys_help": cls.keys_help,
         }
 
 

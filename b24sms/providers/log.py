@@ -1,6 +1,7 @@
 """The `log` provider: writes each message to the log and calls it delivered. For trials and development."""
 import logging
 
+from ..errors import N_
 from .base import DELIVERED, Accepted, Balance, Provider, StatusReport
 
 logger = logging.getLogger("b24sms.sms")
@@ -8,7 +9,7 @@ logger = logging.getLogger("b24sms.sms")
 
 class LogProvider(Provider):
     kind = "log"
-    title = "Log only (no SMS is sent)"
+    title = N_("Log only (no SMS is sent)")
     statuses_per_request = 1000
 
     def send(self, message):

@@ -1,4 +1,5 @@
 """Prostor SMS, JSON API v2 (the iqsms platform). Auth is login/password in every JSON body."""
+from ..errors import N_
 from .base import (DELIVERED, AnswerLost, FAILED, QUEUED, SENT, UNDELIVERED, Accepted, Balance, InvalidCredentials,
                    InvalidRecipient, NoMoney, Provider, ProviderError, RejectedContent, RetryLater,
                    SenderRejected, Setting, StatusReport)
@@ -7,12 +8,14 @@ from .base import (DELIVERED, AnswerLost, FAILED, QUEUED, SENT, UNDELIVERED, Acc
 class Prostor(Provider):
     kind = "prostor"
     title = "Prostor SMS"
+    cabinet_url = "https://lk.prostor-sms.ru/"
+    keys_help = N_("The login and password of your Prostor SMS cabinet; sender names are under “Senders”.")
     credential_settings = (
-        Setting("login", "Login"),
-        Setting("password", "Password", secret=True, input="password"),
+        Setting("login", N_("Login")),
+        Setting("password", N_("Password"), secret=True, input="password"),
     )
-    sender_setting = Setting("sender", "Sender name", required=False,
-                             help="A sender name approved in your Prostor SMS account; empty for the default.")
+    sender_setting = Setting("sender", N_("Sender name"), required=False,
+                             help=N_("A sender name approved in your Prostor SMS account; empty for the default."))
     base_url_setting = "PROSTOR_API_URL"
     statuses_per_request = 200
     sends_per_request = 200

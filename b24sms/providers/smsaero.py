@@ -3,6 +3,7 @@
 Statuses are mapped by the numeric `status`, never by `extendStatus`. The receipt's shape is not documented:
 it is read leniently (form or JSON, flat or under `data`), and what cannot be read is polled instead.
 """
+from ..errors import N_
 from .base import (DELIVERED, FAILED, PER_MESSAGE, QUEUED, SENT, UNDELIVERED, Accepted, Balance, InvalidCredentials,
                    InvalidRecipient, NoMoney, Provider, ProviderError, RejectedContent, SenderRejected, Setting,
                    StatusReport, UNKNOWN, digits_only)
@@ -11,11 +12,13 @@ from .base import (DELIVERED, FAILED, PER_MESSAGE, QUEUED, SENT, UNDELIVERED, Ac
 class SmsAero(Provider):
     kind = "smsaero"
     title = "SMS Aero"
+    cabinet_url = "https://smsaero.ru/cabinet/"
+    keys_help = N_("Your SMS Aero email and the API key from Settings → API; signs are under “Signs”.")
     credential_settings = (
-        Setting("email", "Account email", input="email"),
-        Setting("api_key", "API key", secret=True, input="password", help="Settings → API in the SMS Aero cabinet."),
+        Setting("email", N_("Account email"), input="email"),
+        Setting("api_key", N_("API key"), secret=True, input="password", help=N_("Settings → API in the SMS Aero cabinet.")),
     )
-    sender_setting = Setting("sender", "Sign", help="A sign (sender name) approved in your SMS Aero account.")
+    sender_setting = Setting("sender", N_("Sign"), help=N_("A sign (sender name) approved in your SMS Aero account."))
     base_url_setting = "SMSAERO_API_URL"
     statuses_per_request = 1
     receipts = PER_MESSAGE

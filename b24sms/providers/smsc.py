@@ -8,6 +8,7 @@ lost answer we ask it (`find_sent`) before sending again.
 import re
 from datetime import timedelta
 
+from ..errors import N_
 from .base import (ACCOUNT, DELIVERED, FAILED, QUEUED, SENT, UNDELIVERED, Accepted, Balance, InvalidCredentials,
                    InvalidRecipient, NoMoney, Provider, ProviderError, RejectedContent, RetryLater, Setting,
                    UNKNOWN, StatusReport, digits_only)
@@ -19,13 +20,15 @@ TEXT_ID = re.compile(r"[A-Za-z0-9.\-_]{1,40}")
 class Smsc(Provider):
     kind = "smsc"
     title = "SMSC.ru"
+    cabinet_url = "https://smsc.ru/"
+    keys_help = N_("The SMSC.ru login and password (or an API password from Settings); sender names are under “Senders”.")
     credential_settings = (
-        Setting("login", "Login"),
-        Setting("password", "Password", secret=True, input="password",
-                help="The account password, or an API password set in the SMSC cabinet."),
+        Setting("login", N_("Login")),
+        Setting("password", N_("Password"), secret=True, input="password",
+                help=N_("The account password, or an API password set in the SMSC cabinet.")),
     )
-    sender_setting = Setting("sender", "Sender name", required=False,
-                             help="A sender name approved in your SMSC account; empty for the default.")
+    sender_setting = Setting("sender", N_("Sender name"), required=False,
+                             help=N_("A sender name approved in your SMSC account; empty for the default."))
     base_url_setting = "SMSC_API_URL"
     statuses_per_request = 200
     poll_interval = timedelta(minutes=1)  # SMSC allows one bulk status request a minute (error 9 beyond)

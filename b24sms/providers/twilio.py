@@ -4,6 +4,7 @@ import hashlib
 import hmac
 from urllib.parse import urlsplit, urlunsplit
 
+from ..errors import N_
 from .base import (DELIVERED, FAILED, PER_MESSAGE, QUEUED, SENT, UNDELIVERED, Accepted, Balance,
                    InvalidCredentials, InvalidRecipient, NoMoney, Provider, ProviderError, RejectedContent,
                    RetryLater, SenderRejected, Setting, StatusReport)
@@ -14,12 +15,14 @@ MESSAGING_SERVICE_PREFIX = "MG"
 class Twilio(Provider):
     kind = "twilio"
     title = "Twilio"
+    cabinet_url = "https://console.twilio.com/"
+    keys_help = N_("Account SID and Auth token are on the Twilio console's front page.")
     credential_settings = (
-        Setting("account_sid", "Account SID", help="Starts with AC; on the Twilio console's front page."),
-        Setting("auth_token", "Auth token", secret=True, input="password"),
+        Setting("account_sid", N_("Account SID"), help=N_("Starts with AC; on the Twilio console's front page.")),
+        Setting("auth_token", N_("Auth token"), secret=True, input="password"),
     )
-    sender_setting = Setting("sender", "From number or Messaging Service SID",
-                             help="A Twilio number in E.164 (+15017122661) or a Messaging Service SID (MG...).")
+    sender_setting = Setting("sender", N_("From number or Messaging Service SID"),
+                             help=N_("A Twilio number in E.164 (+15017122661) or a Messaging Service SID (MG...)."))
     base_url_setting = "TWILIO_API_URL"
     statuses_per_request = 1
     receipts = PER_MESSAGE

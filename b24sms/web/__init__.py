@@ -5,7 +5,8 @@ import re
 from flask import jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from ..errors import AppError, BadRequest
+from ..errors import N_, AppError, BadRequest
+from ..i18n import translate
 from . import api, callbacks, events, handler, health, metrics, pages
 
 logger = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def _screen_request():
         raise RequestEntityTooLarge()
     form = list(request.form.items(multi=True))
     if any(name is None for name, _ in form):  # a multipart part without a name: Werkzeug keys it None
-        raise BadRequest("A form field has no name.", "malformed_form")
+        raise BadRequest(N_("A form field has no name."), "malformed_form")
     texts = [("The URL path", request.path)]  # (where, text): the answer names the field at fault
     for name, value in [*request.args.items(multi=True), *form]:
         texts += [(f"The field {name[:60]!r}", name), (f"The field {name[:60]!r}", value)]
@@ -66,10 +67,10 @@ def _screen_request():
         try:
             texts += [("The JSON body", text) for text in _json_strings(request.get_json(silent=True))]
         except RecursionError:
-            raise BadRequest("The JSON body is nested too deeply.", "invalid_json") from None
+            raise BadRequest(N_("The JSON body is nested too deeply."), "invalid_json") from None
     for where, text in texts:
         if "\x00" in text:
-            raise BadRequest(f"{where} contains a NUL character.", "invalid_characters")
+            raise BadRequest(N_("%(where)s contains a NUL character."), "invalid_characters", where=where)
 
 
 def _json_strings(document):
@@ -91,25 +92,39 @@ def _is_page():
     return request.blueprint in PAGE_BLUEPRINTS
 
 
-def error_response(status, code, message):
+def error_response(status, code, message, **extra):
+    """The error as the caller reads it: a page in the iframe, JSON elsewhere (`extra`: e.g. the field at fault)."""
     if _is_page():
         return render_template("error.html", status=status, code=code, message=message), status
-    return jsonify(error=code, message=message), status
+    return jsonify(error=code, message=message, **extra), status
 
 
 def _app_error(exc: AppError):
     logger.info("%s %s -> %s %s", request.method, loggable(request.path), exc.status, exc.code)
-    return error_response(exc.status, exc.code, exc.message)
+    params = {name: value for name, value in exc.params.items() if name != "field_path"}
+    extra = {"field": exc.params["field_path"]} if "field_path" in exc.params else {}
+    if "field" in params:  # a declared setting's label: shown in the page's language too
+        params["field"] = translate(params["field"])
+    return error_response(exc.status, exc.code, translate(exc.template, params), **extra)
+
+
+# Werkzeug's own errors (404, 405, 413...), in words the page's reader can act on.
+HTTP_ERROR_WORDS = {
+    404: N_("There is no such page."),
+    405: N_("This address does not take that method."),
+    413: N_("The request is too large."),
+}
 
 
 def _http_error(exc: HTTPException):
     code = (exc.name or "error").lower().replace(" ", "_")
-    return error_response(exc.code or 400, code, exc.description or exc.name)
+    words = HTTP_ERROR_WORDS.get(exc.code)
+    return error_response(exc.code or 400, code, translate(words) if words else (exc.description or exc.name))
 
 
 def _unexpected_error(exc):
     logger.exception("unhandled error on %s %s", request.method, loggable(request.path))
-    return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")
+    return error_response(500, "internal_error", translate(N_("Something went wrong on our side; it has been logged.")))
 
 
 def _security_headers(response):

@@ -3,8 +3,9 @@ from flask import Blueprint, Response, current_app, g, jsonify, request, stream_
 
 from .. import intake, message_log, messaging, provider_settings, statistics
 from ..db import get_db, get_session
-from ..errors import BadRequest, Forbidden, Unauthorized
+from ..errors import N_, BadRequest, Forbidden, Unauthorized
 from ..models import Portal, PortalState
+from ..i18n import use_language
 from . import csv_export, outgoing, session_tokens
 from .pages import portal_view
 from .views import message_view
@@ -19,19 +20,20 @@ def authenticate():
     page = session_tokens.read(current_app.config["SECRET_KEY"], request.headers.get("Authorization"))
     portal = get_session().get(Portal, page.portal_id)
     if portal is None or portal.state == PortalState.UNINSTALLED:
-        raise Unauthorized("This portal has no active installation: reopen the app in Bitrix24.", "no_portal")
+        raise Unauthorized(N_("This portal has no active installation: reopen the app in Bitrix24."), "no_portal")
     g.page, g.portal = page, portal
+    use_language(page.language)
 
 
 def require_admin():
     if not g.page.is_admin:
-        raise Forbidden("Only the portal's administrators can change b24sms settings.", "admin_only")
+        raise Forbidden(N_("Only the portal's administrators can change b24sms settings."), "admin_only")
 
 
 def json_body():
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise BadRequest("The body must be a JSON object.", "invalid_json")
+        raise BadRequest(N_("The body must be a JSON object."), "invalid_json")
     return body
 
 
@@ -60,13 +62,13 @@ def test_sms():
     body = json_body()
     to, text = body.get("to"), body.get("text") or "b24sms test message"
     if not isinstance(to, str) or not to.strip():
-        raise BadRequest("`to` is required.", "missing_field")
+        raise BadRequest(N_("Enter the phone number to send the test SMS to."), "missing_field", field_path="to")
     if not isinstance(text, str):
-        raise BadRequest("`text` must be a string.", "invalid_field")
+        raise BadRequest(N_("`text` must be a string."), "invalid_field")
     # The limits of a handler call: longer values do not fit the stored columns.
     if len(to) > intake.MAX_PHONE or len(text) > intake.MAX_BODY:
-        raise BadRequest(f"`to` may have at most {intake.MAX_PHONE} characters and `text` at most "
-                         f"{intake.MAX_BODY}.", "invalid_field")
+        raise BadRequest(N_("The number may have at most %(phone)s characters and the text at most %(body)s."),
+                         "invalid_field", phone=intake.MAX_PHONE, body=intake.MAX_BODY)
     message = messaging.send_test_sms(get_session(), current_app.config, g.portal, g.page.user_id, to.strip(),
                                       text, http=outgoing.http())
     return jsonify(message_view(message))
@@ -115,7 +117,8 @@ def _int_arg(name, default, low, high):
     try:
         value = int(raw)
     except ValueError:
-        raise BadRequest(f"`{name}` must be a whole number.", "invalid_parameter") from None
+        raise BadRequest(N_("`%(name)s` must be a whole number."), "invalid_parameter", name=name) from None
     if not low <= value <= high:
-        raise BadRequest(f"`{name}` must be between {low} and {high}.", "invalid_parameter")
+        raise BadRequest(N_("`%(name)s` must be between %(low)s and %(high)s."), "invalid_parameter", name=name,
+                         low=low, high=high)
     return value

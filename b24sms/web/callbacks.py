@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from .. import callback_urls, providers, statuses
 from ..db import get_session
-from ..errors import BadRequest, Forbidden, NotFound
+from ..errors import N_, BadRequest, Forbidden, NotFound
 from ..models import utcnow
 from ..providers.base import ProviderError, Receipt
 from . import outgoing
@@ -19,16 +19,16 @@ def receive_receipt(kind, secret):
     session, settings = get_session(), current_app.config
     account = callback_urls.account_for(session, kind, secret)
     if account is None:
-        raise NotFound("No receipt address like this one.", "unknown_callback")
+        raise NotFound(N_("No receipt address like this one."), "unknown_callback")
     provider = providers.for_account(account, settings, http=outgoing.http())
     receipt = _receipt(settings)
     if not provider.verify_receipt(receipt):
         logger.warning("%s receipt with a bad signature refused", kind)
-        raise Forbidden("The receipt's signature does not match.", "bad_signature")
+        raise Forbidden(N_("The receipt's signature does not match."), "bad_signature")
     try:
         reports = provider.read_receipt(receipt)
     except ProviderError as exc:
-        raise BadRequest(f"The receipt could not be read: {exc.text}", "bad_receipt") from None
+        raise BadRequest(N_("The receipt could not be read: %(words)s"), "bad_receipt", words=exc.text) from None
     matched, changed = statuses.apply_receipts(session, account, reports, utcnow(), message_key=request.args.get("m"))
     return jsonify(ok=True, received=len(reports), matched=matched, changed=changed)
 

@@ -3,7 +3,7 @@ from flask import Blueprint, current_app, jsonify
 
 from .. import installs
 from ..db import get_session
-from ..errors import BadRequest
+from ..errors import N_, BadRequest
 from . import outgoing
 from .forms import auth_block, posted_data
 
@@ -24,4 +24,4 @@ def receive_event():
     if event == "ONAPPINSTALL":
         installs.on_install_event(session, current_app.config, auth, http=outgoing.http())
         return jsonify(ok=True, event=event)
-    raise BadRequest(f"Unknown event {event[:40]!r}.", "unknown_event")
+    raise BadRequest(N_("Unknown event %(event)r."), "unknown_event", event=event[:40])

@@ -2,7 +2,7 @@
 from flask import request
 
 from ..bitrix.forms import FormError, parse
-from ..errors import BadRequest
+from ..errors import N_, BadRequest
 
 
 def posted_data():
@@ -10,7 +10,7 @@ def posted_data():
     try:
         return parse(request.form.items(multi=True))
     except FormError as exc:
-        raise BadRequest(str(exc), "malformed_form") from None
+        raise BadRequest(N_("The form could not be read: %(reason)s"), "malformed_form", reason=str(exc)) from None
 
 
 def auth_block(data):
@@ -18,5 +18,5 @@ def auth_block(data):
     so that only text reaches the checks (and the columns) behind it."""
     auth = data.get("auth")
     if isinstance(auth, dict) and not all(isinstance(value, str) for value in auth.values()):
-        raise BadRequest("Each auth[...] field must be a single text value.", "malformed_auth")
+        raise BadRequest(N_("Each auth[...] field must be a single text value."), "malformed_auth")
     return auth

@@ -5,7 +5,7 @@ from flask import Blueprint, Response, current_app, request
 
 from .. import metrics
 from ..db import get_db
-from ..errors import Unauthorized
+from ..errors import N_, Unauthorized
 
 bp = Blueprint("metrics", __name__)
 
@@ -23,4 +23,4 @@ def _require_token(token):
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     # Constant time, so the token cannot be guessed byte by byte from answer times.
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-        raise Unauthorized("/metrics needs Authorization: Bearer <METRICS_TOKEN>.", "invalid_metrics_token")
+        raise Unauthorized(N_("/metrics needs Authorization: Bearer <METRICS_TOKEN>."), "invalid_metrics_token")

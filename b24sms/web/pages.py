@@ -1,13 +1,15 @@
-"""The pages Bitrix24 opens in its iframe: POST /install and POST / (settings)."""
+"""The pages Bitrix24 opens in its iframe: POST /install and POST / (settings), in the portal's language."""
 
 from flask import Blueprint, current_app, render_template, request
 
 from .. import provider_settings, providers, visits
 from ..db import get_db, get_session
-from ..errors import Unauthorized
-from . import outgoing, session_tokens
+from ..errors import N_, Unauthorized
+from ..i18n import language_for, translate, use_language
+from . import outgoing, page_strings, session_tokens
 
 bp = Blueprint("pages", __name__)
+BX24_SCRIPT = "https://api.bitrix24.com/api/v1/"
 
 
 @bp.route("/install", methods=["GET", "POST"])
@@ -21,23 +23,47 @@ def settings_page():
 
 
 def _page(installing):
+    use_language(language_for(request.args.get("LANG")))  # before anything is said, errors included
     if not request.form.get("AUTH_ID"):
-        raise Unauthorized("Open b24sms from your Bitrix24 portal: this page works only inside it.", "not_in_bitrix")
+        raise Unauthorized(N_("Open b24sms from your Bitrix24 portal: this page works only inside it."),
+                           "not_in_bitrix")
     settings = current_app.config
-    session = get_session()
-    portal, user_id, is_admin = visits.open_page(get_db(), session, settings, request.form, request.args,
+    portal, user_id, is_admin = visits.open_page(get_db(), get_session(), settings, request.form, request.args,
                                                  installing=installing, http=outgoing.http())
+    return render_settings(portal, user_id, is_admin, installing=installing,
+                           language=language_for(request.args.get("LANG") or portal.language))
+
+
+def render_settings(portal, user_id, is_admin, *, installing, language, bx24_script=BX24_SCRIPT, demo=None):
+    """The settings page of `portal` for one verified visitor; `demo` adds the local demo's panel."""
+    settings = current_app.config
+    use_language(language)
     request.portal_domain = portal.domain
-    token = session_tokens.mint(settings["SECRET_KEY"], session_tokens.PageSession(portal.id, user_id, is_admin))
+    token = session_tokens.mint(settings["SECRET_KEY"],
+                                session_tokens.PageSession(portal.id, user_id, is_admin, language))
     page_data = {
         "installing": installing,
         "is_admin": is_admin,
+        "language": language,
         "portal": portal_view(portal),
         "providers": provider_settings.describe_accounts(portal, settings, full=is_admin),
-        "catalog": [cls.describe() for cls in providers.offered(settings).values()],
+        "catalog": [_translated(cls.describe()) for cls in providers.offered(settings).values()],
+        "strings": page_strings.translated(),
+        "demo": demo,
     }
     return render_template("settings.html", token=token, installing=installing, is_admin=is_admin,
-                           portal=portal, page_data=page_data)
+                           portal=portal, page_data=page_data, language=language, bx24_script=bx24_script,
+                           demo=demo)
+
+
+def _translated(described):
+    """A provider's declaration with its labels and help in the page's language (brand names stay)."""
+    def words(setting):
+        return setting and {**setting, "label": translate(setting["label"]),
+                            "help": translate(setting["help"]) if setting.get("help") else ""}
+    return {**described, "title": translate(described["title"]), "credentials": [words(s) for s in described["credentials"]],
+            "sender": words(described["sender"]), "keys_help": translate(described["keys_help"])
+            if described.get("keys_help") else ""}
 
 
 def portal_view(portal):

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from ..errors import Unauthorized
+from ..i18n import LANGUAGES
+from ..errors import N_, Unauthorized
 
 SALT = "b24sms.page-session"
 LIFETIME_SECONDS = 3600
@@ -18,24 +19,26 @@ class PageSession:
     portal_id: int
     user_id: str | None
     is_admin: bool
+    language: str = "en"  # the portal's language as the iframe's LANG gave it: ru or en
 
 
 def mint(secret_key, session: PageSession) -> str:
     return URLSafeTimedSerializer(secret_key, salt=SALT).dumps(
-        {"p": session.portal_id, "u": session.user_id, "a": session.is_admin}
+        {"p": session.portal_id, "u": session.user_id, "a": session.is_admin, "l": session.language}
     )
 
 
 def read(secret_key, header_value) -> PageSession:
     scheme, _, token = (header_value or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("Send the page's session token as `Authorization: Bearer <token>`.", "no_session")
+        raise Unauthorized(N_("Send the page's session token as `Authorization: Bearer <token>`."), "no_session")
     try:
         data = URLSafeTimedSerializer(secret_key, salt=SALT).loads(token.strip(), max_age=LIFETIME_SECONDS)
     except SignatureExpired:
-        raise Unauthorized("The session expired: reopen the app in Bitrix24.", "session_expired") from None
+        raise Unauthorized(N_("The session expired: reopen the app in Bitrix24."), "session_expired") from None
     except BadSignature:
-        raise Unauthorized("The session token is not valid.", "bad_session") from None
+        raise Unauthorized(N_("The session token is not valid."), "bad_session") from None
     if not isinstance(data, dict) or not isinstance(data.get("p"), int):
-        raise Unauthorized("The session token is not valid.", "bad_session")
-    return PageSession(portal_id=data["p"], user_id=data.get("u"), is_admin=bool(data.get("a")))
+        raise Unauthorized(N_("The session token is not valid."), "bad_session")
+    language = data.get("l") if data.get("l") in LANGUAGES else "en"
+    return PageSession(portal_id=data["p"], user_id=data.get("u"), is_admin=bool(data.get("a")), language=language)
