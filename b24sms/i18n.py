@@ -46,3 +46,4 @@ def translate(template, params=None):
 def init_app(app):
     Babel(app, locale_selector=_select_locale, default_translation_directories="translations",
           default_domain="messages")
+    app.jinja_env.globals["current_language"] = current_language

@@ -1,193 +1,340 @@
-// The settings page inside the Bitrix24 iframe. Talks to /api/* with the page's signed session token.
+// The settings part of the page: the failover chain (forms generated from each provider's declared settings),
+// sender names, saving with errors shown at their field, the pause switch, balances and the test SMS.
 (function () {
   "use strict";
-  var token = document.querySelector('meta[name="b24sms-token"]').content;
-  var page = JSON.parse(document.getElementById("page-data").textContent);
-  var catalog = {};
-  page.catalog.forEach(function (p) { catalog[p.kind] = p; });
-  var chain = page.providers.slice();
+  var P = window.b24sms, t = P.t, $ = P.$, el = P.el, data = P.data;
+  var admin = data.is_admin;
+  var chain = [], senders = [], approved = {}, balances = {};
+  var dirty = false;
+  // The provider a first install starts with: the most used among those offered.
+  var FIRST_CHOICE = ["smsru", "prostor", "smsc", "smsaero"];
 
-  function $(id) { return document.getElementById(id); }
-  function el(tag, props, children) {
-    var node = document.createElement(tag);
-    Object.keys(props || {}).forEach(function (k) {
-      if (k === "text") node.textContent = props[k]; else node.setAttribute(k, props[k]);
-    });
-    (children || []).forEach(function (c) { node.appendChild(c); });
-    return node;
-  }
-
-  function api(method, path, body) {
-    var options = { method: method, headers: { "Authorization": "Bearer " + token } };
-    if (body !== undefined) {
-      options.headers["Content-Type"] = "application/json";
-      options.body = JSON.stringify(body);
-    }
-    return fetch(path, options).then(function (response) {
-      return response.json().catch(function () { return {}; }).then(function (data) {
-        if (!response.ok) {
-          var error = new Error(data.message || ("HTTP " + response.status));
-          error.code = data.error;
-          throw error;
-        }
-        return data;
-      });
-    });
+  function markDirty() {
+    if (!admin) return;
+    dirty = true;
+    $("unsaved").hidden = false;
+    $("settings-saved").hidden = true;
   }
 
   function showPortal(portal) {
-    $("portal-status").textContent = "Sender " + (portal.sender_registered ? "registered" : "not registered yet") +
-      " · state: " + portal.state;
+    var parts = [portal.sender_registered ? t("sender_registered") : t("sender_not_registered"),
+      t("state_" + portal.state)];
+    if (portal.paused) parts.push(t("sending_paused"));
+    $("portal-status").textContent = parts.join(" · ");
     $("reauth").hidden = portal.state !== "needs_reauth";
     $("reauth-reason").textContent = portal.state_reason || "";
+    if ($("paused")) $("paused").checked = !!portal.paused;
   }
 
-  // ---- the provider chain, each form generated from the provider's declared settings ----
-  function fieldInput(entry, setting, group) {
-    var value = (group === "sender" ? entry.sender : (entry.credentials || {})[setting.name]) || "";
-    var input = el("input", { type: setting.input || "text", name: setting.name, autocomplete: "off" });
-    input.value = value;
-    if (setting.required) input.required = true;
-    input.addEventListener("input", function () {
-      if (group === "sender") entry.sender = input.value; else entry.credentials[setting.name] = input.value;
+  // ---- errors at their field ----
+  function clearErrors() {
+    Array.prototype.forEach.call(document.querySelectorAll(".field-error"), function (n) { n.remove(); });
+    Array.prototype.forEach.call(document.querySelectorAll("[aria-invalid]"), function (n) {
+      n.removeAttribute("aria-invalid");
     });
+    $("settings-error").hidden = true;
+  }
+
+  function showError(error, fallbackBox) {
+    var input = error.field && document.querySelector('[data-field="' + error.field + '"]');
+    if (input) {
+      input.setAttribute("aria-invalid", "true");
+      input.parentNode.appendChild(el("small", { class: "field-error", role: "alert", text: error.message }));
+      input.focus();
+    } else {
+      fallbackBox.textContent = error.message;
+      fallbackBox.hidden = false;
+    }
+  }
+
+  // ---- the provider chain ----
+  function fieldInput(entry, setting, path, value, onInput) {
+    var input = el("input", { type: setting.input || "text", name: setting.name, autocomplete: "off",
+      "data-field": path, required: setting.required ? "required" : null, disabled: admin ? null : "disabled" });
+    input.value = value || "";
+    input.addEventListener("input", function () { onInput(input.value); markDirty(); });
     var label = el("label", {}, [el("span", { text: setting.label + (setting.required ? " *" : "") }), input]);
-    if (setting.help) label.appendChild(el("small", { class: "muted", text: " " + setting.help }));
+    if (setting.help) label.appendChild(el("small", { class: "muted help", text: setting.help }));
+    return label;
+  }
+
+  function senderInput(entry, spec, index) {
+    var label = fieldInput(entry, spec.sender, "providers[" + index + "].sender", entry.sender,
+      function (v) { entry.sender = v; });
+    if (approved[entry.kind]) label.querySelector("input").setAttribute("list", "names-" + entry.kind);
     return label;
   }
 
   // Where delivery receipts come from: asked for with every message, or one URL for the provider's cabinet.
   function receiptsNote(spec, entry) {
-    if (spec.receipts === "per_message") {
-      return el("p", { class: "muted", text: "Delivery receipts are requested with every message." });
-    }
-    if (spec.receipts !== "account") return null;
-    if (!entry.callback_url) {
-      return el("p", { class: "muted", text: "Save to get the delivery receipt URL for your " + spec.title +
-        " account." });
-    }
-    var url = el("input", { type: "text", readonly: "readonly", class: "callback-url",
-      "aria-label": "Delivery receipt URL" });
+    if (spec.receipts === "per_message") return el("p", { class: "muted", text: t("receipts_per_message") });
+    if (spec.receipts !== "account" || !admin) return null;
+    if (!entry.callback_url) return el("p", { class: "muted", text: t("receipts_after_save", { provider: spec.title }) });
+    var url = el("input", { type: "text", readonly: "readonly", class: "callback-url", "aria-label": t("receipt_url") });
     url.value = entry.callback_url;
     url.addEventListener("focus", function () { url.select(); });
-    return el("label", {}, [el("span", { text: "Delivery receipt URL: paste it into the " + spec.title +
-      " cabinet (settings, status handler URL)" }), url]);
+    return el("label", {}, [el("span", { text: t("receipt_url_help", { provider: spec.title }) }), url]);
+  }
+
+  function balanceLine(entry) {
+    var row = balances[entry.kind];
+    if (!row) return null;
+    if (row.error) return el("p", { class: "error balance", text: t("balance_error", { words: row.error.message }) });
+    if (row.balance === null || row.balance === undefined) return el("p", { class: "muted balance", text: t("balance_unknown") });
+    var text = t("balance", { amount: P.money(row.balance), currency: row.currency || "" });
+    var line = el("p", { class: row.low ? "warning balance" : "balance", text: text });
+    if (row.low) line.appendChild(el("strong", { text: " " + t("balance_low", { threshold: P.money(row.threshold) }) }));
+    return line;
+  }
+
+  function thresholdInput(entry, index) {
+    var input = el("input", { type: "number", min: "0", step: "any", class: "short",
+      "data-field": "providers[" + index + "].balance_threshold" });
+    input.value = entry.balance_threshold === null || entry.balance_threshold === undefined ? "" : entry.balance_threshold;
+    input.addEventListener("input", function () {
+      entry.balance_threshold = input.value === "" ? null : Number(input.value);
+      markDirty();
+    });
+    return el("label", {}, [el("span", { text: t("threshold") }), input,
+      el("small", { class: "muted help", text: t("threshold_help") })]);
+  }
+
+  function removeControl(onConfirm, what) {
+    var box = el("span", { class: "remove" });
+    var ask = el("button", { type: "button", class: "link", text: t("remove") });
+    ask.addEventListener("click", function () {
+      box.textContent = "";
+      var yes = el("button", { type: "button", class: "link danger", text: t("remove_yes") });
+      var no = el("button", { type: "button", class: "link", text: t("cancel") });
+      yes.addEventListener("click", onConfirm);
+      no.addEventListener("click", function () { box.textContent = ""; box.appendChild(ask); });
+      box.appendChild(el("span", { text: t("remove_confirm", { what: what }) + " " }));
+      box.appendChild(yes);
+      box.appendChild(no);
+    });
+    box.appendChild(ask);
+    return box;
   }
 
   function renderChain() {
     var list = $("chain");
     list.textContent = "";
     chain.forEach(function (entry, index) {
-      var spec = catalog[entry.kind] || { title: entry.kind, credentials: [], sender: null };
-      var head = el("div", { class: "head" }, [el("span", { text: spec.title })]);
-      var controls = el("span");
-      [["↑", -1], ["↓", 1]].forEach(function (pair) {
-        var b = el("button", { type: "button", class: "link", title: "Move", text: pair[0] });
-        b.disabled = index + pair[1] < 0 || index + pair[1] >= chain.length;
-        b.addEventListener("click", function () {
-          var other = index + pair[1];
-          var tmp = chain[other]; chain[other] = chain[index]; chain[index] = tmp;
-          renderChain();
+      var spec = P.catalog[entry.kind] || { title: entry.kind, credentials: [], sender: null };
+      var head = el("div", { class: "head" }, [el("span", { class: "title", text: spec.title }),
+        el("span", { class: "muted", text: index === 0 ? t("primary") : t("fallback", { n: index }) })]);
+      if (admin) {
+        var controls = el("span", { class: "controls" });
+        [["↑", -1, "move_up"], ["↓", 1, "move_down"]].forEach(function (move) {
+          var b = el("button", { type: "button", class: "link", title: t(move[2]), "aria-label": t(move[2]), text: move[0] });
+          b.disabled = index + move[1] < 0 || index + move[1] >= chain.length;
+          b.addEventListener("click", function () {
+            var other = index + move[1];
+            var moved = chain[other]; chain[other] = chain[index]; chain[index] = moved;
+            markDirty();
+            renderChain();
+          });
+          controls.appendChild(b);
         });
-        controls.appendChild(b);
-      });
-      var remove = el("button", { type: "button", class: "link", text: "Remove" });
-      remove.addEventListener("click", function () { chain.splice(index, 1); renderChain(); });
-      controls.appendChild(remove);
-      head.appendChild(controls);
-      var item = el("li", {}, [head]);
+        controls.appendChild(removeControl(function () { chain.splice(index, 1); markDirty(); renderChain(); }, spec.title));
+        head.appendChild(controls);
+      }
+      var item = el("li", { "data-kind": entry.kind }, [head]);
       // A non-admin's page gets no credentials at all: kinds and sender names only.
-      if (entry.credentials) spec.credentials.forEach(function (s) { item.appendChild(fieldInput(entry, s, "credentials")); });
-      if (spec.sender) item.appendChild(fieldInput(entry, spec.sender, "sender"));
+      if (entry.credentials) {
+        spec.credentials.forEach(function (s) {
+          item.appendChild(fieldInput(entry, s, "providers[" + index + "].credentials." + s.name,
+            entry.credentials[s.name], function (v) { entry.credentials[s.name] = v; }));
+        });
+      }
+      if (spec.sender) item.appendChild(senderInput(entry, spec, index));
+      if (admin) {
+        item.appendChild(thresholdInput(entry, index));
+        var balance = balanceLine(entry);
+        if (balance) item.appendChild(balance);
+      }
       var receipts = receiptsNote(spec, entry);
       if (receipts) item.appendChild(receipts);
       list.appendChild(item);
     });
+    if (!admin) return;
     var select = $("add-kind");
     select.textContent = "";
-    page.catalog.forEach(function (p) {
+    data.catalog.forEach(function (p) {
       if (!chain.some(function (e) { return e.kind === p.kind; })) {
         select.appendChild(el("option", { value: p.kind, text: p.title }));
       }
     });
-    select.parentNode.hidden = !select.options.length;  // every provider is in the chain already
+    $("add-row").hidden = !select.options.length;  // every provider is in the chain already
   }
 
-  $("add-provider").addEventListener("click", function () {
-    var kind = $("add-kind").value;
-    if (kind) { chain.push({ kind: kind, sender: "", credentials: {} }); renderChain(); }
-  });
-
-  $("settings-form").addEventListener("submit", function (event) {
-    event.preventDefault();
-    $("settings-error").hidden = true;
-    $("settings-saved").hidden = true;
-    $("save").disabled = true;
-    api("PUT", "/api/settings", { providers: chain }).then(function (data) {
-      chain = data.providers;
-      renderChain();
-      showPortal(data.portal);
-      if (page.installing && window.BX24) {
-        BX24.installFinish();
-      } else {
-        $("settings-saved").hidden = false;
+  // ---- sender names ----
+  function renderSenders() {
+    var list = $("senders");
+    list.textContent = "";
+    $("no-senders").hidden = senders.length > 0;
+    senders.forEach(function (sender, index) {
+      var item = el("li", { class: "row" });
+      var name = el("input", { type: "text", maxlength: "64", "data-field": "senders[" + index + "].name",
+        "aria-label": t("sender_name"), list: "approved-names", disabled: admin ? null : "disabled" });
+      name.value = sender.name || "";
+      name.addEventListener("input", function () { sender.name = name.value; markDirty(); });
+      var radio = el("input", { type: "radio", name: "default-sender", "aria-label": t("default_sender"),
+        disabled: admin ? null : "disabled", checked: sender["default"] ? "checked" : null });
+      radio.addEventListener("change", function () {
+        senders.forEach(function (s) { s["default"] = s === sender; });
+        markDirty();
+      });
+      item.appendChild(el("label", { class: "inline" }, [name]));
+      item.appendChild(el("label", { class: "inline" }, [radio, " " + t("default_sender")]));
+      if (sender.code) {
+        item.appendChild(el("small", { class: sender.registered ? "ok" : "warning",
+          text: sender.registered ? t("sender_in_bitrix") : t("sender_not_in_bitrix") }));
       }
-    }).catch(function (error) {
-      $("settings-error").textContent = error.message;
-      $("settings-error").hidden = false;
-    }).then(function () { $("save").disabled = !page.is_admin; });
-  });
+      if (admin) {
+        item.appendChild(removeControl(function () {
+          var wasDefault = sender["default"];
+          senders.splice(index, 1);
+          if (wasDefault && senders.length) senders[0]["default"] = true;
+          markDirty();
+          renderSenders();
+        }, sender.name || t("sender_name")));
+      }
+      list.appendChild(item);
+    });
+    renderTestSenders();
+  }
 
-  // ---- checks ----
-  $("test-form").addEventListener("submit", function (event) {
-    event.preventDefault();
-    $("test-result").textContent = "Sending…";
-    api("POST", "/api/test-sms", { to: $("test-to").value, text: $("test-text").value }).then(function (m) {
-      $("test-result").textContent = "Message " + m.state + (m.error ? ": " + m.error.message : "");
-      loadMessages();
-    }).catch(function (error) { $("test-result").textContent = error.message; });
-  });
+  function renderTestSenders() {
+    var select = $("test-sender");
+    if (!select) return;
+    select.textContent = "";
+    senders.filter(function (s) { return s.code; }).forEach(function (s) {
+      select.appendChild(el("option", { value: s.name, text: s.name, selected: s["default"] ? "selected" : null }));
+    });
+    select.hidden = !select.options.length;
+  }
 
-  $("load-balance").addEventListener("click", function () {
-    api("GET", "/api/balance").then(function (rows) {
-      var list = $("balance");
-      list.textContent = "";
-      rows.forEach(function (row) {
-        var text = row.provider + ": " + (row.error ? row.error.message :
-          (row.balance === null ? "not reported" : row.balance + " " + (row.currency || "")));
-        list.appendChild(el("li", { text: text }));
-      });
-    }).catch(function (error) { $("balance").textContent = error.message; });
-  });
+  // The names each saved provider account has approved, for the dropdowns (where the provider can list them).
+  function loadApprovedNames() {
+    var kinds = chain.filter(function (e) { return e.credentials; }).map(function (e) { return e.kind; });
+    kinds.forEach(function (kind) {
+      P.api("GET", "/api/sender-names?kind=" + encodeURIComponent(kind)).then(function (answer) {
+        if (!answer.names) return;
+        approved[kind] = answer.names;
+        var own = document.getElementById("names-" + kind) || el("datalist", { id: "names-" + kind });
+        own.textContent = "";
+        answer.names.forEach(function (n) { own.appendChild(el("option", { value: n })); });
+        document.body.appendChild(own);
+        var all = $("approved-names");
+        var known = {};
+        Array.prototype.forEach.call(all.options, function (o) { known[o.value] = true; });
+        answer.names.forEach(function (n) { if (!known[n]) all.appendChild(el("option", { value: n })); });
+        renderChain();
+      }).catch(function () {});  // the dropdown is a help; typing a name still works
+    });
+  }
 
-  // States that Bitrix24's five statuses do not name, shown in words.
-  var STATE_WORDS = {
-    received: "waiting to be sent",
-    sending: "sending",
-    retry_wait: "waiting to retry",
-    reconciling: "asking the provider whether it got it"
-  };
-
-  function loadMessages() {
-    api("GET", "/api/messages?limit=50").then(function (rows) {
-      var body = document.querySelector("#messages tbody");
-      body.textContent = "";
-      rows.forEach(function (m) {
-        var row = el("tr", {}, [m.created_at, m.to, m.text, m.provider || "", STATE_WORDS[m.state] || m.status,
-          m.error ? m.error.message : ""].map(function (v) { return el("td", { text: String(v || "") }); }));
-        if (m.tried && m.tried.length > 1) {
-          row.title = "Tried: " + m.tried.map(function (t) {
-            return t.provider + " (" + t.result + (t.code ? " " + t.code : "") + ")";
-          }).join(" → ");
-        }
-        body.appendChild(row);
-      });
+  function loadBalances() {
+    P.api("GET", "/api/balance").then(function (rows) {
+      balances = {};
+      rows.forEach(function (row) { balances[row.provider] = row; });
+      renderChain();
     }).catch(function () {});
   }
-  $("load-messages").addEventListener("click", loadMessages);
 
-  showPortal(page.portal);
-  renderChain();
-  loadMessages();
-  if (window.BX24) BX24.init(function () { BX24.fitWindow(); });
+  function apply(settings) {
+    chain = settings.providers.map(function (p) {
+      return Object.assign({}, p, { credentials: p.credentials ? Object.assign({}, p.credentials) : undefined });
+    });
+    senders = (settings.senders || []).map(function (s) { return Object.assign({}, s); });
+    showPortal(settings.portal);
+    if (admin && !chain.length) {  // first run: the most used provider's form, ready to fill in
+      var first = FIRST_CHOICE.filter(function (k) { return P.catalog[k]; })[0] || data.catalog[0].kind;
+      chain.push({ kind: first, sender: "", credentials: {}, balance_threshold: null });
+      $("intro").hidden = false;
+    }
+    renderChain();
+    renderSenders();
+  }
+
+  function renderCabinets() {
+    var list = $("cabinets");
+    if (!list) return;
+    data.catalog.filter(function (p) { return p.cabinet_url; }).forEach(function (p) {
+      list.appendChild(el("li", {}, [el("a", { href: p.cabinet_url, target: "_blank", rel: "noopener", text: p.title }),
+        p.keys_help ? ": " + p.keys_help : ""]));
+    });
+  }
+
+  if (admin) {
+    $("add-provider").addEventListener("click", function () {
+      var kind = $("add-kind").value;
+      if (kind) { chain.push({ kind: kind, sender: "", credentials: {}, balance_threshold: null }); markDirty(); renderChain(); }
+    });
+    $("add-sender").addEventListener("click", function () {
+      senders.push({ name: "", "default": !senders.length });
+      markDirty();
+      renderSenders();
+      var inputs = document.querySelectorAll("#senders input[type=text]");
+      if (inputs.length) inputs[inputs.length - 1].focus();
+    });
+
+    $("settings-form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      clearErrors();
+      $("save").disabled = true;
+      var body = {
+        providers: chain.map(function (e) {
+          return { kind: e.kind, sender: e.sender || "", credentials: e.credentials || {}, balance_threshold: e.balance_threshold };
+        }),
+        senders: senders.map(function (s) { return { name: s.name, "default": !!s["default"] }; })
+      };
+      P.api("PUT", "/api/settings", body).then(function (settings) {
+        apply(settings);
+        dirty = false;
+        $("unsaved").hidden = true;
+        loadBalances();
+        loadApprovedNames();
+        if (data.installing && window.BX24 && BX24.installFinish) BX24.installFinish();
+        $("settings-saved").hidden = false;
+        $("settings-saved").textContent = data.installing ? t("installed") : t("saved");
+      }).catch(function (error) { showError(error, $("settings-error")); })
+        .then(function () { $("save").disabled = false; });
+    });
+
+    $("paused").addEventListener("change", function () {
+      var box = $("paused");
+      box.disabled = true;
+      P.api("PUT", "/api/pause", { paused: box.checked }).then(function (settings) { showPortal(settings.portal); })
+        .catch(function (error) { box.checked = !box.checked; showError(error, $("settings-error")); })
+        .then(function () { box.disabled = false; });
+    });
+
+    $("test-form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      clearErrors();
+      $("test-result").textContent = t("sending");
+      var body = { to: $("test-to").value, text: $("test-text").value };
+      if (!$("test-sender").hidden) body.sender = $("test-sender").value;
+      P.api("POST", "/api/test-sms", body).then(function (m) {
+        $("test-result").textContent = t("test_stored", { state: P.stateWords(m) });
+        if (P.reloadLog) P.reloadLog();
+      }).catch(function (error) {
+        $("test-result").textContent = "";
+        showError(error, $("test-result"));
+      });
+    });
+
+    window.addEventListener("beforeunload", function (event) {
+      if (dirty) { event.preventDefault(); event.returnValue = ""; }
+    });
+  }
+
+  renderCabinets();
+  P.api("GET", "/api/settings").then(function (settings) {
+    apply(settings);
+    if (admin && settings.providers.length) { loadBalances(); loadApprovedNames(); }
+    if (admin && !settings.providers.length) markDirty();
+  }).catch(function (error) { showError(error, $("settings-error") || $("log-error")); });
 })();

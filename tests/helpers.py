@@ -17,10 +17,10 @@ def iframe_form(bitrix, access_token, refresh_token, **extra):
     return form
 
 
-def open_page(client, bitrix, path="/install", user_id="1", **extra):
-    """POST the iframe page as Bitrix24 does; returns (response, session token or None)."""
+def open_page(client, bitrix, path="/install", user_id="1", lang="ru", **extra):
+    """POST the iframe page as Bitrix24 does (`lang`: the portal's LANG); returns (response, session token or None)."""
     access, refresh = bitrix.issue(user_id)
-    query = f"?DOMAIN={bitrix.domain}&PROTOCOL=1&LANG=ru&APP_SID=abc"
+    query = f"?DOMAIN={bitrix.domain}&PROTOCOL=1&LANG={lang}&APP_SID=abc"
     response = client.post(path + query, data=iframe_form(bitrix, access, refresh, **extra))
     match = re.search(r'<meta name="b24sms-token" content="([^"]+)"', response.get_data(as_text=True))
     return response, match.group(1) if match else None

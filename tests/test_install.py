@@ -14,7 +14,7 @@ def test_install_verifies_auth_and_stores_the_portal(client, db, bitrix):
     assert response.status_code == 200
     assert token
     page = response.get_data(as_text=True)
-    assert 'id="settings-form"' in page and "Save and finish installation" in page
+    assert 'id="settings-form"' in page and "Сохранить и завершить установку" in page
     with db.session() as session:
         portal = session.scalars(select(Portal)).one()
         assert portal.member_id == bitrix.member_id
@@ -95,7 +95,7 @@ def test_non_admin_visit_does_not_replace_the_stored_admin_tokens(client, db, bi
     response, token = open_page(client, bitrix, path="/", user_id="7")
 
     assert response.status_code == 200 and token
-    assert "Only the portal" in response.get_data(as_text=True)
+    assert "Менять эти настройки могут только администраторы портала" in response.get_data(as_text=True)
     with db.session() as session:
         assert session.scalars(select(Portal.access_token)).one() == admin_token
 

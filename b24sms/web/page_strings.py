@@ -1,10 +1,99 @@
 """Every word the settings page's JS shows, marked for the catalogue and handed to the page translated: the JS
-itself holds no text of its own."""
+itself holds no text of its own. `%(name)s` places are filled in by the JS."""
 from ..errors import N_
 from ..i18n import translate
 
 STRINGS = {
+    # the portal's state
+    "sender_registered": N_("Sender registered in Bitrix24"),
+    "sender_not_registered": N_("Sender not registered in Bitrix24 yet"),
+    "state_active": N_("working"),
+    "state_needs_reauth": N_("waiting for an administrator to open the app"),
+    "state_uninstalled": N_("uninstalled"),
+    "sending_paused": N_("sending is paused"),
+    # the provider chain
+    "primary": N_("first choice"),
+    "fallback": N_("fallback %(n)s"),
+    "move_up": N_("Move up"),
+    "move_down": N_("Move down"),
+    "remove": N_("Remove"),
+    "remove_confirm": N_("Remove %(what)s?"),
+    "remove_yes": N_("Yes, remove"),
+    "cancel": N_("Cancel"),
+    "threshold": N_("Warn when the balance is below"),
+    "threshold_help": N_("Empty: no warning. Administrators get a Bitrix24 notification once a day while it is low."),
+    "balance": N_("Balance: %(amount)s %(currency)s"),
+    "balance_low": N_("Below your warning level of %(threshold)s."),
+    "balance_unknown": N_("The provider does not report a balance."),
+    "balance_error": N_("The balance could not be read: %(words)s"),
+    "receipts_per_message": N_("Delivery receipts are requested with every message."),
+    "receipts_after_save": N_("Save to get the delivery receipt URL for your %(provider)s account."),
+    "receipt_url": N_("Delivery receipt URL"),
+    "receipt_url_help": N_("Delivery receipt URL: paste it into the %(provider)s cabinet (settings, status handler URL)"),
+    # sender names
+    "sender_name": N_("Sender name"),
+    "default_sender": N_("default"),
+    "sender_in_bitrix": N_("in Bitrix24's sender list"),
+    "sender_not_in_bitrix": N_("not registered in Bitrix24 yet"),
+    # saving and checks
     "saved": N_("Saved."),
+    "installed": N_("Saved. The installation is finished: b24sms now appears among the SMS senders."),
+    "sending": N_("Sending…"),
+    "test_stored": N_("Test message: %(state)s. Its progress is in the log below."),
+    "http_error": N_("The server answered with error %(status)s."),
+    "network_error": N_("The server could not be reached. Check the connection and try again."),
+    # the log: states in words
+    "state_words_received": N_("Waiting to be sent"),
+    "state_words_sending": N_("Sending"),
+    "state_words_retry_wait": N_("Waiting to retry"),
+    "state_words_reconciling": N_("Checking with the provider whether it got it"),
+    "state_words_accepted": N_("Accepted by the provider"),
+    "state_words_sent": N_("Sent, waiting for delivery"),
+    "state_words_delivered": N_("Delivered"),
+    "state_words_undelivered": N_("Not delivered"),
+    "state_words_failed": N_("Failed"),
+    "possible_duplicate": N_("May have arrived twice: one provider's answer was lost, so the next one sent it."),
+    # where a message came from
+    "origin_crm": N_("CRM card"),
+    "origin_robot": N_("Robot or business process"),
+    "origin_test": N_("Test from this page"),
+    "origin_unknown": N_("Bitrix24"),
+    # a refusal in words; the provider's own words follow
+    "error_invalid_credentials": N_("%(provider)s refused the login and password: %(words)s"),
+    "error_no_money": N_("%(provider)s: not enough money on the account: %(words)s"),
+    "error_invalid_recipient": N_("%(provider)s refused the number: %(words)s"),
+    "error_sender_rejected": N_("%(provider)s refused the sender name: %(words)s"),
+    "error_rejected_content": N_("%(provider)s refused the text: %(words)s"),
+    "error_retry_later": N_("%(provider)s asked to try again later: %(words)s"),
+    "error_answer_lost": N_("The answer of %(provider)s was lost; asking it whether it got the message."),
+    "error_cannot_tell": N_("%(provider)s cannot say whether it got the message: %(words)s"),
+    "error_provider_given_up": N_("%(provider)s could not be asked about the message, so the next provider sent it."),
+    "error_invalid_phone": N_("This is not a phone number that can receive SMS."),
+    "error_no_provider": N_("No SMS provider is set up: save one above."),
+    "error_provider_error": N_("%(provider)s refused the message: %(words)s"),
+    "error_other": N_("%(provider)s: %(words)s"),
+    # the failover trail, step by step
+    "trail_accepted": N_("accepted"),
+    "trail_pending": N_("asked, no answer yet"),
+    "trail_skipped": N_("skipped: not answering"),
+    "trail_given_up": N_("given up"),
+    "error_short_invalid_credentials": N_("login refused"),
+    "error_short_no_money": N_("no money"),
+    "error_short_invalid_recipient": N_("number refused"),
+    "error_short_sender_rejected": N_("sender name refused"),
+    "error_short_rejected_content": N_("text refused"),
+    "error_short_retry_later": N_("busy, retry later"),
+    "error_short_answer_lost": N_("answer lost"),
+    "error_short_provider_error": N_("refused"),
+    # the chart
+    "series_delivered": N_("delivered"),
+    "series_undelivered": N_("not delivered"),
+    "series_failed": N_("failed"),
+    "series_pending": N_("sent, no final status yet"),
+    "chart_day": N_("%(sent)s sent, %(delivered)s delivered, %(undelivered)s not delivered, %(failed)s failed, "
+                    "%(segments)s SMS segments"),
+    "stats_totals": N_("%(sent)s sent, %(delivered)s delivered, %(undelivered)s not delivered, %(failed)s failed; "
+                       "%(segments)s SMS segments billed by the providers."),
 }
 
 

@@ -1,0 +1,86 @@
+// What every part of the settings page shares: the page's data, its words, the API with the session token,
+// formatting in the portal's language and the browser's time zone, and keeping the Bitrix24 frame sized.
+(function () {
+  "use strict";
+  var data = JSON.parse(document.getElementById("page-data").textContent);
+  var token = document.querySelector('meta[name="b24sms-token"]').content;
+  var words = data.strings || {};
+  var catalog = {};
+  data.catalog.forEach(function (p) { catalog[p.kind] = p; });
+
+  // The page's words, `%(name)s` places filled from `params` (the same notation as the Python side).
+  function t(key, params) {
+    var text = words[key] || key;
+    return text.replace(/%\((\w+)\)s/g, function (_, name) {
+      return params && params[name] !== undefined && params[name] !== null ? String(params[name]) : "";
+    });
+  }
+
+  function $(id) { return document.getElementById(id); }
+
+  function el(tag, props, children) {
+    var node = document.createElement(tag);
+    Object.keys(props || {}).forEach(function (k) {
+      if (k === "text") node.textContent = props[k];
+      else if (props[k] !== undefined && props[k] !== null && props[k] !== false) node.setAttribute(k, props[k]);
+    });
+    (children || []).forEach(function (c) {
+      if (c !== null && c !== undefined) node.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
+    });
+    return node;
+  }
+
+  function request(method, path, body) {
+    var options = { method: method, headers: { "Authorization": "Bearer " + token, "Accept-Language": data.language } };
+    if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    return fetch(path, options);
+  }
+
+  // JSON calls; a refusal becomes an Error carrying the server's message (in the page's language) and field.
+  function api(method, path, body) {
+    return request(method, path, body).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (answer) {
+        if (!response.ok) {
+          var error = new Error(answer.message || t("http_error", { status: response.status }));
+          error.code = answer.error;
+          error.field = answer.field;
+          throw error;
+        }
+        return answer;
+      });
+    }, function () { throw new Error(t("network_error")); });
+  }
+
+  var dateTime = new Intl.DateTimeFormat(data.language, { dateStyle: "short", timeStyle: "medium" });
+  var dayOnly = new Intl.DateTimeFormat(data.language, { day: "numeric", month: "short" });
+  var number = new Intl.NumberFormat(data.language);
+  var money = new Intl.NumberFormat(data.language, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+
+  function time(iso) { return iso ? dateTime.format(new Date(iso)) : ""; }
+  function day(isoDate) { return dayOnly.format(new Date(isoDate + "T00:00:00")); }
+
+  function providerTitle(kind) { return (catalog[kind] && catalog[kind].title) || kind || ""; }
+
+  // Bitrix24 sizes its frame to the page only when asked: ask whenever the page's height changes.
+  function fitWindow() { if (window.BX24 && BX24.fitWindow) BX24.fitWindow(); }
+  var lastHeight = 0;
+  function watchHeight() {
+    var check = function () {
+      var height = document.documentElement.scrollHeight;
+      if (height !== lastHeight) { lastHeight = height; fitWindow(); }
+    };
+    if (window.ResizeObserver) new ResizeObserver(check).observe(document.body);
+    else window.setInterval(check, 500);
+  }
+
+  window.b24sms = {
+    data: data, catalog: catalog, t: t, $: $, el: el, api: api, request: request,
+    time: time, day: day, number: number.format, money: money.format, providerTitle: providerTitle,
+    fitWindow: fitWindow
+  };
+  if (window.BX24 && BX24.init) BX24.init(function () { fitWindow(); watchHeight(); });
+  else watchHeight();
+})();
