@@ -9,7 +9,7 @@ from functools import wraps
 from prometheus_client import Counter, Histogram
 
 # The Provider methods that talk to the provider; each call is counted once (b24sms/providers/base.py).
-PROVIDER_OPERATIONS = ("send", "send_many", "statuses", "balance", "find_sent", "check_credentials")
+PROVIDER_OPERATIONS = ("send", "send_many", "statuses", "balance", "find_sent", "check_credentials", "sender_names")
 
 PROVIDER_CALLS = Counter(
     "b24sms_provider_calls",

@@ -43,6 +43,13 @@ class NotFound(AppError):
     code = "not_found"
 
 
+class Conflict(AppError):
+    """The request is fine but the portal's state does not allow it now (sending is paused, say)."""
+
+    status = 409
+    code = "conflict"
+
+
 class UpstreamError(AppError):
     """Bitrix24 or a provider could not be reached or refused in a way the user can't fix by editing input."""
 

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from . import admins
 from .bitrix import oauth
 from .bitrix.client import FixedToken, RestClient
 from .bitrix.errors import BitrixError, BitrixUnavailable
@@ -85,6 +86,7 @@ def on_install_event(session, settings, auth, http=None):
     portal.region = region_for(portal.domain, portal.language)
     portal.application_token = auth["application_token"]
     portal.state, portal.state_reason = PortalState.ACTIVE, None
+    admins.remember(portal, verified.user_id)  # the installing admin: who notices go to
     store_tokens(portal, access_token, auth.get("refresh_token"), auth.get("expires_in"))
     ensure_handler_key(portal)
     session.commit()

@@ -55,6 +55,7 @@ class Incoming:
     phone: str
     text: str
     origin: dict
+    code: str | None = None  # the messageservice sender the call came through: it picks the sender name
 
     @classmethod
     def from_payload(cls, data):
@@ -72,7 +73,8 @@ class Incoming:
         auth = data.get("auth") if isinstance(data.get("auth"), dict) else {}
         if auth.get("user_id"):
             origin["user_id"] = auth["user_id"]
-        return cls(message_id=message_id, phone=phone, text=text, origin=origin)
+        code = data.get("code") if isinstance(data.get("code"), str) else None  # an odd one: the default name
+        return cls(message_id=message_id, phone=phone, text=text, origin=origin, code=code)
 
 
 def _field(data, name, value, limit):
@@ -87,8 +89,9 @@ def _field(data, name, value, limit):
     return value
 
 
-def receive(session, portal, incoming, *, report_to_bitrix=True):
-    """Store the message (unique per portal + Bitrix id). Returns (message, created)."""
+def receive(session, portal, incoming, *, report_to_bitrix=True, sender=None):
+    """Store the message (unique per portal + Bitrix id), with the sender name it asks for (`sender`; None: each
+    provider's own). Returns (message, created)."""
     now = utcnow()
     values = {
         "portal_id": portal.id,
@@ -96,6 +99,7 @@ def receive(session, portal, incoming, *, report_to_bitrix=True):
         "provider_key": new_provider_key(),
         "author_id": str(incoming.origin["user_id"])[:32] if incoming.origin.get("user_id") else None,
         "recipient_raw": incoming.phone,
+        "sender": sender,
         "body": incoming.text,
         "segments": segments(incoming.text),
         "origin": incoming.origin,

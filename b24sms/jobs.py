@@ -3,7 +3,8 @@ safely, on one machine or many."""
 import logging
 from dataclasses import asdict, dataclass, field
 
-from . import provider_health, reconciling, reporting, retention, senders, sending, spool, statuses
+from . import (balances, notices, provider_health, reconciling, reporting, retention, senders, sending, spool,
+               statuses)
 from .counters import measured_duty
 from .models import Portal, utcnow
 from .workers import DutyFailed, Workers
@@ -22,6 +23,8 @@ class PassReport:
     sent: int = 0
     status_changes: int = 0
     reported: int = 0
+    balances_checked: int = 0  # accounts with a balance threshold asked for their balance (hourly)
+    notices_sent: int = 0  # notices to portal admins (low balance, refused credentials)
     expired: int = 0  # messages deleted by retention
     # The duties that raised this pass (`jobs run-once` then exits non-zero naming them).
     failed_duties: list = field(default_factory=list)
@@ -48,6 +51,9 @@ def run_once(db, settings, http):
         "sent": lambda: sending.send_due(workers, settings, http, gate),
         "status_changes": lambda: statuses.poll(workers, settings, http, gate),
         "reported": lambda: reporting.report(workers, settings, http),
+        # After sending and polling: what they (and the balance checks) noted is told in the same pass.
+        "balances_checked": lambda: balances.check_due(workers, settings, http, gate),
+        "notices_sent": lambda: notices.send_due(workers, settings, http),
         "expired": lambda: _in_session(db, lambda session: retention.delete_expired(session, settings, utcnow())),
     }
     result = PassReport()

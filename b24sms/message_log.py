@@ -20,9 +20,10 @@ class Filters:
     text: str = ""  # matches the number (as received or normalized) or the text
     since: datetime | None = None  # created at or after (UTC)
     until: datetime | None = None  # created before (UTC)
+    provider: str = ""  # the provider kind that sent it (or, failing, was tried last)
 
     @classmethod
-    def parse(cls, status=None, q=None, from_=None, to=None):
+    def parse(cls, status=None, q=None, from_=None, to=None, provider=None):
         """From the query string's values; a bad value is a 400 naming the parameter."""
         states = tuple(part.strip() for part in (status or "").split(",") if part.strip())
         unknown = [state for state in states if state not in STATES]
@@ -34,7 +35,10 @@ class Filters:
                              limit=MAX_QUERY)
         since = _moment("from", from_)
         until = _moment("to", to, end_of_day=True)
-        return cls(states=states, text=text, since=since, until=until)
+        provider = (provider or "").strip()
+        if len(provider) > 32 or not all(char.isalnum() or char == "_" for char in provider):
+            raise BadRequest(N_("`provider` must be a provider kind, such as prostor."), "invalid_parameter")
+        return cls(states=states, text=text, since=since, until=until, provider=provider)
 
 
 def page_of_messages(session, portal, viewer, *, limit, before=None, filters=Filters()):
@@ -62,6 +66,8 @@ def _visible(portal, viewer, filters):
         query = query.where(Message.author_id == str(viewer.user_id or ""))
     if filters.states:
         query = query.where(Message.state.in_(filters.states))
+    if filters.provider:
+        query = query.where(Message.provider == filters.provider)
     if filters.since:
         query = query.where(Message.created_at >= filters.since)
     if filters.until:

@@ -4,7 +4,8 @@ Times are naive UTC throughout (SQLite keeps no zone); `utcnow()` is the one clo
 """
 from datetime import date, datetime, timezone
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint, false)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from .crypto import Encrypted, EncryptedJSON
@@ -56,6 +57,10 @@ class Portal(Base):
     refresh_lease_until: Mapped[datetime | None] = mapped_column(DateTime)
     # A refresh whose outcome we never learned (runner killed, answer lost): the rotated token may be gone.
     refresh_interrupted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # An admin paused sending: messages are stored and wait (received / retry_wait) until it is resumed.
+    paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Bitrix24 user ids of verified admins (visits, ONAPPINSTALL), most recent first: who gets notices.
+    admin_user_ids: Mapped[list | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -64,6 +69,13 @@ class Portal(Base):
         cascade="all, delete-orphan",
         passive_deletes=True,
         order_by="ProviderAccount.position",
+    )
+    # The portal's sender names, one messageservice sender each (b24sms/sender_names.py); in the page's order.
+    sender_names: Mapped[list["SenderName"]] = relationship(
+        back_populates="portal",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="SenderName.position",
     )
 
     @property
@@ -93,10 +105,33 @@ class ProviderAccount(Base):
     # Health: calls that timed out in a row, and until when new messages skip this account (it hangs).
     timeouts_in_row: Mapped[int] = mapped_column(Integer, default=0)
     skip_until: Mapped[datetime | None] = mapped_column(DateTime)
+    # Below this balance the portal's admins are notified (b24sms/balances.py); NULL: no check.
+    balance_threshold: Mapped[float | None] = mapped_column(Float)
+    balance_checked_at: Mapped[datetime | None] = mapped_column(DateTime)  # the duty's last balance call
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
     portal: Mapped[Portal] = relationship(back_populates="accounts")
+
+
+class SenderName(Base):
+    """A sender name approved at the portal's providers, registered as its own messageservice sender: the default
+    one under SENDER_CODE, the others under SENDER_CODE + "_" + `suffix` (derived once from the name, never
+    changed, so that robots set up with a sender keep finding it)."""
+
+    __tablename__ = "sender_names"
+    __table_args__ = (UniqueConstraint("portal_id", "suffix", name="uq_sender_names_portal_suffix"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    portal_id: Mapped[int] = mapped_column(ForeignKey("portals.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    suffix: Mapped[str] = mapped_column(String(16))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    registered: Mapped[bool] = mapped_column(Boolean, default=False)  # its sender is on the portal
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    portal: Mapped[Portal] = relationship(back_populates="sender_names")
 
 
 class MessageState:
@@ -148,6 +183,8 @@ class Message(Base):
     author_id: Mapped[str | None] = mapped_column(String(32))  # the Bitrix24 user who sent it, when known
     account_id: Mapped[int | None] = mapped_column(ForeignKey("provider_accounts.id", ondelete="SET NULL"))
     provider: Mapped[str | None] = mapped_column(String(32))
+    # The sender name the handler call's `code` (or the test SMS) asked for; NULL: each provider's own sender.
+    sender: Mapped[str | None] = mapped_column(String(64))
     provider_message_id: Mapped[str | None] = mapped_column(String(128))
     provider_status: Mapped[str | None] = mapped_column(String(255))  # the provider's own word, kept raw
     state: Mapped[str] = mapped_column(String(16), default=MessageState.RECEIVED)
@@ -177,6 +214,27 @@ class Message(Base):
     account: Mapped[ProviderAccount | None] = relationship()
 
     __mapper_args__ = {"version_id_col": lease_token, "version_id_generator": False}
+
+
+class PortalNotice(Base):
+    """A notification to the portal's admins about one cause on one provider account (b24sms/notices.py): at
+    most one a day per cause. `due_at` set: one is wanted (from then on); `lease`: a job pass is sending it."""
+
+    __tablename__ = "portal_notices"
+    __table_args__ = (UniqueConstraint("portal_id", "account_id", "cause", name="uq_portal_notices_cause"),
+                      Index("ix_portal_notices_due", "due_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    portal_id: Mapped[int] = mapped_column(ForeignKey("portals.id", ondelete="CASCADE"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("provider_accounts.id", ondelete="CASCADE"))
+    cause: Mapped[str] = mapped_column(String(32))  # "low_balance" | "credentials_refused"
+    detail: Mapped[dict | None] = mapped_column(JSON)  # what the notice says: the balance, the provider's words
+    noted_at: Mapped[datetime | None] = mapped_column(DateTime)  # the cause was last seen then
+    due_at: Mapped[datetime | None] = mapped_column(DateTime)
+    lease: Mapped[str | None] = mapped_column(String(16))
+    last_sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    quiet_until: Mapped[datetime | None] = mapped_column(DateTime)  # no other notice of this cause before then
+    last_error: Mapped[str | None] = mapped_column(Text)  # why the last try failed (no `im` scope, ...)
 
 
 class EncryptionCanary(Base):

@@ -1,6 +1,6 @@
 """A portal's failover chain of provider accounts: shown with secrets masked, saved only after each provider
 accepted the credentials."""
-from . import callback_urls, providers, senders
+from . import balances, callback_urls, providers, sender_approval, sender_names, senders
 from .errors import N_, BadRequest, UpstreamError
 from .models import ProviderAccount
 from .providers.base import ACCOUNT, InvalidCredentials, ProviderError, RetryLater
@@ -22,44 +22,35 @@ def describe_accounts(portal, settings, *, full):
                                     for name, value in (account.credentials or {}).items()}
             if cls is not None and cls.receipts == ACCOUNT:
                 entry["callback_url"] = callback_urls.url_for(settings, account)
+            entry["balance_threshold"] = account.balance_threshold
         described.append(entry)
     return described
 
 
-def save_and_register(db, session, settings, portal, entries, http=None):
-    """Save the chain, then register the portal's sender (Bitrix trouble leaves `sender_registered` false)."""
-    save_settings(session, settings, portal, entries, http=http)
-    senders.sync_sender(db, session, settings, portal, check_first=False, http=http)
+def save_and_register(db, session, settings, portal, entries, http=None, sender_entries=None):
+    """Save the chain (and the sender names, when `sender_entries` is given), then register the portal's senders
+    (Bitrix trouble leaves `sender_registered` false)."""
+    names = sender_names.parse(sender_entries)  # refused before any provider is called
+    retired = save_settings(session, settings, portal, entries, http=http, names=names)
+    senders.sync_sender(db, session, settings, portal, check_first=False, http=http, retired=retired)
 
 
-def balances(portal, settings, http=None):
-    """Each configured provider's balance, or its error."""
-    answer = []
-    for account in portal.active_accounts:
-        entry = {"provider": account.kind, "balance": None, "currency": None}
-        try:
-            result = providers.for_account(account, settings, http=http).balance()
-        except ProviderError as exc:
-            entry["error"] = {"code": exc.kind, "message": exc.text}
-        else:
-            entry["balance"] = None if result.amount is None else float(result.amount)
-            entry["currency"] = result.currency
-        answer.append(entry)
-    return answer
-
-
-def save_settings(session, settings, portal, entries, http=None):
-    """Replace the portal's failover chain with `entries`, each checked against its provider first."""
+def save_settings(session, settings, portal, entries, http=None, names=None):
+    """Replace the portal's failover chain with `entries`, each checked against its provider first (credentials,
+    then the sender names it will send with, where it lists its approved ones); with `names`, the portal's sender
+    names too. Returns the sender CODEs no name has any more."""
     if not isinstance(entries, list) or not entries:
         raise BadRequest(N_("Add at least one SMS provider."), "invalid_settings")
     existing = {account.kind: account for account in portal.accounts}
     offered = providers.offered(settings)
     cleaned = [_clean_entry(index, entry, existing, offered) for index, entry in enumerate(entries)]
+    thresholds = balances.parse_thresholds(entries)
     kinds = [kind for kind, _, _ in cleaned]
     if len(set(kinds)) != len(kinds):
         raise BadRequest(N_("Each provider may appear once in the chain."), "invalid_settings")
 
-    for kind, sender, credentials in cleaned:
+    to_send_with = portal.sender_names if names is None else names
+    for index, (kind, sender, credentials) in enumerate(cleaned):
         provider = providers.build(kind, credentials, sender, settings, http=http)
         try:
             provider.check_credentials()
@@ -72,6 +63,7 @@ def save_settings(session, settings, portal, entries, http=None):
         except ProviderError as exc:
             raise BadRequest(N_("%(provider)s refused the settings: %(words)s"), "invalid_credentials",
                              provider=provider.title, words=str(exc)) from None
+        sender_approval.check(provider, sender_approval.names_to_check(index, sender, offered[kind], to_send_with))
 
     for account in portal.accounts:
         account.position = None  # retired unless named again below; kept for polling its messages
@@ -83,10 +75,13 @@ def save_settings(session, settings, portal, entries, http=None):
         account.position = position
         account.sender = sender or None
         account.credentials = credentials
+        balances.set_threshold(account, thresholds[position])
         if providers.PROVIDERS[kind].receipts:
             callback_urls.assign_secret(account)
+    retired = sender_names.store(session, settings, portal, names) if names is not None else set()
     session.commit()
     session.expire(portal, ["accounts"])  # the relationship is ordered by position: read it again
+    return retired
 
 
 def _clean_entry(index, entry, existing_accounts, offered):

@@ -1,13 +1,16 @@
-"""The portal's messageservice sender: registered server-side with the keyed HANDLER, checked and healed.
+"""The portal's messageservice senders: one per sender name (b24sms/sender_names.py), or one under SENDER_CODE when
+the portal has no names; registered server-side with the keyed HANDLER, checked and healed.
 
 Portals registered before keyed handler URLs (`sender_keyed` false) are moved to the keyed URL on their next
 check, with `messageservice.sender.update` (or delete and add where update is missing).
 """
 import logging
+import re
 from datetime import timedelta
 
 from sqlalchemy import exists, select
 
+from . import sender_names
 from .bitrix.errors import AuthRevoked, BitrixError
 from .handler_keys import ensure_handler_key, handler_url
 from .models import Portal, PortalState, ProviderAccount, utcnow
@@ -17,31 +20,46 @@ logger = logging.getLogger(__name__)
 SENDER_CHECK_INTERVAL = timedelta(hours=1)
 # A portal still on the keyless HANDLER is checked again this soon, not after the hour.
 UNKEYED_CHECK_INTERVAL = timedelta(minutes=5)
+SUFFIX = re.compile(r"[0-9a-f]{8,16}")  # the suffixes sender_names derives
+DEFAULT_NAME = {"ru": "b24sms: SMS", "en": "b24sms: SMS"}
+DEFAULT_DESCRIPTION = {
+    "ru": "Отправка SMS через вашего SMS-провайдера (b24sms)",
+    "en": "SMS through your own SMS provider (b24sms)",
+}
 
 
-def sender_params(settings, portal):
-    return {
-        "CODE": settings["SENDER_CODE"],
-        "TYPE": "SMS",
-        "HANDLER": handler_url(settings, portal),
-        "NAME": {"ru": "b24sms: SMS", "en": "b24sms: SMS"},
-        "DESCRIPTION": {
-            "ru": "Отправка SMS через вашего SMS-провайдера (b24sms)",
-            "en": "SMS through your own SMS provider (b24sms)",
-        },
-    }
+def sender_params(settings, portal, row=None):
+    """messageservice.sender.add's parameters for one sender name (`row`), or for the portal's only sender."""
+    if row is None:
+        code, name, description = settings["SENDER_CODE"], DEFAULT_NAME, DEFAULT_DESCRIPTION
+    else:
+        code, name = sender_names.code_of(settings, row), {"ru": row.name, "en": row.name}
+        description = {"ru": f"SMS от имени «{row.name}» через вашего SMS-провайдера (b24sms)",
+                       "en": f"SMS as “{row.name}” through your own SMS provider (b24sms)"}
+    return {"CODE": code, "TYPE": "SMS", "HANDLER": handler_url(settings, portal), "NAME": name,
+            "DESCRIPTION": description}
 
 
-def register_sender(client, portal, settings):
-    """Register (or update) our sender and bind ONAPPUNINSTALL, server-side with the portal's token."""
+def wanted_senders(settings, portal):
+    """[(sender name row or None, params)]: every sender the portal should have."""
+    return [(row, sender_params(settings, portal, row)) for row in portal.sender_names] or [
+        (None, sender_params(settings, portal))]
+
+
+def register_sender(client, portal, settings, retired=()):
+    """Register (or update) every sender of the portal, unregister the `retired` CODEs, and bind
+    ONAPPUNINSTALL, server-side with the portal's token."""
     ensure_handler_key(portal)
-    params = sender_params(settings, portal)
-    try:
-        client.call("messageservice.sender.add", params)
-    except BitrixError as exc:
-        if exc.code != "ERROR_SENDER_ALREADY_INSTALLED":
-            raise
-        _update_sender(client, params)
+    wanted = wanted_senders(settings, portal)
+    for row, _ in wanted:
+        if row is not None:
+            row.registered = False  # until Bitrix24 has taken it
+    for row, params in wanted:
+        _put(client, params)
+        if row is not None:
+            row.registered = True
+    for code in retired:
+        _delete(client, code)
     try:
         client.call("event.bind", {"event": "ONAPPUNINSTALL", "handler": settings["PUBLIC_URL"] + "/events"})
     except BitrixError as exc:
@@ -49,6 +67,15 @@ def register_sender(client, portal, settings):
             raise
     portal.sender_registered = portal.sender_keyed = True
     portal.sender_checked_at = utcnow()
+
+
+def _put(client, params):
+    try:
+        client.call("messageservice.sender.add", params)
+    except BitrixError as exc:
+        if exc.code != "ERROR_SENDER_ALREADY_INSTALLED":
+            raise
+        _update_sender(client, params)
 
 
 def _update_sender(client, params):
@@ -62,34 +89,71 @@ def _update_sender(client, params):
         client.call("messageservice.sender.add", params)
 
 
-def ensure_sender(client, portal, settings):
-    """Register the sender again if the portal lost it (an app update deletes senders), and move a sender
-    registered with the keyless HANDLER to the portal's keyed one."""
+def _delete(client, code):
+    """Unregister a sender; one that is gone already is fine."""
+    try:
+        client.call("messageservice.sender.delete", {"CODE": code})
+    except BitrixError as exc:
+        if exc.code != "ERROR_SENDER_NOT_FOUND" and "not found" not in (exc.description or "").lower():
+            raise
+    logger.info("sender %s unregistered", code)
+
+
+def _listed_codes(client):
     codes = client.call("messageservice.sender.list") or []
     if isinstance(codes, dict):
         codes = list(codes.values())
-    if settings["SENDER_CODE"].lower() not in {str(code).lower() for code in codes}:
-        logger.info("portal %s lost its sender: registering again", portal.domain)
-        register_sender(client, portal, settings)
-    elif not portal.sender_keyed or not portal.handler_key:
-        logger.info("portal %s: moving its sender to the keyed handler URL", portal.domain)
+    return {str(code).lower() for code in codes}
+
+
+def _ours(settings, code):
+    """Whether a listed CODE is one this app registers (SENDER_CODE, or SENDER_CODE_<suffix>)."""
+    base = settings["SENDER_CODE"].lower()
+    return code == base or (code.startswith(base + "_") and SUFFIX.fullmatch(code[len(base) + 1:]) is not None)
+
+
+def ensure_sender(client, portal, settings):
+    """Register again every sender the portal lost (an app update deletes senders), unregister ours that no name
+    has any more, and move senders registered with the keyless HANDLER to the portal's keyed one."""
+    listed = _listed_codes(client)
+    wanted = wanted_senders(settings, portal)
+    codes = {params["CODE"].lower() for _, params in wanted}
+    stale = sorted(code for code in listed if _ours(settings, code) and code not in codes)
+    lost = [(row, params) for row, params in wanted if params["CODE"].lower() not in listed]
+    if len(lost) == len(wanted):
+        logger.info("portal %s lost its senders: registering again", portal.domain)
+        register_sender(client, portal, settings, retired=stale)
+        return
+    moving = not portal.sender_keyed or not portal.handler_key
+    if moving:
+        logger.info("portal %s: moving its senders to the keyed handler URL", portal.domain)
         ensure_handler_key(portal)
-        _update_sender(client, sender_params(settings, portal))
-        portal.sender_registered = portal.sender_keyed = True
-        portal.sender_checked_at = utcnow()
-    else:
-        portal.sender_registered = True
-        portal.sender_checked_at = utcnow()
+        wanted = wanted_senders(settings, portal)  # the HANDLER carries the key now
+    for row, params in wanted:
+        if params["CODE"].lower() not in listed:
+            logger.info("portal %s lost its sender %s: registering again", portal.domain, params["CODE"])
+            if row is not None:
+                row.registered = False
+            _put(client, params)
+        elif moving:
+            _update_sender(client, params)
+        if row is not None:
+            row.registered = True
+    for code in stale:
+        _delete(client, code)
+    portal.sender_registered = portal.sender_keyed = True
+    portal.sender_checked_at = utcnow()
 
 
-def sync_sender(db, session, settings, portal, *, check_first, http=None):
-    """Register or check the sender and keep the outcome on the portal; Bitrix trouble is logged, not raised."""
+def sync_sender(db, session, settings, portal, *, check_first, http=None, retired=()):
+    """Register or check the senders and keep the outcome on the portal; Bitrix trouble is logged, not raised.
+    `retired`: CODEs to unregister (names just removed); a check finds any left over by itself."""
     client = rest_client(db, portal, settings, http)
     try:
         if check_first:
             ensure_sender(client, portal, settings)
         else:
-            register_sender(client, portal, settings)
+            register_sender(client, portal, settings, retired=retired)
     except AuthRevoked:
         session.refresh(portal)  # the refresh marked the portal needs_reauth in its own transaction
     except BitrixError as exc:

@@ -11,9 +11,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
-from . import callback_urls, claims, failover, lifecycle, provider_health, providers
+from . import callback_urls, claims, failover, lifecycle, notices, provider_health, providers
 from .models import Message, MessageState, Portal, PortalState, utcnow
 from .providers.base import PER_MESSAGE, AnswerLost, Outgoing, ProviderError
 from .workers import chunks
@@ -32,20 +32,27 @@ RECOVERY_LEASE = timedelta(minutes=1)
 SEND_WRITES = tuple(dict.fromkeys(("account_id", "provider", "attempts", "attempt_log", "updated_at",
                                    "provider_message_id", "possible_duplicate", *lifecycle.STATUS_COLUMNS)))
 SEND_COLUMNS = tuple(getattr(Message, name) for name in (
-    "id", "portal_id", "provider_key", "recipient", "body", "report_to_bitrix", *SEND_WRITES))
+    "id", "portal_id", "provider_key", "recipient", "body", "sender", "report_to_bitrix", *SEND_WRITES))
 
 
 # ---------------------------------------------------------------- claims
+# A paused portal's messages wait where they are (received, retry_wait): no claim to send takes them, and the
+# stamping UPDATE checks it again, so a pause that lands between the choice and the stamp still holds them.
+# (A round already under way when the admin pauses finishes.)
+NOT_PAUSED = ~exists().where(Portal.id == Message.portal_id, Portal.paused)
+
+
 def claim_named(session, message_ids, now):
     """Claim the named messages that still wait for their first send (the web process's sender, a test SMS)."""
-    return claims.claim_ids(session, claims.MESSAGES, message_ids, (Message.state == MessageState.RECEIVED,),
+    return claims.claim_ids(session, claims.MESSAGES, message_ids,
+                            (Message.state == MessageState.RECEIVED, NOT_PAUSED),
                             now=now, lease=SENDING_LEASE, values=lifecycle.claimed_to_send(now))
 
 
 def claim_due(session, portal_id, now, limit=CLAIM_BATCH):
     """Claim the portal's messages whose (re)try is due."""
     return claims.claim(session, claims.MESSAGES,
-                        (Message.portal_id == portal_id, Message.state.in_(MessageState.TO_SEND)),
+                        (Message.portal_id == portal_id, Message.state.in_(MessageState.TO_SEND), NOT_PAUSED),
                         now=now, lease=SENDING_LEASE, limit=limit, values=lifecycle.claimed_to_send(now))
 
 
@@ -53,7 +60,7 @@ def portals_with_due_sends(session, now):
     return session.scalars(
         select(Message.portal_id).join(Portal)
         .where(Message.state.in_(MessageState.TO_SEND), Message.due_at <= now,
-               Portal.state != PortalState.UNINSTALLED)
+               Portal.state != PortalState.UNINSTALLED, Portal.paused.is_(False))
         .distinct()
     ).all()
 
@@ -202,6 +209,7 @@ class _Round:
             results = [exc] * len(messages)
         else:
             self.gate.note(self.session, account.id, utcnow())
+        notices.note_refusal(self.session, account, results)  # the portal's admins hear of refused credentials
         errors = []
         for message, result in zip(messages, results):
             if isinstance(result, ProviderError):
@@ -232,13 +240,15 @@ def _no_account(message, chain, route, skipped, after_a_failure):
 
 
 def outgoing(message, account, settings, provider):
-    """The message as a provider sends it. Per-message receipt URLs name the message, so that a receipt can
+    """The message as a provider sends it: with the sender name it asked for (a handler call's `code`, a test
+    SMS), else the account's own sender. Per-message receipt URLs name the message, so that a receipt can
     settle a send whose answer was lost."""
     callback_url = None
     if provider.receipts == PER_MESSAGE and account.callback_secret:
         callback_url = f"{callback_urls.url_for(settings, account)}?m={message.provider_key}"
-    return Outgoing(key=message.provider_key, phone=message.recipient, text=message.body, sender=account.sender,
-                    callback_url=callback_url)
+    takes_name = message.sender and provider.takes_sender_names and provider.sender_setting is not None
+    return Outgoing(key=message.provider_key, phone=message.recipient, text=message.body,
+                    sender=message.sender if takes_name else account.sender, callback_url=callback_url)
 
 
 def backoff(attempts):

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from . import claims, failover, lifecycle, providers
+from . import claims, failover, lifecycle, notices, providers
 from .db import lock_rows
 from .models import Message, MessageState, Portal, PortalState, ProviderAccount, utcnow
 from .providers.base import UNKNOWN, ProviderError, RetryLater, Tracked
@@ -142,6 +142,7 @@ def _apply_poll(session, gate, account, provider, claim, chunk, answer):
     if isinstance(answer, Exception):  # a provider's odd answer must not stop polling for everyone else
         if isinstance(answer, ProviderError):
             gate.note(session, account.id, utcnow(), answer)
+            notices.note_refusal(session, account, [answer])  # the portal's admins hear of refused credentials
         delay = timedelta(minutes=2) if isinstance(answer, RetryLater) else timedelta(minutes=15)
         log = logger.warning if isinstance(answer, ProviderError) else logger.error
         log("status poll at %s failed (%s): next try in %s", provider.kind, answer, delay)

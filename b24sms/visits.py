@@ -1,5 +1,5 @@
 """Someone opening the app in its Bitrix24 iframe (the install page or the settings page)."""
-from . import senders
+from . import admins, senders
 from .handler_keys import ensure_handler_key
 from .installs import is_admin, portal_for, store_tokens, verify_token
 from .errors import Unauthorized
@@ -29,6 +29,7 @@ def verify_visit(session, settings, form, query, *, installing, http=None):
     portal.language = (query.get("LANG") or portal.language or "")[:8] or None
     portal.region = region_for(portal.domain, portal.language)
     if admin:
+        admins.remember(portal, verified.user_id)  # who notices go to (b24sms/notices.py)
         # Background calls (status updates, senders) need an admin's token: only an admin's visit stores one.
         store_tokens(portal, access_token, form.get("REFRESH_ID"), form.get("AUTH_EXPIRES"))
         if installing and portal.state == PortalState.UNINSTALLED:

@@ -39,19 +39,27 @@ class WebSender:
 
     def submit(self, portal_id, message_id):
         """Send the stored message soon. False when too many wait already (the job will send it)."""
+        return self.submit_many(portal_id, [message_id]) == 1
+
+    def submit_many(self, portal_id, message_ids):
+        """Send the portal's stored messages soon (a resumed portal's backlog). Returns how many were taken;
+        past MAX_WAITING the job sends the rest."""
         self._reset_if_forked()
         with self._lock:
-            if self._count >= MAX_WAITING:
-                logger.warning("message %s left to the job: %d messages wait for this process's sender",
-                               message_id, self._count)
-                return False
-            self._waiting.setdefault(portal_id, []).append(message_id)
-            self._count += 1
+            room = max(0, MAX_WAITING - self._count)
+            if len(message_ids) > room:
+                logger.warning("%d messages left to the job: %d messages wait for this process's sender",
+                               len(message_ids) - room, self._count)
+            message_ids = list(message_ids)[:room]
+            if not message_ids:
+                return 0
+            self._waiting.setdefault(portal_id, []).extend(message_ids)
+            self._count += len(message_ids)
             if portal_id in self._running:
-                return True
+                return len(message_ids)
             self._running.add(portal_id)
         self._pool.submit(self._send_portal, portal_id)
-        return True
+        return len(message_ids)
 
     def wait_idle(self, timeout=None):
         """Whether every submitted message was sent (or given to the job) within `timeout` seconds."""

@@ -220,7 +220,7 @@ class FakeBitrix:
 class FakeProstor:
     """Prostor SMS, JSON API v2 under /messages/v2/: send.json (a repeated clientId is dropped and answered
     with its first smscId, as Prostor does), status.json (every message it took is delivered at once) and
-    balance.json. `latency`: seconds each request sleeps first (may be changed while serving)."""
+    balance.json and senders.json (the account's approved sender names, `sender_names`). `latency`: seconds each request sleeps first (may be changed while serving)."""
 
     def __init__(self, latency=0.0, text_prefix=TEXT_PREFIX):
         self.lock = threading.Lock()
@@ -233,6 +233,7 @@ class FakeProstor:
         self.send_requests = 0
         self.messages_per_send = Counter()  # messages in one send.json request -> how many such requests
         self.status_requests = 0
+        self.sender_names = ["SHOP", "SHOP2"]
 
     def serve(self):
         """Start serving on loopback; returns (server, the base URL the app's PROSTOR_API_URL takes)."""
@@ -265,6 +266,9 @@ class FakeProstor:
             return jsonify(status="error", description="error authorization")
         if script == "balance.json":
             return jsonify(status="ok", balance=[{"type": "RUB", "balance": "100.00", "credit": None}])
+        if script == "senders.json":
+            return jsonify(status="ok", senders=[{"name": name, "status": "active", "info": ""}
+                                                 for name in self.sender_names])
         if script == "send.json":
             return jsonify(status="ok", messages=self.send(body.get("messages") or []))
         if script == "status.json":

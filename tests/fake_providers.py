@@ -84,6 +84,8 @@ class FakeProstor(LosesAnswers):
         self.next_send_status = []  # per-message status words to answer instead of "accepted"
         self.fail_next = []  # HTTP statuses (or exceptions such as requests.Timeout) instead of an answer
         self.canned = {}  # path -> JSON body to answer instead (odd shapes)
+        # senders.json's entries: status active/default (may be sent with), new, pending or blocked.
+        self.senders = [{"name": "SHOP", "status": "default", "info": ""}]
         self.counter = 1000
         rsps.add_callback(responses.POST, re.compile(re.escape(base) + r"\w+\.json"),
                           callback=self.answering(self._handle))
@@ -107,6 +109,8 @@ class FakeProstor(LosesAnswers):
                  "status": self.statuses.get(str(m.get("smscId")), "incorrect id")} for m in body["messages"]]})
         if path == "balance.json":
             return reply(200, {"status": "ok", "balance": [{"type": "RUB", "balance": self.balance, "credit": 0}]})
+        if path == "senders.json":
+            return reply(200, {"status": "ok", "senders": self.senders})
         return reply(404, {"status": "error", "description": "unknown method"})
 
     def sent_before(self, client_ids):
@@ -139,6 +143,7 @@ class FakeSmsc(LosesAnswers):
         self.requests = []  # (script, form without credentials)
         self.send_errors = []  # error codes to answer instead of accepting the next sends
         self.fail_next = []  # HTTP statuses (or exceptions such as requests.Timeout) instead of an answer
+        self.senders = ["SHOP"]  # the names SMSC's moderator approved (senders.php?get=1 lists them)
         rsps.add_callback(responses.POST, re.compile(re.escape(base) + r"\w+\.php"),
                           callback=self.answering(self._handle))
 
@@ -163,6 +168,8 @@ class FakeSmsc(LosesAnswers):
             return self._status(form)
         if script == "balance.php":
             return reply(200, {"balance": self.balance, "currency": "RUB"})
+        if script == "senders.php" and form.get("get") == "1":
+            return reply(200, [{"id": 100 + n, "sender": name} for n, name in enumerate(self.senders)])
         return reply(200, {"error": "parameters error", "error_code": 1})
 
     def _send(self, form):
@@ -206,6 +213,9 @@ class FakeSmsAero(LosesAnswers):
         self.statuses = {}  # id -> numeric status
         self.requests = []  # (path, body)
         self.refuse_next = []  # answers to give instead of accepting the next sends
+        # sign/list's entries: status 1 "approve" may be sent with; 0 "moderation", 2 "reject" may not.
+        self.signs = [sign(1, "SHOP")]
+        self.signs_per_page = 25
         self.counter = 500
         rsps.add_callback(responses.POST, re.compile(re.escape(base) + r"[\w/]+"),
                           callback=self.answering(self._handle))
@@ -223,7 +233,21 @@ class FakeSmsAero(LosesAnswers):
             return self._status(body)
         if path == "balance":
             return reply(200, {"success": True, "data": {"balance": self.balance}, "message": None})
+        if path == "sign/list":
+            return self._signs(int(dict(parse_qsl(urlsplit(request.url).query)).get("page", 1)))
         return reply(404, {"success": False, "data": None, "message": "Page not found."})
+
+    def _signs(self, page):
+        """A page of signs the way SMS Aero pages its lists: entries keyed "0", "1"..., links, totalCount."""
+        size = self.signs_per_page
+        last = max(1, -(-len(self.signs) // size))
+        data = {str(n): entry for n, entry in enumerate(self.signs[(page - 1) * size:page * size])}
+        links = {"self": f"/v2/sign/list?page={page}", "first": "/v2/sign/list?page=1",
+                 "last": f"/v2/sign/list?page={last}"}
+        if page < last:
+            links["next"] = f"/v2/sign/list?page={page + 1}"
+        return reply(200, {"success": True, "data": {**data, "links": links, "totalCount": str(len(self.signs))},
+                           "message": None})
 
     def _send(self, body):
         if self.refuse_next:
@@ -247,6 +271,14 @@ class FakeSmsAero(LosesAnswers):
         return {"id": id_, "from": sent.get("sign"), "number": str(sent["number"]), "text": sent["text"],
                 "status": status, "extendStatus": SMSAERO_WORDS.get(status, "unknown"), "channel": "DIRECT",
                 "cost": 4.49, "dateCreate": 1763888000, "dateSend": 1763888000}
+
+
+def sign(id_, name, status=1):
+    """An SMS Aero sign as sign/list shows it."""
+    words = {0: "moderation", 1: "approve", 2: "reject"}
+    return {"id": id_, "name": name, "status": status, "extendStatus": words[status],
+            "statusOperators": {"1": {"operator": 1, "extendOperator": "MEGAFON", "status": status,
+                                      "extendStatus": words[status]}}}
 
 
 SMSAERO_WORDS = {0: "queue", 1: "delivery", 2: "no delivery", 3: "transmitted", 4: "wait status", 6: "rejected",

@@ -4,6 +4,7 @@ They are `responses` callbacks: the app's real HTTP code runs against them, noth
 """
 import json
 import re
+import time
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import requests
@@ -39,6 +40,10 @@ class FakeBitrix:
         self.http_requests = []  # REST requests as they went over the wire: (method, params)
         self.rate_limited = 0  # answer QUERY_LIMIT_EXCEEDED this many times
         self.missing_methods = set()  # methods this portal does not have (older on-premise versions)
+        self.missing_scopes = set()  # scopes the app was not granted on this portal ("im": no notifications)
+        self.notifications = []  # im.notify.system.add params, as the portal took them
+        self.notify_delay = 0  # seconds each im.notify.system.add takes (runners racing for one notice)
+        self.before_notify = None  # called inside each im.notify.system.add (another runner at work meanwhile)
         self.lose_refresh_answers = 0  # rotate the refresh token, then lose the answer this many times
         self.before_refresh = None  # called inside each refresh request (a slow OAuth server)
         self.token_counter = 0
@@ -159,22 +164,38 @@ class FakeBitrix:
             return 200, {"result": admin}
         if method.startswith("messageservice.") and method != "messageservice.message.status.update" and not admin:
             return 403, {"error": "ACCESS_DENIED", "error_description": "Access denied!"}
+        if method.startswith("messageservice.sender.") and method != "messageservice.sender.list":
+            # Bitrix's messageservice RestService: CODE checked against ^[a-z0-9.\-_]+$ (any case) and looked
+            # up without regard to case, per app.
+            code = str(params.get("CODE") or "")
+            if not code:
+                return 400, {"error": "ERROR_SENDER_VALIDATION_FAILURE", "error_description": "Empty sender code!"}
+            if not re.fullmatch(r"[a-z0-9.\-_]+", code, re.IGNORECASE):
+                return 400, {"error": "ERROR_SENDER_VALIDATION_FAILURE", "error_description": "Wrong sender code!"}
+            installed = next((known for known in self.senders if known.lower() == code.lower()), None)
         if method == "messageservice.sender.add":
-            if params.get("CODE") in self.senders:
-                return 400, {"error": "ERROR_SENDER_ALREADY_INSTALLED", "error_description": "Sender already installed"}
+            if installed is not None:
+                return 400, {"error": "ERROR_SENDER_ALREADY_INSTALLED", "error_description": "Sender already installed!"}
             if not str(params.get("HANDLER", "")).startswith(("http://", "https://")):
                 return 400, {"error": "ERROR_WRONG_HANDLER_URL", "error_description": "Wrong handler URL"}
-            self.senders[params["CODE"]] = params
+            if not params.get("NAME"):
+                return 400, {"error": "ERROR_SENDER_VALIDATION_FAILURE", "error_description": "Empty sender NAME!"}
+            if params.get("TYPE") != "SMS":
+                return 400, {"error": "ERROR_SENDER_VALIDATION_FAILURE",
+                             "error_description": "Unknown sender message TYPE!"}
+            self.senders[code] = params
             return 200, {"result": True}
         if method == "messageservice.sender.update":
-            if params.get("CODE") not in self.senders:
-                return 400, {"error": "ERROR_SENDER_NOT_FOUND", "error_description": "Sender not found"}
-            self.senders[params["CODE"]].update(params)
+            if installed is None:
+                return 400, {"error": "ERROR_SENDER_NOT_FOUND", "error_description": "Sender not found!"}
+            self.senders[installed].update({k: v for k, v in params.items() if k != "CODE"})
             return 200, {"result": True}
         if method == "messageservice.sender.list":
             return 200, {"result": list(self.senders)}
         if method == "messageservice.sender.delete":
-            self.senders.pop(params.get("CODE"), None)
+            if installed is None:
+                return 400, {"error": "ERROR_SENDER_NOT_FOUND", "error_description": "Sender not found!"}
+            del self.senders[installed]
             return 200, {"result": True}
         if method == "messageservice.message.status.update":
             if params.get("MESSAGE_ID") in self.unknown_messages:
@@ -184,6 +205,19 @@ class FakeBitrix:
                              "error_description": "Message status incorrect!"}
             self.statuses[params["MESSAGE_ID"]] = params["STATUS"]
             return 200, {"result": True}
+        if method.split(".")[0] in self.missing_scopes:
+            return 401, {"error": "insufficient_scope", "error_description":
+                         "The request requires higher privileges than provided by the access token"}
+        if method == "im.notify.system.add":
+            if not str(params.get("USER_ID") or "").isdigit() or int(params["USER_ID"]) <= 0:
+                return 400, {"error": "USER_ID_EMPTY", "error_description": "User ID can't be empty"}
+            if not str(params.get("MESSAGE") or "").strip():
+                return 400, {"error": "MESSAGE_EMPTY", "error_description": "Message can't be empty"}
+            time.sleep(self.notify_delay)
+            if self.before_notify:
+                self.before_notify()
+            self.notifications.append(params)
+            return 200, {"result": 12000 + len(self.notifications)}  # the notification's id
         if method == "event.bind":
             if params.get("EVENT") in self.events:
                 return 400, {"error": "", "error_description": "Handler already binded"}

@@ -53,7 +53,8 @@ def test_recipient_side_refusal_fails_without_trying_others(client, db, bitrix, 
 
     assert answer["state"] == MessageState.FAILED
     assert answer["error"] == {"code": "invalid_recipient", "message": "invalid mobile phone"}
-    assert [script for script, _ in smsc.requests] == ["balance.php"]  # the settings check; no send
+    # The settings check (credentials, then the approved sender names); no send.
+    assert [script for script, _ in smsc.requests] == ["balance.php", "senders.php"]
     run_job(runner)
     assert bitrix.statuses == {message_id(1): "failed"}
 

@@ -11,8 +11,8 @@ from tests.helpers import (APPLICATION_TOKEN, PROSTOR_SETTINGS, SMSAERO_SETTINGS
                            bearer, handler_path, open_page, save_providers)
 
 
-def installed(client, bitrix, user_id="1"):
-    response, token = open_page(client, bitrix, user_id=user_id, APPLICATION_TOKEN=APPLICATION_TOKEN)
+def installed(client, bitrix, user_id="1", lang="en"):
+    response, token = open_page(client, bitrix, user_id=user_id, lang=lang, APPLICATION_TOKEN=APPLICATION_TOKEN)
     assert response.status_code == 200
     return token
 
@@ -26,7 +26,8 @@ def test_save_checks_credentials_stores_them_encrypted_and_registers_the_sender(
     body = response.get_json()
     assert body["portal"]["sender_registered"] is True
     assert body["providers"] == [{"kind": "prostor", "sender": "SHOP",
-                                  "credentials": {"login": "user", "password": "********"}}]
+                                  "credentials": {"login": "user", "password": "********"},
+                                  "balance_threshold": None}]
     assert prostor.requests[0][0] == "balance.json"  # credentials checked with the provider first
     sender = bitrix.senders["b24sms"]
     assert sender["TYPE"] == "SMS" and sender["HANDLER"] == PUBLIC_URL + handler_path(db)
@@ -47,7 +48,7 @@ def test_get_settings_masks_secrets(client, bitrix, prostor):
     body = client.get("/api/settings", headers=bearer(token)).get_json()
 
     assert body["portal"] == {"domain": bitrix.domain, "state": "active", "sender_registered": True,
-                              "state_reason": None, "language": "ru"}
+                              "state_reason": None, "language": "en", "paused": False}
     assert body["providers"][0]["credentials"]["password"] == "********"
     assert "secret" not in client.get("/api/settings", headers=bearer(token)).get_data(as_text=True)
 
@@ -56,6 +57,7 @@ def test_a_masked_secret_keeps_the_stored_one(client, db, bitrix, prostor):
     token = installed(client, bitrix)
     save_providers(client, token, [PROSTOR_SETTINGS])
     changed = {"kind": "prostor", "sender": "NEWNAME", "credentials": {"login": "user", "password": "********"}}
+    prostor.senders.append({"name": "NEWNAME", "status": "active", "info": ""})  # approved at Prostor meanwhile
 
     response = save_providers(client, token, [changed])
 
@@ -184,10 +186,10 @@ def test_balance_per_configured_provider(client, bitrix, prostor, smsc, smsaero,
     response = client.get("/api/balance", headers=bearer(token))
 
     assert response.get_json() == [
-        {"provider": "prostor", "balance": 120.5, "currency": "RUB"},
-        {"provider": "smsc", "balance": 98.6, "currency": "RUB"},
-        {"provider": "smsaero", "balance": 337.03, "currency": "RUB"},
-        {"provider": "twilio", "balance": 12.34, "currency": "USD"},
+        {"provider": "prostor", "balance": 120.5, "currency": "RUB", "threshold": None, "low": False},
+        {"provider": "smsc", "balance": 98.6, "currency": "RUB", "threshold": None, "low": False},
+        {"provider": "smsaero", "balance": 337.03, "currency": "RUB", "threshold": None, "low": False},
+        {"provider": "twilio", "balance": 12.34, "currency": "USD", "threshold": None, "low": False},
     ]
 
 
@@ -195,7 +197,8 @@ def test_log_provider_needs_no_credentials(client, bitrix):
     token = installed(client, bitrix)
     response = save_providers(client, token, [{"kind": "log"}])
     assert response.status_code == 200
-    assert response.get_json()["providers"] == [{"kind": "log", "sender": "", "credentials": {}}]
+    assert response.get_json()["providers"] == [{"kind": "log", "sender": "", "credentials": {},
+                                                 "balance_threshold": None}]
 
 
 def test_the_log_provider_is_offered_only_where_enabled(app, client, bitrix):
@@ -206,7 +209,8 @@ def test_the_log_provider_is_offered_only_where_enabled(app, client, bitrix):
     assert "log" not in [entry["kind"] for entry in page["catalog"]]
     refused = save_providers(client, token, [{"kind": "log"}])
     assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_settings"
-    assert "unknown provider 'log'" in refused.get_json()["message"]
+    # The page was opened with LANG=ru: the refusal is in Russian.
+    assert "неизвестный провайдер 'log'" in refused.get_json()["message"]
 
 
 @pytest.mark.parametrize("app_env, given, offered", [

@@ -30,7 +30,7 @@ def test_the_handler_answers_before_a_slow_provider_does(app, db, bitrix, prosto
     assert app.extensions["b24sms.sender"].wait_idle(10)
     message = stored(db, 1)
     assert message.state == MessageState.ACCEPTED and message.attempts == 1
-    assert [path for path, _ in prostor.requests] == ["balance.json", "send.json"]
+    assert [path for path, _ in prostor.requests] == ["balance.json", "senders.json", "send.json"]
 
 
 def test_a_burst_goes_to_prostor_in_one_request_while_the_first_send_is_under_way(app, db, bitrix, prostor):

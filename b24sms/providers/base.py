@@ -175,6 +175,9 @@ class Provider:
     keys_help = ""  # where in that cabinet the credentials are (marked with N_: shown translated)
     credential_settings = ()  # Setting, ...
     sender_setting = None  # Setting, or None when the provider takes no sender
+    # Whether the portal's sender names (alpha names, b24sms/sender_names.py) go out as this provider's sender;
+    # False where the sender is something else (a from number): the account's own sender is used then.
+    takes_sender_names = True
     base_url_setting = None  # the environment setting that overrides the provider's public base URL
     statuses_per_request = 1
     # Messages one send request may carry; above 1 the provider implements `send_many` and messages due for the
@@ -219,6 +222,11 @@ class Provider:
 
     def balance(self) -> Balance:
         raise NotImplementedError
+
+    def sender_names(self) -> list[str] | None:
+        """The sender names the account may send with (approved by the provider), or None where the provider
+        offers no way to list them."""
+        return None
 
     @property
     def can_be_asked(self) -> bool:

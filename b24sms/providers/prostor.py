@@ -105,3 +105,18 @@ class Prostor(Provider):
             return Balance(None)
         first = accounts[0] if isinstance(accounts[0], dict) else {}
         return Balance(self.decimal(first.get("balance")), first.get("type"))
+
+    def sender_names(self):
+        # {"status": "ok", "senders": [{"name", "status": active|default|new|pending|blocked, "info"}]}: the
+        # active ones and the account's default may be sent with.
+        answer = self._post("senders.json", {})
+        names = []
+        for sender in answer.get("senders") or []:
+            if isinstance(sender, dict) and str(sender.get("status", "")).lower() in SENDABLE:
+                name = str(sender.get("name") or "").strip()
+                if name and name not in names:
+                    names.append(name)
+        return names
+
+
+SENDABLE = {"active", "default"}  # the other sender states: new, pending (moderation), blocked

@@ -87,6 +87,23 @@ class SmsAero(Provider):
         amount = data.get("balance") if isinstance(data, dict) else None
         return Balance(self.decimal(amount), "RUB")
 
+    def sender_names(self):
+        # `sign/list` pages like SMS Aero's other lists: {"0": {"id", "name", "status": 1,
+        # "extendStatus": "approve", "statusOperators": {...}}, ..., "links": {"next": ...}, "totalCount": "3"}.
+        names = []
+        for page in range(1, MAX_SIGN_PAGES + 1):
+            data = self._post(f"sign/list?page={page}" if page > 1 else "sign/list")
+            entries = data if isinstance(data, list) else list(data.values()) if isinstance(data, dict) else []
+            for entry in entries:
+                if isinstance(entry, dict) and _approved(entry):
+                    name = str(entry.get("name") or "").strip()
+                    if name and name not in names:
+                        names.append(name)
+            links = data.get("links") if isinstance(data, dict) else None
+            if not isinstance(links, dict) or not links.get("next") or links.get("next") == links.get("self"):
+                break
+        return names
+
     def read_receipt(self, receipt):
         fields = receipt.fields
         if isinstance(fields.get("data"), dict):
@@ -100,6 +117,15 @@ class SmsAero(Provider):
         extended = str(item.get("extendStatus") or "").strip()
         return StatusReport(provider_id=str(item["id"]).strip(), status=self.map_status(raw),
                             raw=f"{raw} {extended}".strip())
+
+
+MAX_SIGN_PAGES = 20
+
+
+def _approved(sign):
+    """A sign SMS Aero lets the account send with: status 1 ("approve"; "active" in some answers)."""
+    return str(sign.get("status", "")).strip() == "1" or str(sign.get("extendStatus", "")).lower() in ("approve",
+                                                                                                     "active")
 
 
 def _message_of(response):

@@ -115,6 +115,18 @@ class Smsc(Provider):
             raise ProviderError(f"{self.title} answered the balance with an unexpected shape")
         return Balance(self.decimal(answer.get("balance")), answer.get("currency"))
 
+    def sender_names(self):
+        # `get=1` lists the names registered in the account and approved by SMSC's moderator:
+        # [{"id": 1, "sender": "SHOP"}, ...].
+        answer = self._post("senders.php", {"get": "1"})
+        items = answer if isinstance(answer, list) else [answer] if isinstance(answer, dict) else []
+        names = []
+        for item in items:
+            name = str(item.get("sender") or "").strip() if isinstance(item, dict) else ""
+            if name and name not in names:
+                names.append(name)
+        return names
+
     def read_receipt(self, receipt):
         fields = receipt.fields
         if not fields.get("id") or fields.get("status") in (None, ""):

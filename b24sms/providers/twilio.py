@@ -24,6 +24,7 @@ class Twilio(Provider):
     sender_setting = Setting("sender", N_("From number or Messaging Service SID"),
                              help=N_("A Twilio number in E.164 (+15017122661) or a Messaging Service SID (MG...)."))
     base_url_setting = "TWILIO_API_URL"
+    takes_sender_names = False  # the sender is a number or a Messaging Service, not an alpha name
     statuses_per_request = 1
     receipts = PER_MESSAGE
 

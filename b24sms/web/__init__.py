@@ -7,7 +7,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..errors import N_, AppError, BadRequest
 from ..i18n import translate
-from . import api, callbacks, events, handler, health, metrics, pages
+from . import api, callbacks, demo, events, handler, health, metrics, pages
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ BITRIX_FRAME_ANCESTORS = " ".join(
     for tld in ("ru", "com", "de", "eu", "es", "fr", "it", "pl", "uk", "in", "br", "com.br", "by", "kz", "ua",
                 "cn", "jp", "id", "vn", "tr", "mx", "co")
 )
-PAGE_BLUEPRINTS = {"pages"}
+PAGE_BLUEPRINTS = {"pages", *demo.PAGE_BLUEPRINTS}
 # Paths that carry a secret: a portal's handler key, a provider account's receipt secret.
 SECRET_IN_PATH = re.compile(r"(/handler/|/callbacks/[^/\s?]+/)[^/\s?\"]+")
 
@@ -40,6 +40,8 @@ class MaskSecretPaths(logging.Filter):
 def init_app(app):
     for module in (pages, handler, events, callbacks, api, health, metrics):
         app.register_blueprint(module.bp)
+    if app.config["APP_ENV"] != "production":  # the local demo and its Bitrix24 stand-in (GET /demo)
+        demo.init_app(app)
     app.register_error_handler(AppError, _app_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)

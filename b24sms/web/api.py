@@ -1,7 +1,8 @@
 """/api/...: the settings page's JSON API, authenticated by the page's signed session token."""
 from flask import Blueprint, Response, current_app, g, jsonify, request, stream_with_context
 
-from .. import intake, message_log, messaging, provider_settings, statistics
+from .. import (balances, intake, message_log, messaging, pausing, provider_settings, sender_approval, sender_names,
+               statistics)
 from ..db import get_db, get_session
 from ..errors import N_, BadRequest, Forbidden, Unauthorized
 from ..models import Portal, PortalState
@@ -39,7 +40,8 @@ def json_body():
 
 def settings_view(portal):
     return {"portal": portal_view(portal),
-            "providers": provider_settings.describe_accounts(portal, current_app.config, full=g.page.is_admin)}
+            "providers": provider_settings.describe_accounts(portal, current_app.config, full=g.page.is_admin),
+            "senders": sender_names.describe(current_app.config, portal)}
 
 
 @bp.get("/settings")
@@ -52,7 +54,24 @@ def save_settings():
     require_admin()
     body = json_body()
     provider_settings.save_and_register(get_db(), get_session(), current_app.config, g.portal, body.get("providers"),
-                                        http=outgoing.http())
+                                        http=outgoing.http(), sender_entries=body.get("senders"))
+    return jsonify(settings_view(g.portal))
+
+
+@bp.get("/sender-names")
+def provider_sender_names():
+    """The sender names a saved provider account has approved (`{"names": null}` where it cannot list them)."""
+    require_admin()
+    return jsonify(sender_approval.names_at(g.portal, current_app.config, request.args.get("kind"),
+                                            http=outgoing.http()))
+
+
+@bp.put("/pause")
+def pause():
+    """Pause (`{"paused": true}`) or resume the portal's sending; answers as GET /api/settings."""
+    require_admin()
+    paused = pausing.parse_paused(json_body())
+    pausing.set_paused(get_session(), g.portal, paused, current_app.extensions["b24sms.sender"])
     return jsonify(settings_view(g.portal))
 
 
@@ -70,7 +89,7 @@ def test_sms():
         raise BadRequest(N_("The number may have at most %(phone)s characters and the text at most %(body)s."),
                          "invalid_field", phone=intake.MAX_PHONE, body=intake.MAX_BODY)
     message = messaging.send_test_sms(get_session(), current_app.config, g.portal, g.page.user_id, to.strip(),
-                                      text, http=outgoing.http())
+                                      text, http=outgoing.http(), sender=body.get("sender"))
     return jsonify(message_view(message))
 
 
@@ -94,7 +113,7 @@ def export_messages():
 def _log_filters():
     args = request.args
     return message_log.Filters.parse(status=args.get("status"), q=args.get("q"), from_=args.get("from"),
-                                     to=args.get("to"))
+                                     to=args.get("to"), provider=args.get("provider"))
 
 
 @bp.get("/stats")
@@ -107,7 +126,7 @@ def stats():
 @bp.get("/balance")
 def balance():
     require_admin()
-    return jsonify(provider_settings.balances(g.portal, current_app.config, http=outgoing.http()))
+    return jsonify(balances.portal_balances(get_session(), g.portal, current_app.config, http=outgoing.http()))
 
 
 def _int_arg(name, default, low, high):

@@ -2,7 +2,7 @@
 import csv
 import io
 
-COLUMNS = ("message_id", "created_at", "to", "text", "segments", "provider", "state", "status", "error",
+COLUMNS = ("message_id", "created_at", "to", "text", "segments", "provider", "sender", "state", "status", "error",
            "attempts", "tried", "updated_at")
 BOM = "\ufeff"  # spreadsheet programs take the file for UTF-8 (Cyrillic texts) only with it
 

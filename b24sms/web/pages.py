@@ -68,4 +68,4 @@ def _translated(described):
 
 def portal_view(portal):
     return {"domain": portal.domain, "state": portal.state, "sender_registered": portal.sender_registered,
-            "state_reason": portal.state_reason, "language": portal.language}
+            "state_reason": portal.state_reason, "language": portal.language, "paused": portal.paused}

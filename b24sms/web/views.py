@@ -13,6 +13,7 @@ def message_view(message, **extra):
         "segments": message.segments,
         "origin": message.origin,  # module, author, CRM bindings or the business process (contract)
         "provider": message.provider,
+        "sender": message.sender,  # the sender name it asked for; null: the provider account's own sender
         "state": message.state,
         "status": lifecycle.current_status(message) or (message.status or QUEUED),
         "provider_status": message.provider_status,

@@ -1,0 +1,78 @@
+"""What the stand-in Bitrix24 was told and did: its senders and event bindings, the SMS its "CRM" handed to a
+HANDLER, the statuses reported for them, its notifications.
+
+Kept in memory, one per app (the development server is one process; `flask run` serves it from threads, hence
+the lock). A restart forgets it: the demo page registers the portal's senders again when they are gone (as the
+product does after an app update deletes them), and tokens outlive restarts anyway (tokens.py).
+"""
+import threading
+import time
+from collections import OrderedDict
+
+KEEP_MESSAGES = 200
+KEEP_NOTIFICATIONS = 100
+
+
+class StandInState:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.senders = {}  # CODE (lower-case) -> the sender's params as registered
+        self.events = {}  # EVENT (upper-case) -> handler URL
+        self.messages = OrderedDict()  # MESSAGE_ID -> what was sent to the handler, with the statuses told
+        self.notifications = []
+        self.used_refresh_tokens = set()  # nonces: refresh tokens rotate
+        self.app_id = 1
+
+    # ---------------------------------------------------------------- the "CRM" side
+    def record_send(self, message_id, *, code, to, text, user_id, handler_status, answer):
+        with self.lock:
+            self.messages[message_id] = {
+                "message_id": message_id, "code": code, "to": to, "text": text, "user_id": user_id,
+                "at": time.time(), "handler_status": handler_status, "answer": answer, "statuses": [],
+            }
+            while len(self.messages) > KEEP_MESSAGES:
+                self.messages.popitem(last=False)
+
+    def record_status(self, message_id, code, status):
+        """A status report; one for a message the stand-in forgot (a restart) is kept too."""
+        with self.lock:
+            entry = self.messages.get(message_id)
+            if entry is None:
+                entry = self.messages[message_id] = {"message_id": message_id, "code": code, "to": None,
+                                                     "text": None, "user_id": None, "at": None,
+                                                     "handler_status": None, "answer": None, "statuses": []}
+            # Bitrix24 takes the status a message already has as a no-op.
+            if not entry["statuses"] or entry["statuses"][-1]["status"] != status:
+                entry["statuses"].append({"status": status, "at": time.time()})
+
+    def record_notification(self, user_id, message, tag):
+        with self.lock:
+            self.notifications.append({"id": len(self.notifications) + 1, "user_id": user_id, "message": message,
+                                       "tag": tag, "at": time.time()})
+            del self.notifications[:-KEEP_NOTIFICATIONS]
+            return self.notifications[-1]["id"]
+
+    # ---------------------------------------------------------------- what the panel shows
+    def snapshot(self, language="en", limit=20):
+        with self.lock:
+            # No HANDLER: it carries the portal's handler key, and this goes to the page.
+            senders = [{"code": params["CODE"], "name": _in_language(params.get("NAME"), language) or params["CODE"]}
+                       for params in self.senders.values()]
+            messages = [dict(entry, statuses=list(entry["statuses"])) for entry in reversed(self.messages.values())]
+            return {
+                "senders": sorted(senders, key=lambda sender: sender["code"]),
+                "events": dict(self.events),
+                "messages": messages[:limit],
+                "notifications": list(reversed(self.notifications))[:limit],
+            }
+
+
+def _in_language(value, language):
+    """A NAME given as text or as {"ru": ..., "en": ...}, in the page's language where it has one."""
+    if isinstance(value, dict):
+        return value.get(language) or value.get("en") or next(iter(value.values()), "")
+    return value
+
+
+def state_of(app):
+    return app.extensions.setdefault("b24sms.demo_bitrix", StandInState())

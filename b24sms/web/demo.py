@@ -1,0 +1,132 @@
+"""GET /demo (development only): the settings page of the local demo portal, served by the built-in Bitrix24
+stand-in (b24sms/demo/), with a panel that simulates a CRM send and shows what the stand-in was told.
+
+    GET  /demo?lang=ru|en&admin=0      the page (language from Accept-Language by default; admin=0: user 2's view)
+    POST /demo/simulate-send           {"to", "text", "code", "origin": "crm"|"robot"} -> the stand-in's record
+    GET  /demo/bitrix-state            the stand-in's senders, the SMS it handed over and the statuses it was told
+
+The two JSON calls take the page's session token like /api/...; none of this exists with APP_ENV=production.
+"""
+from datetime import datetime, timezone
+
+from flask import Blueprint, current_app, g, jsonify, request, url_for
+
+from .. import demo
+from ..db import get_db, get_session
+from ..demo import crm, demo_portal, opening, stand_in
+from ..demo.state import state_of
+from ..errors import N_, BadRequest, Forbidden, Unauthorized
+from ..i18n import LANGUAGES, use_language
+from ..intake import MAX_BODY, MAX_PHONE
+from ..models import Portal
+from . import outgoing, session_tokens
+from .pages import render_settings
+
+bp = Blueprint("demo", __name__)
+api = Blueprint("demo_api", __name__, url_prefix="/demo")
+SAMPLE_PHONE = "+7 900 123-45-67"
+# The blueprints whose errors are pages (b24sms/web/__init__.py answers the others in JSON).
+PAGE_BLUEPRINTS = {"demo", opening.bp.name}
+
+
+def init_app(app):
+    for blueprint in (bp, api, stand_in.bp, opening.bp):
+        app.register_blueprint(blueprint)
+
+
+@bp.get("/demo")
+def demo_page():
+    language = _language()
+    use_language(language)  # before anything is said, errors included
+    is_admin = request.args.get("admin") != "0"
+    user_id = demo.ADMIN_USER if is_admin else demo.NON_ADMIN_USER
+    settings = current_app.config
+    portal = demo_portal.ensure(get_db(), get_session(), settings, language, outgoing.http())
+    return render_settings(portal, user_id, is_admin, installing=False, language=language,
+                           bx24_script=url_for("static", filename="demo/bx24.js"),
+                           demo=_panel(settings, language, is_admin))
+
+
+def _language():
+    chosen = (request.args.get("lang") or request.args.get("LANG") or "").lower()[:2]
+    if chosen in LANGUAGES:
+        return chosen
+    return request.accept_languages.best_match(LANGUAGES) or "en"
+
+
+def _panel(settings, language, is_admin):
+    """What demo_panel.html and static/demo/demo.js need."""
+    views = {"ru": url_for("demo.demo_page", lang="ru", **({} if is_admin else {"admin": 0})),
+             "en": url_for("demo.demo_page", lang="en", **({} if is_admin else {"admin": 0})),
+             "admin": url_for("demo.demo_page", lang=language),
+             "non_admin": url_for("demo.demo_page", lang=language, admin=0)}
+    opens = None
+    if demo.verifies_visits(settings):
+        opens = {"install": url_for("demo_opening.open_app", LANG=language, install=1),
+                 "settings": url_for("demo_opening.open_app", LANG=language),
+                 "non_admin": url_for("demo_opening.open_app", LANG=language, user=demo.NON_ADMIN_USER, admin=0)}
+    return {
+        "domain": demo.DEMO_DOMAIN,
+        "is_admin": is_admin,
+        "language": language,
+        "simulate_url": url_for("demo_api.simulate_send"),
+        "state_url": url_for("demo_api.stand_in_state"),
+        "senders": state_of(current_app).snapshot(language)["senders"],
+        "phone": SAMPLE_PHONE,
+        "views": views,
+        "opens": opens,
+        "needed": {"B24_OAUTH_URL": demo.oauth_base(settings), "B24_CLIENT_ID": demo.DEMO_CLIENT_ID,
+                   "B24_CLIENT_SECRET": demo.DEMO_CLIENT_SECRET},
+    }
+
+
+# ---------------------------------------------------------------- the panel's JSON calls
+@api.before_request
+def authenticate():
+    page = session_tokens.read(current_app.config["SECRET_KEY"], request.headers.get("Authorization"))
+    use_language(page.language)
+    portal = get_session().get(Portal, page.portal_id)
+    if portal is None:
+        raise Unauthorized(N_("This portal has no active installation: reopen the app in Bitrix24."), "no_portal")
+    if portal.member_id != demo.DEMO_MEMBER_ID:
+        raise Forbidden(N_("This works on the demo portal only."), "not_demo")
+    g.page = page
+
+
+@api.post("/simulate-send")
+def simulate_send():
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest(N_("The body must be a JSON object."), "invalid_json")
+    to, text = body.get("to"), body.get("text")
+    code, origin = body.get("code"), body.get("origin") or crm.CRM
+    if not isinstance(to, str) or not to.strip():
+        raise BadRequest(N_("Enter the phone number to send the SMS to."), "missing_field", field_path="to")
+    if not isinstance(text, str) or not text.strip():
+        raise BadRequest(N_("Enter the text of the SMS."), "missing_field", field_path="text")
+    if len(to) > MAX_PHONE or len(text) > MAX_BODY:
+        raise BadRequest(N_("The number may have at most %(phone)s characters and the text at most %(body)s."),
+                         "invalid_field", phone=MAX_PHONE, body=MAX_BODY)
+    if not isinstance(code, str) or origin not in (crm.CRM, crm.ROBOT):
+        raise BadRequest(N_("Choose the sender and where the SMS comes from."), "invalid_field")
+    get_session().close()  # the handler call below writes: hold no transaction across it
+    record = crm.send(state_of(current_app), current_app.config, outgoing.http(), code=code, to=to.strip(),
+                      text=text, user_id=g.page.user_id or demo.ADMIN_USER, is_admin=g.page.is_admin, origin=origin)
+    return jsonify(_record_view(record))
+
+
+@api.get("/bitrix-state")
+def stand_in_state():
+    snapshot = state_of(current_app).snapshot(g.page.language)
+    return jsonify(senders=snapshot["senders"], events=sorted(snapshot["events"]),
+                   messages=[_record_view(record) for record in snapshot["messages"]],
+                   notifications=[{**note, "at": _iso(note["at"])} for note in snapshot["notifications"]])
+
+
+def _record_view(record):
+    return {**record, "at": _iso(record["at"]),
+            "statuses": [{"status": told["status"], "at": _iso(told["at"])} for told in record["statuses"]]}
+
+
+def _iso(moment):
+    return datetime.fromtimestamp(moment, timezone.utc).isoformat(timespec="seconds") if moment else None

@@ -1,0 +1,208 @@
+"""The settings page in a real headless Chromium (Debian's `chromium`, driven by Playwright), as a portal admin
+uses it: installed from the Bitrix24 stand-in (b24sms/demo) on a LANG=ru portal and on an English one, with a
+loopback Prostor SMS behind it. Screenshots of every step go to test-artifacts/screenshots/.
+
+Skipped where Chromium is not installed (`.ci/run` installs it)."""
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from b24sms import create_app, demo, jobs
+from b24sms.models import Message, Portal, ProviderAccount, utcnow
+from scripts.loopback_fakes import PROSTOR_LOGIN, PROSTOR_PASSWORD, FakeProstor, LoopbackServer, free_port
+from tests.conftest import ENCRYPTION_KEY, empty_tables
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
+BX24_STAND_IN = (Path(__file__).resolve().parent.parent / "static" / "demo" / "bx24.js").read_text()
+# Words a Russian page may show in Latin letters: brand and product names, units, formats.
+LATIN_ALLOWED = {"b24sms", "prostor", "sms", "smsc", "aero", "twilio", "api", "csv", "email", "sid", "auth",
+                 "token", "account", "bitrix24", "local", "demo", "shop", "shop2", "http", "https", "url", "crm",
+                 "e.164", "rub", "mg", "ac", "lk", "ru", "cabinet", "console", "com", "smsaero", "www", "bench"}
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+
+
+@pytest.fixture
+def prostor_server():
+    fake = FakeProstor()
+    server, url = fake.serve()
+    yield fake, url
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def live_app(database_url, tmp_path, prostor_server):
+    """The app served on loopback as `make run` serves it (development, the stand-in verifying visits)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    app = create_app({
+        "APP_ENV": "development", "DATABASE_URL": database_url, "SECRET_KEY": "browser-test-secret",
+        "ENCRYPTION_KEYS": ENCRYPTION_KEY, "PUBLIC_URL": base, "B24_OAUTH_URL": base + demo.STAND_IN_PATH + "/oauth",
+        "B24_CLIENT_ID": demo.DEMO_CLIENT_ID, "B24_CLIENT_SECRET": demo.DEMO_CLIENT_SECRET,
+        "PROSTOR_API_URL": prostor_server[1], "ENABLE_LOG_PROVIDER": True, "SPOOL_DIR": str(tmp_path / "spool"),
+        "HTTP_TIMEOUT": 5,
+    })
+    server = LoopbackServer("127.0.0.1", port, app)
+    import threading
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield app, base
+    server.shutdown()
+    server.server_close()
+    app.extensions["b24sms.sender"].wait_idle(30)
+    empty_tables(app)
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        yield chromium
+        chromium.close()
+
+
+class Tab:
+    """One browser page that records console errors and takes numbered screenshots."""
+
+    def __init__(self, browser, language):
+        self.context = browser.new_context(locale="ru-RU" if language == "ru" else "en-US",
+                                           timezone_id="Europe/Moscow", viewport={"width": 1000, "height": 900})
+        self.page = self.context.new_page()
+        self.language, self.shots, self.errors = language, 0, []
+        self.expected_refusal = None  # a URL part whose 4xx answer the test asked for (the browser logs it)
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        # Bitrix24's own library is what the real iframe loads; here its local stand-in answers for it.
+        self.page.route("https://api.bitrix24.com/**", lambda route: route.fulfill(
+            status=200, content_type="application/javascript", body=BX24_STAND_IN))
+        self.page.on("dialog", lambda dialog: dialog.accept())
+
+    def _console(self, message):
+        url = message.location.get("url") or ""
+        if message.type != "error":
+            return
+        if self.expected_refusal and self.expected_refusal in url and "status of 400" in message.text:
+            return
+        self.errors.append(f"{message.text} ({url})")
+
+    def shot(self, name):
+        self.shots += 1
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SHOTS / f"{self.language}-{self.shots:02d}-{name}.png"), full_page=True)
+
+    def latin_words(self):
+        """Words of the visible page in Latin letters that are not names: English left on a Russian page."""
+        text = self.page.inner_text("body")
+        words = {word.lower().strip(".") for word in re.findall(r"[A-Za-z][A-Za-z0-9.]*", text)}
+        # Domains (demo.bitrix24.local, smsc.ru) are names too.
+        return sorted(word for word in words if word not in LATIN_ALLOWED and "." not in word
+                      and not re.fullmatch(r"[a-z]?\d+", word))
+
+
+def _job_pass(app):
+    """One job pass, first polls made due at once (the first status check waits 30 s otherwise)."""
+    database = app.extensions["b24sms.db"]
+    with database.session() as session:
+        session.execute(update(Message).where(Message.due_at.is_not(None)).values(due_at=utcnow()))
+        session.commit()
+    return jobs.run_once(database, app.config, app.extensions["b24sms.http"])
+
+
+WORDS = {
+    "ru": {"save_install": "Сохранить и завершить установку", "saved": "Сохранено", "test": "Тест с этой страницы",
+           "delivered": "Доставлено", "not_admin": "Менять эти настройки могут только администраторы портала",
+           "save": "Сохранить", "remove_yes": "Да, удалить", "unsaved": "Есть несохранённые изменения"},
+    "en": {"save_install": "Save and finish installation", "saved": "Saved", "test": "Test from this page",
+           "delivered": "Delivered", "not_admin": "Only the portal's administrators can change these settings",
+           "save": "Save", "remove_yes": "Yes, remove", "unsaved": "Unsaved changes"},
+}
+
+
+@pytest.mark.parametrize("language", ["ru", "en"])
+def test_an_admin_installs_configures_two_providers_and_two_senders_and_reads_the_log(
+        live_app, browser, prostor_server, language):
+    app, base = live_app
+    words = WORDS[language]
+    tab = Tab(browser, language)
+    page = tab.page
+
+    # First run: Bitrix24 opens the install page; the most used provider's form is ready, the intro is shown.
+    page.goto(f"{base}/demo/bitrix/portal?LANG={language}&install=1")
+    page.wait_for_selector("#chain li[data-kind=prostor]")
+    assert page.is_visible("#intro") and page.is_visible("#cabinets a")
+    assert page.is_visible(f"text={words['unsaved']}")
+    tab.shot("first-run")
+    if language == "ru":
+        assert tab.latin_words() == []
+
+    # A mistake is shown at its field, in the page's language.
+    page.fill("[data-field='providers[0].credentials.login']", PROSTOR_LOGIN)
+    tab.expected_refusal = "/api/settings"
+    page.click("#save")
+    page.wait_for_selector(".field-error")
+    tab.expected_refusal = None
+    assert page.get_attribute("[data-field='providers[0].credentials.password']", "aria-invalid") == "true"
+    tab.shot("field-error")
+
+    page.fill("[data-field='providers[0].credentials.password']", PROSTOR_PASSWORD)
+    page.fill("[data-field='providers[0].sender']", "SHOP")
+    page.click("#add-sender")
+    page.fill("[data-field='senders[0].name']", "SHOP")
+    page.click("#save")
+    page.wait_for_selector("#settings-saved:visible")
+    assert page.evaluate("BX24.calls.some(function (c) { return c.name === 'installFinish'; })")
+    assert not page.is_visible("#unsaved")
+    page.wait_for_selector(".balance")  # shown without a click
+    tab.shot("installed")
+
+    # A test SMS, then the log after a job pass: delivered, in words, from this page.
+    page.fill("#test-to", "+7 900 123-45-67")
+    page.click("#test-form button[type=submit]")
+    page.wait_for_selector(f"#messages td:has-text('{words['test']}')")
+    _job_pass(app)
+    _job_pass(app)
+    page.wait_for_selector(f"#messages td.status-delivered:has-text('{words['delivered']}')", timeout=15000)
+    tab.shot("log-after-job")
+
+    # A second sender name and a second provider, then the chain reordered.
+    page.click("#add-sender")
+    page.fill("[data-field='senders[1].name']", "SHOP2")
+    page.select_option("#add-kind", "log")
+    page.click("#add-provider")
+    page.wait_for_selector("#chain li[data-kind=log]")
+    page.click("#chain li[data-kind=log] button[aria-label]:first-of-type")  # move up
+    tab.shot("reordered-unsaved")
+    page.click("#save")
+    page.wait_for_selector("#settings-saved:visible")
+    kinds = page.eval_on_selector_all("#chain li", "items => items.map(function (li) { return li.dataset.kind; })")
+    assert kinds == ["log", "prostor"]
+    with app.extensions["b24sms.db"].session() as session:
+        portal = session.scalars(select(Portal).where(Portal.member_id == demo.DEMO_MEMBER_ID)).one()
+        chain = session.scalars(select(ProviderAccount.kind).where(ProviderAccount.portal_id == portal.id,
+                                                                   ProviderAccount.position.is_not(None))
+                                .order_by(ProviderAccount.position)).all()
+        assert chain == ["log", "prostor"]
+    tab.shot("two-providers-two-senders")
+    if language == "ru":
+        assert tab.latin_words() == []
+    assert tab.errors == []
+
+    # An employee's view: no credentials, no balance, only their own (no) messages.
+    employee = Tab(browser, language)
+    employee.page.goto(f"{base}/demo/bitrix/portal?LANG={language}&user=2&admin=0")
+    employee.page.wait_for_selector(f"text={words['not_admin']}")
+    employee.page.wait_for_selector("#chain li")
+    assert employee.page.query_selector_all("input[type=password]") == []
+    assert employee.page.query_selector("#save") is None
+    employee.page.wait_for_selector("#log-empty:visible")
+    employee.shot("employee-view")
+    if language == "ru":
+        assert employee.latin_words() == []
+    assert employee.errors == []
