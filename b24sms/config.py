@@ -20,10 +20,6 @@ DEFAULTS = {
     "B24_CLIENT_ID": "",
     "B24_CLIENT_SECRET": "",
     "SENDER_CODE": "b24sms",
-    "PROSTOR_API_URL": "https://api.prostor-sms.ru/messages/v2/",
-    "SMSC_API_URL": "https://smsc.ru/sys/",
-    "SMSAERO_API_URL": "https://gate.smsaero.ru/v2/",
-    "TWILIO_API_URL": "https://api.twilio.com/2010-04-01/",
     # Seconds an outgoing HTTP call may take (providers, Bitrix24, OAuth).
     "HTTP_TIMEOUT": "10",
     # Largest request body we read; Bitrix24 handler posts are a few KB.
@@ -68,6 +64,8 @@ def load_settings(instance_path, overrides=None):
         settings[name] = os.environ.get(name, default)
     for name in ("SECRET_KEY", "ENCRYPTION_KEYS"):
         settings[name] = os.environ.get(name, "")
+    # Each provider's API base, where the environment overrides it (b24sms/providers: `<KIND>_API_URL`).
+    settings.update({name: value for name, value in os.environ.items() if name.endswith("_API_URL")})
     settings.update(overrides)
     settings["APP_ENV"] = env_name
 

@@ -1,12 +1,31 @@
-"""The provider registry: kind -> class. Adding a provider is one module plus one line here."""
+"""The provider registry: kind -> class, found in this package's modules. Adding a provider is one module (a
+`Provider` subclass with its `kind`) plus its tests; nothing here or in the settings changes."""
+import importlib
+import pkgutil
+
 from .base import Provider, ProviderError  # noqa: F401
 from .log import LogProvider
-from .prostor import Prostor
-from .smsaero import SmsAero
-from .smsc import Smsc
-from .twilio import Twilio
 
-PROVIDERS = {cls.kind: cls for cls in (Prostor, Smsc, SmsAero, Twilio, LogProvider)}
+NOT_PROVIDERS = {"base"}
+
+
+def _discover():
+    """Every Provider subclass of this package's modules, ordered as the settings page offers them (the most
+    used first, `log` last)."""
+    for info in pkgutil.iter_modules(__path__):
+        if info.name not in NOT_PROVIDERS:
+            importlib.import_module(f"{__name__}.{info.name}")
+    found = [cls for cls in _subclasses(Provider) if cls.kind and cls.__module__.startswith(__name__ + ".")]
+    return {cls.kind: cls for cls in sorted(found, key=lambda cls: (cls is LogProvider, cls.offer_rank, cls.kind))}
+
+
+def _subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+PROVIDERS = _discover()
 
 
 def offered(settings) -> dict:
@@ -27,11 +46,15 @@ def provider_class(kind) -> type[Provider]:
         raise UnknownProvider(kind) from None
 
 
+def base_url(cls, settings):
+    """The provider's API base: `<KIND>_API_URL` from the settings (tests, regional gateways), else its public one."""
+    return settings.get(f"{cls.kind.upper()}_API_URL") or cls.default_base_url
+
+
 def build(kind, credentials, sender, settings, http=None) -> Provider:
     """A ready provider for one account, its base URL and timeout taken from the app's settings."""
     cls = provider_class(kind)
-    base_url = settings.get(cls.base_url_setting, "") if cls.base_url_setting else ""
-    return cls(credentials, sender, base_url=base_url, timeout=settings["HTTP_TIMEOUT"], http=http)
+    return cls(credentials, sender, base_url=base_url(cls, settings), timeout=settings["HTTP_TIMEOUT"], http=http)
 
 
 def for_account(account, settings, http=None) -> Provider:

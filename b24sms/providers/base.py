@@ -178,7 +178,8 @@ class Provider:
     # Whether the portal's sender names (alpha names, b24sms/sender_names.py) go out as this provider's sender;
     # False where the sender is something else (a from number): the account's own sender is used then.
     takes_sender_names = True
-    base_url_setting = None  # the environment setting that overrides the provider's public base URL
+    default_base_url = ""  # the public API base; the setting <KIND>_API_URL overrides it
+    offer_rank = 50  # the settings page offers providers in this order: the most used first
     statuses_per_request = 1
     # Messages one send request may carry; above 1 the provider implements `send_many` and messages due for the
     # same account at the same moment go together (a campaign is not one request per SMS).

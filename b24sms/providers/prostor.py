@@ -16,7 +16,8 @@ class Prostor(Provider):
     )
     sender_setting = Setting("sender", N_("Sender name"), required=False,
                              help=N_("A sender name approved in your Prostor SMS account; empty for the default."))
-    base_url_setting = "PROSTOR_API_URL"
+    default_base_url = "https://api.prostor-sms.ru/messages/v2/"  # PROSTOR_API_URL overrides it
+    offer_rank = 2
     statuses_per_request = 200
     sends_per_request = 200
 

@@ -19,7 +19,8 @@ class SmsAero(Provider):
         Setting("api_key", N_("API key"), secret=True, input="password", help=N_("Settings → API in the SMS Aero cabinet.")),
     )
     sender_setting = Setting("sender", N_("Sign"), help=N_("A sign (sender name) approved in your SMS Aero account."))
-    base_url_setting = "SMSAERO_API_URL"
+    default_base_url = "https://gate.smsaero.ru/v2/"  # SMSAERO_API_URL overrides it
+    offer_rank = 4
     statuses_per_request = 1
     receipts = PER_MESSAGE
 

@@ -29,7 +29,8 @@ class Smsc(Provider):
     )
     sender_setting = Setting("sender", N_("Sender name"), required=False,
                              help=N_("A sender name approved in your SMSC account; empty for the default."))
-    base_url_setting = "SMSC_API_URL"
+    default_base_url = "https://smsc.ru/sys/"  # SMSC_API_URL overrides it
+    offer_rank = 3
     statuses_per_request = 200
     poll_interval = timedelta(minutes=1)  # SMSC allows one bulk status request a minute (error 9 beyond)
     receipts = ACCOUNT

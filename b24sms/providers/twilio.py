@@ -23,7 +23,8 @@ class Twilio(Provider):
     )
     sender_setting = Setting("sender", N_("From number or Messaging Service SID"),
                              help=N_("A Twilio number in E.164 (+15017122661) or a Messaging Service SID (MG...)."))
-    base_url_setting = "TWILIO_API_URL"
+    default_base_url = "https://api.twilio.com/2010-04-01/"  # TWILIO_API_URL overrides it
+    offer_rank = 20
     takes_sender_names = False  # the sender is a number or a Messaging Service, not an alpha name
     statuses_per_request = 1
     receipts = PER_MESSAGE
