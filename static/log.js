@@ -101,6 +101,7 @@
     if (before) query.push("before=" + encodeURIComponent(before));
     return P.api("GET", "/api/messages?" + query.join("&")).then(function (page) {
       rows = before ? rows.concat(page) : page;
+      if (!before) loadStats();  // the counts move with the messages
       more = page.length === limit;
       $("log-error").hidden = true;
       render();
@@ -186,7 +187,9 @@
     stats.days.forEach(function (d) { Object.keys(sum).forEach(function (k) { sum[k] += d[k]; }); });
     $("stats-totals").textContent = t("stats_totals", { sent: P.number(sum.sent), delivered: P.number(sum.delivered),
       undelivered: P.number(sum.undelivered), failed: P.number(sum.failed), segments: P.number(sum.segments) });
-    drawChart(stats);
+    var empty = !stats.days.some(function (d) { return d.sent || d.failed; });
+    $("chart").hidden = $("chart-legend").hidden = empty;
+    if (!empty) drawChart(stats);
     var body = document.querySelector("#provider-stats tbody");
     body.textContent = "";
     stats.providers.forEach(function (p) {
@@ -208,7 +211,10 @@
   $("export-csv").addEventListener("click", exportCsv);
   P.reloadLog = function () { load({ limit: Math.max(rows.length, PAGE) }); };
 
+  function loadStats() {
+    if (data.is_admin) P.api("GET", "/api/stats?days=30").then(showStats).catch(function () {});
+  }
+
   fillProviderFilter();
   load();
-  if (data.is_admin) P.api("GET", "/api/stats?days=30").then(showStats).catch(function () {});
 })();

@@ -7,7 +7,6 @@
   var chain = [], senders = [], approved = {}, balances = {};
   var dirty = false;
   // The provider a first install starts with: the most used among those offered.
-  var FIRST_CHOICE = ["smsru", "prostor", "smsc", "smsaero"];
 
   function markDirty() {
     if (!admin) return;
@@ -148,7 +147,7 @@
         });
       }
       if (spec.sender) item.appendChild(senderInput(entry, spec, index));
-      if (admin) {
+      if (admin && spec.reports_balance) {
         item.appendChild(thresholdInput(entry, index));
         var balance = balanceLine(entry);
         if (balance) item.appendChild(balance);
@@ -250,7 +249,7 @@
     senders = (settings.senders || []).map(function (s) { return Object.assign({}, s); });
     showPortal(settings.portal);
     if (admin && !chain.length) {  // first run: the most used provider's form, ready to fill in
-      var first = FIRST_CHOICE.filter(function (k) { return P.catalog[k]; })[0] || data.catalog[0].kind;
+      var first = data.catalog[0].kind;  // the catalogue comes most used first
       chain.push({ kind: first, sender: "", credentials: {}, balance_threshold: null });
       $("intro").hidden = false;
     }

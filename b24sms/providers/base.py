@@ -180,6 +180,7 @@ class Provider:
     takes_sender_names = True
     default_base_url = ""  # the public API base; the setting <KIND>_API_URL overrides it
     offer_rank = 50  # the settings page offers providers in this order: the most used first
+    reports_balance = True  # whether balance() tells an amount (the page then offers a warning threshold)
     statuses_per_request = 1
     # Messages one send request may carry; above 1 the provider implements `send_many` and messages due for the
     # same account at the same moment go together (a campaign is not one request per SMS).
@@ -304,6 +305,7 @@ class Provider:
             "sender": asdict(cls.sender_setting) if cls.sender_setting else None,
             "receipts": cls.receipts,
             "cabinet_url": cls.cabinet_url,
+            "reports_balance": cls.reports_balance,
             "keys_help": cls.keys_help,
         }
 

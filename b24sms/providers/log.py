@@ -10,6 +10,7 @@ logger = logging.getLogger("b24sms.sms")
 class LogProvider(Provider):
     kind = "log"
     title = N_("Log only (no SMS is sent)")
+    reports_balance = False
     statuses_per_request = 1000
 
     def send(self, message):

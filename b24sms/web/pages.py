@@ -1,8 +1,8 @@
 """The pages Bitrix24 opens in its iframe: POST /install and POST / (settings), in the portal's language."""
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, render_template, request, url_for
 
-from .. import provider_settings, providers, visits
+from .. import demo, providers, visits
 from ..db import get_db, get_session
 from ..errors import N_, Unauthorized
 from ..i18n import language_for, translate, use_language
@@ -31,7 +31,16 @@ def _page(installing):
     portal, user_id, is_admin = visits.open_page(get_db(), get_session(), settings, request.form, request.args,
                                                  installing=installing, http=outgoing.http())
     return render_settings(portal, user_id, is_admin, installing=installing,
-                           language=language_for(request.args.get("LANG") or portal.language))
+                           language=language_for(request.args.get("LANG") or portal.language),
+                           bx24_script=_bx24_script(settings, portal))
+
+
+def _bx24_script(settings, portal):
+    """Bitrix24's JS library; the local demo portal's stand-in gets the local stand-in of it (nothing leaves
+    the machine)."""
+    if settings["APP_ENV"] != "production" and portal.member_id == demo.DEMO_MEMBER_ID:
+        return url_for("static", filename="demo/bx24.js")
+    return BX24_SCRIPT
 
 
 def render_settings(portal, user_id, is_admin, *, installing, language, bx24_script=BX24_SCRIPT, demo=None):
@@ -46,7 +55,6 @@ def render_settings(portal, user_id, is_admin, *, installing, language, bx24_scr
         "is_admin": is_admin,
         "language": language,
         "portal": portal_view(portal),
-        "providers": provider_settings.describe_accounts(portal, settings, full=is_admin),
         "catalog": [_translated(cls.describe()) for cls in providers.offered(settings).values()],
         "strings": page_strings.translated(),
         "demo": demo,
