@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from b24sms import create_app, demo, jobs
+from b24sms import create_app, demo, jobs, providers
 from b24sms.models import Message, Portal, ProviderAccount, utcnow
 from scripts.loopback_fakes import PROSTOR_LOGIN, PROSTOR_PASSWORD, FakeProstor, LoopbackServer, free_port
 from tests.conftest import ENCRYPTION_KEY, empty_tables
@@ -22,7 +22,8 @@ BX24_STAND_IN = (Path(__file__).resolve().parent.parent / "static" / "demo" / "b
 # Words a Russian page may show in Latin letters: brand and product names, units, formats.
 LATIN_ALLOWED = {"b24sms", "prostor", "sms", "smsc", "aero", "twilio", "api", "csv", "email", "sid", "auth",
                  "token", "account", "bitrix24", "local", "demo", "shop", "shop2", "http", "https", "url", "crm",
-                 "e.164", "rub", "mg", "ac", "lk", "ru", "cabinet", "console", "com", "smsaero", "www", "bench"}
+                 "e.164", "rub", "mg", "ac", "lk", "ru", "cabinet", "console", "com", "smsaero", "www", "bench",
+                 "id"}  # "id": the field name api_id
 
 # CI sets B24SMS_REQUIRE_BROWSER=1: there a missing Chromium fails the run instead of skipping these tests.
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and os.environ.get("B24SMS_REQUIRE_BROWSER") != "1",
@@ -106,7 +107,8 @@ class Tab:
         text = self.page.inner_text("body")
         words = {word.lower().strip(".") for word in re.findall(r"[A-Za-z][A-Za-z0-9.]*", text)}
         # Domains (demo.bitrix24.local, smsc.ru) are names too.
-        return sorted(word for word in words if word not in LATIN_ALLOWED and "." not in word
+        brands = {word.lower() for cls in providers.PROVIDERS.values() for word in re.findall(r"[A-Za-z0-9]+", cls.title)}
+        return sorted(word for word in words if word not in LATIN_ALLOWED | brands and "." not in word
                       and not re.fullmatch(r"[a-z]?\d+", word))
 
 
@@ -122,10 +124,11 @@ def _job_pass(app):
 WORDS = {
     "ru": {"save_install": "Сохранить и завершить установку", "saved": "Сохранено", "test": "Тест с этой страницы",
            "delivered": "Доставлено", "not_admin": "Менять эти настройки могут только администраторы портала",
-           "save": "Сохранить", "remove_yes": "Да, удалить", "unsaved": "Есть несохранённые изменения"},
+           "save": "Сохранить", "remove_yes": "Да, удалить", "unsaved": "Есть несохранённые изменения",
+           "paused": "отправка приостановлена"},
     "en": {"save_install": "Save and finish installation", "saved": "Saved", "test": "Test from this page",
            "delivered": "Delivered", "not_admin": "Only the portal's administrators can change these settings",
-           "save": "Save", "remove_yes": "Yes, remove", "unsaved": "Unsaved changes"},
+           "save": "Save", "remove_yes": "Yes, remove", "unsaved": "Unsaved changes", "paused": "sending is paused"},
 }
 
 
@@ -139,12 +142,22 @@ def test_an_admin_installs_configures_two_providers_and_two_senders_and_reads_th
 
     # First run: Bitrix24 opens the install page; the most used provider's form is ready, the intro is shown.
     page.goto(f"{base}/demo/bitrix/portal?LANG={language}&install=1")
-    page.wait_for_selector("#chain li[data-kind=prostor]")
+    most_used = next(iter(providers.offered(app.config)))
+    page.wait_for_selector(f"#chain li[data-kind={most_used}]")
     assert page.is_visible("#intro") and page.is_visible("#cabinets a")
     assert page.is_visible(f"text={words['unsaved']}")
     tab.shot("first-run")
     if language == "ru":
         assert tab.latin_words() == []
+
+    # This admin's provider is Prostor SMS: the ready form goes (removing asks first), Prostor's comes.
+    if most_used != "prostor":
+        page.click(f"#chain li[data-kind={most_used}] .remove button")
+        page.click(f"#chain li[data-kind={most_used}] button:has-text('{words['remove_yes']}')")
+        page.wait_for_selector(f"#chain li[data-kind={most_used}]", state="detached")
+        page.select_option("#add-kind", "prostor")
+        page.click("#add-provider")
+        page.wait_for_selector("#chain li[data-kind=prostor]")
 
     # A mistake is shown at its field, in the page's language.
     page.fill("[data-field='providers[0].credentials.login']", PROSTOR_LOGIN)
@@ -194,6 +207,15 @@ def test_an_admin_installs_configures_two_providers_and_two_senders_and_reads_th
                                 .order_by(ProviderAccount.position)).all()
         assert chain == ["log", "prostor"]
     tab.shot("two-providers-two-senders")
+
+    # The pause switch: the portal says so at once, and a second click resumes.
+    page.check("#paused")
+    page.wait_for_selector(f"#portal-status:has-text('{words['paused']}')")
+    with app.extensions["b24sms.db"].session() as session:
+        assert session.scalars(select(Portal.paused).where(Portal.member_id == demo.DEMO_MEMBER_ID)).one() is True
+    tab.shot("paused")
+    page.uncheck("#paused")
+    page.wait_for_selector(f"#portal-status:not(:has-text('{words['paused']}'))")
     if language == "ru":
         assert tab.latin_words() == []
     assert tab.errors == []

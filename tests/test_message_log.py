@@ -21,7 +21,9 @@ def log(client, db, bitrix, prostor):
                 ("Order 100% shipped", "failed", "+79035550000", 1, "1"),
                 ("=HYPERLINK(\"x\")", "accepted", "+79161112233", 3, "2"),
                 ("snake_case text", "delivered", "+79169998877", 10, "1")):
-            message = stored_message(session, portal_id, state=state, created_at=now - timedelta(days=days_ago))
+            provider = "smsc" if state == "failed" else "prostor"
+            message = stored_message(session, portal_id, state=state, created_at=now - timedelta(days=days_ago),
+                                     provider=provider)
             message.body, message.recipient, message.recipient_raw, message.author_id = body, phone, phone, author
     return open_page(client, bitrix, path="/")[1]
 
@@ -40,6 +42,8 @@ def texts(client, token, query):
     ("q=9035550000", ["Order 100% shipped"]),  # the number, with or without its +
     ("q=%2B7916111", ["=HYPERLINK(\"x\")"]),
     ("q=заказ", ["Ваш заказ готов"]),
+    ("provider=smsc", ["Order 100% shipped"]),
+    ("provider=smsc&status=delivered", []),
 ])
 def test_filters(client, log, query, expected):
     assert texts(client, log, query) == expected
@@ -65,7 +69,8 @@ def test_dates_are_whole_days_and_combine_with_the_rest(client, log):
     assert texts(client, log, f"from={week_ago}&status=delivered") == ["Ваш заказ готов"]
 
 
-@pytest.mark.parametrize("query", ["status=lost", "from=yesterday", "to=2026-13-01", "q=" + "x" * 101])
+@pytest.mark.parametrize("query", ["status=lost", "from=yesterday", "to=2026-13-01", "q=" + "x" * 101,
+                                   "provider=no such"])
 def test_bad_filters_are_400_naming_the_parameter(client, log, query):
     answer = client.get(f"/api/messages?{query}", headers=bearer(log))
     assert answer.status_code == 400 and answer.get_json()["error"] == "invalid_parameter"
