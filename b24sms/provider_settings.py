@@ -1,11 +1,14 @@
 """A portal's failover chain of provider accounts: shown with secrets masked, saved only after each provider
 accepted the credentials."""
+import logging
+
 from . import balances, callback_urls, providers, sender_approval, sender_names, senders
 from .errors import N_, BadRequest, UpstreamError
 from .models import ProviderAccount
 from .providers.base import ACCOUNT, InvalidCredentials, ProviderError, RetryLater
 
 MASK = "********"
+logger = logging.getLogger(__name__)
 
 
 def describe_accounts(portal, settings, *, full):
@@ -67,11 +70,13 @@ def save_settings(session, settings, portal, entries, http=None, names=None):
 
     for account in portal.accounts:
         account.position = None  # retired unless named again below; kept for polling its messages
+    saved = []
     for position, (kind, sender, credentials) in enumerate(cleaned):
         account = existing.get(kind)
         if account is None:
             account = ProviderAccount(kind=kind, portal=portal)
             session.add(account)
+        saved.append(account)
         account.position = position
         account.sender = sender or None
         account.credentials = credentials
@@ -81,7 +86,24 @@ def save_settings(session, settings, portal, entries, http=None, names=None):
     retired = sender_names.store(session, settings, portal, names) if names is not None else set()
     session.commit()
     session.expire(portal, ["accounts"])  # the relationship is ordered by position: read it again
+    _register_receipts(settings, saved, http)
     return retired
+
+
+def _register_receipts(settings, accounts, http):
+    """Hand each provider whose API takes the account's receipt URL (SMS.RU) that URL, now that it answers.
+    Trouble there loses nothing: the settings stay saved and the provider's messages are polled."""
+    for account in accounts:
+        url = callback_urls.url_for(settings, account)
+        if url is None:
+            continue
+        try:
+            providers.for_account(account, settings, http=http).register_receipts(url)
+        except ProviderError as exc:  # its words only: the URL carries the account's secret
+            logger.warning("%s did not take the receipt URL (%s): its messages are polled", account.kind, exc)
+        except Exception as exc:  # noqa: BLE001 - a save must not be lost to this
+            logger.warning("registering the %s receipt URL failed (%s): its messages are polled", account.kind,
+                           type(exc).__name__)
 
 
 def _clean_entry(index, entry, existing_accounts, offered):

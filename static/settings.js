@@ -67,6 +67,7 @@
   // Where delivery receipts come from: asked for with every message, or one URL for the provider's cabinet.
   function receiptsNote(spec, entry) {
     if (spec.receipts === "per_message") return el("p", { class: "muted", text: t("receipts_per_message") });
+    if (spec.receipts === "registered") return el("p", { class: "muted", text: t("receipts_registered", { provider: spec.title }) });
     if (spec.receipts !== "account" || !admin) return null;
     if (!entry.callback_url) return el("p", { class: "muted", text: t("receipts_after_save", { provider: spec.title }) });
     var url = el("input", { type: "text", readonly: "readonly", class: "callback-url", "aria-label": t("receipt_url") });

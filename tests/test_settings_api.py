@@ -105,14 +105,21 @@ def test_the_page_offers_every_provider_with_its_declared_fields(client, bitrix)
     response, _ = open_page(client, bitrix, APPLICATION_TOKEN=APPLICATION_TOKEN)
     page = page_data(response)
     catalog = {entry["kind"]: entry for entry in page["catalog"]}
-    assert list(catalog) == ["prostor", "smsc", "smsaero", "twilio", "log"]
+    # The most used first, `log` last.
+    assert list(catalog) == ["smsru", "prostor", "smsc", "smsaero", "exolve", "devino", "p1sms", "smstraffic",
+                             "twilio", "log"]
     fields = {kind: [(f["name"], f["secret"]) for f in entry["credentials"]] for kind, entry in catalog.items()}
     assert fields == {
+        "smsru": [("api_id", True)],
         "prostor": [("login", False), ("password", True)], "smsc": [("login", False), ("password", True)],
-        "smsaero": [("email", False), ("api_key", True)], "twilio": [("account_sid", False), ("auth_token", True)],
-        "log": []}
+        "smsaero": [("email", False), ("api_key", True)], "exolve": [("api_key", True)],
+        "devino": [("api_key", True)], "p1sms": [("api_key", True)],
+        "smstraffic": [("login", False), ("password", True)],
+        "twilio": [("account_sid", False), ("auth_token", True)], "log": []}
     assert {kind: entry["receipts"] for kind, entry in catalog.items()} == {
-        "prostor": None, "smsc": "account", "smsaero": "per_message", "twilio": "per_message", "log": None}
+        "smsru": "registered", "prostor": None, "smsc": "account", "smsaero": "per_message", "exolve": "account",
+        "devino": "per_message", "p1sms": "per_message", "smstraffic": None, "twilio": "per_message", "log": None}
+    assert all(entry["cabinet_url"].startswith("https://") for kind, entry in catalog.items() if kind != "log")
     assert catalog["twilio"]["sender"]["required"] is True
 
 

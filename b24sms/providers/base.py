@@ -93,6 +93,7 @@ class RejectedContent(ProviderError):
 # ---- how receipts reach us ----
 PER_MESSAGE = "per_message"
 ACCOUNT = "account"
+REGISTERED = "registered"  # one URL per account, which the provider's API takes on save (register_receipts)
 
 # ---- declarations and values ----
 @dataclass(frozen=True)
@@ -186,9 +187,11 @@ class Provider:
     # same account at the same moment go together (a campaign is not one request per SMS).
     sends_per_request = 1
     poll_interval = None  # timedelta: at most one status request per account this often (SMSC's bulk limit)
-    # How receipts reach us: None (poll only), PER_MESSAGE (a callback URL on each send) or ACCOUNT (one URL the
-    # admin pastes into the provider's cabinet; the settings page shows it).
+    # How receipts reach us: None (poll only), PER_MESSAGE (a callback URL on each send), ACCOUNT (one URL the
+    # admin pastes into the provider's cabinet; the settings page shows it) or REGISTERED (one URL that
+    # `register_receipts` hands the provider's API when the admin saves).
     receipts = None
+    receipt_reply = None  # the text body a provider wants in answer to a receipt (SMS.RU: "100"); None: JSON
     status_table = {}  # the provider's value (lower-case) -> one of the vocabulary
     error_table = {}  # the provider's code or words (lower-case) -> ProviderError subclass
 
@@ -252,6 +255,10 @@ class Provider:
 
     def read_receipt(self, receipt: Receipt) -> list[StatusReport]:
         raise ProviderError(f"{self.title} does not push receipts", "no_receipts")
+
+    def register_receipts(self, callback_url) -> None:
+        """Where the provider's API takes the account's receipt URL (SMS.RU), see that `callback_url` is
+        registered there, once. Called after the admin saved; by default nothing."""
 
     # -- helpers for subclasses --
     def map_status(self, raw) -> str:

@@ -1,7 +1,7 @@
 """POST /callbacks/<provider>/<secret>: delivery receipts pushed by SMS providers."""
 import logging
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from .. import callback_urls, providers, statuses
 from ..db import get_session
@@ -30,6 +30,8 @@ def receive_receipt(kind, secret):
     except ProviderError as exc:
         raise BadRequest(N_("The receipt could not be read: %(words)s"), "bad_receipt", words=exc.text) from None
     matched, changed = statuses.apply_receipts(session, account, reports, utcnow(), message_key=request.args.get("m"))
+    if provider.receipt_reply is not None:  # the answer the provider counts as "received" (SMS.RU: 100)
+        return Response(provider.receipt_reply, mimetype="text/plain")
     return jsonify(ok=True, received=len(reports), matched=matched, changed=changed)
 
 

@@ -27,6 +27,8 @@ STRINGS = {
     "balance_unknown": N_("The provider does not report a balance."),
     "balance_error": N_("The balance could not be read: %(words)s"),
     "receipts_per_message": N_("Delivery receipts are requested with every message."),
+    "receipts_registered": N_("Delivery receipts: b24sms registers its receipt address with %(provider)s when you "
+                              "save."),
     "receipts_after_save": N_("Save to get the delivery receipt URL for your %(provider)s account."),
     "receipt_url": N_("Delivery receipt URL"),
     "receipt_url_help": N_("Delivery receipt URL: paste it into the %(provider)s cabinet (settings, status handler URL)"),

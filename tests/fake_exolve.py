@@ -1,0 +1,93 @@
+"""MTS Exolve faked at the HTTP boundary, in the SMS API's shapes (providers.md, docs.exolve.ru): JSON POSTs to
+`messaging/v1/<Method>` with `Authorization: Bearer <key>`, errors as non-2xx `{"error": {"message"}}`.
+
+Like Exolve it has no client id: a repeated send is a second message. The delivery status of a message is
+whatever a test sets (`set_status`): the enum values are unpublished, so tests choose numbers (what one client
+reads) or the enum names."""
+import itertools
+import json
+import re
+from urllib.parse import urlsplit
+
+import responses
+
+from tests.fake_providers import LosesAnswers, _failure
+from tests.fakes import reply
+
+EXOLVE = "https://api.exolve.ru/"
+API_KEY = "eyJhbGciOiJSUzI1NiJ9.exolve-test-application-key.c2lnbmF0dXJl"
+APPLICATION = "6f1c4d2e-0a7b-4c55-9c1e-2f6b3d8e9a10"
+OWN_NUMBER = "79991234567"  # the application's mobile number
+
+
+class FakeExolve(LosesAnswers):
+    def __init__(self, rsps, api_key=API_KEY, balance=512.75, base=EXOLVE):
+        self.api_key, self.balance = api_key, balance
+        self.messages = {}  # message_id -> the GetList entry
+        self.requests = []  # (method, body)
+        self.fail_next = []  # HTTP statuses (or exceptions) instead of an answer
+        self.refuse_next = []  # (HTTP status, body) to answer the next SendSMS with
+        self.alpha_names = [{"name": "SHOP", "status": "ACTIVE"}]
+        self.has_balance_method = True
+        self.initial_status = 0  # a fresh message's delivery_status / status
+        self.ids = itertools.count(4_611_686_018_427_400_000)
+        pattern = re.compile(re.escape(base) + r"(messaging|finance)/v1/\w+")
+        rsps.add_callback(responses.POST, pattern, callback=self.answering(self._handle))
+
+    @property
+    def sent(self):
+        return list(self.messages.values())
+
+    def calls_of(self, method):
+        return [body for name, body in self.requests if name == method]
+
+    def _handle(self, request):
+        method = urlsplit(request.url).path.rsplit("/", 1)[-1]
+        body = json.loads(request.body or "{}")
+        self.requests.append((method, body))
+        if self.fail_next:
+            return _failure(self.fail_next.pop(0))
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return reply(401, {"error": {"code": 16, "message": "unauthenticated: invalid token"}})
+        if method == "SendSMS":
+            return self._send(body)
+        if method == "GetList":
+            return self._list(body)
+        if method == "GetCount":
+            return reply(200, {"count": str(len(self.messages))})
+        if method == "GetAlphaNames":
+            return reply(200, {"alpha_names": self.alpha_names})
+        if method == "GetBalance" and self.has_balance_method:
+            return reply(200, {"balance": self.balance})
+        return reply(404, {"error": {"code": 5, "message": "Not Found"}})
+
+    def _send(self, body):
+        if self.refuse_next:
+            return reply(*self.refuse_next.pop(0))
+        if not re.fullmatch(r"\d{11,15}", str(body.get("destination", ""))):
+            return reply(400, {"error": {"code": 3, "message": "invalid destination number"}})
+        names = {entry["name"] for entry in self.alpha_names}
+        if body.get("number") not in names | {OWN_NUMBER}:
+            return reply(400, {"error": {"code": 3, "message": "number is not allowed for this application"}})
+        message_id = str(next(self.ids))
+        self.messages[message_id] = {
+            "message_id": message_id, "application_uuid": APPLICATION, "date": "2026-11-23T10:00:00Z",
+            "number": body["number"], "sender": body["number"], "receiver": body["destination"],
+            "text": body.get("text", ""), "direction": 2, "segments_count": 1, "billing_status": 0,
+            "delivery_status": self.initial_status, "channel": 0, "status": self.initial_status,
+        }
+        return reply(200, {"message_id": message_id})
+
+    def _list(self, body):
+        if body.get("message_id") not in (None, ""):
+            entry = self.messages.get(str(body["message_id"]))
+            return reply(200, {"messages": [entry] if entry else []})
+        return reply(200, {"messages": list(self.messages.values())[: int(body.get("limit") or 100)]})
+
+    def set_status(self, message_id, delivery_status, status=None):
+        self.messages[message_id].update(delivery_status=delivery_status,
+                                         status=delivery_status if status is None else status)
+
+    def delivery_report(self, message_id):
+        """What a delivery report to the application's URL is taken to carry: the message as GetList lists it."""
+        return dict(self.messages[message_id])
