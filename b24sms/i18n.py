@@ -3,10 +3,15 @@
 Catalogues live in b24sms/translations (`make translations` compiles them). Strings below the web layer are
 marked with `errors.N_` and translated where they are shown.
 """
+from functools import lru_cache
+from pathlib import Path
+
+from babel.support import Translations
 from flask import g, request
 from flask_babel import Babel, get_locale, gettext, refresh
 
 LANGUAGES = ("en", "ru")
+TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 # Bitrix24's LANG codes whose portals read Russian: Ukrainian, Belarusian and Kazakh portals included.
 RUSSIAN_READING = {"ru", "ua", "by", "kz"}
 
@@ -40,6 +45,17 @@ def current_language():
 
 def translate(template, params=None):
     text = gettext(template)
+    return text % params if params else text
+
+
+@lru_cache(maxsize=None)
+def _catalogue(language):
+    return Translations.load(str(TRANSLATIONS), [language], domain="messages")
+
+
+def translate_to(language, template, params=None):
+    """`template` in `language`, outside any request (a job pass writing to a portal in its language)."""
+    text = _catalogue(language if language in LANGUAGES else "en").gettext(template)
     return text % params if params else text
 
 

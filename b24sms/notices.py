@@ -13,8 +13,8 @@ A cause not seen again for STALE_AFTER is not told (the admin mended it meanwhil
 (needs_reauth, uninstalled) gets no notices. When Bitrix24 refuses the notice (the app lacks the `im` scope,
 `ACCESS_DENIED`, ...), that is logged and tried again the next day.
 
-The texts are here, in Russian and English, rather than in the gettext catalogue: a job pass has no request
-to carry a language; the portal's own (Portal.language) picks one.
+The texts come from the gettext catalogue like the pages' words; a job pass has no request to carry a language,
+so the portal's own (Portal.language) picks one.
 """
 import logging
 from datetime import timedelta
@@ -24,7 +24,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from . import claims, providers
 from .bitrix.errors import BitrixError
-from .i18n import language_for
+from .errors import N_
+from .i18n import language_for, translate_to
 from .models import Portal, PortalNotice, PortalState, ProviderAccount, utcnow
 from .portal_tokens import rest_client
 from .providers.base import InvalidCredentials
@@ -39,19 +40,12 @@ CLAIM_LIMIT = 20  # notices of one portal one claim takes
 MAX_WORDS = 300  # of a provider's words quoted in a notice
 NOTICES = claims.Queue(PortalNotice, PortalNotice.due_at, PortalNotice.lease, None)
 
-TEXTS = {
-    LOW_BALANCE: {
-        "en": "b24sms: the balance of your {provider} account is {balance}, below the threshold of {threshold} "
-              "set in the app. Top it up so that SMS keep going out.",
-        "ru": "b24sms: баланс вашего аккаунта {provider} — {balance}, это ниже порога {threshold}, заданного "
-              "в приложении. Пополните счёт, чтобы SMS продолжали уходить.",
-    },
-    CREDENTIALS_REFUSED: {
-        "en": "b24sms: {provider} refuses the account's credentials saved in the app ({words}). SMS cannot go "
-              "out through it: check the login and password (or key) in the app's settings.",
-        "ru": "b24sms: {provider} не принимает данные аккаунта, сохранённые в приложении ({words}). SMS через "
-              "него не уходят: проверьте логин и пароль (или ключ) в настройках приложения.",
-    },
+TEXTS = {  # in the gettext catalogue like every other word; translated into the portal's language
+    LOW_BALANCE: N_("b24sms: the balance of your %(provider)s account is %(balance)s, below the threshold of "
+                    "%(threshold)s set in the app. Top it up so that SMS keep going out."),
+    CREDENTIALS_REFUSED: N_("b24sms: %(provider)s refuses the account's credentials saved in the app (%(words)s). "
+                            "SMS cannot go out through it: check the login and password (or key) in the app's "
+                            "settings."),
 }
 
 
@@ -171,7 +165,7 @@ def compose(cause, language, kind, detail):
               "balance": _money(detail.get("balance"), detail.get("currency")),
               "threshold": _money(detail.get("threshold"), detail.get("currency")),
               "words": _plain(detail.get("words") or "")}
-    return TEXTS[cause]["ru" if language == "ru" else "en"].format(**values)
+    return translate_to(language, TEXTS[cause], values)
 
 
 def _money(amount, currency):

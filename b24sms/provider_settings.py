@@ -3,9 +3,10 @@ accepted the credentials."""
 import logging
 
 from . import balances, callback_urls, providers, sender_approval, sender_names, senders
-from .errors import N_, BadRequest, UpstreamError
+from .errors import N_, BadRequest
 from .models import ProviderAccount
-from .providers.base import ACCOUNT, InvalidCredentials, ProviderError, RetryLater
+from .provider_refusals import asked
+from .providers.base import ACCOUNT, ProviderError
 
 MASK = "********"
 logger = logging.getLogger(__name__)
@@ -55,17 +56,8 @@ def save_settings(session, settings, portal, entries, http=None, names=None):
     to_send_with = portal.sender_names if names is None else names
     for index, (kind, sender, credentials) in enumerate(cleaned):
         provider = providers.build(kind, credentials, sender, settings, http=http)
-        try:
-            provider.check_credentials()
-        except InvalidCredentials as exc:
-            raise BadRequest(N_("%(provider)s refused the credentials: %(words)s"), "invalid_credentials",
-                             provider=provider.title, words=exc.text) from None
-        except RetryLater as exc:
-            raise UpstreamError(N_("%(provider)s could not be reached: %(words)s"), "provider_unavailable",
-                                provider=provider.title, words=exc.text) from None
-        except ProviderError as exc:
-            raise BadRequest(N_("%(provider)s refused the settings: %(words)s"), "invalid_credentials",
-                             provider=provider.title, words=str(exc)) from None
+        asked(provider, provider.check_credentials, refused=N_("%(provider)s refused the credentials: %(words)s"),
+              other=N_("%(provider)s refused the settings: %(words)s"))
         sender_approval.check(provider, sender_approval.names_to_check(index, sender, offered[kind], to_send_with))
 
     for account in portal.accounts:

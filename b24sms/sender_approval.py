@@ -6,8 +6,9 @@ not checked: the provider itself refuses a wrong one when sending (SenderRejecte
 import logging
 
 from . import providers
+from .provider_refusals import asked
 from .errors import N_, BadRequest, NotFound, UpstreamError
-from .providers.base import InvalidCredentials, ProviderError, RetryLater
+from .providers.base import ProviderError
 
 logger = logging.getLogger(__name__)
 SHOWN_NAMES = 10  # approved names an error message lists
@@ -23,17 +24,10 @@ def names_at(portal, settings, kind, http=None):
         raise NotFound(N_("%(provider)s is not among this portal's saved providers: save it first."),
                        "provider_not_configured", provider=cls.title)
     provider = providers.for_account(account, settings, http=http)
-    try:
-        names = provider.sender_names()
-    except InvalidCredentials as exc:
-        raise BadRequest(N_("%(provider)s refused the saved credentials: %(words)s"), "invalid_credentials",
-                         provider=provider.title, words=exc.text) from None
-    except RetryLater as exc:
-        raise UpstreamError(N_("%(provider)s could not be reached: %(words)s"), "provider_unavailable",
-                            provider=provider.title, words=exc.text) from None
-    except ProviderError as exc:
-        raise UpstreamError(N_("%(provider)s did not list the sender names: %(words)s"), "provider_error",
-                            provider=provider.title, words=str(exc)) from None
+    names = asked(provider, provider.sender_names,
+                  refused=N_("%(provider)s refused the saved credentials: %(words)s"),
+                  other=N_("%(provider)s did not list the sender names: %(words)s"), other_error=UpstreamError,
+                  other_code="provider_error")
     return {"names": names}
 
 

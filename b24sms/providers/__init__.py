@@ -6,7 +6,7 @@ import pkgutil
 from .base import Provider, ProviderError  # noqa: F401
 from .log import LogProvider
 
-NOT_PROVIDERS = {"base"}
+NOT_PROVIDERS = {"base", "vocabulary"}
 
 
 def _discover():

@@ -1,170 +1,24 @@
-"""What every SMS provider shares: the status vocabulary, the error hierarchy, declared settings and HTTP.
+"""What every SMS provider shares: the base class that owns HTTP, and (from vocabulary.py) the status
+vocabulary, the error hierarchy and the declared settings.
 
 A provider module only declares its settings and its two tables (statuses, errors), builds its payloads and
 parses its answers. This base owns the HTTP session, the timeout and the classification of transport failures,
 so that a new provider is one module. Providers know nothing of portals, Flask or the database.
 """
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from decimal import Decimal, InvalidOperation
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from .. import counters
-
-# ---- the one status vocabulary (Bitrix24's five, plus "unknown: keep the raw word, poll again") ----
-QUEUED = "queued"
-SENT = "sent"
-DELIVERED = "delivered"
-UNDELIVERED = "undelivered"
-FAILED = "failed"
-UNKNOWN = "unknown"
-FINAL_STATUSES = frozenset({DELIVERED, UNDELIVERED, FAILED})
-# Later statuses never give way to earlier ones (a late "sent" receipt after "delivered" changes nothing).
-STATUS_RANK = {QUEUED: 0, SENT: 1, DELIVERED: 2, UNDELIVERED: 2, FAILED: 2}
-
-
-# ---- errors: what the sending flow needs to know is whether to retry, fail over, or fail the message ----
-class ProviderError(Exception):
-    """A provider refused or could not be understood. `code` and `text` are the provider's own."""
-
-    kind = "provider_error"
-    retryable = False  # worth trying the same provider again later
-    fails_over = True  # another provider in the chain could still send it (False: the recipient/text is the problem)
-
-    def __init__(self, text, code=None):
-        super().__init__(text)
-        # A provider's words are stored as they came, but PostgreSQL text cannot hold NUL.
-        self.text = str(text).replace("\x00", "")
-        self.code = None if code is None else str(code).replace("\x00", "")
-
-    def __str__(self):
-        return f"{self.code}: {self.text}" if self.code else self.text
-
-
-class RetryLater(ProviderError):
-    """Rate limit, 5xx, timeout, connection trouble: nothing is wrong with the message."""
-
-    kind = "retry_later"
-    retryable = True
-
-
-class Unreachable(RetryLater):
-    """No connection could be made: the request never reached the provider, so nothing was sent."""
-
-
-class AnswerLost(RetryLater):
-    """The request reached the provider but its answer did not reach us (read timeout, connection dropped).
-    For a send this means the provider may have the message: ask it before sending again."""
-
-    kind = "answer_lost"
-
-
-class CannotTell(ProviderError):
-    """The provider offers no way to ask whether it has a message we sent."""
-
-    kind = "cannot_tell"
-
-
-class InvalidCredentials(ProviderError):
-    kind = "invalid_credentials"
-
-
-class NoMoney(ProviderError):
-    kind = "no_money"
-
-
-class SenderRejected(ProviderError):
-    """The sender name / from number is not allowed on this account."""
-
-    kind = "sender_rejected"
-
-
-class InvalidRecipient(ProviderError):
-    kind = "invalid_recipient"
-    fails_over = False
-
-
-class RejectedContent(ProviderError):
-    kind = "rejected_content"
-    fails_over = False
-
-
-# ---- how receipts reach us ----
-PER_MESSAGE = "per_message"
-ACCOUNT = "account"
-REGISTERED = "registered"  # one URL per account, which the provider's API takes on save (register_receipts)
-
-# ---- declarations and values ----
-@dataclass(frozen=True)
-class Setting:
-    """One field of a provider's settings form; the form and the validation are generated from these."""
-
-    name: str
-    label: str
-    secret: bool = False
-    required: bool = True
-    input: str = "text"  # the HTML input type
-    help: str = ""
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    key: str  # our id for the message, unique for ever: the provider's client id / idempotency key
-    phone: str  # E.164
-    text: str
-    sender: str | None = None
-    callback_url: str | None = None
-
-
-@dataclass(frozen=True)
-class Tracked:
-    """A message the provider took, as a status query names it (SMSC wants the phone beside the id)."""
-
-    provider_id: str
-    phone: str | None = None  # E.164
-
-
-@dataclass(frozen=True)
-class Receipt:
-    """A delivery receipt as it reached us, free of any web framework."""
-
-    url: str  # the public URL the provider called (what we gave it), query string included
-    params: tuple = ()  # (name, value) pairs of the form body, repeats kept
-    query: tuple = ()  # (name, value) pairs of the query string
-    json: dict | list | None = None
-    headers: dict = field(default_factory=dict)  # lower-case names
-
-    @property
-    def fields(self) -> dict:
-        """Query, then form values by name (the last of repeats), overlaid by a JSON object body's top level."""
-        values = dict(self.query)
-        values.update(self.params)
-        if isinstance(self.json, dict):
-            values.update(self.json)
-        return values
-
-
-@dataclass(frozen=True)
-class Accepted:
-    provider_id: str
-    status: str = QUEUED
-    raw: str = ""
-
-
-@dataclass(frozen=True)
-class StatusReport:
-    provider_id: str
-    status: str  # one of the vocabulary above
-    raw: str  # the provider's own value
-    error_code: str | None = None
-    error_text: str | None = None
-
-
-@dataclass(frozen=True)
-class Balance:
-    amount: Decimal | None
-    currency: str | None = None
+from .vocabulary import (  # noqa: F401  (provider modules import these from here)
+    ACCOUNT, Accepted, AnswerLost, Balance, CannotTell, DELIVERED,
+    FAILED, FINAL_STATUSES, InvalidCredentials, InvalidRecipient, NoMoney, Outgoing,
+    PER_MESSAGE, ProviderError, QUEUED, REGISTERED, Receipt, RejectedContent,
+    RetryLater, SENT, STATUS_RANK, SenderRejected, Setting, StatusReport,
+    Tracked, UNDELIVERED, UNKNOWN, Unreachable,
+)
 
 
 class Provider:
@@ -221,6 +75,13 @@ class Provider:
         """Up to `sends_per_request` messages in one request: one result per message, in order (a ProviderError
         for a message the provider refused). A failure of the whole request raises, as `send` does."""
         raise NotImplementedError
+
+    def send_as_batch(self, message: Outgoing) -> Accepted:
+        """`send` for a provider whose one request format is the batch: a batch of one, its refusal raised."""
+        result = self.send_many([message])[0]
+        if isinstance(result, ProviderError):
+            raise result
+        return result
 
     def statuses(self, messages: list[Tracked]) -> list[StatusReport]:
         raise NotImplementedError

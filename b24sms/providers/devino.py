@@ -107,10 +107,7 @@ class Devino(Provider):
 
     # -- the provider's calls --
     def send(self, message):
-        result = self.send_many([message])[0]
-        if isinstance(result, ProviderError):
-            raise result
-        return result
+        return self.send_as_batch(message)
 
     def send_many(self, messages):
         items = [self._item(message) for message in messages]

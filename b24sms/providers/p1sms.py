@@ -120,10 +120,7 @@ class P1sms(Provider):
 
     # -- sending --
     def send(self, message):
-        result = self.send_many([message])[0]
-        if isinstance(result, ProviderError):
-            raise result
-        return result
+        return self.send_as_batch(message)
 
     def send_many(self, messages):
         items = [{"phone": digits_only(m.phone), "text": m.text, "channel": "char", "sender": m.sender or ""}

@@ -51,10 +51,7 @@ class Prostor(Provider):
         return answer
 
     def send(self, message):
-        result = self.send_many([message])[0]
-        if isinstance(result, ProviderError):
-            raise result
-        return result
+        return self.send_as_batch(message)
 
     def send_many(self, messages):
         items = []

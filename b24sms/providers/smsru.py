@@ -124,10 +124,7 @@ class SmsRu(Provider):
 
     # -- sending --
     def send(self, message):
-        result = self.send_many([message])[0]
-        if isinstance(result, ProviderError):
-            raise result
-        return result
+        return self.send_as_batch(message)
 
     def send_many(self, messages):
         groups = _groups(messages)
