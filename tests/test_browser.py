@@ -1,6 +1,6 @@
 """The settings page in a real headless Chromium (Debian's `chromium`, driven by Playwright), as a portal admin
 uses it: installed from the Bitrix24 stand-in (b24sms/demo) on a LANG=ru portal and on an English one, with a
-loopback Prostor SMS behind it. Screenshots of every step go to test-artifacts/screenshots/.
+loopback Prostor SMS behind it. Screenshots of every step go to test-artifacts/screenshots/<database>/.
 
 Skipped where Chromium is not installed (`.ci/run` installs it)."""
 import os
@@ -14,10 +14,12 @@ from sqlalchemy import select, update
 from b24sms import create_app, demo, jobs, providers
 from b24sms.models import Message, Portal, ProviderAccount, utcnow
 from scripts.loopback_fakes import PROSTOR_LOGIN, PROSTOR_PASSWORD, FakeProstor, LoopbackServer, free_port
-from tests.conftest import ENCRYPTION_KEY, empty_tables
+from tests.conftest import ENCRYPTION_KEY, empty_tables, on_postgres
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
+# One folder per database: CI runs the SQLite and the PostgreSQL suites at once.
+SHOTS = (Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
+         / ("postgresql" if on_postgres() else "sqlite"))
 BX24_STAND_IN = (Path(__file__).resolve().parent.parent / "static" / "demo" / "bx24.js").read_text()
 # Words a Russian page may show in Latin letters: brand and product names, units, formats.
 LATIN_ALLOWED = {"b24sms", "prostor", "sms", "smsc", "aero", "twilio", "api", "csv", "email", "sid", "auth",
