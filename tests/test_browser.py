@@ -6,6 +6,7 @@ Skipped where Chromium is not installed (`.ci/run` installs it)."""
 import os
 import re
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,6 @@ def live_app(database_url, tmp_path, prostor_server):
         "HTTP_TIMEOUT": 5,
     })
     server = LoopbackServer("127.0.0.1", port, app)
-    import threading
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield app, base
     server.shutdown()
@@ -189,6 +189,14 @@ def test_an_admin_installs_configures_two_providers_and_two_senders_and_reads_th
     _job_pass(app)
     page.wait_for_selector(f"#messages td.status-delivered:has-text('{words['delivered']}')", timeout=15000)
     tab.shot("log-after-job")
+    # The frame is resized to the page whenever its height changed (Bitrix24 does not do it by itself).
+    assert page.evaluate("BX24.calls.filter(function (c) { return c.name === 'fitWindow'; }).length") >= 2
+
+    # The log as a spreadsheet: UTF-8 with a BOM, this page's words, the message in it.
+    with page.expect_download() as download:
+        page.click("#export-csv")
+    exported = Path(download.value.path()).read_bytes()
+    assert exported.startswith(b"\xef\xbb\xbf") and "+79001234567" in exported.decode("utf-8-sig")
 
     # A second sender name and a second provider, then the chain reordered.
     page.click("#add-sender")

@@ -85,7 +85,9 @@ def test_csv_export_has_a_bom_cyrillic_every_row_and_no_formulas(client, log):
     raw = answer.get_data()
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
-    assert rows[0][:4] == ["message_id", "created_at", "to", "text"]
+    # The page was opened with LANG=ru: headings and states in Russian, the provider by its name.
+    assert rows[0][:4] == ["Id сообщения в Битрикс24", "Создано (UTC)", "Получатель", "Текст"]
+    assert (rows[1][5], rows[1][7]) == ("Prostor SMS", "Доставлено")
     assert [row[3] for row in rows[1:]] == ["Ваш заказ готов", "Order 100% shipped", "'=HYPERLINK(\"x\")",
                                             "snake_case text"]
     assert rows[1][2] == "+79161234567"  # a number stays a number, not a formula

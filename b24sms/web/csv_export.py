@@ -1,25 +1,42 @@
-"""The message log as CSV (GET /api/messages.csv): the columns the page's table shows, one row a message."""
+"""The message log as CSV (GET /api/messages.csv): the columns the page's table shows, one row a message, headed
+and worded in the page's language (the provider's own words kept)."""
 import csv
 import io
 
-COLUMNS = ("message_id", "created_at", "to", "text", "segments", "provider", "sender", "state", "status", "error",
-           "attempts", "tried", "updated_at")
+from .. import providers
+from ..errors import N_
+from ..i18n import translate
+from .page_strings import STRINGS
+
+COLUMNS = (  # (the log view's field, the column's heading)
+    ("message_id", N_("Bitrix24 message id")), ("created_at", N_("Created (UTC)")), ("to", N_("Recipient")),
+    ("text", N_("Text")), ("segments", N_("SMS segments")), ("provider", N_("Provider")), ("sender", N_("Sender")),
+    ("state", N_("Status")), ("status", N_("Bitrix24 status")), ("error", N_("Error")), ("attempts", N_("Attempts")),
+    ("tried", N_("Providers tried")), ("updated_at", N_("Updated (UTC)")),
+)
 BOM = "\ufeff"  # spreadsheet programs take the file for UTF-8 (Cyrillic texts) only with it
 
 
 def row(view):
     """A message's row from its log view (b24sms/web/views.py)."""
     error = view["error"]
-    tried = " > ".join(f"{t.get('provider')}: {t.get('result')}" for t in view["tried"])
-    values = {**view, "error": f"{error['code']}: {error['message']}" if error else "", "tried": tried}
-    return [_cell(values.get(name)) for name in COLUMNS]
+    tried = " > ".join(f"{_title(t.get('provider'))}: {t.get('result')}" for t in view["tried"])
+    state = STRINGS.get(f"state_words_{view['state']}")
+    values = {**view, "error": f"{error['code']}: {error['message']}" if error else "", "tried": tried,
+              "provider": _title(view["provider"]), "state": translate(state) if state else view["state"]}
+    return [_cell(values.get(name)) for name, _ in COLUMNS]
+
+
+def _title(kind):
+    cls = providers.PROVIDERS.get(kind) if kind else None
+    return translate(cls.title) if cls else (kind or "")
 
 
 def lines(rows):
     """The CSV text, a line at a time, the BOM and the header first."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(COLUMNS)
+    writer.writerow([translate(heading) for _, heading in COLUMNS])
     yield BOM + _take(buffer)
     for values in rows:
         writer.writerow(values)
