@@ -250,7 +250,7 @@
     senders = (settings.senders || []).map(function (s) { return Object.assign({}, s); });
     showPortal(settings.portal);
     if (admin && !chain.length) {  // first run: the most used provider's form, ready to fill in
-      var first = data.catalog[0].kind;  // the catalogue comes most used first
+      var first = data.first_choice || data.catalog[0].kind;  // the catalogue comes most used first
       chain.push({ kind: first, sender: "", credentials: {}, balance_threshold: null });
       $("intro").hidden = false;
     }

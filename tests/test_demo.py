@@ -83,6 +83,8 @@ def test_demo_shows_the_settings_page_of_the_demo_portal_with_its_panel(client, 
     assert "/static/demo/demo.js" in page and "/static/demo/bx24.js" in page
     assert "api.bitrix24.com" not in page  # the local stand-in of BX24 instead: nothing leaves the machine
     assert "make jobs" in page
+    # A first run opens with the provider that works without an account anywhere.
+    assert '"first_choice": "log"' in page
     session = session_tokens.read(app.config["SECRET_KEY"], f"Bearer {token}")
     assert (session.user_id, session.is_admin, session.language) == ("1", True, language)
     with db.session() as db_session:

@@ -58,6 +58,9 @@ def render_settings(portal, user_id, is_admin, *, installing, language, bx24_scr
         "catalog": [_translated(cls.describe()) for cls in providers.offered(settings).values()],
         "strings": page_strings.translated(),
         "demo": demo,
+        # The provider whose form a first run opens with: the most used, or on the local demo the one that works
+        # without an account anywhere.
+        "first_choice": "log" if demo and "log" in providers.offered(settings) else None,
     }
     return render_template("settings.html", token=token, installing=installing, is_admin=is_admin,
                            portal=portal, page_data=page_data, language=language, bx24_script=bx24_script,
