@@ -62,6 +62,24 @@
   function time(iso) { return iso ? dateTime.format(new Date(iso)) : ""; }
   function day(isoDate) { return dayOnly.format(new Date(isoDate + "T00:00:00")); }
 
+  // "Remove" that asks first, in the page: "Remove SHOP? Yes, remove / Cancel".
+  function removeControl(onConfirm, what) {
+    var box = el("span", { class: "remove" });
+    var ask = el("button", { type: "button", class: "link", text: t("remove") });
+    ask.addEventListener("click", function () {
+      box.textContent = "";
+      var yes = el("button", { type: "button", class: "link danger", text: t("remove_yes") });
+      var no = el("button", { type: "button", class: "link", text: t("cancel") });
+      yes.addEventListener("click", onConfirm);
+      no.addEventListener("click", function () { box.textContent = ""; box.appendChild(ask); });
+      box.appendChild(el("span", { text: t("remove_confirm", { what: what }) + " " }));
+      box.appendChild(yes);
+      box.appendChild(no);
+    });
+    box.appendChild(ask);
+    return box;
+  }
+
   function providerTitle(kind) { return (catalog[kind] && catalog[kind].title) || kind || ""; }
 
   // Bitrix24 sizes its frame to the page only when asked: ask whenever the page's height changes.
@@ -79,7 +97,8 @@
   window.b24sms = {
     data: data, catalog: catalog, t: t, $: $, el: el, api: api, request: request,
     time: time, day: day, number: number.format, money: money.format, providerTitle: providerTitle,
-    fitWindow: fitWindow
+    fitWindow: fitWindow, removeControl: removeControl,
+    markDirty: function () {}  // settings.js marks unsaved changes
   };
   if (window.BX24 && BX24.init) BX24.init(function () { fitWindow(); watchHeight(); });
   else watchHeight();

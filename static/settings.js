@@ -4,16 +4,17 @@
   "use strict";
   var P = window.b24sms, t = P.t, $ = P.$, el = P.el, data = P.data;
   var admin = data.is_admin;
-  var chain = [], senders = [], approved = {}, balances = {};
+  var chain = [], balances = {};
+  var names = P.senderNames;  // static/senders.js
   var dirty = false;
   // The provider a first install starts with: the most used among those offered.
 
-  function markDirty() {
+  var markDirty = P.markDirty = function () {
     if (!admin) return;
     dirty = true;
     $("unsaved").hidden = false;
     $("settings-saved").hidden = true;
-  }
+  };
 
   function showPortal(portal) {
     var parts = [portal.sender_registered ? t("sender_registered") : t("sender_not_registered"),
@@ -60,7 +61,7 @@
   function senderInput(entry, spec, index) {
     var label = fieldInput(entry, spec.sender, "providers[" + index + "].sender", entry.sender,
       function (v) { entry.sender = v; });
-    if (approved[entry.kind]) label.querySelector("input").setAttribute("list", "names-" + entry.kind);
+    if (names.approved[entry.kind]) label.querySelector("input").setAttribute("list", "names-" + entry.kind);
     return label;
   }
 
@@ -99,23 +100,6 @@
       el("small", { class: "muted help", text: t("threshold_help") })]);
   }
 
-  function removeControl(onConfirm, what) {
-    var box = el("span", { class: "remove" });
-    var ask = el("button", { type: "button", class: "link", text: t("remove") });
-    ask.addEventListener("click", function () {
-      box.textContent = "";
-      var yes = el("button", { type: "button", class: "link danger", text: t("remove_yes") });
-      var no = el("button", { type: "button", class: "link", text: t("cancel") });
-      yes.addEventListener("click", onConfirm);
-      no.addEventListener("click", function () { box.textContent = ""; box.appendChild(ask); });
-      box.appendChild(el("span", { text: t("remove_confirm", { what: what }) + " " }));
-      box.appendChild(yes);
-      box.appendChild(no);
-    });
-    box.appendChild(ask);
-    return box;
-  }
-
   function renderChain() {
     var list = $("chain");
     list.textContent = "";
@@ -136,7 +120,7 @@
           });
           controls.appendChild(b);
         });
-        controls.appendChild(removeControl(function () { chain.splice(index, 1); markDirty(); renderChain(); }, spec.title));
+        controls.appendChild(P.removeControl(function () { chain.splice(index, 1); markDirty(); renderChain(); }, spec.title));
         head.appendChild(controls);
       }
       var item = el("li", { "data-kind": entry.kind }, [head]);
@@ -168,73 +152,6 @@
     $("add-row").hidden = !select.options.length;  // every provider is in the chain already
   }
 
-  // ---- sender names ----
-  function renderSenders() {
-    var list = $("senders");
-    list.textContent = "";
-    $("no-senders").hidden = senders.length > 0;
-    senders.forEach(function (sender, index) {
-      var item = el("li", { class: "row" });
-      var name = el("input", { type: "text", maxlength: "64", "data-field": "senders[" + index + "].name",
-        "aria-label": t("sender_name"), list: "approved-names", disabled: admin ? null : "disabled" });
-      name.value = sender.name || "";
-      name.addEventListener("input", function () { sender.name = name.value; markDirty(); });
-      var radio = el("input", { type: "radio", name: "default-sender", "aria-label": t("default_sender"),
-        disabled: admin ? null : "disabled", checked: sender["default"] ? "checked" : null });
-      radio.addEventListener("change", function () {
-        senders.forEach(function (s) { s["default"] = s === sender; });
-        markDirty();
-      });
-      item.appendChild(el("label", { class: "inline" }, [name]));
-      item.appendChild(el("label", { class: "inline" }, [radio, " " + t("default_sender")]));
-      if (sender.code) {
-        item.appendChild(el("small", { class: sender.registered ? "ok" : "warning",
-          text: sender.registered ? t("sender_in_bitrix") : t("sender_not_in_bitrix") }));
-      }
-      if (admin) {
-        item.appendChild(removeControl(function () {
-          var wasDefault = sender["default"];
-          senders.splice(index, 1);
-          if (wasDefault && senders.length) senders[0]["default"] = true;
-          markDirty();
-          renderSenders();
-        }, sender.name || t("sender_name")));
-      }
-      list.appendChild(item);
-    });
-    renderTestSenders();
-  }
-
-  function renderTestSenders() {
-    var select = $("test-sender");
-    if (!select) return;
-    select.textContent = "";
-    senders.filter(function (s) { return s.code; }).forEach(function (s) {
-      select.appendChild(el("option", { value: s.name, text: s.name, selected: s["default"] ? "selected" : null }));
-    });
-    select.hidden = !select.options.length;
-  }
-
-  // The names each saved provider account has approved, for the dropdowns (where the provider can list them).
-  function loadApprovedNames() {
-    var kinds = chain.filter(function (e) { return e.credentials; }).map(function (e) { return e.kind; });
-    kinds.forEach(function (kind) {
-      P.api("GET", "/api/sender-names?kind=" + encodeURIComponent(kind)).then(function (answer) {
-        if (!answer.names) return;
-        approved[kind] = answer.names;
-        var own = document.getElementById("names-" + kind) || el("datalist", { id: "names-" + kind });
-        own.textContent = "";
-        answer.names.forEach(function (n) { own.appendChild(el("option", { value: n })); });
-        document.body.appendChild(own);
-        var all = $("approved-names");
-        var known = {};
-        Array.prototype.forEach.call(all.options, function (o) { known[o.value] = true; });
-        answer.names.forEach(function (n) { if (!known[n]) all.appendChild(el("option", { value: n })); });
-        renderChain();
-      }).catch(function () {});  // the dropdown is a help; typing a name still works
-    });
-  }
-
   function loadBalances() {
     P.api("GET", "/api/balance").then(function (rows) {
       balances = {};
@@ -247,7 +164,7 @@
     chain = settings.providers.map(function (p) {
       return Object.assign({}, p, { credentials: p.credentials ? Object.assign({}, p.credentials) : undefined });
     });
-    senders = (settings.senders || []).map(function (s) { return Object.assign({}, s); });
+    names.reset(settings.senders);
     showPortal(settings.portal);
     if (admin && !chain.length) {  // first run: the most used provider's form, ready to fill in
       var first = data.first_choice || data.catalog[0].kind;  // the catalogue comes most used first
@@ -255,7 +172,6 @@
       $("intro").hidden = false;
     }
     renderChain();
-    renderSenders();
   }
 
   function renderCabinets() {
@@ -272,13 +188,7 @@
       var kind = $("add-kind").value;
       if (kind) { chain.push({ kind: kind, sender: "", credentials: {}, balance_threshold: null }); markDirty(); renderChain(); }
     });
-    $("add-sender").addEventListener("click", function () {
-      senders.push({ name: "", "default": !senders.length });
-      markDirty();
-      renderSenders();
-      var inputs = document.querySelectorAll("#senders input[type=text]");
-      if (inputs.length) inputs[inputs.length - 1].focus();
-    });
+    $("add-sender").addEventListener("click", names.add);
 
     $("settings-form").addEventListener("submit", function (event) {
       event.preventDefault();
@@ -288,14 +198,14 @@
         providers: chain.map(function (e) {
           return { kind: e.kind, sender: e.sender || "", credentials: e.credentials || {}, balance_threshold: e.balance_threshold };
         }),
-        senders: senders.map(function (s) { return { name: s.name, "default": !!s["default"] }; })
+        senders: names.body()
       };
       P.api("PUT", "/api/settings", body).then(function (settings) {
         apply(settings);
         dirty = false;
         $("unsaved").hidden = true;
         loadBalances();
-        loadApprovedNames();
+        names.loadApproved(chain, renderChain);
         if (data.installing && window.BX24 && BX24.installFinish) BX24.installFinish();
         $("settings-saved").hidden = false;
         $("settings-saved").textContent = data.installing ? t("installed") : t("saved");
@@ -334,7 +244,7 @@
   renderCabinets();
   P.api("GET", "/api/settings").then(function (settings) {
     apply(settings);
-    if (admin && settings.providers.length) { loadBalances(); loadApprovedNames(); }
+    if (admin && settings.providers.length) { loadBalances(); names.loadApproved(chain, renderChain); }
     if (admin && !settings.providers.length) markDirty();
   }).catch(function (error) { showError(error, $("settings-error") || $("log-error")); });
 })();
