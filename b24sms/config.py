@@ -10,8 +10,6 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 from dotenv import load_dotenv
 
-from .demo import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, STAND_IN_PATH
-
 DEFAULTS = {
     "APP_ENV": "development",
     "DATABASE_URL": "sqlite:///instance/b24sms.sqlite3",
@@ -84,13 +82,6 @@ def load_settings(instance_path, overrides=None):
                 instance_path, "encryption_key", lambda: Fernet.generate_key().decode()
             )
             settings["DEVELOPMENT_SECRETS"].append("ENCRYPTION_KEYS")
-        if not settings["B24_CLIENT_ID"]:
-            # No OAuth pair of the app's own, so no real portal can be verified: visits are verified by the
-            # built-in Bitrix24 stand-in of the local demo (b24sms/demo/) unless B24_OAUTH_URL says otherwise.
-            settings["B24_CLIENT_ID"] = DEMO_CLIENT_ID
-            settings["B24_CLIENT_SECRET"] = settings["B24_CLIENT_SECRET"] or DEMO_CLIENT_SECRET
-            if not os.environ.get("B24_OAUTH_URL") and not overrides.get("B24_OAUTH_URL"):
-                settings["B24_OAUTH_URL"] = str(settings["PUBLIC_URL"]).rstrip("/") + STAND_IN_PATH + "/oauth"
 
     # The `log` provider sends nothing and reports delivered: offered in development, in production only on request.
     log_provider = settings.get("ENABLE_LOG_PROVIDER", os.environ.get("ENABLE_LOG_PROVIDER"))

@@ -35,7 +35,7 @@ def names_to_check(index, sender, cls, stored_or_wanted):
     """(name, field path) pairs one chain entry will send with: its own sender, and the portal's sender names
     where the provider takes them."""
     names = [(sender, f"providers[{index}].sender")] if sender else []
-    if cls.takes_sender_names and cls.sender_setting is not None:
+    if cls.sends_with_sender_names():
         names += [(entry.name, f"senders[{position}].name") for position, entry in enumerate(stored_or_wanted)]
     return names
 

@@ -246,7 +246,7 @@ def outgoing(message, account, settings, provider):
     callback_url = None
     if provider.receipts == PER_MESSAGE and account.callback_secret:
         callback_url = f"{callback_urls.url_for(settings, account)}?m={message.provider_key}"
-    takes_name = message.sender and provider.takes_sender_names and provider.sender_setting is not None
+    takes_name = message.sender and provider.sends_with_sender_names()
     return Outgoing(key=message.provider_key, phone=message.recipient, text=message.body,
                     sender=message.sender if takes_name else account.sender, callback_url=callback_url)
 

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from b24sms import create_app
 from b24sms.bitrix.client import FixedToken, RestClient
 from b24sms.config import load_settings
+from b24sms import demo
 from b24sms.demo import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_DOMAIN, DEMO_MEMBER_ID, tokens
 from b24sms.demo.state import state_of
 from b24sms.models import Message, MessageState, Portal
@@ -133,16 +134,17 @@ def test_demo_and_its_stand_in_are_404_in_production(database_url, tmp_path):
         assert client.post(path, json={}).status_code == 404, path
 
 
-def test_development_without_a_client_id_verifies_with_the_stand_in(tmp_path, monkeypatch):
+def test_development_keeps_the_real_oauth_defaults_the_stand_in_is_asked_for(tmp_path, monkeypatch):
+    """The settings' defaults are the contract's: visits are verified by the stand-in only when it is named."""
     for name in ("APP_ENV", "B24_CLIENT_ID", "B24_CLIENT_SECRET", "B24_OAUTH_URL", "PUBLIC_URL"):
         monkeypatch.delenv(name, raising=False)
     settings = load_settings(str(tmp_path))
-    assert (settings["B24_CLIENT_ID"], settings["B24_CLIENT_SECRET"]) == (DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
-    assert settings["B24_OAUTH_URL"] == "http://localhost:8000/demo/bitrix/oauth"
+    assert (settings["B24_CLIENT_ID"], settings["B24_OAUTH_URL"]) == ("", "https://oauth.bitrix.info")
+    assert not demo.verifies_visits(settings)
 
-    monkeypatch.setenv("B24_CLIENT_ID", "app.mine")
-    settings = load_settings(str(tmp_path))
-    assert (settings["B24_CLIENT_ID"], settings["B24_OAUTH_URL"]) == ("app.mine", "https://oauth.bitrix.info")
+    monkeypatch.setenv("B24_OAUTH_URL", "http://localhost:8000/demo/bitrix/oauth")
+    monkeypatch.setenv("B24_CLIENT_ID", DEMO_CLIENT_ID)
+    assert demo.verifies_visits(load_settings(str(tmp_path)))
 
 
 # ---------------------------------------------------------------- the stand-in answers like Bitrix24

@@ -68,6 +68,11 @@ class Provider:
         return f"<{type(self).__name__} sender={self.sender!r}>"
 
     # -- the three things a provider does --
+    @classmethod
+    def sends_with_sender_names(cls) -> bool:
+        """Whether the portal's sender names go to this provider (it takes a sender, and an alpha name as one)."""
+        return cls.takes_sender_names and cls.sender_setting is not None
+
     def send(self, message: Outgoing) -> Accepted:
         raise NotImplementedError
 
