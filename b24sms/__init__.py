@@ -6,7 +6,8 @@ from flask import Flask
 
 __version__ = "0.9.0"  # the User-Agent of our outgoing calls names it
 
-from . import canary, cli, crypto, db, http_client, i18n, web, web_sender  # noqa: E402  (http_client reads __version__)
+# noqa: E402 below: http_client reads __version__
+from . import canary, cli, crypto, db, http_client, i18n, log_lines, web, web_sender  # noqa: E402
 from .config import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +23,7 @@ def create_app(test_config=None, instance_path=None):
         static_folder=str(ROOT / "static"),
     )
     app.config.update(load_settings(app.instance_path, test_config))
-    logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_lines.configure(app.config["LOG_LEVEL"])  # one line per record: outside text escaped
     # urllib3 logs request lines at DEBUG, and OAuth calls carry tokens in the query string.
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     _warn_about_development_secrets(app.config["DEVELOPMENT_SECRETS"])

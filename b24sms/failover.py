@@ -45,8 +45,9 @@ def started(log, account, at):
 
 
 def settled(log, at, error=None):
-    """The log with its last (pending) call closed: accepted, or the error's kind and code."""
-    entry = {**log[-1], "at": _iso(at)}
+    """The log with its last (pending) call closed: accepted, or the error's kind and code. `at` becomes the
+    settling time; when the call started is kept as `called_at` (reconciling by content needs it)."""
+    entry = {**log[-1], "called_at": log[-1].get("called_at", log[-1]["at"]), "at": _iso(at)}
     if error is None:
         entry["result"] = ACCEPTED
     else:
@@ -89,6 +90,17 @@ def last_call_at(log):
     try:
         return datetime.fromisoformat(calls[-1]["at"].removesuffix("Z")) if calls else None
     except (KeyError, ValueError):
+        return None
+
+
+def first_call_at(log, account_id):
+    """When the message's first call to `account_id` started, or None where a start is not known (a log written
+    before starts were kept, or a date that cannot be read)."""
+    starts = [entry.get("called_at") if entry.get("result") != PENDING else entry.get("at")
+              for entry in log or [] if entry.get("account") == account_id and entry.get("result") not in NOT_CALLS]
+    try:
+        return min(datetime.fromisoformat(start.removesuffix("Z")) for start in starts) if starts else None
+    except (AttributeError, TypeError, ValueError):  # a start missing (None) or not a date
         return None
 
 

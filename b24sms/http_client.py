@@ -4,6 +4,9 @@ client serves every portal and provider account, so nothing may carry over from 
 
 `create_app` builds it once per process and every entry point (web views, `jobs`, the spool's replay thread)
 hands it down; the Bitrix client and the providers never make one of their own.
+
+Every answer is read here, streamed, and refused past MAX_ANSWER_BYTES (AnswerTooLarge): a broken or hostile
+server cannot make a call hold more than that in memory, whoever made the call.
 """
 import os
 from http.cookiejar import DefaultCookiePolicy
@@ -19,6 +22,19 @@ from .bitrix.rate_limit import TokenBucket
 # job has JOB_CONCURRENCY calls under way at once.
 POOL_HOSTS = 64
 CONNECTIONS_PER_HOST = 16
+# The most of one answer that is read (decoded, so a compressed bomb stops here too). The largest real answers,
+# a batch of 1000 sends (P1SMS) or a Bitrix24 batch of 50 calls, are a few hundred KB; JOB_CONCURRENCY calls may
+# be under way at once.
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
+READ_CHUNK = 64 * 1024
+
+
+class AnswerTooLarge(requests.RequestException):
+    """An answer longer than the client reads: what was read is dropped, the connection closed."""
+
+    def __init__(self, limit, **kwargs):
+        super().__init__(f"the answer is longer than {limit} bytes", **kwargs)
+        self.limit = limit
 
 
 class HttpClient(requests.Session):
@@ -29,7 +45,33 @@ class HttpClient(requests.Session):
         self.portal_rate_limit = TokenBucket()
 
 
-def build(public_url=""):
+class CappedAdapter(HTTPAdapter):
+    """Reads every answer (each redirect's too) streamed, with a running total, before handing it on: the answer
+    then holds its body as requests would have read it, but never more than `max_answer_bytes` of it."""
+
+    def __init__(self, max_answer_bytes, **kwargs):
+        super().__init__(**kwargs)
+        self.max_answer_bytes = max_answer_bytes
+
+    def send(self, request, stream=False, **kwargs):  # `stream` or not, the body is read here
+        response = super().send(request, stream=True, **kwargs)
+        limit = self.max_answer_bytes
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            response.close()
+            raise AnswerTooLarge(limit, request=request, response=response)
+        body = bytearray()
+        for chunk in response.iter_content(READ_CHUNK):
+            body += chunk
+            if len(body) > limit:
+                response.close()
+                raise AnswerTooLarge(limit, request=request, response=response)
+        # What requests itself stores once it has read a body (Response.content reads it from there).
+        response._content, response._content_consumed = bytes(body), True
+        return response
+
+
+def build(public_url="", max_answer_bytes=MAX_ANSWER_BYTES):
     session = HttpClient()
     # requests reads the whole environment (proxies, CA bundle) and ~/.netrc on every request when trust_env is
     # on: about a millisecond a call. Where no proxy or CA bundle is set there is nothing to find, and netrc
@@ -37,7 +79,7 @@ def build(public_url=""):
     session.trust_env = bool(getproxies() or os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE"))
     session.headers["User-Agent"] = f"b24sms/{__version__}" + (f" (+{public_url})" if public_url else "")
     session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))  # accept none
-    adapter = HTTPAdapter(pool_connections=POOL_HOSTS, pool_maxsize=CONNECTIONS_PER_HOST)
+    adapter = CappedAdapter(max_answer_bytes, pool_connections=POOL_HOSTS, pool_maxsize=CONNECTIONS_PER_HOST)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session

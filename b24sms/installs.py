@@ -18,7 +18,7 @@ from .bitrix.errors import BitrixError, BitrixUnavailable
 from .crypto import same_secret
 from .errors import N_, BadRequest, Forbidden, NotFound, Unauthorized, UpstreamError
 from .handler_keys import ensure_handler_key, portal_by_key
-from .models import Portal, PortalState, utcnow
+from .models import Portal, PortalState, new_install_id, utcnow
 from .phones import region_for
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,23 @@ def portal_for(session, verified):
     return portal
 
 
+def activate(portal):
+    """The app is installed and working on `portal`. Coming back from an uninstall is a new install: it gets a new
+    install id, so that the page tokens of the earlier one open nothing."""
+    if portal.state == PortalState.UNINSTALLED:
+        portal.install_id = new_install_id()
+    portal.state, portal.state_reason = PortalState.ACTIVE, None
+
+
+def installed_portal(session, portal_id, install_id):
+    """The portal a page token was minted for, while that install of the app lasts: not after an uninstall
+    (a reinstall is another install), nor once the row is gone or its id belongs to another portal."""
+    portal = session.get(Portal, portal_id)
+    if portal is None or portal.state == PortalState.UNINSTALLED or portal.install_id != install_id:
+        raise Unauthorized(N_("This portal has no active installation: reopen the app in Bitrix24."), "no_portal")
+    return portal
+
+
 def store_tokens(portal, access_token, refresh_token, expires_in):
     portal.access_token = access_token
     if refresh_token:
@@ -85,7 +102,7 @@ def on_install_event(session, settings, auth, http=None):
     portal = portal_for(session, verified)
     portal.region = region_for(portal.domain, portal.language)
     portal.application_token = auth["application_token"]
-    portal.state, portal.state_reason = PortalState.ACTIVE, None
+    activate(portal)
     admins.remember(portal, verified.user_id)  # the installing admin: who notices go to
     store_tokens(portal, access_token, auth.get("refresh_token"), auth.get("expires_in"))
     ensure_handler_key(portal)

@@ -19,6 +19,7 @@ from .phones import InvalidPhone, normalize
 INLINE_GRACE = timedelta(minutes=2)
 MAX_BODY = 5000
 MAX_PHONE = 64
+MAX_CODE = 64  # the sender CODE is kept with the message (Message.sender_code)
 
 
 def new_provider_key():
@@ -55,7 +56,7 @@ class Incoming:
     phone: str
     text: str
     origin: dict
-    code: str | None = None  # the messageservice sender the call came through: it picks the sender name
+    code: str | None = None  # the messageservice sender the call came through: picks the name, reports go under it
 
     @classmethod
     def from_payload(cls, data):
@@ -73,7 +74,8 @@ class Incoming:
         auth = data.get("auth") if isinstance(data.get("auth"), dict) else {}
         if auth.get("user_id"):
             origin["user_id"] = auth["user_id"]
-        code = data.get("code") if isinstance(data.get("code"), str) else None  # an odd one: the default name
+        code = data.get("code")  # an odd one (none, not text): the default name
+        code = _field(data, "code", code, MAX_CODE) if isinstance(code, str) and code else None
         return cls(message_id=message_id, phone=phone, text=text, origin=origin, code=code)
 
 
@@ -89,9 +91,10 @@ def _field(data, name, value, limit):
     return value
 
 
-def receive(session, portal, incoming, *, report_to_bitrix=True, sender=None):
+def receive(session, portal, incoming, *, report_to_bitrix=True, sender=None, sender_code=None):
     """Store the message (unique per portal + Bitrix id), with the sender name it asks for (`sender`; None: each
-    provider's own). Returns (message, created)."""
+    provider's own) and the CODE of the sender it came through (`sender_code`: its statuses are reported under
+    it). Returns (message, created)."""
     now = utcnow()
     values = {
         "portal_id": portal.id,
@@ -100,6 +103,7 @@ def receive(session, portal, incoming, *, report_to_bitrix=True, sender=None):
         "author_id": str(incoming.origin["user_id"])[:32] if incoming.origin.get("user_id") else None,
         "recipient_raw": incoming.phone,
         "sender": sender,
+        "sender_code": sender_code,
         "body": incoming.text,
         "segments": segments(incoming.text),
         "origin": incoming.origin,

@@ -48,16 +48,19 @@ def page_of_messages(session, portal, viewer, *, limit, before=None, filters=Fil
     return session.scalars(query.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit)).all()
 
 
-def every_message(session, portal, viewer, filters=Filters()):
-    """Every matching message, newest first, read a page at a time (an export of months of messages)."""
+def every_message(open_session, portal, viewer, filters=Filters()):
+    """Every matching message, newest first, read a page at a time (an export of months of messages). Each page
+    is read in a short transaction of its own (`open_session()`, e.g. Database.session), ended before its
+    messages are handed on: a download the client stalls holds no transaction open. What was handed on is not
+    kept: memory stays flat."""
     before = None
     while True:
-        page = page_of_messages(session, portal, viewer, limit=EXPORT_PAGE, before=before, filters=filters)
+        with open_session() as session:
+            page = page_of_messages(session, portal, viewer, limit=EXPORT_PAGE, before=before, filters=filters)
         yield from page
         if len(page) < EXPORT_PAGE:
             return
         before = str(page[-1].id)
-        session.expunge_all()  # what was yielded is not kept: memory stays flat
 
 
 def _visible(portal, viewer, filters):

@@ -12,7 +12,7 @@ def store_handler_call(session, settings, data, auth, handler_key=None, http=Non
     portal = installs.portal_for_handler_call(session, settings, auth, handler_key, http)
     incoming = intake.Incoming.from_payload(data)
     sender = sender_names.for_code(settings, portal, incoming.code)
-    return intake.receive(session, portal, incoming, sender=sender)
+    return intake.receive(session, portal, incoming, sender=sender, sender_code=incoming.code)
 
 
 def send_test_sms(session, settings, portal, user_id, to, text, http, sender=None):

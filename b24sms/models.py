@@ -2,6 +2,7 @@
 
 Times are naive UTC throughout (SQLite keeps no zone); `utcnow()` is the one clock.
 """
+import secrets
 from datetime import date, datetime, timezone
 
 from sqlalchemy import (JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text,
@@ -15,8 +16,17 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+def new_install_id() -> str:
+    return secrets.token_hex(16)
+
+
 class Base(DeclarativeBase):
     pass
+
+
+# SQLite reuses the largest row id after that row is deleted; AUTOINCREMENT never does. An id that outlives its
+# row (a page token's portal, an account a notice names) must never come to mean another row.
+NEVER_REUSED = {"sqlite_autoincrement": True}
 
 
 class PortalState:
@@ -27,10 +37,13 @@ class PortalState:
 
 class Portal(Base):
     __tablename__ = "portals"
-    __table_args__ = (UniqueConstraint("handler_key_hash", name="uq_portals_handler_key_hash"),)
+    __table_args__ = (UniqueConstraint("handler_key_hash", name="uq_portals_handler_key_hash"), NEVER_REUSED)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     member_id: Mapped[str] = mapped_column(String(64), unique=True)
+    # This install of the app on the portal: new at every install, so a page token minted for an earlier one
+    # (before an uninstall) opens nothing.
+    install_id: Mapped[str] = mapped_column(String(32), default=new_install_id)
     domain: Mapped[str] = mapped_column(String(255))
     client_endpoint: Mapped[str] = mapped_column(String(255))
     access_token: Mapped[str | None] = mapped_column(Encrypted)
@@ -89,6 +102,7 @@ class ProviderAccount(Base):
     can still be polled."""
 
     __tablename__ = "provider_accounts"
+    __table_args__ = (NEVER_REUSED,)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     portal_id: Mapped[int] = mapped_column(ForeignKey("portals.id", ondelete="CASCADE"), index=True)
@@ -120,7 +134,7 @@ class SenderName(Base):
     changed, so that robots set up with a sender keep finding it)."""
 
     __tablename__ = "sender_names"
-    __table_args__ = (UniqueConstraint("portal_id", "suffix", name="uq_sender_names_portal_suffix"),)
+    __table_args__ = (UniqueConstraint("portal_id", "suffix", name="uq_sender_names_portal_suffix"), NEVER_REUSED)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     portal_id: Mapped[int] = mapped_column(ForeignKey("portals.id", ondelete="CASCADE"), index=True)
@@ -167,6 +181,7 @@ class Message(Base):
         # The job's claims per provider account (polling, reconciliation) and per portal (sending).
         Index("ix_messages_account_state_due", "account_id", "state", "due_at"),
         Index("ix_messages_portal_state_due", "portal_id", "state", "due_at"),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -185,6 +200,9 @@ class Message(Base):
     provider: Mapped[str | None] = mapped_column(String(32))
     # The sender name the handler call's `code` (or the test SMS) asked for; NULL: each provider's own sender.
     sender: Mapped[str | None] = mapped_column(String(64))
+    # The messageservice CODE the handler call came through: Bitrix24 finds the message only under it, so every
+    # status is reported with it. NULL: a test message, or one stored before the CODE was kept.
+    sender_code: Mapped[str | None] = mapped_column(String(64))
     provider_message_id: Mapped[str | None] = mapped_column(String(128))
     provider_status: Mapped[str | None] = mapped_column(String(255))  # the provider's own word, kept raw
     state: Mapped[str] = mapped_column(String(16), default=MessageState.RECEIVED)
@@ -222,7 +240,7 @@ class PortalNotice(Base):
 
     __tablename__ = "portal_notices"
     __table_args__ = (UniqueConstraint("portal_id", "account_id", "cause", name="uq_portal_notices_cause"),
-                      Index("ix_portal_notices_due", "due_at"))
+                      Index("ix_portal_notices_due", "due_at"), NEVER_REUSED)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     portal_id: Mapped[int] = mapped_column(ForeignKey("portals.id", ondelete="CASCADE"))
@@ -242,6 +260,7 @@ class EncryptionCanary(Base):
     read stored secrets are found before a handler call is."""
 
     __tablename__ = "encryption_canary"
+    __table_args__ = (NEVER_REUSED,)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     value: Mapped[str] = mapped_column(Encrypted)
@@ -253,7 +272,8 @@ class DailyMessageCounts(Base):
     kind ("" for messages no provider was tried for), so that statistics outlive the messages themselves."""
 
     __tablename__ = "daily_message_counts"
-    __table_args__ = (UniqueConstraint("portal_id", "day", "provider", name="uq_daily_message_counts_key"),)
+    __table_args__ = (UniqueConstraint("portal_id", "day", "provider", name="uq_daily_message_counts_key"),
+                      NEVER_REUSED)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     portal_id: Mapped[int] = mapped_column(ForeignKey("portals.id", ondelete="CASCADE"))

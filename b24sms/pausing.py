@@ -1,18 +1,24 @@
 """The pause switch: an admin stops the portal's sending without touching its settings.
 
 While a portal is paused, handler calls are still taken and answered (messages are stored, `received`) and
-messages waiting for a retry keep waiting: no claim to send takes them (b24sms/sending.py, NOT_PAUSED). Status
-polling, receipts and reports to Bitrix24 go on. Resumed, the waiting messages go out: those never tried are
-handed to the web process's sender at once, the rest (and whatever it cannot take) at the job's next pass.
+messages waiting for a retry or for reconciliation keep waiting: neither the claims to send (b24sms/sending.py)
+nor the claim to reconcile (b24sms/reconciling.py: asking Prostor is sending again under the same clientId) take
+them, as all carry NOT_PAUSED. Nothing that could make a provider send reaches it. Status polling, receipts and
+reports to Bitrix24 go on. Resumed, the waiting messages go out: those never tried are handed to the web
+process's sender at once, the rest (and whatever it cannot take) at the job's next pass.
 """
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from .errors import N_, BadRequest, Conflict
-from .models import Message, MessageState
+from .models import Message, MessageState, Portal
 
 logger = logging.getLogger(__name__)
+# The condition every claim that may lead to a provider sending carries. The stamping UPDATE checks it again, so
+# a pause that lands between the choice and the stamp still holds the messages. (A round already under way when
+# the admin pauses finishes.)
+NOT_PAUSED = ~exists().where(Portal.id == Message.portal_id, Portal.paused)
 RESUME_AT_ONCE = 20_000  # never-tried messages handed to the web sender on resume; the job sends any beyond
 
 

@@ -40,9 +40,10 @@ def save_and_register(db, session, settings, portal, entries, http=None, sender_
 
 
 def save_settings(session, settings, portal, entries, http=None, names=None):
-    """Replace the portal's failover chain with `entries`, each checked against its provider first (credentials,
-    then the sender names it will send with, where it lists its approved ones); with `names`, the portal's sender
-    names too. Returns the sender CODEs no name has any more."""
+    """Replace the portal's failover chain with `entries`, each checked first against what its provider declares
+    it takes as a sender, then against the provider itself (credentials, then the sender names it will send with,
+    where it lists its approved ones); with `names`, the portal's sender names too. Returns the sender CODEs no
+    name has any more."""
     if not isinstance(entries, list) or not entries:
         raise BadRequest(N_("Add at least one SMS provider."), "invalid_settings")
     existing = {account.kind: account for account in portal.accounts}
@@ -54,6 +55,9 @@ def save_settings(session, settings, portal, entries, http=None, names=None):
         raise BadRequest(N_("Each provider may appear once in the chain."), "invalid_settings")
 
     to_send_with = portal.sender_names if names is None else names
+    for index, (kind, sender, _) in enumerate(cleaned):  # the providers' declared limits: before any is called
+        sender_names.check_limits(offered[kind], sender_approval.names_to_check(index, sender, offered[kind],
+                                                                                to_send_with))
     for index, (kind, sender, credentials) in enumerate(cleaned):
         provider = providers.build(kind, credentials, sender, settings, http=http)
         asked(provider, provider.check_credentials, refused=N_("%(provider)s refused the credentials: %(words)s"),
@@ -124,11 +128,8 @@ def _clean_entry(index, entry, existing_accounts, offered):
             raise BadRequest(N_("Fill in %(field)s."), "invalid_settings", field=setting.label,
                              field_path=f"providers[{index}].credentials.{setting.name}")
         credentials[setting.name] = value
-    sender = entry.get("sender") or ""
-    if not isinstance(sender, str) or len(sender) > 64:
-        raise BadRequest(N_("The sender name may have at most 64 characters."), "invalid_settings",
-                         field_path=f"providers[{index}].sender")
-    if cls.sender_setting and cls.sender_setting.required and not sender.strip():
+    sender = sender_names.own_sender(entry.get("sender") or "", f"providers[{index}].sender")
+    if cls.sender_setting and cls.sender_setting.required and not sender:
         raise BadRequest(N_("Fill in %(field)s."), "invalid_settings", field=cls.sender_setting.label,
                          field_path=f"providers[{index}].sender")
-    return kind, sender.strip() if cls.sender_setting else "", credentials
+    return kind, sender if cls.sender_setting else "", credentials

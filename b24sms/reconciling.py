@@ -1,6 +1,10 @@
 """Reconciliation: a provider call whose answer was lost may have gone through, so the message is never simply
 sent again. The provider is asked by our key (where it can be asked) before anything else happens.
 
+A provider without a client id answers with the messages it lists alike (LookAlikes): which one is ours is
+decided by one rule for all of them (b24sms/content_matching.py). Reconciling a paused portal's messages waits,
+as sending does (pausing.NOT_PAUSED in the claim): asking some providers is sending again under the same key.
+
 A provider that still cannot be asked RECONCILE_FAILOVER_AFTER seconds after the lost answer (it keeps failing
 or hanging, or it offers no way to ask and no receipt came) is given up for that message, which moves on along
 the failover chain, marked a possible duplicate. With no other provider left in the chain it is never sent
@@ -13,9 +17,10 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import claims, failover, lifecycle, providers
+from . import claims, content_matching, failover, lifecycle, providers
 from .models import Message, MessageState, utcnow
-from .providers.base import CannotTell, ProviderError
+from .pausing import NOT_PAUSED
+from .providers.base import CannotTell, LookAlikes, ProviderError
 from .sending import CLAIM_BATCH, FIRST_POLL_DELAY, SENDING_LEASE, outgoing
 from .workers import NotCalled
 
@@ -33,7 +38,7 @@ CALLS_PER_ACCOUNT = 4  # providers asked about one message per request: this man
 
 def accounts_due_reconciling(session, now):
     return session.scalars(select(Message.account_id).where(Message.state == MessageState.RECONCILING,
-                                                            Message.due_at <= now).distinct()).all()
+                                                            Message.due_at <= now, NOT_PAUSED).distinct()).all()
 
 
 def reconcile_due(workers, settings, http, gate):
@@ -49,7 +54,8 @@ def _reconcile_account(session, settings, account_id, http, gate, workers):
     started, settled = utcnow(), 0  # only what was due when this began
     while not workers.out_of_time():
         claim = claims.claim(session, claims.MESSAGES,
-                             (Message.account_id == account_id, Message.state == MessageState.RECONCILING),
+                             (Message.account_id == account_id, Message.state == MessageState.RECONCILING,
+                              NOT_PAUSED),
                              now=started, lease=SENDING_LEASE, limit=CLAIM_BATCH)
         if not claim.ids:
             break
@@ -92,6 +98,8 @@ def _reconcile_claimed(session, settings, messages, http, gate, workers):
 
 def _settle(session, message, settings, provider, gate, found, now, lost_at, give_up_at):
     """Act on what the provider said of one message: it has it, it has not, or asking failed."""
+    if isinstance(found, LookAlikes):
+        found = content_matching.decide(session, message, found, provider.title)
     if isinstance(found, NotCalled):
         return _unanswered(message, settings, provider, now, lost_at, give_up_at, "it does not answer")
     if isinstance(found, CannotTell):

@@ -1,7 +1,8 @@
 """Reporting: every status change Bitrix24 has not been told, in `batch` calls of up to 50, portals in parallel.
 
 A runner claims a portal's reports (b24sms/claims.py: a lease on the portal) and tells Bitrix24 everything
-pending for it, within Bitrix24's rate limit (b24sms/bitrix/rate_limit.py keeps it on our side). Marks are
+pending for it, each status under the CODE of the sender its message came through (Bitrix24 finds the message
+under no other), within Bitrix24's rate limit (b24sms/bitrix/rate_limit.py keeps it on our side). Marks are
 per message and conditional on the status still being the one told, so a change that came meanwhile stays
 pending; the lease's end is written only by its holder.
 """
@@ -11,7 +12,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from . import claims
+from . import claims, sender_names
 from .bitrix.client import BATCH_LIMIT
 from .bitrix.errors import AuthRevoked, BitrixError, RateLimited
 from .db import one_of
@@ -53,8 +54,7 @@ def report_portal(db, session, settings, portal_id, http, workers):
     portal = session.get(Portal, portal_id)
     reported, pause = 0, None
     try:
-        reported, pause = _tell(session, rest_client(db, portal, settings, http), settings["SENDER_CODE"], portal,
-                                workers)
+        reported, pause = _tell(session, rest_client(db, portal, settings, http), settings, portal, workers)
     finally:  # even after a surprise: the lease ends now (or after the pause), not when it runs out
         session.rollback()
         claims.settle(session, claims.PORTAL_REPORTS, portal_id, claim,
@@ -63,13 +63,14 @@ def report_portal(db, session, settings, portal_id, http, workers):
     return reported
 
 
-def _tell(session, client, code, portal, workers):
+def _tell(session, client, settings, portal, workers):
     """(how many were reported, the pause Bitrix24 asked for or None). BATCHES_AT_ONCE batch requests go at
     once, each waiting for its token in the portal's bucket."""
     reported, after_id = 0, 0
+    legacy_code = sender_names.code_by_name(settings, portal)
     while not workers.out_of_time():
         messages = session.execute(  # plain rows: a portal may have thousands to tell
-            select(Message.id, Message.bitrix_message_id, Message.status)
+            select(Message.id, Message.bitrix_message_id, Message.status, Message.sender_code, Message.sender)
             .where(Message.portal_id == portal.id, Message.report_pending.is_(True), Message.id > after_id)
             .order_by(Message.id).limit(BATCH_LIMIT * BATCHES_AT_ONCE)
         ).all()
@@ -79,7 +80,8 @@ def _tell(session, client, code, portal, workers):
         session.commit()  # no transaction stays open across the REST calls
         batches = list(chunks(messages, BATCH_LIMIT))
         commands = [{f"m{m.id}": ("messageservice.message.status.update",
-                                  {"CODE": code, "MESSAGE_ID": m.bitrix_message_id, "STATUS": m.status})
+                                  {"CODE": m.sender_code or legacy_code(m.sender), "MESSAGE_ID": m.bitrix_message_id,
+                                   "STATUS": m.status})
                      for m in batch} for batch in batches]
         for batch, outcome in zip(batches, workers.call_each(commands, client.batch, BATCHES_AT_ONCE,
                                                              first_alone=False)):

@@ -6,14 +6,29 @@ under SENDER_CODE + "_" + its suffix. The suffix is derived once from the name (
 gets its old CODE back, and robots set up with it keep working) and then read from the row, never derived again.
 """
 import hashlib
-import unicodedata
 from dataclasses import dataclass
 
+from . import sender_name_rules as rules
 from .errors import N_, BadRequest
 from .models import SenderName
 
 MAX_NAMES = 20
-MAX_LENGTH = 64
+MAX_LENGTH = rules.MAX_LENGTH
+# The admin's words for each reason of sender_name_rules (a Problem's details fill the places).
+NAME_PROBLEMS = {
+    rules.LENGTH: N_("A sender name has 1 to %(limit)s characters."),
+    rules.INVISIBLE_CHARACTER: N_("A sender name cannot contain invisible or control characters (%(char)s)."),
+    rules.STYLED_CHARACTER: N_("A sender name cannot contain restyled letters such as fullwidth ones (“%(char)s”): "
+                               "type it as “%(plain)s”."),
+}
+LIMIT_PROBLEMS = {
+    rules.ALPHA_CHARACTER: N_("%(provider)s takes sender names of Latin letters, digits, spaces and %(signs)s only: "
+                              "“%(name)s” has “%(char)s”."),
+    rules.ALPHA_LENGTH: N_("%(provider)s takes sender names of at most %(limit)s characters: “%(name)s” has "
+                           "%(length)s."),
+    rules.NUMBER_LENGTH: N_("%(provider)s takes sender numbers of at most %(limit)s digits: “%(name)s” has "
+                            "%(length)s."),
+}
 
 
 @dataclass(frozen=True)
@@ -26,8 +41,8 @@ class Wanted:
 
 def parse(entries):
     """The page's `senders` list as [Wanted], in its order; None when the body has none (the stored names stay).
-    Names are 1..64 characters after stripping, without control characters, unique regardless of case; a
-    non-empty list has exactly one default."""
+    Names are kept in NFC, stripped, and checked by sender_name_rules: 1..64 characters, nothing invisible or
+    restyled, no two that look alike (sender_name_rules.identity); a non-empty list has exactly one default."""
     if entries is None:
         return None
     if not isinstance(entries, list):
@@ -41,11 +56,11 @@ def parse(entries):
         if not isinstance(entry, dict):
             raise BadRequest(N_("senders[%(index)s] must be an object."), "invalid_settings", index=index,
                              field_path=path)
-        name = _name(entry.get("name"), f"{path}.name")
-        if name.casefold() in seen:
+        name = checked_name(entry.get("name"), f"{path}.name")
+        if rules.identity(name) in seen:
             raise BadRequest(N_("The sender name “%(name)s” is in the list twice."), "invalid_settings", name=name,
                              field_path=f"{path}.name")
-        seen.add(name.casefold())
+        seen.add(rules.identity(name))
         default = entry.get("default", False)
         if not isinstance(default, bool):
             raise BadRequest(N_("`default` must be true or false."), "invalid_settings",
@@ -58,29 +73,47 @@ def parse(entries):
     return wanted
 
 
-def _name(value, path):
+def checked_name(value, path):
+    """A sender name as it is kept (NFC, stripped); BadRequest at `path` when sender_name_rules refuse it."""
     if not isinstance(value, str):
         raise BadRequest(N_("Enter the sender name as text."), "invalid_settings", field_path=path)
-    name = value.strip()
-    if not 1 <= len(name) <= MAX_LENGTH:
-        raise BadRequest(N_("A sender name has 1 to %(limit)s characters."), "invalid_settings", limit=MAX_LENGTH,
-                         field_path=path)
-    if any(unicodedata.category(char) == "Cc" for char in name):
-        raise BadRequest(N_("A sender name cannot contain control characters."), "invalid_settings",
-                         field_path=path)
+    name = rules.normalise(value)
+    problem = rules.problem(name)
+    if problem is not None:
+        raise BadRequest(NAME_PROBLEMS[problem.reason], "invalid_settings", field_path=path, **problem.details)
     return name
+
+
+def own_sender(value, path):
+    """A chain entry's own sender (a name, a number or an ID) checked as a name is; "" when it has none."""
+    if value is None or isinstance(value, str) and not value.strip():
+        return ""
+    return checked_name(value, path)
+
+
+def check_limits(cls, names):
+    """BadRequest at its field for the first of `names` ((name, field path) pairs) that the provider class
+    `cls` cannot send with by its declared `sender_name_limits`; nothing where it declares none."""
+    if cls.sender_name_limits is None:
+        return
+    for name, path in names:
+        problem = rules.limits_problem(name, cls.sender_name_limits)
+        if problem is not None:
+            raise BadRequest(LIMIT_PROBLEMS[problem.reason], "invalid_settings", provider=cls.title, name=name,
+                             field_path=path, **problem.details)
 
 
 def store(session, settings, portal, wanted):
     """Replace the portal's names with `wanted` (not committed: the caller commits them with the providers).
-    A name already stored (regardless of case) keeps its row and suffix. Returns the CODEs that no longer name
-    a sender (removed names, and the codes of names whose default flag moved), to unregister."""
+    A name already stored (the same name by sender_name_rules.identity) keeps its row and suffix. Returns the
+    CODEs that no longer name a sender (removed names, and the codes of names whose default flag moved), to
+    unregister."""
     before = set(codes(settings, portal))
-    existing = {row.name.casefold(): row for row in portal.sender_names}
+    existing = list(portal.sender_names)
     taken = {row.suffix for row in portal.sender_names}
     rows = []
     for position, entry in enumerate(wanted):
-        row = existing.pop(entry.name.casefold(), None)
+        row = _take_stored(existing, entry.name)
         if row is None:
             row = SenderName(suffix=_new_suffix(entry.name, taken), registered=False)
             taken.add(row.suffix)
@@ -91,6 +124,16 @@ def store(session, settings, portal, wanted):
     portal.sender_names = rows  # rows left out are deleted (delete-orphan)
     session.flush()
     return before - set(codes(settings, portal))
+
+
+def _take_stored(rows, name):
+    """The stored row `name` keeps (its suffix, so its CODE), taken out of `rows`: the one of that very name, else
+    one stored before names were normalised that is the same name by sender_name_rules.identity."""
+    row = next((row for row in rows if row.name == name), None) or next(
+        (row for row in rows if rules.identity(row.name) == rules.identity(name)), None)
+    if row is not None:
+        rows.remove(row)
+    return row
 
 
 def _new_suffix(name, taken):
@@ -109,6 +152,14 @@ def code_of(settings, row):
 def codes(settings, portal):
     """Every CODE the portal's senders should have: one per name, or SENDER_CODE alone without names."""
     return [code_of(settings, row) for row in portal.sender_names] or [settings["SENDER_CODE"]]
+
+
+def code_by_name(settings, portal):
+    """How a message stored before its CODE was kept (Message.sender_code NULL) finds the sender it came through:
+    a function of its sender name, giving the CODE of the portal's name it matches (regardless of case), else
+    SENDER_CODE (no name, or one removed since)."""
+    by_name = {row.name.casefold(): code_of(settings, row) for row in portal.sender_names}
+    return lambda name: by_name.get((name or "").casefold(), settings["SENDER_CODE"])
 
 
 def default_row(portal):
@@ -134,8 +185,9 @@ def named(portal, name):
         return row.name if row else None
     if not isinstance(name, str):
         raise BadRequest(N_("Enter the sender name as text."), "invalid_field", field_path="sender")
+    wanted = rules.identity(rules.normalise(name))
     for row in portal.sender_names:
-        if row.name.casefold() == name.strip().casefold():
+        if rules.identity(row.name) == wanted:
             return row.name
     raise BadRequest(N_("“%(name)s” is not one of this portal's sender names."), "unknown_sender",
                      name=name.strip()[:MAX_LENGTH], field_path="sender")

@@ -11,10 +11,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 
 from . import callback_urls, claims, failover, lifecycle, notices, provider_health, providers
 from .models import Message, MessageState, Portal, PortalState, utcnow
+from .pausing import NOT_PAUSED
 from .providers.base import PER_MESSAGE, AnswerLost, Outgoing, ProviderError
 from .workers import chunks
 
@@ -36,10 +37,8 @@ SEND_COLUMNS = tuple(getattr(Message, name) for name in (
 
 
 # ---------------------------------------------------------------- claims
-# A paused portal's messages wait where they are (received, retry_wait): no claim to send takes them, and the
-# stamping UPDATE checks it again, so a pause that lands between the choice and the stamp still holds them.
-# (A round already under way when the admin pauses finishes.)
-NOT_PAUSED = ~exists().where(Portal.id == Message.portal_id, Portal.paused)
+# A paused portal's messages wait where they are (received, retry_wait): no claim to send takes them
+# (pausing.NOT_PAUSED).
 
 
 def claim_named(session, message_ids, now):

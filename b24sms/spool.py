@@ -7,11 +7,11 @@ database, so they are checked at replay, and a call they refuse is dropped then,
 is 0700 and the files 0600: they hold handler keys and Bitrix24 tokens, so their content is never logged.
 
 Writing: each process appends to its own file (`calls-<pid>.jsonl`) under the file's OS lock, and fsyncs
-before the call is answered. Replay (a thread of the web process that spooled, and every `jobs run-once`) takes
-a file's lock, renames it to `replaying-...` (a writer that finds its file gone starts a new one), stores each
-record and removes the file only when every record in it was stored or dropped. Storing inserts nothing when the
-message is already there, so a record replayed twice stores one message. A file another replayer holds is left
-to it; the OS releases the lock of one that died.
+before the call is answered; within SPOOL_MAX_BYTES and SPOOL_MAX_CALLS (b24sms/spool_usage.py). Replay (a thread
+of the web process that spooled, and every `jobs run-once`) takes a file's lock, renames it to `replaying-...` (a
+writer that finds its file gone starts a new one), stores each record and removes the file only when every record
+in it was stored or dropped. Storing inserts nothing when the message is already there, so a record replayed
+twice stores one message. A file another replayer holds is left to it; the OS releases the lock of one that died.
 
 SPOOL_DIR is per machine. With several machines, a machine's spool is replayed only by its own web processes
 and by a job runner on that machine: run `jobs run-once` (cron) on every machine that serves the handler, and
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import intake, messaging
+from . import intake, messaging, spool_usage
 from .bitrix.forms import parse
 from .config import ConfigError
 from .db import error_line, unavailable
@@ -70,18 +70,23 @@ class ReplayReport:
 
 
 # ---------------------------------------------------------------- writing
-_writing = threading.Lock()  # this process's threads take turns at its file
+_writing = threading.Lock()  # this process's threads take turns at its file (and at its SpoolUsage)
 
 
-def append(settings, handler_key, form_pairs):
-    """Write one handler call to this process's spool file and fsync it. Raises SpoolUnwritable."""
+def append(settings, handler_key, form_pairs, vouched=True):
+    """Write one handler call to this process's spool file and fsync it. Raises SpoolUnwritable, or
+    spool_usage.SpoolFull past SPOOL_MAX_BYTES or SPOOL_MAX_CALLS (a smaller part of them unless `vouched`: this
+    process has stored calls with this handler key lately)."""
     record = {"key": handler_key, "form": [[name, value] for name, value in form_pairs],
               "spooled_at": utcnow().isoformat() + "Z"}
     line = json.dumps(record).encode() + b"\n"
     try:
         directory = _directory(settings)
         with _writing:
+            usage = spool_usage.of(directory, _files)
+            usage.admit(len(line), settings, vouched)
             _append_line(directory / f"{LIVE}{os.getpid()}.jsonl", line)
+            usage.written(len(line))
     except OSError as exc:
         raise SpoolUnwritable(f"{type(exc).__name__}: {exc.strerror or exc}") from None
 
@@ -162,6 +167,8 @@ def replay(db, settings, http=None, sender=None):
             break
     if report.stored or report.already_stored or report.dropped or report.held_back:
         logger.info("spool replay: %s", report)
+    with _writing:  # files may be gone: this process's next write counts the spool again
+        spool_usage.of(Path(settings["SPOOL_DIR"]), _files).stale()
     return report
 
 

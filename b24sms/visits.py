@@ -1,7 +1,7 @@
 """Someone opening the app in its Bitrix24 iframe (the install page or the settings page)."""
 from . import admins, senders
 from .handler_keys import ensure_handler_key
-from .installs import is_admin, portal_for, store_tokens, verify_token
+from .installs import activate, is_admin, portal_for, store_tokens, verify_token
 from .errors import Unauthorized
 from .models import PortalState
 from .phones import region_for
@@ -37,7 +37,7 @@ def verify_visit(session, settings, form, query, *, installing, http=None):
         if form.get("APPLICATION_TOKEN"):
             portal.application_token = form["APPLICATION_TOKEN"]
         if portal.state != PortalState.ACTIVE:
-            portal.state, portal.state_reason = PortalState.ACTIVE, None
+            activate(portal)
         portal.refresh_interrupted_at = None
         ensure_handler_key(portal)
     session.commit()

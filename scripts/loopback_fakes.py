@@ -89,6 +89,7 @@ class FakePortal:
         self.endpoint = ""  # set once the server's address is known
         self.senders, self.events = {}, {}
         self.status_updates = defaultdict(list)  # MESSAGE_ID -> every STATUS reported, in order
+        self.sent_through = {}  # MESSAGE_ID -> the CODE of the sender whose HANDLER got it (handler_form)
         self.requests = Counter()  # REST method -> HTTP requests (a batch is one request, counted as "batch")
         self.batch_commands = Counter()  # method -> commands that came inside batches
         self.last_status_at = None  # time.monotonic() of the latest status update
@@ -208,6 +209,10 @@ class FakeBitrix:
             portal.events[params.get("EVENT")] = params.get("HANDLER")
             return 200, {"result": True}
         if method == "messageservice.message.status.update":
+            code = portal.sent_through.get(params.get("MESSAGE_ID"))
+            if code is not None and str(params.get("CODE") or "").lower() != code.lower():
+                # Bitrix24 finds a message under the CODE of the sender it went through only (any case).
+                return 400, {"error": "ERROR_MESSAGE_NOT_FOUND", "error_description": "Message not found!"}
             if params.get("STATUS") not in STATUSES:
                 return 400, {"error": "ERROR_MESSAGE_STATUS_INCORRECT",
                              "error_description": "Message status incorrect!"}
@@ -413,8 +418,11 @@ def prostor_provider(sender=""):
 
 
 def handler_form(bitrix, portal, access_token, application_token, message_id, phone, text_prefix=TEXT_PREFIX):
-    """What Bitrix24 posts to the sender's HANDLER for one SMS from a CRM card."""
+    """What Bitrix24 posts to the sender's HANDLER for one SMS from a CRM card; the portal remembers the sender
+    it went through (its statuses are taken under that CODE only)."""
     text = text_prefix + message_id
+    with bitrix.lock:
+        portal.sent_through[message_id] = SENDER_CODE
     return {
         "type": "SMS", "code": SENDER_CODE, "message_id": message_id, "message_to": phone, "message_body": text,
         "ts": str(int(time.time())), "properties[phone_number]": phone, "properties[message_text]": text,

@@ -1,21 +1,42 @@
 import os
 
-import pytest
-import responses
-from flask.testing import FlaskClient
-from sqlalchemy import text
+# prometheus_client decides at its import whether its metrics are multi-process: the developer's setting goes
+# before anything imports it (the rest of the developer's settings go in pytest_configure, below).
+os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
-from b24sms import create_app
-from b24sms.db import Database
-from b24sms.models import Base
-from tests.fake_providers import FakeProstor, FakeSmsAero, FakeSmsc, FakeTwilio
-from tests.fakes import CLIENT_ID, CLIENT_SECRET, FakeBitrix
+import pytest  # noqa: E402
+import responses  # noqa: E402
+from flask.testing import FlaskClient  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+
+from b24sms import create_app  # noqa: E402
+from b24sms.config import is_setting  # noqa: E402
+from b24sms.db import Database  # noqa: E402
+from b24sms.models import Base  # noqa: E402
+from tests.fake_providers import FakeProstor, FakeSmsAero, FakeSmsc, FakeTwilio  # noqa: E402
+from tests.fakes import CLIENT_ID, CLIENT_SECRET, FakeBitrix  # noqa: E402
+
+# The suite's own variables; every other one the app could read is the developer's (their `make run`).
+SUITE_SETTINGS = ("TEST_DATABASE_URL", "B24SMS_REQUIRE_BROWSER")
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 # Fixed, so that every import of this module agrees (pytest imports conftest under two names).
 ENCRYPTION_KEY = "p3ZkX0qO0eHn7WkT0bq1o6v9J8m2f0Vx4kq3Y9aC1sU="
 PUBLIC_URL = "https://sms.example.com"
 UNANSWERED = "Connection refused by Responses"  # what `responses` raises for a call no fake answers
+
+
+def pytest_configure():
+    leave_out_the_developers_settings(os.environ)
+
+
+def leave_out_the_developers_settings(environ):
+    """The app under test gets only what a test gives it: none of the developer's settings (their demo's OAuth
+    settings, a DATABASE_URL, a provider's test double...), and APP_ENV=testing, which never reads `.env`."""
+    for name in [name for name in environ if name not in SUITE_SETTINGS
+                 and (is_setting(name) or name.startswith("B24_"))]:
+        del environ[name]
+    environ["APP_ENV"] = "testing"
 
 
 def on_postgres():

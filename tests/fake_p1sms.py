@@ -29,6 +29,7 @@ class FakeP1sms(LosesAnswers):
         self.fail_next = []  # HTTP statuses (or exceptions such as requests.Timeout) instead of an answer
         self.senders = [{"senderName": "SHOP", "status": None}]
         self.list_path = "apiUsers/getSmsList"  # where getSmsList answers (the docs name two paths)
+        self.listed_date = lambda seconds: seconds  # getSmsList's createdAt from unix seconds (a test tries others)
         self.counter = 12854726
         pattern = re.compile(re.escape(base) + r"(apiSms|apiUsers)/\w+")
         for method in (responses.GET, responses.POST):
@@ -91,7 +92,8 @@ class FakeP1sms(LosesAnswers):
 
     def _list(self, query):
         since, until = int(query.get("from", 0)), int(query.get("to", 2 ** 40))
-        found = [{"smsId": id_, "createdAt": sms["createdAt"], "updatedAt": sms["createdAt"], "sentAt": None,
+        found = [{"smsId": id_, "createdAt": self.listed_date(sms["createdAt"]), "updatedAt": sms["createdAt"],
+                  "sentAt": None,
                   "cost": "3.45", "phone": sms["phone"], "status": self.statuses[id_], "sender": sms.get("sender"),
                   "text": sms.get("text")}
                  for id_, sms in sorted(self.sent.items(), reverse=True)
@@ -100,11 +102,12 @@ class FakeP1sms(LosesAnswers):
         return reply(200, {"status": "success", "data": {"data": found[(page - 1) * size:page * size],
                                                          "total": len(found), "currentPage": page, "perPage": size}})
 
-    def sent_before(self, phone, text):
-        """As if an earlier attempt had reached P1SMS and its answer was lost."""
+    def sent_before(self, phone, text, ago=0):
+        """As if an earlier attempt had reached P1SMS `ago` seconds ago and its answer was lost (or as if the
+        account had sent it otherwise: from the cabinet, another program)."""
         self.counter += 1
         self.sent[self.counter] = {"phone": phone, "text": text, "channel": "char", "sender": "SHOP",
-                                   "createdAt": int(time.time())}
+                                   "createdAt": int(time.time()) - ago}
         self.statuses[self.counter] = "sent"
         return self.counter
 

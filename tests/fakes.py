@@ -35,6 +35,7 @@ class FakeBitrix:
         self.senders = {}  # code -> params
         self.events = {}
         self.statuses = {}  # MESSAGE_ID -> STATUS
+        self.sent_through = {}  # MESSAGE_ID -> the CODE of the sender whose HANDLER got the message (hand())
         self.unknown_messages = set()
         self.calls = []  # (method, params) of every REST call, batch commands included
         self.http_requests = []  # REST requests as they went over the wire: (method, params)
@@ -73,6 +74,11 @@ class FakeBitrix:
 
     def revoke_refresh_tokens(self):
         self.refresh_tokens.clear()
+
+    def hand(self, message_id, code):
+        """The portal hands a message to the HANDLER of the sender `code`: its statuses are taken under that CODE
+        only (tests/helpers.py handler_form calls this)."""
+        self.sent_through[message_id] = code
 
     def rest_requests(self, method=None):
         return [params for name, params in self.http_requests if method is None or name == method]
@@ -198,7 +204,7 @@ class FakeBitrix:
             del self.senders[installed]
             return 200, {"result": True}
         if method == "messageservice.message.status.update":
-            if params.get("MESSAGE_ID") in self.unknown_messages:
+            if params.get("MESSAGE_ID") in self.unknown_messages or not self._sent_through(params):
                 return 400, {"error": "ERROR_MESSAGE_NOT_FOUND", "error_description": "Message not found!"}
             if params.get("STATUS") not in ("queued", "sent", "delivered", "undelivered", "failed"):
                 return 400, {"error": "ERROR_MESSAGE_STATUS_INCORRECT",
@@ -224,6 +230,14 @@ class FakeBitrix:
             self.events[params["EVENT"]] = params.get("HANDLER")
             return 200, {"result": True}
         return 400, {"error": "ERROR_METHOD_NOT_FOUND", "error_description": "Method not found!"}
+
+
+    def _sent_through(self, params):
+        """Whether a status update names the sender the message went through, as Bitrix24 looks the message up
+        (codes without regard to case). A message this fake never handed out (built by a test in the database)
+        is taken under any CODE."""
+        code = self.sent_through.get(params.get("MESSAGE_ID"))
+        return code is None or str(params.get("CODE") or "").lower() == code.lower()
 
 
 def _owner(portals, request, param):

@@ -66,7 +66,7 @@ def install_with_log(client, bitrix):
 
 def handler_form(bitrix, message_id, phone="+7 (916) 123-45-67", text="Hello from CRM",
                  application_token=APPLICATION_TOKEN, module="crm", **extra):
-    """What Bitrix24 posts to HANDLER, PHP-style keys and all."""
+    """What Bitrix24 posts to HANDLER, PHP-style keys and all; the fake portal remembers the sender it went through."""
     access, _ = bitrix.issue("1")
     form = {
         "type": "SMS", "code": "b24sms", "message_id": message_id, "message_to": phone, "message_body": text,
@@ -86,6 +86,7 @@ def handler_form(bitrix, message_id, phone="+7 (916) 123-45-67", text="Hello fro
                      "document_type[0]": "crm", "document_type[1]": "CCrmDocumentDeal",
                      "document_type[2]": "DEAL"})
     form.update(extra)
+    bitrix.hand(message_id, form["code"])
     return form
 
 

@@ -53,7 +53,7 @@ def live_app(database_url, tmp_path, prostor_server):
         "B24_CLIENT_ID": demo.DEMO_CLIENT_ID, "B24_CLIENT_SECRET": demo.DEMO_CLIENT_SECRET,
         "PROSTOR_API_URL": prostor_server[1], "ENABLE_LOG_PROVIDER": True, "SPOOL_DIR": str(tmp_path / "spool"),
         "HTTP_TIMEOUT": 5,
-    })
+    }, instance_path=tmp_path / "instance")  # development reads the `.env` beside it: not the developer's
     server = LoopbackServer("127.0.0.1", port, app)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield app, base

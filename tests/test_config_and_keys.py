@@ -43,6 +43,13 @@ def test_bad_encryption_keys_stop_start_up(database_url, tmp_path):
         create_app({"DATABASE_URL": database_url, "ENCRYPTION_KEYS": "not-a-key"}, instance_path=tmp_path)
 
 
+@pytest.mark.parametrize("code", ["", "c" * 48])
+def test_a_sender_code_that_leaves_no_room_for_a_names_suffix_stops_start_up(database_url, tmp_path, code):
+    # A second sender name's CODE is SENDER_CODE_<up to 16>, and a message keeps its CODE in 64 characters.
+    with pytest.raises(ConfigError, match="SENDER_CODE must have 1 to 47 characters"):
+        create_app({"DATABASE_URL": database_url, "SENDER_CODE": code}, instance_path=tmp_path)
+
+
 @pytest.fixture
 def development_environment(monkeypatch, tmp_path):
     """APP_ENV unset and no secrets in the environment: what `make run` starts with (on a database of its own,

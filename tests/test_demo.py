@@ -258,6 +258,33 @@ def test_a_simulated_crm_send_is_stored_sent_and_its_status_reaches_the_stand_in
     assert told["events"] == ["ONAPPUNINSTALL"]
 
 
+def test_a_send_through_a_second_sender_is_reported_under_its_code_which_the_stand_in_holds_to(client, db, app,
+                                                                                               loopback, runner):
+    token = demo_with_log_provider(client)
+    saved = client.put("/api/settings", headers=bearer(token), json={
+        "providers": [{"kind": "log"}], "senders": [{"name": "SHOP", "default": True}, {"name": "PROMO"}]})
+    assert saved.status_code == 200, saved.get_json()
+    promo_code = next(entry["code"] for entry in saved.get_json()["senders"] if entry["name"] == "PROMO")
+    assert promo_code != "b24sms" and promo_code in [sender["code"] for sender in state_of(app).snapshot()["senders"]]
+
+    posted = client.post("/demo/simulate-send", headers=bearer(token),
+                         json={"to": "+7 900 123-45-67", "text": "A promotion", "code": promo_code})
+    assert posted.status_code == 200, posted.get_json()
+    sent_id = posted.get_json()["message_id"]
+    admin, _ = tokens.issue(app.config, "1", True)
+    rest = RestClient(STAND_IN + "/rest/", FixedToken(admin), timeout=5, http=app.extensions["b24sms.http"])
+    refused = rest.batch({"m": ("messageservice.message.status.update",
+                                {"CODE": "b24sms", "MESSAGE_ID": sent_id, "STATUS": "failed"})})
+    assert refused.errors["m"].code == "ERROR_MESSAGE_NOT_FOUND"  # not the sender it went through
+
+    make_due(db)
+    run_job(runner)
+
+    told = client.get("/demo/bitrix-state", headers=bearer(token)).get_json()
+    assert told["messages"][0]["message_id"] == sent_id and told["messages"][0]["code"] == promo_code
+    assert [entry["status"] for entry in told["messages"][0]["statuses"]] == ["delivered"]
+
+
 def test_a_robots_send_carries_no_auth_block_and_still_goes_out(client, db, loopback):
     token = demo_with_log_provider(client)
     posted = client.post("/demo/simulate-send", headers=bearer(token),

@@ -1,10 +1,16 @@
 """Step 4: Bitrix24 posts an SMS to /handler: authenticate, validate, store, send."""
+import io
 import json
+from urllib.parse import urlencode
 
+import pytest
 from sqlalchemy import func, select
 
+from b24sms.intake import MAX_BODY
 from b24sms.models import Message, MessageState, Portal
-from tests.helpers import as_sent, APPLICATION_TOKEN, handler_form, install_with_prostor, message_id
+from tests.helpers import as_sent, APPLICATION_TOKEN, bearer, handler_form, install_with_prostor, message_id
+
+FORM = "application/x-www-form-urlencoded"
 
 
 def stored(db, bitrix_id):
@@ -202,3 +208,48 @@ def test_provider_answer_is_json_without_secrets(client, bitrix, prostor):
     response = client.post("/handler", data=handler_form(bitrix, message_id(16)))
     text = json.dumps(response.get_json())
     assert "secret" not in text and APPLICATION_TOKEN not in text
+
+
+# ---------------------------------------------------------------- HANDLER_MAX_BYTES
+def test_the_longest_cyrillic_sms_fits_under_the_handler_body_limit(app, client, db, bitrix, prostor):
+    install_with_prostor(client, bitrix)
+    form = handler_form(bitrix, message_id(17), text="Щ" * MAX_BODY)  # in message_body and properties: twice
+    assert 60_000 < len(urlencode(form)) <= app.config["HANDLER_MAX_BYTES"] == 64 * 1024
+
+    assert client.post("/handler", data=form).status_code == 200
+    assert stored(db, message_id(17)).body == "Щ" * MAX_BODY
+
+
+@pytest.mark.parametrize("path", ["/handler", "/handler/some-key"])
+def test_a_handler_call_over_the_handler_body_limit_is_413_and_stores_nothing(app, client, db, bitrix, prostor,
+                                                                             path):
+    install_with_prostor(client, bitrix)
+    form = handler_form(bitrix, message_id(18), padding="x" * app.config["HANDLER_MAX_BYTES"])
+    assert len(urlencode(form)) < app.config["MAX_CONTENT_LENGTH"]  # what any other path would take
+
+    response = client.post(path, data=form)
+
+    assert response.status_code == 413
+    assert response.get_json() == {"error": "request_entity_too_large", "message": "The request is too large."}
+    assert stored(db, message_id(18)) is None
+
+
+def test_a_chunked_handler_call_is_read_no_further_than_the_handler_body_limit(app, client, db, bitrix, prostor):
+    install_with_prostor(client, bitrix)
+    padding = {"padding": "x" * app.config["HANDLER_MAX_BYTES"]}  # first: what follows it is never read
+    body = urlencode({**padding, **handler_form(bitrix, message_id(19))}).encode()
+
+    # No Content-Length: the server ends the stream (gunicorn sets wsgi.input_terminated) and the limit cuts it.
+    response = client.post("/handler", input_stream=io.BytesIO(body), content_type=FORM,
+                           headers={"Transfer-Encoding": "chunked"}, environ_overrides={"wsgi.input_terminated": True})
+
+    assert 400 <= response.status_code < 500 and stored(db, message_id(19)) is None  # cut short: refused
+
+
+def test_other_paths_keep_the_general_body_limit(app, client, bitrix, prostor):
+    token = install_with_prostor(client, bitrix)
+    padding = "x" * (app.config["HANDLER_MAX_BYTES"] + 1)
+
+    response = client.put("/api/settings", headers=bearer(token), json={"providers": [], "padding": padding})
+
+    assert response.status_code != 413

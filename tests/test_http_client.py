@@ -1,7 +1,10 @@
 """One HTTP client per process: every outgoing call names the app, connections are kept alive and reused across
 provider objects (no TLS handshake per SMS), and no cookie carries over from one call to the next."""
+import io
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
 
 from b24sms import __version__, http_client, providers
 from tests.conftest import PUBLIC_URL
@@ -91,3 +94,83 @@ def test_the_environment_is_read_once_a_proxy_in_it_is_honoured(monkeypatch):
     assert with_proxy.trust_env is True  # requests' own proxy handling, no_proxy included
     assert with_proxy.merge_environment_settings("https://api.prostor-sms.ru/", {}, None, None, None)["proxies"] \
         == {"https": "http://proxy.internal:3128"}
+
+
+# ---------------------------------------------------------------- one cap on every answer's size
+class EndlessBody(io.RawIOBase):
+    """An answer body of `size` bytes, made as it is read; `pulled` counts what the client read of it."""
+
+    def __init__(self, size, start=b""):
+        self.size, self.start, self.pulled = size, start, 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        count = min(len(buffer), self.size - self.pulled)
+        head = self.start[self.pulled:self.pulled + count]
+        buffer[:count] = head + b" " * (count - len(head))
+        self.pulled += count
+        return count
+
+
+# Read ahead of the cap at most: the chunk that crosses it and the body's buffer.
+SLACK = http_client.READ_CHUNK + io.DEFAULT_BUFFER_SIZE
+
+
+def test_a_300_mb_provider_answer_is_refused_at_the_cap_not_read_whole():
+    import responses
+
+    from b24sms.providers.base import AnswerLost, RetryLater
+
+    body = EndlessBody(300 * 1024 * 1024, start=b'<?xml version="1.0"?><reply><result>OK</result>')
+    settings = {"SMSTRAFFIC_API_URL": "https://api.smstraffic.ru/", "HTTP_TIMEOUT": 5}
+    provider = providers.build("smstraffic", {"login": "u", "password": "p"}, "SHOP", settings,
+                               http=http_client.build())
+    with responses.RequestsMock() as mock:
+        mock.add(responses.POST, "https://api.smstraffic.ru/multi.php", body=io.BufferedReader(body),
+                 content_type="text/xml")
+        with pytest.raises(AnswerLost) as caught:
+            provider.balance()
+
+    # A broken provider, as for a lost answer: tried again later, the chain goes on (a send is reconciled).
+    assert isinstance(caught.value, RetryLater) and caught.value.code == "answer_too_large"
+    assert f"more than {http_client.MAX_ANSWER_BYTES} bytes" in caught.value.text
+    assert http_client.MAX_ANSWER_BYTES < body.pulled <= http_client.MAX_ANSWER_BYTES + SLACK
+
+
+def test_a_bitrix24_answer_is_capped_alike_and_a_declared_length_over_the_cap_is_not_read_at_all():
+    import responses
+
+    from b24sms.bitrix.errors import BitrixUnavailable
+    from b24sms.bitrix.http import request_json
+
+    http = http_client.build(max_answer_bytes=100_000)  # any cap: the client's own, for every call it makes
+    streamed, declared = EndlessBody(10 * 1024 * 1024, start=b'{"result": "'), EndlessBody(10 * 1024 * 1024)
+    with responses.RequestsMock() as mock:
+        mock.add(responses.POST, "https://portal.bitrix24.ru/rest/batch", body=io.BufferedReader(streamed),
+                 content_type="application/json")
+        mock.add(responses.GET, "https://oauth.bitrix.info/rest/app.info", body=io.BufferedReader(declared),
+                 headers={"Content-Length": str(declared.size)}, content_type="application/json")
+        with pytest.raises(BitrixUnavailable) as batch:
+            request_json(http, "POST", "https://portal.bitrix24.ru/rest/batch", timeout=5, json={})
+        with pytest.raises(BitrixUnavailable) as app_info:
+            request_json(http, "GET", "https://oauth.bitrix.info/rest/app.info", timeout=5)
+
+    assert batch.value.code == app_info.value.code == "answer_too_large"
+    assert 100_000 < streamed.pulled <= 100_000 + SLACK
+    assert declared.pulled == 0
+
+
+def test_answers_under_the_cap_read_as_before_redirects_too():
+    import responses
+
+    http = http_client.build(max_answer_bytes=1000)
+    with responses.RequestsMock() as mock:
+        mock.add(responses.GET, "https://example.com/old", status=301, headers={"Location": "https://example.com/new"})
+        mock.add(responses.GET, "https://example.com/new", json={"answer": "x" * 900})
+        answer = http.get("https://example.com/old", timeout=5)
+        streamed = http.get("https://example.com/new", timeout=5, stream=True)
+
+    assert answer.json() == {"answer": "x" * 900} and [hop.status_code for hop in answer.history] == [301]
+    assert b"".join(streamed.iter_content(100)) == answer.content

@@ -4,8 +4,10 @@ import io
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
 
 from b24sms.models import utcnow
+from tests.conftest import on_postgres
 from tests.helpers import bearer, open_page
 from tests.test_statistics import installed_portal_id, stored_message
 
@@ -108,3 +110,38 @@ def test_an_export_pages_through_more_than_one_read(app, client, db, bitrix, log
     monkeypatch.setattr(message_log, "EXPORT_PAGE", 3)
     rows = client.get("/api/messages.csv", headers=bearer(log)).get_data().decode("utf-8-sig").splitlines()
     assert len(rows) == 5
+
+
+def test_csv_cells_starting_with_a_tab_or_a_carriage_return_are_kept_as_text(client, db, bitrix, prostor):
+    portal_id = installed_portal_id(client, bitrix, db)
+    with db.session() as session:
+        for body in ("\t=1+1", "\r=1+1", "\t@SUM(A1)", "\t42"):
+            stored_message(session, portal_id, state="delivered", created_at=utcnow()).body = body
+    token = open_page(client, bitrix, path="/")[1]
+
+    raw = client.get("/api/messages.csv", headers=bearer(token)).get_data().decode("utf-8-sig")
+
+    cells = sorted(row[3] for row in list(csv.reader(io.StringIO(raw, newline="")))[1:])
+    assert cells == sorted(["'\t=1+1", "'\r=1+1", "'\t@SUM(A1)", "\t42"])  # a number stays a number
+
+
+@pytest.mark.skipif(not on_postgres(), reason="pg_stat_activity is PostgreSQL's")
+def test_a_stalled_download_holds_no_transaction_open(client, db, log, monkeypatch):
+    from b24sms import message_log
+
+    monkeypatch.setattr(message_log, "EXPORT_PAGE", 2)  # the rest is read when the client asks for it
+    answer = client.get("/api/messages.csv", headers=bearer(log), buffered=False)
+    chunks = iter(answer.response)
+    try:
+        head, first_row = next(chunks), next(chunks)  # the client reads this much, then stalls
+        with db.engine.connect() as connection:
+            stalled = connection.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'")).scalar()
+        rest = list(chunks)
+    finally:
+        answer.close()
+
+    assert head.startswith("\ufeff".encode()) and b"+79161234567" in first_row
+    assert stalled == 0
+    assert len(rest) == 3  # the other three messages, read once the client went on

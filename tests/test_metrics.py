@@ -1,6 +1,7 @@
 """`GET /metrics`: the Prometheus text format, database gauges, provider and job counters, the token, and
 several processes adding up their counters (PROMETHEUS_MULTIPROC_DIR)."""
 import importlib.util
+import logging
 import os
 import subprocess
 import sys
@@ -242,3 +243,37 @@ def test_gunicorn_marks_an_exited_worker_dead(tmp_path, monkeypatch):
     gunicorn_conf.child_exit(server=None, worker=SimpleNamespace(pid=4242))
 
     assert not live.exists() and kept.exists()  # a dead worker's counts still add up
+
+
+# ---------------------------------------------------------------- production
+def production_app(database_url, tmp_path, **settings):
+    return create_app({
+        "APP_ENV": "production", "DATABASE_URL": database_url, "SECRET_KEY": "test-secret-key",
+        "ENCRYPTION_KEYS": ENCRYPTION_KEY, "B24_CLIENT_ID": CLIENT_ID, "B24_CLIENT_SECRET": CLIENT_SECRET,
+        "PUBLIC_URL": PUBLIC_URL, "SPOOL_DIR": str(tmp_path / "spool"), **settings,
+    })
+
+
+def test_in_production_without_a_token_metrics_is_off_and_start_up_says_so_once(database_url, tmp_path, caplog):
+    caplog.set_level(logging.WARNING)
+    client = production_app(database_url, tmp_path).test_client()
+
+    answers = [client.get("/metrics"), client.get("/metrics", headers={"Authorization": "Bearer "}),
+               client.get("/metrics", headers={"Authorization": "Bearer anything"})]
+
+    assert [answer.status_code for answer in answers] == [404, 404, 404]
+    assert answers[0].get_json()["error"] == "not_found"  # as any unknown path: nothing says it exists
+    assert b"b24sms_" not in answers[0].get_data()
+    said = [record for record in caplog.records if "METRICS_TOKEN" in record.getMessage()]
+    assert [record.levelname for record in said] == ["WARNING"] and "/metrics" in said[0].getMessage()
+
+
+def test_in_production_with_a_token_metrics_needs_it(database_url, tmp_path, caplog):
+    caplog.set_level(logging.WARNING)
+    client = production_app(database_url, tmp_path, METRICS_TOKEN=METRICS_TOKEN).test_client()
+
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong-token"}).status_code == 401
+    samples = scrape(client, headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert value(samples, "b24sms_database_up") == 1
+    assert "METRICS_TOKEN" not in caplog.text and METRICS_TOKEN not in caplog.text

@@ -2,6 +2,7 @@
 answer looked up in the account's list; end to end through the handler, a job pass and the report to Bitrix24,
 and as the second link of a failover chain."""
 import json
+from datetime import datetime, timezone
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -211,26 +212,46 @@ def entry(sms_id=77, phone="79161234567", text="Привет", status="delivered
             "phone": phone, "status": status, "sender": "SHOP", "text": text}
 
 
+LISTED_AT = datetime(2021, 11, 9, 11, 52, 57)  # entry()'s createdAt, 1636458777
+
+
 @pytest.mark.parametrize("entries, found", [
-    ([entry()], base.Accepted("77", base.DELIVERED, "delivered")),
-    ([entry(status="moderation"), entry(78, text="other text")], base.Accepted("77", base.QUEUED, "moderation")),
-    ([entry(status="new_word")], base.Accepted("77", base.QUEUED, "new_word")),
-    ([entry(text="other text"), entry(79, phone="79160000000")], None),
-    ([], None),
+    ([entry()], [("77", LISTED_AT, base.DELIVERED, "delivered")]),
+    ([entry(status="moderation"), entry(78, text="other text")], [("77", LISTED_AT, base.QUEUED, "moderation")]),
+    ([entry(status="new_word")], [("77", LISTED_AT, base.QUEUED, "new_word")]),
+    ([entry(77), entry(78)], [("77", LISTED_AT, base.DELIVERED, "delivered"),
+                              ("78", LISTED_AT, base.DELIVERED, "delivered")]),
+    ([entry(text="other text"), entry(79, phone="79160000000")], []),
+    ([], []),
 ])
-def test_find_sent_looks_the_number_up_and_matches_the_text(rsps, entries, found):
+def test_find_sent_looks_the_number_up_and_hands_back_every_entry_with_the_text(rsps, entries, found):
+    """Which look-alike is ours is the reconciling flow's to decide (b24sms/content_matching.py), not P1SMS's."""
     rsps.get(P1SMS + "apiUsers/getSmsList", json=listed(entries))
-    assert provider().find_sent(out()) == found
+    answer = provider().find_sent(out())
+    assert [(a.provider_id, a.created_at, a.status, a.raw) for a in answer.entries] == found
+    assert [a.entry for a in answer.entries] == [e for e in entries if e["text"] == "Привет"
+                                                 and e["phone"] == "79161234567"]  # the raw entries are kept
     query = query_of(rsps.calls[0])
     assert (query["apiKey"], query["search"], query["pageCapacity"], query["page"]) == (API_KEY, "79161234567",
                                                                                        "500", "1")
     assert int(query["to"]) - int(query["from"]) > 3 * 86400  # the last days, not only today (the default)
+    assert answer.since == datetime.fromtimestamp(int(query["from"]), timezone.utc).replace(tzinfo=None)
 
 
-def test_find_sent_cannot_tell_two_messages_with_the_same_text_apart(rsps):
-    rsps.get(P1SMS + "apiUsers/getSmsList", json=listed([entry(77), entry(78)]))
-    with pytest.raises(base.CannotTell, match="2 messages"):
-        provider().find_sent(out())
+@pytest.mark.parametrize("created, read", [
+    (1636458777, LISTED_AT), ("1636458777", LISTED_AT), (1636458777000, None), ("2021-11-09 11:52:57", None),
+    (None, None), ("", None), (True, None), (1636458777.5, None), ({"date": 1}, None),
+])
+def test_a_date_that_is_not_unix_seconds_is_not_read(rsps, created, read):
+    rsps.get(P1SMS + "apiUsers/getSmsList", json=listed([{**entry(), "createdAt": created}]))
+    [alike] = provider().find_sent(out()).entries
+    assert alike.created_at == read
+
+
+def test_an_entry_without_an_id_is_handed_back_without_one(rsps):
+    rsps.get(P1SMS + "apiUsers/getSmsList", json=listed([{**entry(), "smsId": None}]))
+    [alike] = provider().find_sent(out()).entries
+    assert alike.provider_id is None
 
 
 def test_find_sent_reads_further_pages_then_gives_up_saying_so(rsps):
@@ -250,7 +271,7 @@ def test_find_sent_never_reads_an_unknown_list_shape_as_not_there(rsps, data):
 def test_find_sent_tries_the_other_documented_path(rsps):
     rsps.get(P1SMS + "apiUsers/getSmsList", body="<html>Not Found</html>", status=404)
     rsps.get(P1SMS + "apiSms/getSmsList", json={"status": "success", "data": [entry()]})
-    assert provider().find_sent(out()).provider_id == "77"
+    assert [alike.provider_id for alike in provider().find_sent(out()).entries] == ["77"]
 
 
 def test_find_sent_trouble_is_raised_to_ask_again_later(rsps):

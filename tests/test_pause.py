@@ -1,5 +1,6 @@
 """Issue 11: the pause switch. A paused portal's messages are stored and wait; resumed, they go out. Polling,
 receipts and reports go on meanwhile."""
+import requests
 from sqlalchemy import select
 
 from b24sms.models import Message, MessageState, Portal
@@ -95,3 +96,24 @@ def test_only_admins_pause_and_the_body_must_say_true_or_false(client, db, bitri
     assert unsigned.status_code == 401
     with db.session() as session:
         assert session.scalars(select(Portal.paused)).one() is False
+
+
+def test_a_lost_answer_is_not_reconciled_while_paused_and_is_after_resume(client, db, bitrix, prostor, runner):
+    """Asking Prostor is sending again under the same clientId: it waits for the resume, as any send does."""
+    token = install_with_prostor(client, bitrix)
+    prostor.fail_next.append(requests.ReadTimeout())  # the send never reached Prostor; its answer is lost
+    client.post(handler_path(db), data=handler_form(bitrix, message_id(1)))
+    assert stored(db, 1).state == MessageState.RECONCILING
+    pause(client, token, True)
+
+    make_due(db)
+    run_job(runner)
+
+    assert stored(db, 1).state == MessageState.RECONCILING
+    assert len(sends(prostor)) == 1 and prostor.sent == {}  # only the lost try: nothing reached Prostor
+
+    pause(client, token, False)
+    make_due(db)
+    run_job(runner)
+
+    assert stored(db, 1).state == MessageState.ACCEPTED and len(prostor.sent) == 1

@@ -75,8 +75,8 @@ def minted_at(moment, data, key="test-secret-key"):
 def test_session_tokens_expire_and_must_be_ours(client, db, bitrix, prostor):
     install_with_chain(client, bitrix, PROSTOR_SETTINGS)
     with db.session() as session:
-        portal_id = session.scalars(select(Portal.id)).one()
-    claims = {"p": portal_id, "u": "1", "a": True}
+        portal_id, install_id = session.execute(select(Portal.id, Portal.install_id)).one()
+    claims = {"p": portal_id, "i": install_id, "u": "1", "a": True}
 
     fresh = minted_at(time.time(), claims)
     stale = minted_at(time.time() - session_tokens.LIFETIME_SECONDS - 5, claims)

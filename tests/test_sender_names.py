@@ -17,8 +17,8 @@ from tests.helpers import (APPLICATION_TOKEN, PROSTOR_SETTINGS, SMSAERO_SETTINGS
 TWO_NAMES = [{"name": "SHOP", "default": True}, {"name": "PROMO", "default": False}]
 
 
-def installed(client, bitrix, user_id="1"):
-    response, token = open_page(client, bitrix, user_id=user_id, APPLICATION_TOKEN=APPLICATION_TOKEN)
+def installed(client, bitrix, user_id="1", lang="ru"):
+    response, token = open_page(client, bitrix, user_id=user_id, lang=lang, APPLICATION_TOKEN=APPLICATION_TOKEN)
     assert response.status_code == 200
     return token
 
@@ -395,12 +395,87 @@ def test_bad_sender_lists_are_400_naming_the_field(client, db, bitrix, prostor, 
         assert session.scalars(select(SenderName)).all() == []
 
 
-def test_names_are_stored_stripped_and_in_order(client, db, bitrix, prostor):
-    prostor.senders.append({"name": "Магазин", "status": "active", "info": ""})
+# ---------------------------------------------------------------- names that look alike; what providers take
+CAFE_NFC, CAFE_NFD = "Caf\u00e9", "Cafe\u0301"
+
+
+@pytest.mark.parametrize("chain, senders, field, words", [
+    ([TWILIO_SETTINGS], [{"name": "\u202ePOHS", "default": True}], "senders[0].name", "U+202E"),  # bidi override
+    ([TWILIO_SETTINGS], [{"name": "SHOP", "default": True}, {"name": "SH\u200bOP"}], "senders[1].name", "U+200B"),
+    ([TWILIO_SETTINGS], [{"name": "\u2066SHOP\u2069", "default": True}], "senders[0].name", "U+2066"),
+    ([TWILIO_SETTINGS], [{"name": "\uff33\uff28\uff2f\uff30", "default": True}], "senders[0].name", "“SHOP”"),
+    ([TWILIO_SETTINGS], [{"name": CAFE_NFC, "default": True}, {"name": CAFE_NFD}], "senders[1].name", "twice"),
+    ([TWILIO_SETTINGS], [{"name": "A B", "default": True}, {"name": "a\u00a0b"}], "senders[1].name", "twice"),
+    ([{**PROSTOR_SETTINGS, "sender": "\u202ePOHS"}], None, "providers[0].sender", "U+202E"),
+    ([{**TWILIO_SETTINGS, "sender": "+15017122661\u200b"}], None, "providers[0].sender", "U+200B"),
+])
+def test_names_that_hide_characters_or_look_alike_are_refused_at_their_field(client, db, bitrix, prostor, twilio,
+                                                                             chain, senders, field, words):
+    token = installed(client, bitrix, lang="en")  # the words checked are English
+
+    response = save(client, token, chain, senders)
+
+    body = response.get_json()
+    assert response.status_code == 400 and body["error"] == "invalid_settings", body
+    assert body["field"] == field and words in body["message"]
+    assert prostor.requests == [] and twilio.requests == []  # refused before any provider was asked
+    assert bitrix.senders == {}
+    with db.session() as session:
+        assert session.scalars(select(SenderName)).all() == []
+
+
+@pytest.mark.parametrize("chain, senders, field, words", [
+    ([PROSTOR_SETTINGS], [{"name": "Магазин", "default": True}], "senders[0].name", "Latin letters"),
+    ([PROSTOR_SETTINGS], [{"name": CAFE_NFD, "default": True}], "senders[0].name", f"“{CAFE_NFC}” has “é”"),
+    ([PROSTOR_SETTINGS], [{"name": "SHOP", "default": True}, {"name": "VERY LONG NAME"}], "senders[1].name",
+     "at most 11 characters"),
+    ([{**PROSTOR_SETTINGS, "sender": "SHOP_ONLINE_24"}], None, "providers[0].sender", "at most 11 characters"),
+    ([{**PROSTOR_SETTINGS, "sender": "+7916123456789012"}], None, "providers[0].sender", "at most 15 digits"),
+    ([TWILIO_SETTINGS, SMSC_SETTINGS], [{"name": "SHOP", "default": True}, {"name": "Магазин"}], "senders[1].name",
+     "SMSC.ru"),
+])
+def test_a_name_a_provider_cannot_send_with_is_refused_at_its_field(client, db, bitrix, prostor, smsc, chain,
+                                                                   senders, field, words):
+    token = installed(client, bitrix, lang="en")  # the words checked are English
+
+    response = save(client, token, chain, senders)
+
+    body = response.get_json()
+    assert response.status_code == 400 and body["error"] == "invalid_settings", body
+    assert body["field"] == field and words in body["message"]
+    assert prostor.requests == [] and smsc.requests == []
+    with db.session() as session:
+        assert session.scalars(select(SenderName)).all() == []
+
+
+def test_a_name_typed_decomposed_is_stored_and_registered_composed(client, db, bitrix, twilio):
     token = installed(client, bitrix)
 
-    response = save(client, token, [PROSTOR_SETTINGS], [{"name": " Магазин ", "default": False},
-                                                        {"name": "SHOP ", "default": True}])
+    response = save(client, token, [TWILIO_SETTINGS], [{"name": CAFE_NFD, "default": True}])
+
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["senders"][0]["name"] == CAFE_NFC
+    assert bitrix.senders["b24sms"]["NAME"] == {"ru": CAFE_NFC, "en": CAFE_NFC}
+    again = save(client, token, [TWILIO_SETTINGS], [{"name": CAFE_NFC, "default": True}, {"name": CAFE_NFD}])
+    assert again.status_code == 400 and again.get_json()["field"] == "senders[1].name"
+
+
+@pytest.mark.parametrize("listed", [None, "nonsense", [5], [{"info": "no name"}]])
+def test_a_list_of_approved_names_we_cannot_read_does_not_refuse_the_names(client, bitrix, prostor, listed):
+    prostor.canned["senders.json"] = {"status": "ok"} if listed is None else {"status": "ok", "senders": listed}
+    token = installed(client, bitrix)
+
+    response = save(client, token, [PROSTOR_SETTINGS], [{"name": "UNLISTED", "default": True}])
+
+    assert response.status_code == 200, response.get_json()  # Prostor refuses a wrong one when sending
+    assert response.get_json()["senders"][0]["name"] == "UNLISTED"
+
+
+def test_names_are_stored_stripped_and_in_order(client, db, bitrix, twilio):
+    token = installed(client, bitrix)  # Twilio sends from its number: the names are Bitrix24's only, any script
+
+    response = save(client, token, [TWILIO_SETTINGS], [{"name": " Магазин ", "default": False},
+                                                       {"name": "SHOP ", "default": True}])
 
     assert response.status_code == 200, response.get_json()
     assert [(e["name"], e["default"]) for e in response.get_json()["senders"]] == [("Магазин", False), ("SHOP", True)]

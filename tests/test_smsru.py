@@ -267,7 +267,8 @@ def test_balance_is_the_credential_check(smsru):
 
 @pytest.mark.parametrize("senders, names", [
     (["SHOP", "", "SHOP", "Other"], ["SHOP", "Other"]), ({"0": "SHOP"}, ["SHOP"]),
-    ([{"name": "SHOP"}, None, 5], ["SHOP", "5"]), ("nonsense", []), (None, []),
+    ([{"name": "SHOP"}, None, 5], ["SHOP", "5"]), ([], []),
+    ("nonsense", None), (None, None),  # a shape we cannot read: cannot check, never "none approved"
 ])
 def test_sender_names(rsps, senders, names):
     rsps.post(SMSRU + "my/senders", json={**OK, "senders": senders})

@@ -23,8 +23,8 @@ from b24sms.db import Database, unavailable
 from b24sms.models import Message, MessageState
 from tests.conftest import ENCRYPTION_KEY, PUBLIC_URL, settled
 from tests.fakes import CLIENT_ID, CLIENT_SECRET
-from tests.helpers import (APPLICATION_TOKEN, handler_form, handler_path, install_with_prostor, make_due, stored,
-                           message_id, run_job, without_auth)
+from tests.helpers import (APPLICATION_TOKEN, PROSTOR_SETTINGS, bearer, handler_form, handler_path,
+                           install_with_prostor, make_due, message_id, run_job, stored, without_auth)
 
 
 # ---------------------------------------------------------------- shared with test_spool_postgres.py
@@ -188,6 +188,23 @@ def test_a_read_only_or_unopenable_file_spools_the_calls_until_it_can_be_written
 
     assert stored_ids(db) == [message_id(1), message_id(2)]
     assert sent_once_each(db, prostor)
+
+
+def test_a_spooled_call_keeps_the_sender_code_its_status_is_reported_under(app, client, db, bitrix, prostor, runner):
+    prostor.senders.append({"name": "PROMO", "status": "active", "info": ""})
+    token = install_with_prostor(client, bitrix)
+    saved = client.put("/api/settings", headers=bearer(token), json={
+        "providers": [PROSTOR_SETTINGS], "senders": [{"name": "SHOP", "default": True}, {"name": "PROMO"}]})
+    promo_code = next(entry["code"] for entry in saved.get_json()["senders"] if entry["name"] == "PROMO")
+    with locked(db):
+        answer = client.post(handler_path(db), data=without_auth(handler_form(bitrix, message_id(1), code=promo_code)))
+        assert spooled(answer, 1)
+
+    replay_settled(app, runner)
+    run_job(runner)
+
+    assert (stored(db, 1).sender, stored(db, 1).sender_code) == ("PROMO", promo_code)
+    assert delivered_and_reported(db, bitrix, prostor, runner, (1,))
 
 
 def test_a_call_the_spool_cannot_take_answers_503_and_nothing_is_stored(app, client, db, bitrix, prostor, runner,

@@ -1,6 +1,7 @@
 """The one place that sends HTTP to Bitrix24 or its OAuth server and reads the JSON answer."""
 import requests
 
+from ..http_client import AnswerTooLarge
 from .errors import BitrixUnavailable, classify
 
 
@@ -17,6 +18,8 @@ def request_json(http, method, url, *, timeout, **kwargs):
         response = http.request(method, url, timeout=timeout, allow_redirects=False, **kwargs)
     except requests.Timeout:
         raise BitrixUnavailable("timeout", f"no answer within {timeout} s") from None
+    except AnswerTooLarge as exc:
+        raise BitrixUnavailable("answer_too_large", str(exc)) from None
     except requests.RequestException as exc:
         raise BitrixUnavailable("network", type(exc).__name__) from None
     if response.status_code in (301, 302, 307, 308):

@@ -14,8 +14,8 @@ crm.py (a simulated CRM send).
 # The demo portal as the stand-in describes it (app.info, handler calls); `member_id` is unique among portals.
 DEMO_MEMBER_ID = "demo"
 DEMO_DOMAIN = "demo.bitrix24.local"
-# The OAuth pair of the app as the stand-in knows it. Development without B24_CLIENT_ID uses it (config.py), so
-# that the stand-in's app.info, which names this client id, verifies.
+# The OAuth pair of the app as the stand-in knows it. The app verifies visits with the stand-in only when its
+# settings name it (B24_OAUTH_URL and B24_CLIENT_ID in `.env`, README "Trying it locally"): never by default.
 DEMO_CLIENT_ID = "local.b24smsdemo00000.00000000"
 DEMO_CLIENT_SECRET = "b24sms-demo-client-secret"
 STAND_IN_PATH = "/demo/bitrix"

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from .. import senders
 from ..handler_keys import ensure_handler_key
+from ..installs import activate
 from ..models import Portal, PortalState, utcnow
 from ..phones import region_for
 from . import ADMIN_USER, DEMO_DOMAIN, DEMO_MEMBER_ID, rest_base, tokens
@@ -37,7 +38,7 @@ def ensure(db, session, settings, language, http):
     if portal.application_token != tokens.application_token(settings):
         portal.application_token = tokens.application_token(settings)
     if portal.state != PortalState.ACTIVE:
-        portal.state, portal.state_reason = PortalState.ACTIVE, None
+        activate(portal)
     portal.refresh_interrupted_at = None
     portal.language = language
     portal.region = region_for(DEMO_DOMAIN, language)

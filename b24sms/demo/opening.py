@@ -6,8 +6,8 @@ so that the app's whole verify path (app.info against B24_OAUTH_URL, user.admin)
     /demo/bitrix/portal?LANG=en&user=2&admin=0  a non-admin (user 2) opens the settings page
 
 It works only when the app verifies visits with the stand-in (B24_OAUTH_URL=<PUBLIC_URL>/demo/bitrix/oauth and
-B24_CLIENT_ID=DEMO_CLIENT_ID, the development defaults without a B24_CLIENT_ID); otherwise the page says what
-to set and posts nothing, so that no stand-in token ever goes to a real OAuth server.
+B24_CLIENT_ID=DEMO_CLIENT_ID, set in `.env`; never the defaults); otherwise the page says what to set and posts
+nothing, so that no stand-in token ever goes to a real OAuth server.
 """
 import secrets
 

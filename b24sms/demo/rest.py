@@ -192,7 +192,8 @@ def _status_update(state, token, params):
     status = str(params.get("STATUS") or "").lower()
     if status not in STATUSES:
         return error(400, "ERROR_MESSAGE_STATUS_INCORRECT", "Message status incorrect!")
-    state.record_status(message_id, str(params.get("CODE") or ""), status)
+    if not state.record_status(message_id, str(params.get("CODE") or ""), status):
+        return error(400, "ERROR_MESSAGE_NOT_FOUND", "Message not found!")
     return True
 
 

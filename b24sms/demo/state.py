@@ -34,9 +34,13 @@ class StandInState:
                 self.messages.popitem(last=False)
 
     def record_status(self, message_id, code, status):
-        """A status report; one for a message the stand-in forgot (a restart) is kept too."""
+        """Take a status report; False when the message went through another sender (Bitrix24 finds a message
+        under the CODE of its own sender only, without regard to case). One for a message the stand-in forgot (a
+        restart) is kept too."""
         with self.lock:
             entry = self.messages.get(message_id)
+            if entry is not None and str(entry["code"]).lower() != code.lower():
+                return False
             if entry is None:
                 entry = self.messages[message_id] = {"message_id": message_id, "code": code, "to": None,
                                                      "text": None, "user_id": None, "at": None,
@@ -44,6 +48,7 @@ class StandInState:
             # Bitrix24 takes the status a message already has as a no-op.
             if not entry["statuses"] or entry["statuses"][-1]["status"] != status:
                 entry["statuses"].append({"status": status, "at": time.time()})
+            return True
 
     def record_notification(self, user_id, message, tag):
         with self.lock:

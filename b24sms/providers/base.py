@@ -5,6 +5,7 @@ A provider module only declares its settings and its two tables (statuses, error
 parses its answers. This base owns the HTTP session, the timeout and the classification of transport failures,
 so that a new provider is one module. Providers know nothing of portals, Flask or the database.
 """
+import unicodedata
 from dataclasses import asdict
 from decimal import Decimal, InvalidOperation
 
@@ -12,9 +13,10 @@ import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from .. import counters
+from ..http_client import AnswerTooLarge
 from .vocabulary import (  # noqa: F401  (provider modules import these from here)
     ACCOUNT, Accepted, AnswerLost, Balance, CannotTell, DELIVERED,
-    FAILED, FINAL_STATUSES, InvalidCredentials, InvalidRecipient, NoMoney, Outgoing,
+    FAILED, FINAL_STATUSES, InvalidCredentials, InvalidRecipient, LookAlike, LookAlikes, NoMoney, Outgoing,
     PER_MESSAGE, ProviderError, QUEUED, REGISTERED, Receipt, RejectedContent,
     RetryLater, SENT, STATUS_RANK, SenderRejected, Setting, StatusReport,
     Tracked, UNDELIVERED, UNKNOWN, Unreachable,
@@ -33,6 +35,9 @@ class Provider:
     # Whether the portal's sender names (alpha names, b24sms/sender_names.py) go out as this provider's sender;
     # False where the sender is something else (a from number): the account's own sender is used then.
     takes_sender_names = True
+    # What the provider takes as a sender (sender_name_rules.SenderLimits: length, alphabet), checked on save at the
+    # field; None where its rules are not known (the provider refuses a wrong sender when sending).
+    sender_name_limits = None
     default_base_url = ""  # the public API base; the setting <KIND>_API_URL overrides it
     offer_rank = 50  # the settings page offers providers in this order: the most used first
     reports_balance = True  # whether balance() tells an amount (the page then offers a warning threshold)
@@ -104,9 +109,10 @@ class Provider:
         """Whether `find_sent` asks the provider (a subclass implements it) rather than raising CannotTell."""
         return type(self).find_sent is not Provider.find_sent
 
-    def find_sent(self, message: Outgoing) -> Accepted | None:
-        """After a lost answer: the provider's record of `message` (by our key), or None when it has none.
-        Raises CannotTell where the provider offers no way to ask."""
+    def find_sent(self, message: Outgoing) -> Accepted | LookAlikes | None:
+        """After a lost answer: the provider's record of `message` (by our key), or None when it has none. A
+        provider without a client id answers LookAlikes (what it lists with the number and text) and never
+        decides itself which is ours. Raises CannotTell where the provider offers no way to ask."""
         raise CannotTell(f"{self.title} cannot be asked whether it has a message")
 
     def check_credentials(self) -> Balance | None:
@@ -139,10 +145,13 @@ class Provider:
         return ProviderError(text or code or "unknown provider error", code)
 
     def request(self, method, path, **kwargs) -> requests.Response:
-        """One HTTP call with our timeout; transport trouble and 5xx/429 become RetryLater."""
+        """One HTTP call with our timeout; transport trouble and 5xx/429 become RetryLater, an answer longer than
+        the HTTP client reads (b24sms/http_client.py) AnswerLost."""
         url = self.base_url.rstrip("/") + "/" + path.lstrip("/") if path else self.base_url
         try:
             response = self.http.request(method, url, timeout=self.timeout, **kwargs)
+        except AnswerTooLarge as exc:  # it took the request; what it answered cannot be told, as if lost
+            raise AnswerLost(f"{self.title} answered with more than {exc.limit} bytes", "answer_too_large") from None
         except requests.RequestException as exc:
             if _never_left(exc):
                 raise Unreachable(f"{self.title} could not be reached ({type(exc).__name__})", "network") from None
@@ -192,6 +201,25 @@ def _never_left(exc):
         return False
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
+
+
+def approved_names(entries, read_entry) -> list[str] | None:
+    """The names a provider's list of sender names lets the account send with. `read_entry(entry)` gives
+    (name, approved) or None for an entry it cannot read. An answer in a shape we cannot read means "cannot check"
+    (None: the names are not checked, the provider refuses a wrong one when sending), never "none approved": so
+    None when `entries` is not a list, or has entries of which none can be read. Names come in NFC, as ours are."""
+    if not isinstance(entries, list):
+        return None
+    names, readable = [], False
+    for entry in entries:
+        found = read_entry(entry)
+        if found is None or not isinstance(found[0], str) or not found[0].strip():
+            continue
+        readable = True
+        name = unicodedata.normalize("NFC", found[0].strip())
+        if found[1] and name not in names:
+            names.append(name)
+    return names if readable or not entries else None
 
 
 def digits_only(phone):

@@ -17,6 +17,7 @@ What Devino cannot do, and what we do instead:
 - The limits on request rates are not published.
 """
 from ..errors import N_
+from ..sender_name_rules import ALPHA_NAME_OR_NUMBER
 from .base import (DELIVERED, FAILED, PER_MESSAGE, QUEUED, SENT, UNDELIVERED, UNKNOWN, AnswerLost, Accepted,
                    Balance, InvalidCredentials, InvalidRecipient, NoMoney, Provider, ProviderError,
                    RejectedContent, SenderRejected, Setting, StatusReport, digits_only)
@@ -40,6 +41,7 @@ class Devino(Provider):
     )
     sender_setting = Setting("sender", N_("Sender name"),
                              help=N_("A sender name approved in your Devino account."))
+    sender_name_limits = ALPHA_NAME_OR_NUMBER  # the common Russian rule (assumed: not in its docs)
     default_base_url = "https://api.devino.online/"  # DEVINO_API_URL overrides it
     offer_rank = 6
     sends_per_request = SENDS_PER_REQUEST

@@ -19,9 +19,10 @@ What Exolve cannot do, and what we do instead:
 import re
 
 from ..errors import N_
+from ..sender_name_rules import ALPHA_NAME_OR_NUMBER
 from .base import (ACCOUNT, DELIVERED, FAILED, QUEUED, SENT, UNDELIVERED, UNKNOWN, Accepted, Balance,
                    InvalidCredentials, NoMoney, Provider, ProviderError, RetryLater, Setting, StatusReport,
-                   digits_only)
+                   approved_names, digits_only)
 
 PHONE_SENDER = re.compile(r"\+?\d{10,15}")
 ENUM_PREFIXES = ("delivery_status_", "billing_status_", "status_")
@@ -43,6 +44,7 @@ class Exolve(Provider):
     sender_setting = Setting("sender", N_("Sender name or number"),
                              help=N_("A sender name approved in Exolve, or the application's mobile number "
                                      "(79XXXXXXXXX)."))
+    sender_name_limits = ALPHA_NAME_OR_NUMBER  # the common Russian rule (assumed: not in its docs)
     default_base_url = "https://api.exolve.ru/"  # EXOLVE_API_URL overrides it
     offer_rank = 5
     statuses_per_request = 1
@@ -136,18 +138,10 @@ class Exolve(Provider):
         leniently and an unreadable one is None, "cannot list", never "none approved"). A mobile number set as
         the account's sender is listed too: it is the application's own, not an alpha name."""
         answer = self._post("GetAlphaNames", {}, shapes=(dict, list))
-        entries = _first_list(answer, ("alpha_names", "alphanames", "names", "items", "result", "senders"))
-        if entries is None:
-            return None
-        names = []
-        for entry in entries:
-            name, state = (entry, "") if isinstance(entry, str) else _name_of(entry)
-            if name and state not in NOT_SENDABLE and name not in names:
-                names.append(name)
-        if entries and not names and not any(isinstance(e, dict) and _name_of(e)[0] for e in entries):
-            return None  # entries we cannot read: do not claim that none is approved
+        names = approved_names(_first_list(answer, ("alpha_names", "alphanames", "names", "items", "result",
+                                                    "senders")), _read_alpha_name)
         own = (self.sender or "").strip()
-        if own and PHONE_SENDER.fullmatch(own) and own not in names:
+        if names is not None and own and PHONE_SENDER.fullmatch(own) and own not in names:
             names.append(own)
         return names
 
@@ -196,6 +190,16 @@ def _first_list(answer, keys):
         if isinstance(answer.get(key), list):
             return answer[key]
     return None
+
+
+def _read_alpha_name(entry):
+    """A GetAlphaNames entry: a bare name, or an object whose state, where it has one, is not a refusal."""
+    if isinstance(entry, str):
+        return entry, True
+    if not isinstance(entry, dict):
+        return None
+    name, state = _name_of(entry)
+    return name, state not in NOT_SENDABLE
 
 
 def _name_of(entry):

@@ -8,27 +8,33 @@ HTTP status (the status of a refusal is not documented).
   `rejected`) and `errorDescription`. One client saw `sent` at once for messages moderation held a moment later,
   so a send reports `queued` and the first poll tells.
 - No client id and no idempotency: after a lost answer `find_sent` looks the message up in the account's list
-  (`getSmsList`, by the number over the last days) and matches the number and the text. Several matches cannot
-  be told apart (CannotTell: it waits for a receipt, then moves on along the chain). The list's path differs
-  between the documentation's heading and its example: the example's is tried first.
+  (`getSmsList`, by the number over the last days) and hands back every entry with the number and the text, with
+  its `createdAt` (unix seconds); which one is ours, if any, the reconciling flow decides
+  (b24sms/content_matching.py): an earlier SMS alike is never taken for it. A list it cannot read whole is
+  CannotTell (it waits for a receipt, then moves on along the chain). The list's path differs between the
+  documentation's heading and its example: the example's is tried first.
 - Statuses: `apiSms/get`, up to 1000 ids per call; an id P1SMS does not name is polled again later.
 - Receipts: the send's `webhookUrl` (one per request) is our receipt URL; its payload and any signature are not
   documented, so the secret in the URL is the proof and the receipt is read leniently; polling goes on.
 - Balance `apiUsers/getUserBalanceInfo` (the check on save), senders `apiUsers/getUserSenders`.
 """
 import time
+from datetime import datetime, timezone
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import N_
+from ..sender_name_rules import ALPHA_NAME_OR_NUMBER
 from .base import (DELIVERED, FAILED, PER_MESSAGE, QUEUED, SENT, UNDELIVERED, UNKNOWN, Accepted, AnswerLost, Balance,
-                   CannotTell, InvalidCredentials, InvalidRecipient, NoMoney, Provider, ProviderError,
-                   RejectedContent, RetryLater, SenderRejected, Setting, StatusReport, digits_only)
+                   CannotTell, InvalidCredentials, InvalidRecipient, LookAlike, LookAlikes, NoMoney, Provider,
+                   ProviderError, RejectedContent, RetryLater, SenderRejected, Setting, StatusReport, approved_names,
+                   digits_only)
 
 REFUSED = {"error", "low_balance", "low_partner_balance", "rejected"}  # a send's per-message refusals
 LIST_PATHS = ("apiUsers/getSmsList", "apiSms/getSmsList")
-LIST_DAYS = 3  # how far back a lost send is looked for (reconciliation gives up within a day)
+LIST_DAYS = 3  # how far back a lost send is looked for (a call before that: the reconciling flow cannot tell)
 LIST_PAGE = 500  # the most entries getSmsList gives per page
 LIST_PAGES = 4
+SECONDS_RANGE = (1_000_000_000, 10_000_000_000)  # 2001..2286: a `createdAt` outside it is not unix seconds
 NOT_SENDABLE = {"rejected", "blocked", "moderation", "new", "pending", "declined", "disabled", "deleted"}
 
 
@@ -42,6 +48,7 @@ class P1sms(Provider):
         Setting("api_key", N_("API key"), secret=True, input="password"),
     )
     sender_setting = Setting("sender", N_("Sender name"), help=N_("A sender name approved in your P1SMS account."))
+    sender_name_limits = ALPHA_NAME_OR_NUMBER  # the common Russian rule (assumed: not in its docs)
     default_base_url = "https://admin.p1sms.ru/"  # P1SMS_API_URL overrides it (admin.p1sms.kz)
     offer_rank = 7
     statuses_per_request = 1000
@@ -148,28 +155,23 @@ class P1sms(Provider):
     def find_sent(self, message):
         phone, text = digits_only(message.phone), message.text.strip()
         now = int(time.time())
-        query = {"search": phone, "from": now - LIST_DAYS * 86400, "to": now + 3600, "pageCapacity": LIST_PAGE}
-        found, complete = [], False
+        since = now - LIST_DAYS * 86400
+        query = {"search": phone, "from": since, "to": now + 3600, "pageCapacity": LIST_PAGE}
+        alike = []
         for page in range(1, LIST_PAGES + 1):
             entries, more = self._list_page({**query, "page": page})
-            found += [e for e in entries if digits_only(str(e.get("phone", ""))) == phone
+            alike += [self._look_alike(e) for e in entries if digits_only(str(e.get("phone", ""))) == phone
                       and str(e.get("text", "")).strip() == text]
             if not more:
-                complete = True
-                break
-        if len(found) > 1:
-            raise CannotTell(f"{self.title} has {len(found)} messages with this text to this number", "ambiguous")
-        if not found:
-            if not complete:
-                raise CannotTell(f"{self.title} lists too many messages to this number", "too_many")
-            return None
-        entry = found[0]
+                return LookAlikes(since=_utc(since), entries=tuple(alike))
+        raise CannotTell(f"{self.title} lists too many messages to this number", "too_many")
+
+    def _look_alike(self, entry):
         pid = entry.get("smsId") or entry.get("id")
-        if pid in (None, ""):
-            raise CannotTell(f"{self.title} lists the message without its id", "no_id")
-        report = self._report(pid, entry)
-        return Accepted(provider_id=str(pid), status=QUEUED if report.status == UNKNOWN else report.status,
-                        raw=report.raw)
+        pid = None if pid in (None, "") else str(pid).strip()
+        report = self._report(pid or "", entry)
+        return LookAlike(provider_id=pid, created_at=_created_at(entry.get("createdAt")),
+                         status=QUEUED if report.status == UNKNOWN else report.status, raw=report.raw, entry=entry)
 
     def _list_page(self, query):
         """(entries, whether more pages follow) of getSmsList; its path is tried as the example, then the heading."""
@@ -205,15 +207,7 @@ class P1sms(Provider):
     def sender_names(self):
         # {"data": [{"senderName": "SHOP", "status": null}]}: what status means is not documented, so only the
         # words that plainly say "not approved" leave a name out.
-        data = self._call("GET", "apiUsers/getUserSenders")
-        names = []
-        for entry in data if isinstance(data, list) else []:
-            if not isinstance(entry, dict) or str(entry.get("status") or "").strip().lower() in NOT_SENDABLE:
-                continue
-            name = str(entry.get("senderName") or entry.get("name") or "").strip()
-            if name and name not in names:
-                names.append(name)
-        return names
+        return approved_names(self._call("GET", "apiUsers/getUserSenders"), _read_sender)
 
     # -- receipts --
     def read_receipt(self, receipt):
@@ -242,6 +236,14 @@ class P1sms(Provider):
                             error_text=(words or f"P1SMS status {raw}") if failed else None)
 
 
+def _read_sender(entry):
+    """A getUserSenders entry: its name, approved unless its status plainly says otherwise."""
+    if not isinstance(entry, dict):
+        return None
+    return entry.get("senderName") or entry.get("name"), str(entry.get("status") or "").strip().lower() \
+        not in NOT_SENDABLE
+
+
 def _words(answer):
     """A refusal's description: `data.message` (or `data` itself when it is text), else a top-level `message`."""
     if not isinstance(answer, dict):
@@ -268,6 +270,20 @@ def _by_phone(phones, results):
     answered = [digits_only(str(result.get("phone", ""))) for result in results]
     return [results[answered.index(phone)] if phones.count(phone) == 1 and answered.count(phone) == 1 else None
             for phone in phones]
+
+
+def _created_at(value):
+    """`createdAt` (unix seconds) as naive UTC; None for anything else: a date in words names no time zone, and
+    a number out of range (milliseconds?) is not guessed at."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not SECONDS_RANGE[0] <= value < SECONDS_RANGE[1]:
+        return None
+    return _utc(value)
+
+
+def _utc(seconds):
+    return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)
 
 
 def _number(value):

@@ -1,8 +1,9 @@
 """Prostor SMS, JSON API v2 (the iqsms platform). Auth is login/password in every JSON body."""
 from ..errors import N_
+from ..sender_name_rules import ALPHA_NAME_OR_NUMBER
 from .base import (DELIVERED, AnswerLost, FAILED, QUEUED, SENT, UNDELIVERED, Accepted, Balance, InvalidCredentials,
                    InvalidRecipient, NoMoney, Provider, ProviderError, RejectedContent, RetryLater,
-                   SenderRejected, Setting, StatusReport)
+                   SenderRejected, Setting, StatusReport, approved_names)
 
 
 class Prostor(Provider):
@@ -16,6 +17,7 @@ class Prostor(Provider):
     )
     sender_setting = Setting("sender", N_("Sender name"), required=False,
                              help=N_("A sender name approved in your Prostor SMS account; empty for the default."))
+    sender_name_limits = ALPHA_NAME_OR_NUMBER  # the common Russian rule (assumed: not in its docs)
     default_base_url = "https://api.prostor-sms.ru/messages/v2/"  # PROSTOR_API_URL overrides it
     offer_rank = 2
     statuses_per_request = 200
@@ -107,14 +109,13 @@ class Prostor(Provider):
     def sender_names(self):
         # {"status": "ok", "senders": [{"name", "status": active|default|new|pending|blocked, "info"}]}: the
         # active ones and the account's default may be sent with.
-        answer = self._post("senders.json", {})
-        names = []
-        for sender in answer.get("senders") or []:
-            if isinstance(sender, dict) and str(sender.get("status", "")).lower() in SENDABLE:
-                name = str(sender.get("name") or "").strip()
-                if name and name not in names:
-                    names.append(name)
-        return names
+        return approved_names(self._post("senders.json", {}).get("senders"), _read_sender)
 
 
 SENDABLE = {"active", "default"}  # the other sender states: new, pending (moderation), blocked
+
+
+def _read_sender(entry):
+    if not isinstance(entry, dict):
+        return None
+    return entry.get("name"), str(entry.get("status", "")).lower() in SENDABLE

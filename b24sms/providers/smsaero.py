@@ -4,9 +4,10 @@ Statuses are mapped by the numeric `status`, never by `extendStatus`. The receip
 it is read leniently (form or JSON, flat or under `data`), and what cannot be read is polled instead.
 """
 from ..errors import N_
+from ..sender_name_rules import ALPHA_NAME_OR_NUMBER
 from .base import (DELIVERED, FAILED, PER_MESSAGE, QUEUED, SENT, UNDELIVERED, Accepted, Balance, InvalidCredentials,
                    InvalidRecipient, NoMoney, Provider, ProviderError, RejectedContent, SenderRejected, Setting,
-                   StatusReport, UNKNOWN, digits_only)
+                   StatusReport, UNKNOWN, approved_names, digits_only)
 
 
 class SmsAero(Provider):
@@ -19,6 +20,7 @@ class SmsAero(Provider):
         Setting("api_key", N_("API key"), secret=True, input="password", help=N_("Settings → API in the SMS Aero cabinet.")),
     )
     sender_setting = Setting("sender", N_("Sign"), help=N_("A sign (sender name) approved in your SMS Aero account."))
+    sender_name_limits = ALPHA_NAME_OR_NUMBER  # the common Russian rule (assumed: not in its docs)
     default_base_url = "https://gate.smsaero.ru/v2/"  # SMSAERO_API_URL overrides it
     offer_rank = 4
     statuses_per_request = 1
@@ -91,19 +93,18 @@ class SmsAero(Provider):
     def sender_names(self):
         # `sign/list` pages like SMS Aero's other lists: {"0": {"id", "name", "status": 1,
         # "extendStatus": "approve", "statusOperators": {...}}, ..., "links": {"next": ...}, "totalCount": "3"}.
-        names = []
+        signs = []
         for page in range(1, MAX_SIGN_PAGES + 1):
             data = self._post(f"sign/list?page={page}" if page > 1 else "sign/list")
-            entries = data if isinstance(data, list) else list(data.values()) if isinstance(data, dict) else []
-            for entry in entries:
-                if isinstance(entry, dict) and _approved(entry):
-                    name = str(entry.get("name") or "").strip()
-                    if name and name not in names:
-                        names.append(name)
+            found = _signs_of(data)
+            if found is None:
+                return None  # a page we cannot read: the names cannot be checked
+            signs += found
             links = data.get("links") if isinstance(data, dict) else None
             if not isinstance(links, dict) or not links.get("next") or links.get("next") == links.get("self"):
                 break
-        return names
+        return approved_names(signs, lambda sign: (sign.get("name"), _approved(sign)) if isinstance(sign, dict)
+                              else None)
 
     def read_receipt(self, receipt):
         fields = receipt.fields
@@ -121,6 +122,17 @@ class SmsAero(Provider):
 
 
 MAX_SIGN_PAGES = 20
+
+
+def _signs_of(data):
+    """A page's signs: a list, or the entries keyed "0", "1"... beside `links` and `totalCount`; None when the
+    page is neither (or names a count but no entry)."""
+    if isinstance(data, list):
+        return data
+    if not isinstance(data, dict):
+        return None
+    signs = [value for key, value in data.items() if str(key).isdigit()]
+    return signs if signs or str(data.get("totalCount", "0")).strip() == "0" else None
 
 
 def _approved(sign):

@@ -9,9 +9,10 @@ import re
 from datetime import timedelta
 
 from ..errors import N_
+from ..sender_name_rules import ALPHA_NAME_OR_NUMBER
 from .base import (ACCOUNT, DELIVERED, FAILED, QUEUED, SENT, UNDELIVERED, Accepted, Balance, InvalidCredentials,
                    InvalidRecipient, NoMoney, Provider, ProviderError, RejectedContent, RetryLater, Setting,
-                   UNKNOWN, StatusReport, digits_only)
+                   UNKNOWN, StatusReport, approved_names, digits_only)
 
 MAX_ID = 2_147_483_647
 TEXT_ID = re.compile(r"[A-Za-z0-9.\-_]{1,40}")
@@ -29,6 +30,7 @@ class Smsc(Provider):
     )
     sender_setting = Setting("sender", N_("Sender name"), required=False,
                              help=N_("A sender name approved in your SMSC account; empty for the default."))
+    sender_name_limits = ALPHA_NAME_OR_NUMBER  # the common Russian rule (assumed: not in its docs)
     default_base_url = "https://smsc.ru/sys/"  # SMSC_API_URL overrides it
     offer_rank = 3
     statuses_per_request = 200
@@ -120,13 +122,8 @@ class Smsc(Provider):
         # `get=1` lists the names registered in the account and approved by SMSC's moderator:
         # [{"id": 1, "sender": "SHOP"}, ...].
         answer = self._post("senders.php", {"get": "1"})
-        items = answer if isinstance(answer, list) else [answer] if isinstance(answer, dict) else []
-        names = []
-        for item in items:
-            name = str(item.get("sender") or "").strip() if isinstance(item, dict) else ""
-            if name and name not in names:
-                names.append(name)
-        return names
+        return approved_names([answer] if isinstance(answer, dict) else answer,
+                              lambda item: (item.get("sender"), True) if isinstance(item, dict) else None)
 
     def read_receipt(self, receipt):
         fields = receipt.fields

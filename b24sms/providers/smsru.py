@@ -18,9 +18,10 @@ import hmac
 import re
 
 from ..errors import N_
+from ..sender_name_rules import ALPHA_NAME_OR_NUMBER
 from .base import (DELIVERED, QUEUED, REGISTERED, SENT, UNDELIVERED, Accepted, AnswerLost, Balance,
                    InvalidCredentials, InvalidRecipient, NoMoney, Provider, ProviderError, RejectedContent,
-                   RetryLater, SenderRejected, Setting, StatusReport, digits_only)
+                   RetryLater, SenderRejected, Setting, StatusReport, approved_names, digits_only)
 
 MAX_PER_REQUEST = 100  # numbers per sms/send and ids per sms/status
 NOT_TRIED = "not_tried"
@@ -39,6 +40,7 @@ class SmsRu(Provider):
     )
     sender_setting = Setting("sender", N_("Sender name"), required=False,
                              help=N_("A sender name approved in your SMS.RU account; empty for SMS.RU's default."))
+    sender_name_limits = ALPHA_NAME_OR_NUMBER  # the common Russian rule (assumed: not in its docs)
     default_base_url = "https://sms.ru/"  # SMSRU_API_URL overrides it
     offer_rank = 1
     statuses_per_request = MAX_PER_REQUEST
@@ -204,14 +206,8 @@ class SmsRu(Provider):
         return Balance(self.decimal(self._post("my/balance").get("balance")), "RUB")
 
     def sender_names(self):
-        senders = self._post("my/senders").get("senders")
-        senders = senders.values() if isinstance(senders, dict) else senders if isinstance(senders, list) else []
-        names = []
-        for sender in senders:
-            name = str((sender.get("name") or "") if isinstance(sender, dict) else (sender or "")).strip()
-            if name and name not in names:
-                names.append(name)
-        return names
+        senders = self._post("my/senders").get("senders")  # a list of names (or, seen too, a dict of them)
+        return approved_names(list(senders.values()) if isinstance(senders, dict) else senders, _read_sender)
 
     # -- receipts --
     def register_receipts(self, callback_url):
@@ -283,6 +279,13 @@ def _entries(receipt):
     if found and all(index.isdigit() for index, _ in found):
         found.sort(key=lambda item: int(item[0]))
     return [value for _, value in found]
+
+
+def _read_sender(entry):
+    """A name of `my/senders`: a string (a number too), or an object with its `name`."""
+    if isinstance(entry, dict):
+        return entry.get("name"), True
+    return (str(entry), True) if isinstance(entry, (str, int)) and not isinstance(entry, bool) else None
 
 
 def _urls(callbacks):

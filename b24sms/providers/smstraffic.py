@@ -23,13 +23,13 @@ import pyexpat
 import xml.etree.ElementTree as ElementTree
 
 from ..errors import N_
+from ..sender_name_rules import ALPHA_NAME_OR_NUMBER
 from .base import (DELIVERED, FAILED, QUEUED, SENT, UNDELIVERED, UNKNOWN, Accepted, AnswerLost, Balance,
                    InvalidCredentials, InvalidRecipient, NoMoney, Provider, ProviderError, RetryLater,
                    SenderRejected, Setting, StatusReport, Unreachable, digits_only)
 
 RESERVE_BASE_URL = "https://api2.smstraffic.ru/"
 SCRIPT = "multi.php"
-MAX_ANSWER = 256 * 1024  # bytes: a status answer for 15 messages is a few kilobytes
 
 
 class SmsTraffic(Provider):
@@ -45,6 +45,7 @@ class SmsTraffic(Provider):
     sender_setting = Setting("sender", N_("Sender name"), required=False,
                              help=N_("A sender name registered for your SMS Traffic account; empty for the "
                                      "account's default."))
+    sender_name_limits = ALPHA_NAME_OR_NUMBER  # the common Russian rule (assumed: not in its docs)
     default_base_url = "https://api.smstraffic.ru/"  # SMSTRAFFIC_API_URL overrides it
     offer_rank = 8
     statuses_per_request = 15
@@ -101,10 +102,9 @@ class SmsTraffic(Provider):
         return reply
 
     def _reply(self, response):
-        """The answer's <reply> element, parsed only when it is small and declares no DTD or entity."""
+        """The answer's <reply> element, parsed only when it declares no DTD or entity (the HTTP client has read
+        no more of it than b24sms.http_client.MAX_ANSWER_BYTES)."""
         body, status = response.content or b"", response.status_code
-        if len(body) > MAX_ANSWER:
-            raise ProviderError(f"{self.title} answered with more than {MAX_ANSWER} bytes", f"http_{status}")
         try:
             _refuse_declarations(body)
             root = ElementTree.fromstring(body)

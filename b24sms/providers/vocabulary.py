@@ -1,6 +1,7 @@
 """The words every provider module speaks: the one status vocabulary, the error hierarchy (retry, fail over or
 fail the message) and the declared settings and values that pass between providers and the flows."""
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 # ---- the one status vocabulary (Bitrix24's five, plus "unknown: keep the raw word, poll again") ----
@@ -141,6 +142,27 @@ class Accepted:
     provider_id: str
     status: str = QUEUED
     raw: str = ""
+
+
+@dataclass(frozen=True)
+class LookAlike:
+    """A message a provider lists with the number and text of ours: ours, or another alike (a code sent twice)."""
+
+    provider_id: str | None  # None where the provider lists it without an id
+    created_at: datetime | None  # naive UTC, on the provider's clock; None where its date could not be read
+    status: str = QUEUED
+    raw: str = ""  # the provider's status word
+    entry: dict = field(default_factory=dict, compare=False)  # the listed entry as it came
+
+
+@dataclass(frozen=True)
+class LookAlikes:
+    """`find_sent`'s answer where a provider has no client id: every message it lists with our number and text.
+    The list covers messages created from `since` on (naive UTC); which one, if any, is ours is decided by the
+    reconciling flow (b24sms/content_matching.py), alike for every such provider."""
+
+    since: datetime
+    entries: tuple = ()
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 import logging
 import re
 
-from flask import jsonify, render_template, request
+from flask import current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..errors import N_, AppError, BadRequest
@@ -19,6 +19,9 @@ BITRIX_FRAME_ANCESTORS = " ".join(
                 "cn", "jp", "id", "vn", "tr", "mx", "co")
 )
 PAGE_BLUEPRINTS = {"pages", *demo.PAGE_BLUEPRINTS}
+# Blueprints whose requests may be smaller than MAX_CONTENT_LENGTH, and the setting that says how much: Bitrix24's
+# handler calls are a few KB, and whatever a handler call carries may have to be spooled (b24sms/spool.py).
+BODY_LIMITS = {"handler": "HANDLER_MAX_BYTES"}
 # Paths that carry a secret: a portal's handler key, a provider account's receipt secret.
 SECRET_IN_PATH = re.compile(r"(/handler/|/callbacks/[^/\s?]+/)[^/\s?\"]+")
 
@@ -28,11 +31,16 @@ def loggable(text):
     return SECRET_IN_PATH.sub(r"\1***", str(text))
 
 
+# The colours werkzeug gives its lines on a terminal: escaped like any control character (b24sms/log_lines.py),
+# they would show as text. Werkzeug escapes a request path's own control characters, so these are its own.
+WERKZEUG_COLOURS = re.compile(r"\x1b\[[0-9;]*m")
+
+
 class MaskSecretPaths(logging.Filter):
     """For the development server's request log (werkzeug writes every request line)."""
 
     def filter(self, record):
-        record.msg = loggable(record.getMessage())
+        record.msg = WERKZEUG_COLOURS.sub("", loggable(record.getMessage()))
         record.args = ()
         return True
 
@@ -53,9 +61,12 @@ def init_app(app):
 
 
 def _screen_request():
-    """Refuse up front what no endpoint can use: a body over MAX_CONTENT_LENGTH (413 even where the view would
-    not read it), a nameless form field, JSON nested too deep to parse, and NUL characters, which no field has
-    a use for and which PostgreSQL text cannot hold."""
+    """Refuse up front what no endpoint can use: a body over MAX_CONTENT_LENGTH or its blueprint's own limit
+    (413 even where the view would not read it), a nameless form field, JSON nested too deep to parse, and NUL
+    characters, which no field has a use for and which PostgreSQL text cannot hold."""
+    if request.blueprint in BODY_LIMITS:  # set before the body is read: a chunked body is cut off there too
+        own_limit = current_app.config[BODY_LIMITS[request.blueprint]]
+        request.max_content_length = min(own_limit, request.max_content_length or own_limit)
     limit = request.max_content_length
     if limit is not None and request.content_length is not None and request.content_length > limit:
         raise RequestEntityTooLarge()

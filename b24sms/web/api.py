@@ -4,9 +4,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request, stream_
 from .. import (balances, intake, message_log, messaging, pausing, provider_settings, sender_approval, sender_names,
                statistics)
 from ..db import get_db, get_session
-from ..errors import N_, BadRequest, Forbidden, Unauthorized
-from ..models import Portal, PortalState
-from ..i18n import use_language
+from ..errors import N_, BadRequest, Forbidden
 from . import csv_export, outgoing, session_tokens
 from .pages import portal_view
 from .views import message_view
@@ -18,12 +16,8 @@ MAX_STATS_DAYS = 366
 
 @bp.before_request
 def authenticate():
-    page = session_tokens.read(current_app.config["SECRET_KEY"], request.headers.get("Authorization"))
-    portal = get_session().get(Portal, page.portal_id)
-    if portal is None or portal.state == PortalState.UNINSTALLED:
-        raise Unauthorized(N_("This portal has no active installation: reopen the app in Bitrix24."), "no_portal")
-    g.page, g.portal = page, portal
-    use_language(page.language)
+    g.page, g.portal = session_tokens.open_session(current_app.config["SECRET_KEY"],
+                                                   request.headers.get("Authorization"), get_session())
 
 
 def require_admin():
@@ -104,7 +98,11 @@ def list_messages():
 @bp.get("/messages.csv")
 def export_messages():
     """The log with the same filters as CSV: UTF-8 with a BOM, so that spreadsheet programs read Cyrillic."""
-    messages = message_log.every_message(get_session(), g.portal, g.page, filters=_log_filters())
+    filters = _log_filters()
+    # The answer streams as fast as the client reads it: the request's transaction (its portal read) ends now,
+    # and the export reads each page in a transaction of its own.
+    get_session().close()
+    messages = message_log.every_message(get_db().session, g.portal, g.page, filters=filters)
     rows = (csv_export.row(message_view(message)) for message in messages)
     return Response(stream_with_context(csv_export.lines(rows)), mimetype="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="b24sms-messages.csv"'})

@@ -15,6 +15,9 @@ COLUMNS = (  # (the log view's field, the column's heading)
     ("tried", N_("Providers tried")), ("updated_at", N_("Updated (UTC)")),
 )
 BOM = "\ufeff"  # spreadsheet programs take the file for UTF-8 (Cyrillic texts) only with it
+# What a spreadsheet takes for the start of a formula: = + - @, and a tab or carriage return before one (some
+# programs skip them and run what follows).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def row(view):
@@ -45,8 +48,8 @@ def lines(rows):
 
 def _cell(value):
     text = "" if value is None else str(value)
-    # A cell a spreadsheet would run as a formula (a text starting with = + - @) is kept as text.
-    return "'" + text if text[:1] in ("=", "+", "-", "@") and not _is_number(text) else text
+    # A cell a spreadsheet would run as a formula is kept as text; a number (+7..., -5) stays a number.
+    return "'" + text if text[:1] in FORMULA_STARTS and not _is_number(text) else text
 
 
 def _is_number(text):

@@ -15,10 +15,9 @@ from .. import demo
 from ..db import get_db, get_session
 from ..demo import crm, demo_portal, opening, stand_in
 from ..demo.state import state_of
-from ..errors import N_, BadRequest, Forbidden, Unauthorized
+from ..errors import N_, BadRequest, Forbidden
 from ..i18n import LANGUAGES, use_language
 from ..intake import MAX_BODY, MAX_PHONE
-from ..models import Portal
 from . import outgoing, session_tokens
 from .pages import render_settings
 
@@ -83,11 +82,8 @@ def _panel(settings, language, is_admin):
 # ---------------------------------------------------------------- the panel's JSON calls
 @api.before_request
 def authenticate():
-    page = session_tokens.read(current_app.config["SECRET_KEY"], request.headers.get("Authorization"))
-    use_language(page.language)
-    portal = get_session().get(Portal, page.portal_id)
-    if portal is None:
-        raise Unauthorized(N_("This portal has no active installation: reopen the app in Bitrix24."), "no_portal")
+    page, portal = session_tokens.open_session(current_app.config["SECRET_KEY"],
+                                               request.headers.get("Authorization"), get_session())
     if portal.member_id != demo.DEMO_MEMBER_ID:
         raise Forbidden(N_("This works on the demo portal only."), "not_demo")
     g.page = page

@@ -1,25 +1,48 @@
-"""`GET /metrics` for Prometheus; with METRICS_TOKEN set, only for `Authorization: Bearer <METRICS_TOKEN>`."""
+"""`GET /metrics` for Prometheus: with METRICS_TOKEN set, only for `Authorization: Bearer <METRICS_TOKEN>`; in
+production without METRICS_TOKEN it is off (404, as for any unknown path), and start-up says so once."""
 import hmac
+import logging
 
 from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import NotFound
 
 from .. import metrics
 from ..db import get_db
 from ..errors import N_, Unauthorized
 
+logger = logging.getLogger(__name__)
+MESSAGE_COUNTS = "b24sms.message_counts"  # app.extensions: this process's MessageCounts
+
 bp = Blueprint("metrics", __name__)
+
+
+@bp.record_once
+def _set_up(state):
+    state.app.extensions[MESSAGE_COUNTS] = metrics.MessageCounts()
+    if _off(state.app.config):
+        logger.warning("GET /metrics is off: APP_ENV=production and METRICS_TOKEN is not set. Set METRICS_TOKEN "
+                       "and scrape with Authorization: Bearer <METRICS_TOKEN> to turn it on.")
 
 
 @bp.get("/metrics")
 def scrape():
-    _require_token(current_app.config.get("METRICS_TOKEN") or "")
-    body, content_type = metrics.exposition(get_db(), accept=request.headers.get("Accept"))
+    config = current_app.config
+    if _off(config):
+        raise NotFound()
+    _require_token(config.get("METRICS_TOKEN") or "")
+    body, content_type = metrics.exposition(get_db(), current_app.extensions[MESSAGE_COUNTS],
+                                            accept=request.headers.get("Accept"))
     return Response(body, content_type=content_type)
+
+
+def _off(config):
+    """Production needs a token: an open /metrics tells anyone the traffic and lets them load the database."""
+    return config.get("APP_ENV") == "production" and not config.get("METRICS_TOKEN")
 
 
 def _require_token(token):
     if not token:
-        return  # open: the deployment keeps /metrics off the public network some other way
+        return  # development and tests: open
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     # Constant time, so the token cannot be guessed byte by byte from answer times.
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):

@@ -49,7 +49,7 @@ def render_settings(portal, user_id, is_admin, *, installing, language, bx24_scr
     use_language(language)
     request.portal_domain = portal.domain
     token = session_tokens.mint(settings["SECRET_KEY"],
-                                session_tokens.PageSession(portal.id, user_id, is_admin, language))
+                                session_tokens.PageSession(portal.id, portal.install_id, user_id, is_admin, language))
     page_data = {
         "installing": installing,
         "is_admin": is_admin,

@@ -1,14 +1,17 @@
 """The settings page's session: a signed, short-lived token minted after the iframe POST was verified.
 
 No cookies: third-party cookies are blocked inside the Bitrix24 iframe, so the page carries the token in a
-<meta> tag and sends it as `Authorization: Bearer ...`.
+<meta> tag and sends it as `Authorization: Bearer ...`. A token names the install of the app it was minted for
+(`Portal.install_id`), so that it opens nothing once that install is gone (b24sms/installs.py, `installed_portal`).
 """
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from ..i18n import LANGUAGES
+from .. import installs
 from ..errors import N_, Unauthorized
+from ..i18n import LANGUAGES, use_language
+from ..models import Portal
 
 SALT = "b24sms.page-session"
 LIFETIME_SECONDS = 3600
@@ -17,6 +20,7 @@ LIFETIME_SECONDS = 3600
 @dataclass(frozen=True)
 class PageSession:
     portal_id: int
+    install_id: str  # the portal's install the token was minted for
     user_id: str | None
     is_admin: bool
     language: str = "en"  # the portal's language as the iframe's LANG gave it: ru or en
@@ -24,7 +28,8 @@ class PageSession:
 
 def mint(secret_key, session: PageSession) -> str:
     return URLSafeTimedSerializer(secret_key, salt=SALT).dumps(
-        {"p": session.portal_id, "u": session.user_id, "a": session.is_admin, "l": session.language}
+        {"p": session.portal_id, "i": session.install_id, "u": session.user_id, "a": session.is_admin,
+         "l": session.language}
     )
 
 
@@ -38,7 +43,16 @@ def read(secret_key, header_value) -> PageSession:
         raise Unauthorized(N_("The session expired: reopen the app in Bitrix24."), "session_expired") from None
     except BadSignature:
         raise Unauthorized(N_("The session token is not valid."), "bad_session") from None
-    if not isinstance(data, dict) or not isinstance(data.get("p"), int):
+    if not isinstance(data, dict) or not isinstance(data.get("p"), int) or not isinstance(data.get("i"), str):
         raise Unauthorized(N_("The session token is not valid."), "bad_session")
     language = data.get("l") if data.get("l") in LANGUAGES else "en"
-    return PageSession(portal_id=data["p"], user_id=data.get("u"), is_admin=bool(data.get("a")), language=language)
+    return PageSession(portal_id=data["p"], install_id=data["i"], user_id=data.get("u"), is_admin=bool(data.get("a")),
+                       language=language)
+
+
+def open_session(secret_key, header_value, db_session) -> tuple[PageSession, Portal]:
+    """The page's session and the portal it acts for, still the install it was minted for; from here on the
+    request speaks the token's language (its refusals included). Raises Unauthorized."""
+    page = read(secret_key, header_value)
+    use_language(page.language)
+    return page, installs.installed_portal(db_session, page.portal_id, page.install_id)
