@@ -4,11 +4,12 @@ from pathlib import Path
 
 from flask import Flask
 
-__version__ = "0.9.0"  # the User-Agent of our outgoing calls names it
-
-# noqa: E402 below: http_client reads __version__
-from . import canary, cli, crypto, db, http_client, i18n, log_lines, web, web_sender  # noqa: E402
-from .config import load_settings
+from b24sms import cli, http_client, log_lines, web
+from b24sms._version import __version__  # noqa: F401 (b24sms.__version__)
+from b24sms.config import load_settings
+from b24sms.flows import outbox  # noqa: E402
+from b24sms.store import canary, crypto, db  # noqa: E402
+from b24sms.web import i18n
 
 ROOT = Path(__file__).resolve().parent.parent
 logger = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ def create_app(test_config=None, instance_path=None):
     db.init_app(app)
     app.extensions["b24sms.http"] = http_client.build(app.config["PUBLIC_URL"])
     # Handler calls are answered once stored; this process's sender then calls the provider.
-    app.extensions["b24sms.sender"] = web_sender.WebSender(app.extensions["b24sms.db"], app.config,
+    app.extensions["b24sms.sender"] = outbox.WebSender(app.extensions["b24sms.db"], app.config,
                                                            app.extensions["b24sms.http"])
     i18n.init_app(app)
     web.init_app(app)

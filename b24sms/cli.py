@@ -10,8 +10,9 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import canary, jobs, keys
-from .db import get_db
+from b24sms.flows import jobs
+from b24sms.store import canary, keys
+from b24sms.store.db import get_db
 
 logger = logging.getLogger(__name__)
 jobs_cli = AppGroup("jobs", help="Background duties: retry sends, poll statuses, report to Bitrix24, heal senders.")

@@ -34,7 +34,7 @@ DEFAULTS = {
     # Provider and Bitrix24 calls one job pass (or a web process's sender) may have under way at once.
     "JOB_CONCURRENCY": "16",
     "LOG_LEVEL": "INFO",
-    # Where handler calls wait while the database is unreachable (b24sms/spool.py); relative to the project
+    # Where handler calls wait while the database is unreachable (b24sms/flows/spool.py); relative to the project
     # root. Local to each machine: every machine serving the handler replays its own.
     "SPOOL_DIR": "instance/spool",
     # The most the spool may hold (bytes, handler calls); past either, a handler call it would take gets 503.
@@ -53,7 +53,7 @@ DEFAULTS = {
 # test does not give is generated for that app alone and kept in memory.
 # Any other value stops start-up: a misspelled `production` must not run as development.
 ENVIRONMENTS = ("development", "production", "testing")
-# Besides the DEFAULTS' names, the app reads these from the environment (b24sms/metrics.py reads the last one).
+# Besides the DEFAULTS' names, the app reads these from the environment (b24sms/store/metrics.py reads the last one).
 SECRETS = ("SECRET_KEY", "ENCRYPTION_KEYS")
 OTHER_SETTINGS = ("ENABLE_LOG_PROVIDER", "PROMETHEUS_MULTIPROC_DIR")
 API_URL_SUFFIX = "_API_URL"  # `<KIND>_API_URL`: a provider's API base (b24sms/providers)

@@ -15,8 +15,8 @@ from urllib.request import getproxies
 import requests
 from requests.adapters import HTTPAdapter
 
-from . import __version__
-from .bitrix.rate_limit import TokenBucket
+from b24sms._version import __version__
+from b24sms.bitrix.rate_limit import TokenBucket
 
 # Hosts kept in the pool, and connections kept per host: providers and Bitrix24 portals are many hosts, and the
 # job has JOB_CONCURRENCY calls under way at once.

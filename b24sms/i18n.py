@@ -1,14 +1,12 @@
-"""The pages' and the API's language: Russian or English, from the iframe's LANG, carried in the page token.
+"""Russian or English: which one a portal reads, and the catalogues (b24sms/web/i18n.py picks a request's).
 
 Catalogues live in b24sms/translations (`make translations` compiles them). Strings below the web layer are
 marked with `errors.N_` and translated where they are shown.
 """
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from babel.support import Translations
-from flask import g, request
-from flask_babel import Babel, get_locale, gettext, refresh
 
 LANGUAGES = ("en", "ru")
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
@@ -21,34 +19,7 @@ def language_for(lang_code):
     return "ru" if (lang_code or "").strip().lower()[:2] in RUSSIAN_READING else "en"
 
 
-def _select_locale():
-    page = g.get("page")
-    if page is not None and getattr(page, "language", None) in LANGUAGES:
-        return page.language
-    if g.get("language") in LANGUAGES:
-        return g.language
-    if "LANG" in request.args:
-        return language_for(request.args["LANG"])
-    # The page's JS names its language, so that even an expired token is answered in it.
-    return request.accept_languages.best_match(LANGUAGES) or "en"
-
-
-def use_language(language):
-    """From here on this request speaks `language` (a verified visit's LANG, a page token's)."""
-    g.language = language
-    refresh()
-
-
-def current_language():
-    return str(get_locale() or "en")
-
-
-def translate(template, params=None):
-    text = gettext(template)
-    return text % params if params else text
-
-
-@lru_cache(maxsize=None)
+@cache
 def _catalogue(language):
     return Translations.load(str(TRANSLATIONS), [language], domain="messages")
 
@@ -59,7 +30,3 @@ def translate_to(language, template, params=None):
     return text % params if params else text
 
 
-def init_app(app):
-    Babel(app, locale_selector=_select_locale, default_translation_directories="translations",
-          default_domain="messages")
-    app.jinja_env.globals["current_language"] = current_language

@@ -2,7 +2,7 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from b24sms.models import Base
+from b24sms.store.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -37,10 +37,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+from loopback_fakes import (
+    AppUnderTest,
+    FakeBitrix,
+    FakeProstor,
+    empty_database,
+    handler_form,
+    install_portal,
+    prostor_provider,
+    stop_servers,
+    utcnow,
+)
 from sqlalchemy import MetaData, create_engine, delete, make_url, select, update
-
-from loopback_fakes import (AppUnderTest, FakeBitrix, FakeProstor, empty_database, handler_form, install_portal,
-                            prostor_provider, stop_servers, utcnow)
 
 SCENARIOS = ("ack", "burst", "sync", "memory")
 SLOW_PROVIDER = 2.0  # seconds a request to the slow provider takes

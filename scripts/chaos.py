@@ -42,11 +42,31 @@ from pathlib import Path
 
 import requests
 from flask import Flask, jsonify, request
-from sqlalchemy import (JSON, Boolean, DateTime, Integer, String, column, create_engine, make_url, select, table,
-                        text, update)
-
-from loopback_fakes import (TEXT_PREFIX, AppUnderTest, FakeBitrix, empty_database, handler_form, install_portal,
-                            serve, stop_servers, utcnow)
+from loopback_fakes import (
+    TEXT_PREFIX,
+    AppUnderTest,
+    FakeBitrix,
+    empty_database,
+    handler_form,
+    install_portal,
+    serve,
+    stop_servers,
+    utcnow,
+)
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Integer,
+    String,
+    column,
+    create_engine,
+    make_url,
+    select,
+    table,
+    text,
+    update,
+)
 
 APP_HTTP_TIMEOUT = 1  # seconds the app waits for the provider
 TIMEOUT_SLEEP = 1.6  # a "time-out": the fake answers later than the app waits

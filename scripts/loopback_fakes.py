@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -63,7 +63,7 @@ def free_port():
 
 
 def utcnow():
-    return datetime.now(timezone.utc).replace(tzinfo=None)  # the app keeps naive UTC
+    return datetime.now(UTC).replace(tzinfo=None)  # the app keeps naive UTC
 
 
 def error(status, code, description):

@@ -11,8 +11,8 @@ from sqlalchemy import text  # noqa: E402
 
 from b24sms import create_app  # noqa: E402
 from b24sms.config import is_setting  # noqa: E402
-from b24sms.db import Database  # noqa: E402
-from b24sms.models import Base  # noqa: E402
+from b24sms.store.db import Database  # noqa: E402
+from b24sms.store.models import Base  # noqa: E402
 from tests.fake_providers import FakeProstor, FakeSmsAero, FakeSmsc, FakeTwilio  # noqa: E402
 from tests.fakes import CLIENT_ID, CLIENT_SECRET, FakeBitrix  # noqa: E402
 

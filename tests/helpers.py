@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from b24sms.models import Message, Portal, ProviderAccount, utcnow
+from b24sms.store.models import Message, Portal, ProviderAccount, utcnow
 from b24sms.web.views import message_view
 
 APPLICATION_TOKEN = "f3f0d0c5ff4dddad30a5088db9d7abc5"

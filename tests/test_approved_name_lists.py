@@ -3,7 +3,8 @@
 ([]: which would refuse every name on save)."""
 import pytest
 
-from b24sms import http_client, providers, sender_approval
+from b24sms import http_client, providers
+from b24sms.providers import approved_names
 from tests.fake_exolve import EXOLVE
 from tests.fake_p1sms import P1SMS
 from tests.fake_providers import PROSTOR, SMSAERO, SMSC
@@ -75,4 +76,4 @@ def test_listed_names_come_in_nfc_as_ours_do(rsps, kind, listed):
 def test_a_list_that_cannot_be_read_lets_every_name_through(rsps):
     rsps.add("POST", PROSTOR + "senders.json", json={"status": "ok", "senders": "nonsense"})
 
-    sender_approval.check(provider("prostor"), [("ANY", "senders[0].name")])  # no refusal
+    approved_names.check(provider("prostor"), [("ANY", "senders[0].name")])  # no refusal

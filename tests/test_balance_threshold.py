@@ -2,7 +2,7 @@
 import pytest
 from sqlalchemy import select
 
-from b24sms.models import ProviderAccount
+from b24sms.store.models import ProviderAccount
 from tests.helpers import PROSTOR_SETTINGS, SMSC_SETTINGS, bearer, run_job, save_providers
 from tests.test_settings_api import installed
 

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from b24sms import create_app, demo, jobs, providers
-from b24sms.models import Message, Portal, ProviderAccount, utcnow
+from b24sms import create_app, demo, providers
+from b24sms.flows import jobs
+from b24sms.store.models import Message, Portal, ProviderAccount, utcnow
 from scripts.loopback_fakes import PROSTOR_LOGIN, PROSTOR_PASSWORD, FakeProstor, LoopbackServer, free_port
 from tests.conftest import ENCRYPTION_KEY, empty_tables, on_postgres
 

@@ -7,8 +7,9 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import Text, func, select, type_coerce, update
 
-from b24sms import canary, cli, create_app, crypto
-from b24sms.models import EncryptionCanary, Portal
+from b24sms import cli, create_app
+from b24sms.store import canary, crypto
+from b24sms.store.models import EncryptionCanary, Portal
 from tests.conftest import ENCRYPTION_KEY, PUBLIC_URL
 from tests.fakes import CLIENT_ID, CLIENT_SECRET
 from tests.helpers import PROSTOR_SETTINGS, install_with_chain, run_job

@@ -9,9 +9,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from b24sms import claims, messaging, sending
-from b24sms.models import Message, MessageState, Portal, utcnow
-from b24sms.workers import Workers
+from b24sms.flows import messaging, sending
+from b24sms.flows.workers import Workers
+from b24sms.rules.lifecycle import MessageState
+from b24sms.store import claims
+from b24sms.store.models import Message, Portal, utcnow
 from tests.conftest import on_postgres
 from tests.helpers import handler_path, install_with_prostor, make_due, message_id, run_job, stored
 from tests.test_web_sender import _payload, wait_for

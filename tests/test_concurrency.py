@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from b24sms.models import Message, Portal, utcnow
-from b24sms.portal_tokens import PortalTokens
+from b24sms.bitrix.portal_tokens import PortalTokens
+from b24sms.store.models import Message, Portal, utcnow
 from tests.conftest import on_postgres
 from tests.helpers import handler_form, handler_path, install_with_prostor, message_id, without_auth
 
@@ -57,7 +57,7 @@ def test_concurrent_duplicate_handler_posts_send_once(app, db, bitrix, prostor):
 
 
 def test_two_job_runners_over_500_messages_poll_and_report_each_once(app, client, db, bitrix, prostor):
-    from b24sms import jobs
+    from b24sms.flows import jobs
 
     install_with_prostor(client, bitrix)
     for n in range(1, 501):

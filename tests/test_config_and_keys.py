@@ -5,10 +5,11 @@ import pytest
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import Text, select, text, type_coerce, update
 
-from b24sms import create_app, crypto, keys
+from b24sms import create_app
 from b24sms.bitrix.forms import FormError, build_query, parse
 from b24sms.config import ConfigError
-from b24sms.models import Portal, ProviderAccount
+from b24sms.store import crypto, keys
+from b24sms.store.models import Portal, ProviderAccount
 from tests.conftest import ENCRYPTION_KEY
 from tests.helpers import PROSTOR_SETTINGS, TWILIO_SETTINGS, install_with_chain
 

@@ -4,8 +4,8 @@ The demo's calls to itself (REST to the stand-in, the stand-in's handler calls, 
 HTTP to PUBLIC_URL, as on the development server; here `responses` hands them to the same app (`loopback`).
 """
 import html
-import time
 import re
+import time
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -13,13 +13,13 @@ import responses
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from b24sms import create_app
+from b24sms import create_app, demo
 from b24sms.bitrix.client import FixedToken, RestClient
 from b24sms.config import load_settings
-from b24sms import demo
 from b24sms.demo import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_DOMAIN, DEMO_MEMBER_ID, tokens
 from b24sms.demo.state import state_of
-from b24sms.models import Message, MessageState, Portal
+from b24sms.rules.lifecycle import MessageState
+from b24sms.store.models import Message, Portal
 from b24sms.web import session_tokens
 from tests.conftest import ENCRYPTION_KEY, PUBLIC_URL, empty_tables, settled
 from tests.helpers import bearer, make_due, run_job, save_providers

@@ -8,13 +8,21 @@ import requests
 import responses
 
 from b24sms import http_client, providers
-from b24sms.models import MessageState
 from b24sms.providers import base
 from b24sms.providers.devino import VALIDITY, Devino
+from b24sms.rules.lifecycle import MessageState
 from tests.conftest import PUBLIC_URL
 from tests.fake_devino import API_KEY, DEVINO, FakeDevino
-from tests.helpers import (PROSTOR_SETTINGS, as_sent, handler_form, install_with_chain, make_due, message_id,
-                           run_job, stored)
+from tests.helpers import (
+    PROSTOR_SETTINGS,
+    as_sent,
+    handler_form,
+    install_with_chain,
+    make_due,
+    message_id,
+    run_job,
+    stored,
+)
 
 DEVINO_SETTINGS = {"kind": "devino", "sender": "SHOP", "credentials": {"api_key": API_KEY}}
 CALLBACK = "https://sms.example.com/callbacks/devino/s3cret?m=k1"

@@ -1,7 +1,7 @@
 """Step 6: ONAPPINSTALL and ONAPPUNINSTALL, authenticated by the pinned application_token."""
 from sqlalchemy import func, select
 
-from b24sms.models import Message, Portal, PortalState, ProviderAccount
+from b24sms.store.models import Message, Portal, PortalState, ProviderAccount
 from tests.helpers import APPLICATION_TOKEN, handler_form, install_with_prostor, message_id
 
 

@@ -6,13 +6,22 @@ import requests
 import responses
 
 from b24sms import http_client, providers
-from b24sms.models import MessageState
 from b24sms.providers import base
 from b24sms.providers.exolve import Exolve
+from b24sms.rules.lifecycle import MessageState
 from tests.conftest import PUBLIC_URL
 from tests.fake_exolve import API_KEY, EXOLVE, OWN_NUMBER, FakeExolve
-from tests.helpers import (PROSTOR_SETTINGS, as_sent, bearer, handler_form, install_with_chain, make_due,
-                           message_id, run_job, stored)
+from tests.helpers import (
+    PROSTOR_SETTINGS,
+    as_sent,
+    bearer,
+    handler_form,
+    install_with_chain,
+    make_due,
+    message_id,
+    run_job,
+    stored,
+)
 
 EXOLVE_SETTINGS = {"kind": "exolve", "sender": "SHOP", "credentials": {"api_key": API_KEY}}
 CALLBACK = "https://sms.example.com/callbacks/exolve/s3cret"

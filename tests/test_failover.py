@@ -4,11 +4,23 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from b24sms import failover
-from b24sms.models import MessageState, ProviderAccount
 from b24sms.providers.base import AnswerLost, NoMoney, RetryLater
-from tests.helpers import (as_sent, PROSTOR_SETTINGS, SMSC_SETTINGS, bearer, handler_form, install_with_chain, make_due,
-                           message_id, run_job, save_providers, stored)
+from b24sms.rules import failover
+from b24sms.rules.lifecycle import MessageState
+from b24sms.store.models import ProviderAccount
+from tests.helpers import (
+    PROSTOR_SETTINGS,
+    SMSC_SETTINGS,
+    as_sent,
+    bearer,
+    handler_form,
+    install_with_chain,
+    make_due,
+    message_id,
+    run_job,
+    save_providers,
+    stored,
+)
 
 
 def post_sms(client, bitrix, n=1, **extra):

@@ -6,9 +6,21 @@ import pytest
 import requests
 from sqlalchemy import update
 
-from b24sms.models import Message, MessageState, ProviderAccount, utcnow
-from tests.helpers import (as_sent, PROSTOR_SETTINGS, SMSC_SETTINGS, TWILIO_SETTINGS, bearer, handler_form,
-                           install_with_chain, make_due, message_id, run_job, stored)
+from b24sms.rules.lifecycle import MessageState
+from b24sms.store.models import Message, ProviderAccount, utcnow
+from tests.helpers import (
+    PROSTOR_SETTINGS,
+    SMSC_SETTINGS,
+    TWILIO_SETTINGS,
+    as_sent,
+    bearer,
+    handler_form,
+    install_with_chain,
+    make_due,
+    message_id,
+    run_job,
+    stored,
+)
 
 
 def post_sms(client, bitrix, n=1):

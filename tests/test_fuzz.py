@@ -20,11 +20,25 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
-from b24sms.models import Message, Portal, ProviderAccount
+from b24sms.store.models import Message, Portal, ProviderAccount
 from tests.conftest import PUBLIC_URL
-from tests.helpers import (APPLICATION_TOKEN, PROSTOR_SETTINGS, SMSAERO_SETTINGS, SMSC_SETTINGS, TWILIO_SETTINGS,
-                           as_sent, bearer, handler_form, iframe_form, install_with_chain, install_with_prostor,
-                           message_id, open_page, save_providers, send_messages)
+from tests.helpers import (
+    APPLICATION_TOKEN,
+    PROSTOR_SETTINGS,
+    SMSAERO_SETTINGS,
+    SMSC_SETTINGS,
+    TWILIO_SETTINGS,
+    as_sent,
+    bearer,
+    handler_form,
+    iframe_form,
+    install_with_chain,
+    install_with_prostor,
+    message_id,
+    open_page,
+    save_providers,
+    send_messages,
+)
 
 
 def fuzz_settings(max_examples):

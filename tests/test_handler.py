@@ -6,9 +6,10 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import func, select
 
-from b24sms.intake import MAX_BODY
-from b24sms.models import Message, MessageState, Portal
-from tests.helpers import as_sent, APPLICATION_TOKEN, bearer, handler_form, install_with_prostor, message_id
+from b24sms.rules.handler_call import MAX_BODY
+from b24sms.rules.lifecycle import MessageState
+from b24sms.store.models import Message, Portal
+from tests.helpers import APPLICATION_TOKEN, as_sent, bearer, handler_form, install_with_prostor, message_id
 
 FORM = "application/x-www-form-urlencoded"
 

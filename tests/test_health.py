@@ -2,8 +2,8 @@
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from b24sms import crypto
-from b24sms.models import EncryptionCanary, ProviderAccount
+from b24sms.store import crypto
+from b24sms.store.models import EncryptionCanary, ProviderAccount
 from tests.conftest import ENCRYPTION_KEY
 from tests.helpers import PROSTOR_SETTINGS, install_with_chain
 from tests.test_canary import app_with_keys, canary_rows  # noqa: F401 (a fixture)

@@ -11,12 +11,25 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from b24sms import provider_health
-from b24sms.models import Message, MessageState, Portal, ProviderAccount, utcnow
+from b24sms.flows import provider_health
 from b24sms.providers.base import AnswerLost
+from b24sms.rules.lifecycle import MessageState
+from b24sms.store.models import Message, Portal, ProviderAccount, utcnow
 from tests.fakes import FakeBitrix
-from tests.helpers import (PROSTOR_SETTINGS, SMSC_SETTINGS, TWILIO_SETTINGS, answered_in_between, as_sent, bearer,
-                           handler_form, install_with_chain, make_due, message_id, run_job, stored)
+from tests.helpers import (
+    PROSTOR_SETTINGS,
+    SMSC_SETTINGS,
+    TWILIO_SETTINGS,
+    answered_in_between,
+    as_sent,
+    bearer,
+    handler_form,
+    install_with_chain,
+    make_due,
+    message_id,
+    run_job,
+    stored,
+)
 
 
 def post_sms(client, bitrix, n=1):

@@ -4,7 +4,7 @@ import json
 import requests
 from sqlalchemy import select, text
 
-from b24sms.models import Portal, PortalState
+from b24sms.store.models import Portal, PortalState
 from tests.helpers import APPLICATION_TOKEN, iframe_form, open_page
 
 

@@ -4,12 +4,23 @@ from datetime import timedelta
 
 from sqlalchemy import func, insert, select
 
-from b24sms.intake import new_provider_key
-from b24sms.models import Message, MessageState, Portal, ProviderAccount, utcnow
-from b24sms import reconciling, statuses
+from b24sms.flows import polling, reconciling
+from b24sms.rules.handler_call import new_provider_key
+from b24sms.rules.lifecycle import MessageState
+from b24sms.store.models import Message, Portal, ProviderAccount, utcnow
 from tests.fakes import FakeBitrix
-from tests.helpers import (SMSAERO_SETTINGS, SMSC_SETTINGS, answered_in_between, handler_form, install_with_chain,
-                           install_with_prostor, make_due, message_id, run_job, stored)
+from tests.helpers import (
+    SMSAERO_SETTINGS,
+    SMSC_SETTINGS,
+    answered_in_between,
+    handler_form,
+    install_with_chain,
+    install_with_prostor,
+    make_due,
+    message_id,
+    run_job,
+    stored,
+)
 
 BACKLOG = 1050  # more than one poll claim (1,000) and more than one portal's report batches per call (20 x 50)
 
@@ -95,7 +106,7 @@ def test_a_provider_asked_one_message_a_request_gets_a_few_requests_at_once_neve
 
     assert "status_changes=12" in output
     assert [path for path, _ in smsaero.requests].count("sms/status") == 12
-    assert 2 <= smsaero.max_in_flight <= statuses.CALLS_PER_ACCOUNT
+    assert 2 <= smsaero.max_in_flight <= polling.CALLS_PER_ACCOUNT
 
 
 def test_lost_answers_are_asked_about_a_few_at_once_per_account(client, db, bitrix, smsc, runner):

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from b24sms import log_lines
-from b24sms.models import ProviderAccount
+from b24sms.store.models import ProviderAccount
 from tests.helpers import SMSC_SETTINGS, install_with_chain
 
 FORGED = "2026-01-01 00:00:00,000 ERROR b24sms: FORGED"
@@ -61,10 +61,12 @@ def test_a_forged_receipt_is_one_escaped_line(log_output, client, db, bitrix, sm
 
     assert answer.status_code == 200 and answer.get_json()["matched"] == 0
     [line] = one_line_each(log_output, caplog)
-    assert line.endswith(f"b24sms.statuses: receipt for unknown smsc message 77\\n{FORGED}\\r\\n{FORGED} ignored")
+    assert line.endswith(f"b24sms.flows.polling: receipt for unknown smsc message 77\\n{FORGED}\\r\\n{FORGED} ignored")
 
 
 def test_the_development_servers_request_line_is_one_line(log_output, app, caplog):
+    # Its request lines at INFO, as under `flask run` (a loopback fake of another test may have quieted them).
+    caplog.set_level(logging.INFO, logger="werkzeug")
     server = make_server("127.0.0.1", 0, app, threaded=True)  # what `flask run` serves with
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

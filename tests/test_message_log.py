@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from b24sms.models import utcnow
+from b24sms.store.models import utcnow
 from tests.conftest import on_postgres
 from tests.helpers import bearer, open_page
 from tests.test_statistics import installed_portal_id, stored_message
@@ -105,7 +105,7 @@ def test_csv_export_takes_the_filters_and_a_non_admin_gets_only_their_own(client
 
 
 def test_an_export_pages_through_more_than_one_read(app, client, db, bitrix, log, monkeypatch):
-    from b24sms import message_log
+    from b24sms.store import message_log
 
     monkeypatch.setattr(message_log, "EXPORT_PAGE", 3)
     rows = client.get("/api/messages.csv", headers=bearer(log)).get_data().decode("utf-8-sig").splitlines()
@@ -127,7 +127,7 @@ def test_csv_cells_starting_with_a_tab_or_a_carriage_return_are_kept_as_text(cli
 
 @pytest.mark.skipif(not on_postgres(), reason="pg_stat_activity is PostgreSQL's")
 def test_a_stalled_download_holds_no_transaction_open(client, db, log, monkeypatch):
-    from b24sms import message_log
+    from b24sms.store import message_log
 
     monkeypatch.setattr(message_log, "EXPORT_PAGE", 2)  # the rest is read when the client asks for it
     answer = client.get("/api/messages.csv", headers=bearer(log), buffered=False)

@@ -16,11 +16,20 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Text, type_coerce, update
 
 from b24sms import create_app
-from b24sms.models import MessageState, Portal, PortalState, ProviderAccount, utcnow
+from b24sms.rules.lifecycle import MessageState
+from b24sms.store.models import Portal, PortalState, ProviderAccount, utcnow
 from tests.conftest import ENCRYPTION_KEY, PUBLIC_URL
 from tests.fakes import CLIENT_ID, CLIENT_SECRET
-from tests.helpers import (as_sent, PROSTOR_SETTINGS, handler_form, install_with_chain, install_with_prostor, make_due,
-                           message_id, run_job)
+from tests.helpers import (
+    PROSTOR_SETTINGS,
+    as_sent,
+    handler_form,
+    install_with_chain,
+    install_with_prostor,
+    make_due,
+    message_id,
+    run_job,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS_TOKEN = "scrape-me-0c4b8f"

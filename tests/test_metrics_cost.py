@@ -6,8 +6,8 @@ from contextlib import contextmanager
 
 from sqlalchemy import event
 
-from b24sms.metrics import MessageCounts
-from b24sms.models import MessageState
+from b24sms.rules.lifecycle import MessageState
+from b24sms.store.metrics import MessageCounts
 from tests.conftest import on_postgres
 from tests.helpers import install_with_prostor
 from tests.test_metrics import post_sms, scrape, value

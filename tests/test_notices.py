@@ -9,12 +9,26 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from b24sms import admins, jobs, notices
-from b24sms.models import Portal, PortalNotice, PortalState, ProviderAccount
-from b24sms.workers import Workers
+from b24sms.bitrix import admins, notices
+from b24sms.flows import jobs
+from b24sms.flows.workers import Workers
+from b24sms.store.models import Portal, PortalNotice, PortalState, ProviderAccount
 from tests.conftest import on_postgres
-from tests.helpers import (APPLICATION_TOKEN, PROSTOR_SETTINGS, bearer, handler_form, handler_path, iframe_form,
-                           install_with_chain, make_due, message_id, open_page, run_job, save_providers, stored)
+from tests.helpers import (
+    APPLICATION_TOKEN,
+    PROSTOR_SETTINGS,
+    bearer,
+    handler_form,
+    handler_path,
+    iframe_form,
+    install_with_chain,
+    make_due,
+    message_id,
+    open_page,
+    run_job,
+    save_providers,
+    stored,
+)
 from tests.test_trust import install_event
 
 LOW_PROSTOR = {**PROSTOR_SETTINGS, "balance_threshold": 200}  # the fake Prostor account holds 120.50 RUB

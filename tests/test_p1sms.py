@@ -2,7 +2,7 @@
 answer looked up in the account's list; end to end through the handler, a job pass and the report to Bitrix24,
 and as the second link of a failover chain."""
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -10,13 +10,21 @@ import requests
 import responses
 
 from b24sms import http_client
-from b24sms.models import MessageState
 from b24sms.providers import base
 from b24sms.providers.p1sms import P1sms
+from b24sms.rules.lifecycle import MessageState
 from tests.conftest import PUBLIC_URL
 from tests.fake_p1sms import API_KEY, P1SMS, FakeP1sms
-from tests.helpers import (PROSTOR_SETTINGS, as_sent, handler_form, install_with_chain, make_due, message_id,
-                           run_job, stored)
+from tests.helpers import (
+    PROSTOR_SETTINGS,
+    as_sent,
+    handler_form,
+    install_with_chain,
+    make_due,
+    message_id,
+    run_job,
+    stored,
+)
 
 P1SMS_SETTINGS = {"kind": "p1sms", "sender": "SHOP", "credentials": {"api_key": API_KEY}}
 CALLBACK = "https://sms.example.com/callbacks/p1sms/s3cret"
@@ -225,7 +233,7 @@ LISTED_AT = datetime(2021, 11, 9, 11, 52, 57)  # entry()'s createdAt, 1636458777
     ([], []),
 ])
 def test_find_sent_looks_the_number_up_and_hands_back_every_entry_with_the_text(rsps, entries, found):
-    """Which look-alike is ours is the reconciling flow's to decide (b24sms/content_matching.py), not P1SMS's."""
+    """Which look-alike is ours is the reconciling flow's to decide (b24sms/flows/content_matching.py), not P1SMS's."""
     rsps.get(P1SMS + "apiUsers/getSmsList", json=listed(entries))
     answer = provider().find_sent(out())
     assert [(a.provider_id, a.created_at, a.status, a.raw) for a in answer.entries] == found
@@ -235,7 +243,7 @@ def test_find_sent_looks_the_number_up_and_hands_back_every_entry_with_the_text(
     assert (query["apiKey"], query["search"], query["pageCapacity"], query["page"]) == (API_KEY, "79161234567",
                                                                                        "500", "1")
     assert int(query["to"]) - int(query["from"]) > 3 * 86400  # the last days, not only today (the default)
-    assert answer.since == datetime.fromtimestamp(int(query["from"]), timezone.utc).replace(tzinfo=None)
+    assert answer.since == datetime.fromtimestamp(int(query["from"]), UTC).replace(tzinfo=None)
 
 
 @pytest.mark.parametrize("created, read", [

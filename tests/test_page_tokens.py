@@ -3,10 +3,17 @@ not, a reinstall being another install), never the portal that comes to have its
 import pytest
 from sqlalchemy import select, update
 
-from b24sms.models import Message, Portal, PortalState, ProviderAccount
+from b24sms.store.models import Message, Portal, PortalState, ProviderAccount
 from tests.fakes import FakeBitrix
-from tests.helpers import (PROSTOR_SETTINGS, bearer, handler_form, install_with_chain, message_id, open_page,
-                           save_providers)
+from tests.helpers import (
+    PROSTOR_SETTINGS,
+    bearer,
+    handler_form,
+    install_with_chain,
+    message_id,
+    open_page,
+    save_providers,
+)
 from tests.test_events import uninstall
 
 NO_INSTALL = "На этом портале приложение не установлено"  # the refusal, in the Russian of the tokens' page

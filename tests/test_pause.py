@@ -3,9 +3,19 @@ receipts and reports go on meanwhile."""
 import requests
 from sqlalchemy import select
 
-from b24sms.models import Message, MessageState, Portal
-from tests.helpers import (bearer, handler_form, handler_path, install_with_prostor, make_due, message_id,
-                           open_page, run_job, stored)
+from b24sms.rules.lifecycle import MessageState
+from b24sms.store.models import Message, Portal
+from tests.helpers import (
+    bearer,
+    handler_form,
+    handler_path,
+    install_with_prostor,
+    make_due,
+    message_id,
+    open_page,
+    run_job,
+    stored,
+)
 
 
 def pause(client, token, paused):

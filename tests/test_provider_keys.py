@@ -4,10 +4,22 @@ import re
 
 from sqlalchemy import func, select, text
 
-from b24sms import intake
-from b24sms.models import Message, MessageState, Portal
-from tests.helpers import (as_sent, APPLICATION_TOKEN, SMSC_SETTINGS, handler_form, install_with_chain,
-                           install_with_prostor, make_due, message_id, run_job, stored)
+from b24sms.flows import intake
+from b24sms.rules import handler_call
+from b24sms.rules.lifecycle import MessageState
+from b24sms.store.models import Message, Portal
+from tests.helpers import (
+    APPLICATION_TOKEN,
+    SMSC_SETTINGS,
+    as_sent,
+    handler_form,
+    install_with_chain,
+    install_with_prostor,
+    make_due,
+    message_id,
+    run_job,
+    stored,
+)
 
 # SMSC's `id`: a number 1..2147483647, or up to 40 Latin letters, digits and `.-_` (providers.md).
 SMSC_ID = re.compile(r"[A-Za-z0-9.\-_]{1,40}")
@@ -89,7 +101,7 @@ def test_a_thousand_stored_messages_have_a_thousand_keys(client, db, bitrix, sms
     with db.session() as session:
         portal = session.scalars(select(Portal)).one()
         for n in range(1000):
-            incoming = intake.Incoming(message_id=f"bulk-{n}", phone="+79161234567", text="hi", origin={})
+            incoming = handler_call.HandlerCall(message_id=f"bulk-{n}", phone="+79161234567", text="hi", origin={})
             intake.receive(session, portal, incoming)
 
     with db.session() as session:

@@ -4,10 +4,22 @@ from datetime import timedelta
 
 from sqlalchemy import select, text, update
 
-from b24sms.models import Message, MessageState, ProviderAccount, utcnow
+from b24sms.rules.lifecycle import MessageState
+from b24sms.store.models import Message, ProviderAccount, utcnow
 from tests.conftest import PUBLIC_URL
-from tests.helpers import (SMSAERO_SETTINGS, SMSC_SETTINGS, TWILIO_SETTINGS, bearer, install_with_chain, make_due,
-                           message_id, run_job, save_providers, send_messages, stored)
+from tests.helpers import (
+    SMSAERO_SETTINGS,
+    SMSC_SETTINGS,
+    TWILIO_SETTINGS,
+    bearer,
+    install_with_chain,
+    make_due,
+    message_id,
+    run_job,
+    save_providers,
+    send_messages,
+    stored,
+)
 
 
 def callback_path(url):

@@ -1,13 +1,14 @@
 """Issue 17, item 2: reconciling by content (P1SMS lists messages by number; the text is all there is to match)
 never takes an earlier SMS alike, nor one another message of ours holds, for the message whose answer was lost;
 in doubt it cannot tell, and the message waits for a receipt instead of taking another SMS's id and status."""
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import requests
 from sqlalchemy import select
 
-from b24sms.models import Message, MessageState
+from b24sms.rules.lifecycle import MessageState
+from b24sms.store.models import Message
 from tests.fake_p1sms import API_KEY, FakeP1sms
 from tests.helpers import as_sent, handler_form, install_with_chain, make_due, message_id, run_job, stored
 
@@ -75,7 +76,7 @@ def test_ours_is_told_from_an_earlier_sms_alike_by_its_date(client, db, bitrix, 
 
 @pytest.mark.parametrize("ago, listed_date", [
     (30, None),  # stamped just before our call: ours on a slow clock, or an earlier one; nobody can tell
-    (0, lambda seconds: datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")),  # no zone
+    (0, lambda seconds: datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S")),  # no zone
     (0, lambda seconds: seconds * 1000),  # milliseconds? not guessed at
 ])
 def test_a_look_alike_in_doubt_is_cannot_tell_never_a_match(client, db, bitrix, p1sms, runner, ago, listed_date):
@@ -91,7 +92,7 @@ def test_a_look_alike_in_doubt_is_cannot_tell_never_a_match(client, db, bitrix, 
 
     message = stored(db)  # it waits for a receipt naming it (P1SMS is the only provider: nowhere to move on to)
     assert (message.state, message.provider_message_id) == (MessageState.RECONCILING, None)
-    assert message.due_at > datetime.now(timezone.utc).replace(tzinfo=None)
+    assert message.due_at > datetime.now(UTC).replace(tzinfo=None)
     assert len(creates(p1sms)) == 1 and bitrix.statuses == {}
     assert [path for _, path, _ in p1sms.requests].count("apiUsers/getSmsList") == 1
 

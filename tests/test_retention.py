@@ -6,10 +6,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from b24sms import retention
 from b24sms.config import ConfigError, load_settings
-from b24sms.models import DailyMessageCounts, Message, MessageState, Portal, utcnow
-from b24sms.statistics import portal_statistics
+from b24sms.rules.lifecycle import MessageState
+from b24sms.store import retention
+from b24sms.store.models import DailyMessageCounts, Message, Portal, utcnow
+from b24sms.store.statistics import portal_statistics
 from tests.conftest import on_postgres
 from tests.helpers import handler_form, install_with_prostor, make_due, message_id, run_job
 from tests.test_events import uninstall

@@ -7,13 +7,28 @@ from urllib.parse import urlsplit
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import select
 
-from b24sms.models import Portal, ProviderAccount
+from b24sms.store.models import Portal, ProviderAccount
 from b24sms.web import session_tokens
 from tests.conftest import ENCRYPTION_KEY, PUBLIC_URL
 from tests.fakes import OAUTH
-from tests.helpers import (APPLICATION_TOKEN, PROSTOR_SETTINGS, SMSAERO_SETTINGS, SMSC_SETTINGS, TWILIO_SETTINGS,
-                           bearer, handler_form, iframe_form, install_with_chain, make_due, message_id, open_page,
-                           handler_path, run_job, save_providers, without_auth)
+from tests.helpers import (
+    APPLICATION_TOKEN,
+    PROSTOR_SETTINGS,
+    SMSAERO_SETTINGS,
+    SMSC_SETTINGS,
+    TWILIO_SETTINGS,
+    bearer,
+    handler_form,
+    handler_path,
+    iframe_form,
+    install_with_chain,
+    make_due,
+    message_id,
+    open_page,
+    run_job,
+    save_providers,
+    without_auth,
+)
 
 EVIL = "https://evil.example/rest/"
 

@@ -1,4 +1,4 @@
-"""The rules a sender name follows (b24sms/sender_name_rules.py), as the settings' parser applies them: names kept in
+"""The rules a sender name follows (b24sms/rules/sender_names.py), as the settings' parser applies them: names kept in
 NFC, nothing invisible or restyled, no two that look alike, and what each provider declares it takes."""
 import unicodedata
 
@@ -6,8 +6,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from b24sms import providers, sender_name_rules as rules, sender_names
-from b24sms.errors import BadRequest
+from b24sms import providers
+from b24sms.bitrix import sender_names
+from b24sms.rules import sender_names as rules
+from b24sms.rules.errors import BadRequest
 
 CAFE_NFC = "Caf\u00e9"
 CAFE_NFD = "Cafe\u0301"

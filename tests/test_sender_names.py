@@ -8,11 +8,23 @@ import re
 import pytest
 from sqlalchemy import select, update
 
-from b24sms.models import Message, Portal, SenderName
+from b24sms.store.models import Message, Portal, SenderName
 from tests.conftest import PUBLIC_URL
 from tests.fake_providers import sign
-from tests.helpers import (APPLICATION_TOKEN, PROSTOR_SETTINGS, SMSAERO_SETTINGS, SMSC_SETTINGS, TWILIO_SETTINGS,
-                           bearer, handler_form, handler_path, message_id, open_page, run_job, stored)
+from tests.helpers import (
+    APPLICATION_TOKEN,
+    PROSTOR_SETTINGS,
+    SMSAERO_SETTINGS,
+    SMSC_SETTINGS,
+    TWILIO_SETTINGS,
+    bearer,
+    handler_form,
+    handler_path,
+    message_id,
+    open_page,
+    run_job,
+    stored,
+)
 
 TWO_NAMES = [{"name": "SHOP", "default": True}, {"name": "PROMO", "default": False}]
 

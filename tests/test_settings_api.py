@@ -5,10 +5,19 @@ import re
 import pytest
 from sqlalchemy import select, text
 
-from b24sms.models import Portal, ProviderAccount
+from b24sms.store.models import Portal, ProviderAccount
 from tests.conftest import PUBLIC_URL
-from tests.helpers import (APPLICATION_TOKEN, PROSTOR_SETTINGS, SMSAERO_SETTINGS, SMSC_SETTINGS, TWILIO_SETTINGS,
-                           bearer, handler_path, open_page, save_providers)
+from tests.helpers import (
+    APPLICATION_TOKEN,
+    PROSTOR_SETTINGS,
+    SMSAERO_SETTINGS,
+    SMSC_SETTINGS,
+    TWILIO_SETTINGS,
+    bearer,
+    handler_path,
+    open_page,
+    save_providers,
+)
 
 
 def installed(client, bitrix, user_id="1", lang="en"):

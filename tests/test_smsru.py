@@ -9,13 +9,26 @@ import responses
 from sqlalchemy import select
 
 from b24sms import http_client
-from b24sms.models import MessageState, ProviderAccount
 from b24sms.providers import PROVIDERS, base
 from b24sms.providers.smsru import SmsRu
+from b24sms.rules.lifecycle import MessageState
+from b24sms.store.models import ProviderAccount
 from tests.conftest import PUBLIC_URL
 from tests.fake_smsru import API_ID, ERROR_WORDS, SMSRU, STATUS_WORDS, FakeSmsRu, error
-from tests.helpers import (PROSTOR_SETTINGS, as_sent, bearer, handler_form, handler_path, install_with_chain,
-                           make_due, message_id, open_page, run_job, save_providers, stored)
+from tests.helpers import (
+    PROSTOR_SETTINGS,
+    as_sent,
+    bearer,
+    handler_form,
+    handler_path,
+    install_with_chain,
+    make_due,
+    message_id,
+    open_page,
+    run_job,
+    save_providers,
+    stored,
+)
 
 SMSRU_SETTINGS = {"kind": "smsru", "sender": "SHOP", "credentials": {"api_id": API_ID}}
 OK = {"status": "OK", "status_code": 100}

@@ -9,12 +9,21 @@ import requests
 import responses
 
 from b24sms import http_client
-from b24sms.models import Message, MessageState, utcnow
 from b24sms.providers import base
 from b24sms.providers.smstraffic import SmsTraffic
+from b24sms.rules.lifecycle import MessageState
+from b24sms.store.models import Message, utcnow
 from tests.fake_smstraffic import HEAD, SMSTRAFFIC, SMSTRAFFIC_RESERVE, FakeSmsTraffic
-from tests.helpers import (PROSTOR_SETTINGS, as_sent, handler_form, install_with_chain, make_due, message_id,
-                           run_job, stored)
+from tests.helpers import (
+    PROSTOR_SETTINGS,
+    as_sent,
+    handler_form,
+    install_with_chain,
+    make_due,
+    message_id,
+    run_job,
+    stored,
+)
 
 SMSTRAFFIC_SETTINGS = {"kind": "smstraffic", "sender": "SHOP",
                        "credentials": {"login": "traffic-user", "password": "traffic-pass"}}

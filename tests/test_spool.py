@@ -18,13 +18,27 @@ from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from b24sms import create_app, crypto, spool
-from b24sms.db import Database, unavailable
-from b24sms.models import Message, MessageState
+from b24sms import create_app
+from b24sms.flows import spool
+from b24sms.rules.lifecycle import MessageState
+from b24sms.store import crypto
+from b24sms.store.db import Database, unavailable
+from b24sms.store.models import Message
 from tests.conftest import ENCRYPTION_KEY, PUBLIC_URL, settled
 from tests.fakes import CLIENT_ID, CLIENT_SECRET
-from tests.helpers import (APPLICATION_TOKEN, PROSTOR_SETTINGS, bearer, handler_form, handler_path,
-                           install_with_prostor, make_due, message_id, run_job, stored, without_auth)
+from tests.helpers import (
+    APPLICATION_TOKEN,
+    PROSTOR_SETTINGS,
+    bearer,
+    handler_form,
+    handler_path,
+    install_with_prostor,
+    make_due,
+    message_id,
+    run_job,
+    stored,
+    without_auth,
+)
 
 
 # ---------------------------------------------------------------- shared with test_spool_postgres.py

@@ -1,18 +1,34 @@
 """The spool's bounds: SPOOL_MAX_CALLS and SPOOL_MAX_BYTES (503 past them, logged once per interval), the
 smaller part of them for calls whose handler key this process has not stored lately, and the running total that
-spares a handler call reading the spool (b24sms/spool_usage.py)."""
+spares a handler call reading the spool (b24sms/flows/spool_usage.py)."""
 import logging
 import os
 from pathlib import Path
 
 import pytest
 
-from b24sms import spool, spool_usage
-from b24sms.handler_calls import VouchedKeys
-from b24sms.spool_usage import RECOUNT_EVERY, REFUSALS_LOGGED_EVERY, UNVOUCHED_PART, RefusalLog, SpoolFull, SpoolUsage
+from b24sms.flows import spool, spool_usage
+from b24sms.flows.handler_calls import VouchedKeys
+from b24sms.flows.spool_usage import (
+    RECOUNT_EVERY,
+    REFUSALS_LOGGED_EVERY,
+    UNVOUCHED_PART,
+    RefusalLog,
+    SpoolFull,
+    SpoolUsage,
+)
 from tests.helpers import handler_form, handler_path, install_with_prostor, message_id, without_auth
-from tests.test_spool import (app, locked, migrated_file, moved_away, post_all, replay_settled,  # noqa: F401
-                              spool_files, spooled, stored_ids)
+from tests.test_spool import (  # noqa: F401
+    app,
+    locked,
+    migrated_file,
+    moved_away,
+    post_all,
+    replay_settled,
+    spool_files,
+    spooled,
+    stored_ids,
+)
 
 MADE_UP_KEY = "M" * 32
 

@@ -8,12 +8,28 @@ import pytest
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from b24sms.db import Database, unavailable
+from b24sms.store.db import Database, unavailable
 from tests.conftest import TEST_DATABASE_URL, empty_tables, on_postgres
-from tests.helpers import (APPLICATION_TOKEN, handler_form, handler_path, install_with_prostor, message_id, run_job,
-                           without_auth)
-from tests.test_spool import (delivered_and_reported, make_app, post_all, replay_settled, sent_once_each,
-                              spool_files, spooled, stored_ids, wait_until)
+from tests.helpers import (
+    APPLICATION_TOKEN,
+    handler_form,
+    handler_path,
+    install_with_prostor,
+    message_id,
+    run_job,
+    without_auth,
+)
+from tests.test_spool import (
+    delivered_and_reported,
+    make_app,
+    post_all,
+    replay_settled,
+    sent_once_each,
+    spool_files,
+    spooled,
+    stored_ids,
+    wait_until,
+)
 
 pytestmark = pytest.mark.skipif(not on_postgres(), reason="a PostgreSQL outage needs PostgreSQL")
 
@@ -153,7 +169,7 @@ def test_postgres_outages_are_told_from_faults_of_the_statement(admin):
 
 
 def test_a_connection_that_dies_after_the_answer_is_ready_does_not_turn_it_into_a_500(app, admin):
-    from b24sms.db import get_session
+    from b24sms.store.db import get_session
 
     with app.test_request_context("/handler"):
         pid = get_session().execute(text("SELECT pg_backend_pid()")).scalar()  # a transaction is open

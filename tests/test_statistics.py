@@ -5,9 +5,9 @@ from itertools import count
 import pytest
 from sqlalchemy import select
 
-from b24sms.intake import new_provider_key
-from b24sms.models import DailyMessageCounts, Message, Portal, utcnow
-from b24sms.statistics import portal_statistics
+from b24sms.rules.handler_call import new_provider_key
+from b24sms.store.models import DailyMessageCounts, Message, Portal, utcnow
+from b24sms.store.statistics import portal_statistics
 from tests.helpers import install_with_prostor
 
 _numbers = count(1)

@@ -3,7 +3,7 @@ no other (ERROR_MESSAGE_NOT_FOUND), and the CRM card would stay at "sent" for ev
 from sqlalchemy import select, update
 
 from b24sms.bitrix.client import FixedToken, RestClient
-from b24sms.models import Message
+from b24sms.store.models import Message
 from tests.helpers import bearer, handler_form, handler_path, make_due, message_id, run_job, stored
 from tests.test_sender_names import suffix, two_names  # noqa: F401 (two_names: a fixture)
 

@@ -4,11 +4,21 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from b24sms import lifecycle
-from b24sms.models import Message, MessageState, Portal, PortalState, utcnow
+from b24sms.rules import lifecycle
+from b24sms.rules.lifecycle import MessageState
+from b24sms.store.models import Message, Portal, PortalState, utcnow
 from tests.fakes import FakeBitrix
-from tests.helpers import (as_sent, handler_form, install_with_log, install_with_prostor, make_due, message_id,
-                           open_page, run_job, send_messages)
+from tests.helpers import (
+    as_sent,
+    handler_form,
+    install_with_log,
+    install_with_prostor,
+    make_due,
+    message_id,
+    open_page,
+    run_job,
+    send_messages,
+)
 
 
 def test_polled_statuses_are_mapped_and_reported(client, db, bitrix, prostor, runner):

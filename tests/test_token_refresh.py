@@ -5,8 +5,8 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
 
-from b24sms.models import Message, Portal, PortalState, utcnow
-from b24sms.portal_tokens import REFRESH_TIMEOUT
+from b24sms.bitrix.portal_tokens import REFRESH_TIMEOUT
+from b24sms.store.models import Message, Portal, PortalState, utcnow
 from tests.helpers import bearer, handler_form, install_with_prostor, make_due, message_id, run_job
 
 

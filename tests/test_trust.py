@@ -5,12 +5,25 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
-from b24sms.models import Message, Portal, utcnow
+from b24sms.store.models import Message, Portal, utcnow
 from tests.conftest import PUBLIC_URL
 from tests.fakes import FakeBitrix
-from tests.helpers import (APPLICATION_TOKEN, PROSTOR_SETTINGS, SMSC_SETTINGS, as_sent, bearer, handler_form,
-                           handler_path, install_with_chain, install_with_prostor, make_due, message_id, open_page,
-                           run_job, without_auth)
+from tests.helpers import (
+    APPLICATION_TOKEN,
+    PROSTOR_SETTINGS,
+    SMSC_SETTINGS,
+    as_sent,
+    bearer,
+    handler_form,
+    handler_path,
+    install_with_chain,
+    install_with_prostor,
+    make_due,
+    message_id,
+    open_page,
+    run_job,
+    without_auth,
+)
 
 
 def install_event(bitrix, access, refresh, application_token):

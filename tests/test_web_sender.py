@@ -5,8 +5,8 @@ import time
 
 from flask.testing import FlaskClient
 
-from b24sms import messaging
-from b24sms.models import MessageState
+from b24sms.flows import messaging
+from b24sms.rules.lifecycle import MessageState
 from tests.helpers import handler_form, handler_path, install_with_prostor, make_due, message_id, run_job, stored
 
 
@@ -88,10 +88,10 @@ def _payload(bitrix, bitrix_message_id):
 
 def test_past_its_bound_the_sender_leaves_messages_to_the_job(app, client, db, bitrix, prostor, runner, monkeypatch,
                                                               caplog):
-    from b24sms import web_sender
+    from b24sms.flows import outbox
 
     install_with_prostor(client, bitrix)
-    monkeypatch.setattr(web_sender, "MAX_WAITING", 0)  # as if 20,000 messages already waited in this process
+    monkeypatch.setattr(outbox, "MAX_WAITING", 0)  # as if 20,000 messages already waited in this process
 
     response = client.post(handler_path(db), data=handler_form(bitrix, message_id(1)))
 

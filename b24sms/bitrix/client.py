@@ -3,9 +3,9 @@ import logging
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from .errors import BitrixError, TokenExpired
-from .forms import build_query
-from .http import Redirected, request_json
+from b24sms.bitrix.errors import BitrixError, TokenExpired
+from b24sms.bitrix.forms import build_query
+from b24sms.bitrix.http import Redirected, request_json
 
 logger = logging.getLogger(__name__)
 BATCH_LIMIT = 50

@@ -1,8 +1,8 @@
 """The one place that sends HTTP to Bitrix24 or its OAuth server and reads the JSON answer."""
 import requests
 
-from ..http_client import AnswerTooLarge
-from .errors import BitrixUnavailable, classify
+from b24sms.bitrix.errors import BitrixUnavailable, classify
+from b24sms.http_client import AnswerTooLarge
 
 
 class Redirected(Exception):

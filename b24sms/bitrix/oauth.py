@@ -3,8 +3,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from .errors import BitrixError, BitrixUnavailable
-from .http import Redirected, request_json
+from b24sms.bitrix.errors import BitrixError, BitrixUnavailable
+from b24sms.bitrix.http import Redirected, request_json
 
 
 class AuthNotVerified(Exception):

@@ -4,7 +4,7 @@ Bitrix24 answers QUERY_LIMIT_EXCEEDED (HTTP 503) past its limit; waiting here fi
 learns the limit from refusals. The process's one HTTP client carries the buckets (b24sms/http_client.py), one
 per portal (its REST endpoint), shared by every thread (the job's workers and the web process's calls).
 Several processes keep buckets of their own, so the portal's own limit remains the last word: a refusal still
-pauses that portal's reports (b24sms/reporting.py).
+pauses that portal's reports (b24sms/flows/reporting.py).
 """
 import threading
 import time

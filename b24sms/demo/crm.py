@@ -9,9 +9,9 @@ import time
 
 import requests
 
-from ..bitrix.forms import build_query
-from ..errors import N_, BadRequest, UpstreamError
-from . import DEMO_DOMAIN, DEMO_MEMBER_ID, oauth_base, rest_base, tokens
+from b24sms.bitrix.forms import build_query
+from b24sms.demo import DEMO_DOMAIN, DEMO_MEMBER_ID, oauth_base, rest_base, tokens
+from b24sms.rules.errors import N_, BadRequest, UpstreamError
 
 CRM, ROBOT = "crm", "robot"
 

@@ -4,16 +4,16 @@ Created on the first visit of /demo and refreshed on every one (idempotent): its
 stand-in's valid for years (no refresh is ever needed), the pinned application token, and its senders checked
 with the stand-in, which forgets them when the development server restarts.
 """
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from .. import senders
-from ..handler_keys import ensure_handler_key
-from ..installs import activate
-from ..models import Portal, PortalState, utcnow
-from ..phones import region_for
-from . import ADMIN_USER, DEMO_DOMAIN, DEMO_MEMBER_ID, rest_base, tokens
+from b24sms.bitrix import messageservice_senders
+from b24sms.bitrix.handler_keys import ensure_handler_key
+from b24sms.bitrix.installs import activate
+from b24sms.demo import ADMIN_USER, DEMO_DOMAIN, DEMO_MEMBER_ID, rest_base, tokens
+from b24sms.rules.phones import region_for
+from b24sms.store.models import Portal, PortalState, utcnow
 
 # A stored token that runs out sooner than this is replaced (one from the stand-in's install page lasts an hour).
 TOKEN_MUST_LAST = timedelta(days=30)
@@ -34,7 +34,7 @@ def ensure(db, session, settings, language, http):
     if not _lasts(settings, portal.access_token):
         access, refresh, expires = tokens.issue_pair(settings, ADMIN_USER, True, lifetime=tokens.LONG_LIFETIME)
         portal.access_token, portal.refresh_token = access, refresh
-        portal.token_expires_at = datetime.fromtimestamp(expires, timezone.utc).replace(tzinfo=None)
+        portal.token_expires_at = datetime.fromtimestamp(expires, UTC).replace(tzinfo=None)
     if portal.application_token != tokens.application_token(settings):
         portal.application_token = tokens.application_token(settings)
     if portal.state != PortalState.ACTIVE:
@@ -45,7 +45,7 @@ def ensure(db, session, settings, language, http):
     ensure_handler_key(portal)
     session.commit()  # before any call to the stand-in: no transaction stays open across HTTP
     if portal.active_accounts:
-        senders.sync_sender(db, session, settings, portal, check_first=True, http=http)
+        messageservice_senders.sync_sender(db, session, settings, portal, check_first=True, http=http)
     return portal
 
 
@@ -55,5 +55,5 @@ def _lasts(settings, access_token):
         token = tokens.read(settings, access_token)
     except tokens.TokenRefused:
         return False
-    expires = datetime.fromtimestamp(token.expires, timezone.utc).replace(tzinfo=None)
+    expires = datetime.fromtimestamp(token.expires, UTC).replace(tzinfo=None)
     return token.admin and expires - utcnow() > TOKEN_MUST_LAST

@@ -13,11 +13,22 @@ import secrets
 
 from flask import Blueprint, current_app, make_response, render_template, request, url_for
 
-from ..errors import N_, BadRequest
-from ..i18n import language_for, use_language
-from . import (ADMIN_USER, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_DOMAIN, DEMO_MEMBER_ID, NON_ADMIN_USER,
-               STAND_IN_PATH, oauth_base, tokens, verifies_visits)
-from .stand_in import SCOPE
+from b24sms.demo import (
+    ADMIN_USER,
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    DEMO_DOMAIN,
+    DEMO_MEMBER_ID,
+    NON_ADMIN_USER,
+    STAND_IN_PATH,
+    oauth_base,
+    tokens,
+    verifies_visits,
+)
+from b24sms.demo.stand_in import SCOPE
+from b24sms.i18n import language_for
+from b24sms.rules.errors import N_, BadRequest
+from b24sms.web.i18n import use_language
 
 bp = Blueprint("demo_opening", __name__, url_prefix=STAND_IN_PATH)
 

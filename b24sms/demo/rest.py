@@ -6,12 +6,12 @@ restart (a status for a message it no longer remembers), the stand-in accepts it
 """
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlsplit
 
-from ..bitrix.forms import FormError, parse
-from . import DEMO_CLIENT_ID
-from .tokens import Token
+from b24sms.bitrix.forms import FormError, parse
+from b24sms.demo import DEMO_CLIENT_ID
+from b24sms.demo.tokens import Token
 
 BATCH_LIMIT = 50
 STATUSES = ("queued", "sent", "delivered", "undelivered", "failed")
@@ -35,7 +35,7 @@ def timing(started):
 
 
 def _iso(moment):
-    return datetime.fromtimestamp(moment, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds")
 
 
 def call(state, token: Token, method, params):

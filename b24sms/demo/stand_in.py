@@ -8,10 +8,19 @@ Our own client (b24sms/bitrix/) calls these over HTTP at PUBLIC_URL, as it calls
 """
 from flask import Blueprint, current_app, jsonify, request
 
-from ..bitrix.forms import FormError, parse
-from . import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_DOMAIN, DEMO_MEMBER_ID, STAND_IN_PATH, oauth_base, rest_base
-from . import rest, tokens
-from .state import state_of
+from b24sms.bitrix.forms import FormError, parse
+from b24sms.demo import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    DEMO_DOMAIN,
+    DEMO_MEMBER_ID,
+    STAND_IN_PATH,
+    oauth_base,
+    rest,
+    rest_base,
+    tokens,
+)
+from b24sms.demo.state import state_of
 
 bp = Blueprint("demo_bitrix", __name__, url_prefix=STAND_IN_PATH)
 SCOPE = "crm,messageservice,user,im"

@@ -3,10 +3,10 @@
 import importlib
 import pkgutil
 
-from .base import Provider, ProviderError  # noqa: F401
-from .log import LogProvider
+from b24sms.providers.base import Provider, ProviderError  # noqa: F401
+from b24sms.providers.log import LogProvider
 
-NOT_PROVIDERS = {"base", "vocabulary"}
+NOT_PROVIDERS = {"base", "vocabulary", "approved_names", "refusals"}
 
 
 def _discover():

@@ -12,14 +12,39 @@ from decimal import Decimal, InvalidOperation
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-from .. import counters
-from ..http_client import AnswerTooLarge
-from .vocabulary import (  # noqa: F401  (provider modules import these from here)
-    ACCOUNT, Accepted, AnswerLost, Balance, CannotTell, DELIVERED,
-    FAILED, FINAL_STATUSES, InvalidCredentials, InvalidRecipient, LookAlike, LookAlikes, NoMoney, Outgoing,
-    PER_MESSAGE, ProviderError, QUEUED, REGISTERED, Receipt, RejectedContent,
-    RetryLater, SENT, STATUS_RANK, SenderRejected, Setting, StatusReport,
-    Tracked, UNDELIVERED, UNKNOWN, Unreachable,
+from b24sms import counters
+from b24sms.http_client import AnswerTooLarge
+from b24sms.providers.vocabulary import (  # noqa: F401  (provider modules import these from here)
+    ACCOUNT,
+    DELIVERED,
+    FAILED,
+    FINAL_STATUSES,
+    PER_MESSAGE,
+    QUEUED,
+    REGISTERED,
+    SENT,
+    STATUS_RANK,
+    UNDELIVERED,
+    UNKNOWN,
+    Accepted,
+    AnswerLost,
+    Balance,
+    CannotTell,
+    InvalidCredentials,
+    InvalidRecipient,
+    LookAlike,
+    LookAlikes,
+    NoMoney,
+    Outgoing,
+    ProviderError,
+    Receipt,
+    RejectedContent,
+    RetryLater,
+    SenderRejected,
+    Setting,
+    StatusReport,
+    Tracked,
+    Unreachable,
 )
 
 
@@ -32,7 +57,7 @@ class Provider:
     keys_help = ""  # where in that cabinet the credentials are (marked with N_: shown translated)
     credential_settings = ()  # Setting, ...
     sender_setting = None  # Setting, or None when the provider takes no sender
-    # Whether the portal's sender names (alpha names, b24sms/sender_names.py) go out as this provider's sender;
+    # Whether the portal's sender names (alpha names, b24sms/bitrix/sender_names.py) go out as this provider's sender;
     # False where the sender is something else (a from number): the account's own sender is used then.
     takes_sender_names = True
     # What the provider takes as a sender (sender_name_rules.SenderLimits: length, alphabet), checked on save at the

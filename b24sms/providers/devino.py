@@ -16,11 +16,30 @@ What Devino cannot do, and what we do instead:
 - No call lists the approved sender names (`sender_names` is None): Devino refuses a wrong one when sending.
 - The limits on request rates are not published.
 """
-from ..errors import N_
-from ..sender_name_rules import ALPHA_NAME_OR_NUMBER
-from .base import (DELIVERED, FAILED, PER_MESSAGE, QUEUED, SENT, UNDELIVERED, UNKNOWN, AnswerLost, Accepted,
-                   Balance, InvalidCredentials, InvalidRecipient, NoMoney, Provider, ProviderError,
-                   RejectedContent, SenderRejected, Setting, StatusReport, digits_only)
+from b24sms.providers.base import (
+    DELIVERED,
+    FAILED,
+    PER_MESSAGE,
+    QUEUED,
+    SENT,
+    UNDELIVERED,
+    UNKNOWN,
+    Accepted,
+    AnswerLost,
+    Balance,
+    InvalidCredentials,
+    InvalidRecipient,
+    NoMoney,
+    Provider,
+    ProviderError,
+    RejectedContent,
+    SenderRejected,
+    Setting,
+    StatusReport,
+    digits_only,
+)
+from b24sms.rules.errors import N_
+from b24sms.rules.sender_names import ALPHA_NAME_OR_NUMBER
 
 VALIDITY = 172_800  # seconds (two days): inside every documented range (1..259200); the doc versions'
 #                     defaults disagree (0 or 172800), so it is always sent

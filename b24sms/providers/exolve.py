@@ -18,11 +18,28 @@ What Exolve cannot do, and what we do instead:
 """
 import re
 
-from ..errors import N_
-from ..sender_name_rules import ALPHA_NAME_OR_NUMBER
-from .base import (ACCOUNT, DELIVERED, FAILED, QUEUED, SENT, UNDELIVERED, UNKNOWN, Accepted, Balance,
-                   InvalidCredentials, NoMoney, Provider, ProviderError, RetryLater, Setting, StatusReport,
-                   approved_names, digits_only)
+from b24sms.providers.base import (
+    ACCOUNT,
+    DELIVERED,
+    FAILED,
+    QUEUED,
+    SENT,
+    UNDELIVERED,
+    UNKNOWN,
+    Accepted,
+    Balance,
+    InvalidCredentials,
+    NoMoney,
+    Provider,
+    ProviderError,
+    RetryLater,
+    Setting,
+    StatusReport,
+    approved_names,
+    digits_only,
+)
+from b24sms.rules.errors import N_
+from b24sms.rules.sender_names import ALPHA_NAME_OR_NUMBER
 
 PHONE_SENDER = re.compile(r"\+?\d{10,15}")
 ENUM_PREFIXES = ("delivery_status_", "billing_status_", "status_")

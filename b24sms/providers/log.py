@@ -1,8 +1,8 @@
 """The `log` provider: writes each message to the log and calls it delivered. For trials and development."""
 import logging
 
-from ..errors import N_
-from .base import DELIVERED, Accepted, Balance, Provider, StatusReport
+from b24sms.providers.base import DELIVERED, Accepted, Balance, Provider, StatusReport
+from b24sms.rules.errors import N_
 
 logger = logging.getLogger("b24sms.sms")
 

@@ -10,7 +10,7 @@ HTTP status (the status of a refusal is not documented).
 - No client id and no idempotency: after a lost answer `find_sent` looks the message up in the account's list
   (`getSmsList`, by the number over the last days) and hands back every entry with the number and the text, with
   its `createdAt` (unix seconds); which one is ours, if any, the reconciling flow decides
-  (b24sms/content_matching.py): an earlier SMS alike is never taken for it. A list it cannot read whole is
+  (b24sms/flows/content_matching.py): an earlier SMS alike is never taken for it. A list it cannot read whole is
   CannotTell (it waits for a receipt, then moves on along the chain). The list's path differs between the
   documentation's heading and its example: the example's is tried first.
 - Statuses: `apiSms/get`, up to 1000 ids per call; an id P1SMS does not name is polled again later.
@@ -19,15 +19,38 @@ HTTP status (the status of a refusal is not documented).
 - Balance `apiUsers/getUserBalanceInfo` (the check on save), senders `apiUsers/getUserSenders`.
 """
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
-from ..errors import N_
-from ..sender_name_rules import ALPHA_NAME_OR_NUMBER
-from .base import (DELIVERED, FAILED, PER_MESSAGE, QUEUED, SENT, UNDELIVERED, UNKNOWN, Accepted, AnswerLost, Balance,
-                   CannotTell, InvalidCredentials, InvalidRecipient, LookAlike, LookAlikes, NoMoney, Provider,
-                   ProviderError, RejectedContent, RetryLater, SenderRejected, Setting, StatusReport, approved_names,
-                   digits_only)
+from b24sms.providers.base import (
+    DELIVERED,
+    FAILED,
+    PER_MESSAGE,
+    QUEUED,
+    SENT,
+    UNDELIVERED,
+    UNKNOWN,
+    Accepted,
+    AnswerLost,
+    Balance,
+    CannotTell,
+    InvalidCredentials,
+    InvalidRecipient,
+    LookAlike,
+    LookAlikes,
+    NoMoney,
+    Provider,
+    ProviderError,
+    RejectedContent,
+    RetryLater,
+    SenderRejected,
+    Setting,
+    StatusReport,
+    approved_names,
+    digits_only,
+)
+from b24sms.rules.errors import N_
+from b24sms.rules.sender_names import ALPHA_NAME_OR_NUMBER
 
 REFUSED = {"error", "low_balance", "low_partner_balance", "rejected"}  # a send's per-message refusals
 LIST_PATHS = ("apiUsers/getSmsList", "apiSms/getSmsList")
@@ -283,7 +306,7 @@ def _created_at(value):
 
 
 def _utc(seconds):
-    return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)
+    return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
 
 
 def _number(value):

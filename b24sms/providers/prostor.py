@@ -1,9 +1,27 @@
 """Prostor SMS, JSON API v2 (the iqsms platform). Auth is login/password in every JSON body."""
-from ..errors import N_
-from ..sender_name_rules import ALPHA_NAME_OR_NUMBER
-from .base import (DELIVERED, AnswerLost, FAILED, QUEUED, SENT, UNDELIVERED, Accepted, Balance, InvalidCredentials,
-                   InvalidRecipient, NoMoney, Provider, ProviderError, RejectedContent, RetryLater,
-                   SenderRejected, Setting, StatusReport, approved_names)
+from b24sms.providers.base import (
+    DELIVERED,
+    FAILED,
+    QUEUED,
+    SENT,
+    UNDELIVERED,
+    Accepted,
+    AnswerLost,
+    Balance,
+    InvalidCredentials,
+    InvalidRecipient,
+    NoMoney,
+    Provider,
+    ProviderError,
+    RejectedContent,
+    RetryLater,
+    SenderRejected,
+    Setting,
+    StatusReport,
+    approved_names,
+)
+from b24sms.rules.errors import N_
+from b24sms.rules.sender_names import ALPHA_NAME_OR_NUMBER
 
 
 class Prostor(Provider):

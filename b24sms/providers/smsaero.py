@@ -3,11 +3,30 @@
 Statuses are mapped by the numeric `status`, never by `extendStatus`. The receipt's shape is not documented:
 it is read leniently (form or JSON, flat or under `data`), and what cannot be read is polled instead.
 """
-from ..errors import N_
-from ..sender_name_rules import ALPHA_NAME_OR_NUMBER
-from .base import (DELIVERED, FAILED, PER_MESSAGE, QUEUED, SENT, UNDELIVERED, Accepted, Balance, InvalidCredentials,
-                   InvalidRecipient, NoMoney, Provider, ProviderError, RejectedContent, SenderRejected, Setting,
-                   StatusReport, UNKNOWN, approved_names, digits_only)
+from b24sms.providers.base import (
+    DELIVERED,
+    FAILED,
+    PER_MESSAGE,
+    QUEUED,
+    SENT,
+    UNDELIVERED,
+    UNKNOWN,
+    Accepted,
+    Balance,
+    InvalidCredentials,
+    InvalidRecipient,
+    NoMoney,
+    Provider,
+    ProviderError,
+    RejectedContent,
+    SenderRejected,
+    Setting,
+    StatusReport,
+    approved_names,
+    digits_only,
+)
+from b24sms.rules.errors import N_
+from b24sms.rules.sender_names import ALPHA_NAME_OR_NUMBER
 
 
 class SmsAero(Provider):

@@ -8,11 +8,30 @@ lost answer we ask it (`find_sent`) before sending again.
 import re
 from datetime import timedelta
 
-from ..errors import N_
-from ..sender_name_rules import ALPHA_NAME_OR_NUMBER
-from .base import (ACCOUNT, DELIVERED, FAILED, QUEUED, SENT, UNDELIVERED, Accepted, Balance, InvalidCredentials,
-                   InvalidRecipient, NoMoney, Provider, ProviderError, RejectedContent, RetryLater, Setting,
-                   UNKNOWN, StatusReport, approved_names, digits_only)
+from b24sms.providers.base import (
+    ACCOUNT,
+    DELIVERED,
+    FAILED,
+    QUEUED,
+    SENT,
+    UNDELIVERED,
+    UNKNOWN,
+    Accepted,
+    Balance,
+    InvalidCredentials,
+    InvalidRecipient,
+    NoMoney,
+    Provider,
+    ProviderError,
+    RejectedContent,
+    RetryLater,
+    Setting,
+    StatusReport,
+    approved_names,
+    digits_only,
+)
+from b24sms.rules.errors import N_
+from b24sms.rules.sender_names import ALPHA_NAME_OR_NUMBER
 
 MAX_ID = 2_147_483_647
 TEXT_ID = re.compile(r"[A-Za-z0-9.\-_]{1,40}")

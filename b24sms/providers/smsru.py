@@ -17,11 +17,30 @@ import hashlib
 import hmac
 import re
 
-from ..errors import N_
-from ..sender_name_rules import ALPHA_NAME_OR_NUMBER
-from .base import (DELIVERED, QUEUED, REGISTERED, SENT, UNDELIVERED, Accepted, AnswerLost, Balance,
-                   InvalidCredentials, InvalidRecipient, NoMoney, Provider, ProviderError, RejectedContent,
-                   RetryLater, SenderRejected, Setting, StatusReport, approved_names, digits_only)
+from b24sms.providers.base import (
+    DELIVERED,
+    QUEUED,
+    REGISTERED,
+    SENT,
+    UNDELIVERED,
+    Accepted,
+    AnswerLost,
+    Balance,
+    InvalidCredentials,
+    InvalidRecipient,
+    NoMoney,
+    Provider,
+    ProviderError,
+    RejectedContent,
+    RetryLater,
+    SenderRejected,
+    Setting,
+    StatusReport,
+    approved_names,
+    digits_only,
+)
+from b24sms.rules.errors import N_
+from b24sms.rules.sender_names import ALPHA_NAME_OR_NUMBER
 
 MAX_PER_REQUEST = 100  # numbers per sms/send and ids per sms/status
 NOT_TRIED = "not_tried"

@@ -22,11 +22,30 @@ import copy
 import pyexpat
 import xml.etree.ElementTree as ElementTree
 
-from ..errors import N_
-from ..sender_name_rules import ALPHA_NAME_OR_NUMBER
-from .base import (DELIVERED, FAILED, QUEUED, SENT, UNDELIVERED, UNKNOWN, Accepted, AnswerLost, Balance,
-                   InvalidCredentials, InvalidRecipient, NoMoney, Provider, ProviderError, RetryLater,
-                   SenderRejected, Setting, StatusReport, Unreachable, digits_only)
+from b24sms.providers.base import (
+    DELIVERED,
+    FAILED,
+    QUEUED,
+    SENT,
+    UNDELIVERED,
+    UNKNOWN,
+    Accepted,
+    AnswerLost,
+    Balance,
+    InvalidCredentials,
+    InvalidRecipient,
+    NoMoney,
+    Provider,
+    ProviderError,
+    RetryLater,
+    SenderRejected,
+    Setting,
+    StatusReport,
+    Unreachable,
+    digits_only,
+)
+from b24sms.rules.errors import N_
+from b24sms.rules.sender_names import ALPHA_NAME_OR_NUMBER
 
 RESERVE_BASE_URL = "https://api2.smstraffic.ru/"
 SCRIPT = "multi.php"

@@ -4,10 +4,27 @@ import hashlib
 import hmac
 from urllib.parse import urlsplit, urlunsplit
 
-from ..errors import N_
-from .base import (DELIVERED, FAILED, PER_MESSAGE, QUEUED, SENT, UNDELIVERED, Accepted, Balance,
-                   InvalidCredentials, InvalidRecipient, NoMoney, Provider, ProviderError, RejectedContent,
-                   RetryLater, SenderRejected, Setting, StatusReport)
+from b24sms.providers.base import (
+    DELIVERED,
+    FAILED,
+    PER_MESSAGE,
+    QUEUED,
+    SENT,
+    UNDELIVERED,
+    Accepted,
+    Balance,
+    InvalidCredentials,
+    InvalidRecipient,
+    NoMoney,
+    Provider,
+    ProviderError,
+    RejectedContent,
+    RetryLater,
+    SenderRejected,
+    Setting,
+    StatusReport,
+)
+from b24sms.rules.errors import N_
 
 MESSAGING_SERVICE_PREFIX = "MG"
 

@@ -4,16 +4,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-# ---- the one status vocabulary (Bitrix24's five, plus "unknown: keep the raw word, poll again") ----
-QUEUED = "queued"
-SENT = "sent"
-DELIVERED = "delivered"
-UNDELIVERED = "undelivered"
-FAILED = "failed"
-UNKNOWN = "unknown"
-FINAL_STATUSES = frozenset({DELIVERED, UNDELIVERED, FAILED})
-# Later statuses never give way to earlier ones (a late "sent" receipt after "delivered" changes nothing).
-STATUS_RANK = {QUEUED: 0, SENT: 1, DELIVERED: 2, UNDELIVERED: 2, FAILED: 2}
+from b24sms.rules.statuses import (  # noqa: F401 (the providers' words, spoken through this module)
+    DELIVERED,
+    FAILED,
+    FINAL_STATUSES,
+    QUEUED,
+    SENT,
+    STATUS_RANK,
+    UNDELIVERED,
+    UNKNOWN,
+)
 
 
 # ---- errors: what the sending flow needs to know is whether to retry, fail over, or fail the message ----
@@ -159,7 +159,7 @@ class LookAlike:
 class LookAlikes:
     """`find_sent`'s answer where a provider has no client id: every message it lists with our number and text.
     The list covers messages created from `since` on (naive UTC); which one, if any, is ours is decided by the
-    reconciling flow (b24sms/content_matching.py), alike for every such provider."""
+    reconciling flow (b24sms/flows/content_matching.py), alike for every such provider."""
 
     since: datetime
     entries: tuple = ()

@@ -5,9 +5,9 @@ import re
 from flask import current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from ..errors import N_, AppError, BadRequest
-from ..i18n import translate
-from . import api, callbacks, demo, events, handler, health, metrics, pages
+from b24sms.rules.errors import N_, AppError, BadRequest
+from b24sms.web import api, callbacks, demo, events, handler, health, metrics, pages
+from b24sms.web.i18n import translate
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ BITRIX_FRAME_ANCESTORS = " ".join(
 )
 PAGE_BLUEPRINTS = {"pages", *demo.PAGE_BLUEPRINTS}
 # Blueprints whose requests may be smaller than MAX_CONTENT_LENGTH, and the setting that says how much: Bitrix24's
-# handler calls are a few KB, and whatever a handler call carries may have to be spooled (b24sms/spool.py).
+# handler calls are a few KB, and whatever a handler call carries may have to be spooled (b24sms/flows/spool.py).
 BODY_LIMITS = {"handler": "HANDLER_MAX_BYTES"}
 # Paths that carry a secret: a portal's handler key, a provider account's receipt secret.
 SECRET_IN_PATH = re.compile(r"(/handler/|/callbacks/[^/\s?]+/)[^/\s?\"]+")

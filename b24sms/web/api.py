@@ -1,13 +1,16 @@
 """/api/...: the settings page's JSON API, authenticated by the page's signed session token."""
 from flask import Blueprint, Response, current_app, g, jsonify, request, stream_with_context
 
-from .. import (balances, intake, message_log, messaging, pausing, provider_settings, sender_approval, sender_names,
-               statistics)
-from ..db import get_db, get_session
-from ..errors import N_, BadRequest, Forbidden
-from . import csv_export, outgoing, session_tokens
-from .pages import portal_view
-from .views import message_view
+from b24sms.bitrix import sender_names
+from b24sms.flows import balances, messaging, pausing, provider_settings
+from b24sms.providers import approved_names
+from b24sms.rules import handler_call
+from b24sms.rules.errors import N_, BadRequest, Forbidden
+from b24sms.store import message_log, statistics
+from b24sms.store.db import get_db, get_session
+from b24sms.web import csv_export, outgoing, session_tokens
+from b24sms.web.pages import portal_view
+from b24sms.web.views import message_view
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 MAX_PAGE = 200
@@ -56,7 +59,7 @@ def save_settings():
 def provider_sender_names():
     """The sender names a saved provider account has approved (`{"names": null}` where it cannot list them)."""
     require_admin()
-    return jsonify(sender_approval.names_at(g.portal, current_app.config, request.args.get("kind"),
+    return jsonify(approved_names.names_at(g.portal, current_app.config, request.args.get("kind"),
                                             http=outgoing.http()))
 
 
@@ -79,9 +82,9 @@ def test_sms():
     if not isinstance(text, str):
         raise BadRequest(N_("`text` must be a string."), "invalid_field")
     # The limits of a handler call: longer values do not fit the stored columns.
-    if len(to) > intake.MAX_PHONE or len(text) > intake.MAX_BODY:
+    if len(to) > handler_call.MAX_PHONE or len(text) > handler_call.MAX_BODY:
         raise BadRequest(N_("The number may have at most %(phone)s characters and the text at most %(body)s."),
-                         "invalid_field", phone=intake.MAX_PHONE, body=intake.MAX_BODY)
+                         "invalid_field", phone=handler_call.MAX_PHONE, body=handler_call.MAX_BODY)
     message = messaging.send_test_sms(get_session(), current_app.config, g.portal, g.page.user_id, to.strip(),
                                       text, http=outgoing.http(), sender=body.get("sender"))
     return jsonify(message_view(message))

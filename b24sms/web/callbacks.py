@@ -3,12 +3,14 @@ import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from .. import callback_urls, providers, statuses
-from ..db import get_session
-from ..errors import N_, BadRequest, Forbidden, NotFound
-from ..models import utcnow
-from ..providers.base import ProviderError, Receipt
-from . import outgoing
+from b24sms import providers
+from b24sms.flows import polling
+from b24sms.providers.base import ProviderError, Receipt
+from b24sms.rules.errors import N_, BadRequest, Forbidden, NotFound
+from b24sms.store import callback_urls
+from b24sms.store.db import get_session
+from b24sms.store.models import utcnow
+from b24sms.web import outgoing
 
 bp = Blueprint("callbacks", __name__)
 logger = logging.getLogger(__name__)
@@ -29,7 +31,7 @@ def receive_receipt(kind, secret):
         reports = provider.read_receipt(receipt)
     except ProviderError as exc:
         raise BadRequest(N_("The receipt could not be read: %(words)s"), "bad_receipt", words=exc.text) from None
-    matched, changed = statuses.apply_receipts(session, account, reports, utcnow(), message_key=request.args.get("m"))
+    matched, changed = polling.apply_receipts(session, account, reports, utcnow(), message_key=request.args.get("m"))
     if provider.receipt_reply is not None:  # the answer the provider counts as "received" (SMS.RU: 100)
         return Response(provider.receipt_reply, mimetype="text/plain")
     return jsonify(ok=True, received=len(reports), matched=matched, changed=changed)

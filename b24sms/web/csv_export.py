@@ -3,10 +3,10 @@ and worded in the page's language (the provider's own words kept)."""
 import csv
 import io
 
-from .. import providers
-from ..errors import N_
-from ..i18n import translate
-from .page_strings import STRINGS
+from b24sms import providers
+from b24sms.rules.errors import N_
+from b24sms.web.i18n import translate
+from b24sms.web.page_strings import STRINGS
 
 COLUMNS = (  # (the log view's field, the column's heading)
     ("message_id", N_("Bitrix24 message id")), ("created_at", N_("Created (UTC)")), ("to", N_("Recipient")),

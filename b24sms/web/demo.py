@@ -7,19 +7,20 @@ stand-in (b24sms/demo/), with a panel that simulates a CRM send and shows what t
 
 The two JSON calls take the page's session token like /api/...; none of this exists with APP_ENV=production.
 """
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Blueprint, current_app, g, jsonify, request, url_for
 
-from .. import demo
-from ..db import get_db, get_session
-from ..demo import crm, demo_portal, opening, stand_in
-from ..demo.state import state_of
-from ..errors import N_, BadRequest, Forbidden
-from ..i18n import LANGUAGES, use_language
-from ..intake import MAX_BODY, MAX_PHONE
-from . import outgoing, session_tokens
-from .pages import render_settings
+from b24sms import demo
+from b24sms.demo import crm, demo_portal, opening, stand_in
+from b24sms.demo.state import state_of
+from b24sms.i18n import LANGUAGES
+from b24sms.rules.errors import N_, BadRequest, Forbidden
+from b24sms.rules.handler_call import MAX_BODY, MAX_PHONE
+from b24sms.store.db import get_db, get_session
+from b24sms.web import outgoing, session_tokens
+from b24sms.web.i18n import use_language
+from b24sms.web.pages import render_settings
 
 bp = Blueprint("demo", __name__)
 api = Blueprint("demo_api", __name__, url_prefix="/demo")
@@ -125,4 +126,4 @@ def _record_view(record):
 
 
 def _iso(moment):
-    return datetime.fromtimestamp(moment, timezone.utc).isoformat(timespec="seconds") if moment else None
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds") if moment else None

@@ -1,11 +1,11 @@
 """POST /events: ONAPPINSTALL and ONAPPUNINSTALL from Bitrix24."""
 from flask import Blueprint, current_app, jsonify
 
-from .. import installs
-from ..db import get_session
-from ..errors import N_, BadRequest
-from . import outgoing
-from .forms import auth_block, posted_data
+from b24sms.bitrix import installs
+from b24sms.rules.errors import N_, BadRequest
+from b24sms.store.db import get_session
+from b24sms.web import outgoing
+from b24sms.web.forms import auth_block, posted_data
 
 bp = Blueprint("events", __name__)
 

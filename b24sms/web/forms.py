@@ -1,8 +1,8 @@
 """Reading Bitrix24's PHP-style form posts."""
 from flask import request
 
-from ..bitrix.forms import FormError, parse
-from ..errors import N_, BadRequest
+from b24sms.bitrix.forms import FormError, parse
+from b24sms.rules.errors import N_, BadRequest
 
 
 def posted_data():

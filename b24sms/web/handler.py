@@ -1,11 +1,11 @@
-"""POST /handler/<key> (and the legacy POST /handler): Bitrix24 hands us one SMS (see b24sms/handler_calls.py)."""
+"""POST /handler/<key> (and the legacy POST /handler): Bitrix24 hands us one SMS (see b24sms/flows/handler_calls.py)."""
 from flask import Blueprint, current_app, jsonify, request
 
-from .. import handler_calls
-from ..db import get_db, get_session
-from . import outgoing
-from .forms import auth_block, posted_data
-from .views import message_view
+from b24sms.flows import handler_calls
+from b24sms.store.db import get_db, get_session
+from b24sms.web import outgoing
+from b24sms.web.forms import auth_block, posted_data
+from b24sms.web.views import message_view
 
 bp = Blueprint("handler", __name__)
 

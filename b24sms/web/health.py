@@ -1,8 +1,8 @@
 """`GET /healthz` for load balancers: 200 only when the database answers and the keys decrypt stored data."""
 from flask import Blueprint, jsonify
 
-from .. import canary
-from ..db import get_db
+from b24sms.store import canary
+from b24sms.store.db import get_db
 
 bp = Blueprint("health", __name__)
 

@@ -6,9 +6,9 @@ import logging
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import NotFound
 
-from .. import metrics
-from ..db import get_db
-from ..errors import N_, Unauthorized
+from b24sms.rules.errors import N_, Unauthorized
+from b24sms.store import metrics
+from b24sms.store.db import get_db
 
 logger = logging.getLogger(__name__)
 MESSAGE_COUNTS = "b24sms.message_counts"  # app.extensions: this process's MessageCounts

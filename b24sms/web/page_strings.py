@@ -1,7 +1,7 @@
 """Every word the settings page's JS shows, marked for the catalogue and handed to the page translated: the JS
 itself holds no text of its own. `%(name)s` places are filled in by the JS."""
-from ..errors import N_
-from ..i18n import translate
+from b24sms.rules.errors import N_
+from b24sms.web.i18n import translate
 
 STRINGS = {
     # the portal's state

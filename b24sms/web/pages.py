@@ -2,11 +2,13 @@
 
 from flask import Blueprint, current_app, render_template, request, url_for
 
-from .. import demo, providers, visits
-from ..db import get_db, get_session
-from ..errors import N_, Unauthorized
-from ..i18n import language_for, translate, use_language
-from . import outgoing, page_strings, session_tokens
+from b24sms import demo, providers
+from b24sms.bitrix import visits
+from b24sms.i18n import language_for
+from b24sms.rules.errors import N_, Unauthorized
+from b24sms.store.db import get_db, get_session
+from b24sms.web import outgoing, page_strings, session_tokens
+from b24sms.web.i18n import translate, use_language
 
 bp = Blueprint("pages", __name__)
 BX24_SCRIPT = "https://api.bitrix24.com/api/v1/"

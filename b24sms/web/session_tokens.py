@@ -2,16 +2,17 @@
 
 No cookies: third-party cookies are blocked inside the Bitrix24 iframe, so the page carries the token in a
 <meta> tag and sends it as `Authorization: Bearer ...`. A token names the install of the app it was minted for
-(`Portal.install_id`), so that it opens nothing once that install is gone (b24sms/installs.py, `installed_portal`).
+(`Portal.install_id`), so that it opens nothing once that install is gone (b24sms/bitrix/installs.py, `installed_portal`).
 """
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from .. import installs
-from ..errors import N_, Unauthorized
-from ..i18n import LANGUAGES, use_language
-from ..models import Portal
+from b24sms.bitrix import installs
+from b24sms.i18n import LANGUAGES
+from b24sms.rules.errors import N_, Unauthorized
+from b24sms.store.models import Portal
+from b24sms.web.i18n import use_language
 
 SALT = "b24sms.page-session"
 LIFETIME_SECONDS = 3600

@@ -1,6 +1,6 @@
 """How stored things look in JSON answers."""
-from .. import lifecycle
-from ..providers.base import QUEUED
+from b24sms.providers.base import QUEUED
+from b24sms.rules import lifecycle
 
 
 def message_view(message, **extra):

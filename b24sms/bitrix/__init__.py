@@ -1,0 +1,1 @@
+"""The Bitrix24 side: REST client, OAuth and tokens, installs and visits, messageservice senders, admins and notices."""

@@ -1,0 +1,108 @@
+"""One pass of every background duty. Each duty claims its own work (b24sms/store/claims.py), so passes may overlap
+safely, on one machine or many."""
+import logging
+from dataclasses import asdict, dataclass, field
+
+from b24sms.bitrix import messageservice_senders, notices
+from b24sms.counters import measured_duty
+from b24sms.flows import balances, polling, provider_health, reconciling, reporting, sending, spool
+from b24sms.flows.workers import DutyFailed, Workers
+from b24sms.store import retention
+from b24sms.store.models import Portal, utcnow
+
+logger = logging.getLogger(__name__)
+# A pass repeats its duties while they find work; this bounds the rounds should a duty keep finding some.
+MAX_ROUNDS = 100
+
+
+@dataclass
+class PassReport:
+    replayed: int = 0
+    recovered: int = 0
+    reconciled: int = 0
+    senders_checked: int = 0
+    sent: int = 0
+    status_changes: int = 0
+    reported: int = 0
+    balances_checked: int = 0  # accounts with a balance threshold asked for their balance (hourly)
+    notices_sent: int = 0  # notices to portal admins (low balance, refused credentials)
+    expired: int = 0  # messages deleted by retention
+    # The duties that raised this pass (`jobs run-once` then exits non-zero naming them).
+    failed_duties: list = field(default_factory=list)
+
+    def __str__(self):
+        counts = " ".join(f"{name}={value}" for name, value in asdict(self).items() if name != "failed_duties")
+        return counts + (f" failed_duties={','.join(self.failed_duties)}" if self.failed_duties else "")
+
+
+def run_once(db, settings, http):
+    """One pass: rounds of every duty until nothing was left to do or JOB_PASS_SECONDS is spent. Within a duty,
+    portals and provider accounts are worked on in parallel (JOB_CONCURRENCY), each in a session of its own,
+    so that one failing (a bug, a dead provider) does not starve the rest; a duty that failed sits out the rest
+    of the pass."""
+    # An account that hangs is called once per pass, not once per message or round: other accounts go on.
+    gate = provider_health.PassGate()
+    workers = Workers(db, settings["JOB_CONCURRENCY"], settings["JOB_PASS_SECONDS"])
+    duties = {
+        # Handler calls spooled during a database outage, first: the send duty below sends them in this pass.
+        "replayed": lambda: spool.replay_duty(db, settings, http=http),
+        "recovered": lambda: sending.recover_stuck(workers),
+        "reconciled": lambda: reconciling.reconcile_due(workers, settings, http, gate),
+        "senders_checked": lambda: heal_senders(workers, settings, http),
+        "sent": lambda: sending.send_due(workers, settings, http, gate),
+        "status_changes": lambda: polling.poll(workers, settings, http, gate),
+        "reported": lambda: reporting.report(workers, settings, http),
+        # After sending and polling: what they (and the balance checks) noted is told in the same pass.
+        "balances_checked": lambda: balances.check_due(workers, settings, http, gate),
+        "notices_sent": lambda: notices.send_due(workers, settings, http),
+        "expired": lambda: _in_session(db, lambda session: retention.delete_expired(session, settings, utcnow())),
+    }
+    result = PassReport()
+    try:
+        for _ in range(MAX_ROUNDS):
+            worked = False
+            for name, duty in duties.items():
+                if name in result.failed_duties or workers.out_of_time():
+                    continue
+                done = _run_duty(name, duty, result)
+                if isinstance(done, polling.Polled):  # polling is work even when no status changed
+                    worked |= done.claimed > 0
+                    done = done.changed
+                setattr(result, name, getattr(result, name) + done)
+                worked |= done > 0
+            if not worked or workers.out_of_time():
+                break
+    finally:
+        workers.close()
+    return result
+
+
+def _run_duty(name, duty, result):
+    try:
+        with measured_duty(name):  # its time, and its failure, for /metrics
+            return duty()
+    except Exception as exc:
+        if not isinstance(exc, DutyFailed):  # DutyFailed: each failing portal or account was logged already
+            logger.exception("job duty %s failed; the other duties go on", name)
+        else:
+            logger.error("job duty %s failed: %s; the other duties go on", name, exc)
+        result.failed_duties.append(name)
+        return 0
+
+
+def _in_session(db, work):
+    with db.session() as session:
+        return work(session)
+
+
+def heal_senders(workers, settings, http):
+    """Check (and mend) the senders of portals due a check, portals in parallel."""
+    with workers.db.session() as session:
+        portal_ids = [portal.id for portal in messageservice_senders.portals_due_sender_check(session, utcnow())]
+
+    def check(session, portal_id):
+        portal = session.get(Portal, portal_id)
+        messageservice_senders.sync_sender(workers.db, session, settings, portal, check_first=True, http=http)
+        return 1
+
+    return workers.map(portal_ids, check)

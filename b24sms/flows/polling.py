@@ -1,0 +1,218 @@
+"""Statuses: poll providers for messages not yet final, and read the receipts providers push.
+
+Polling works per provider account, accounts in parallel: each claims its own due messages (b24sms/store/claims.py),
+as many per status request as the provider takes, and writes what it learned only while it holds them.
+Reporting the changes to Bitrix24 is b24sms/flows/reporting.py.
+"""
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from b24sms import providers
+from b24sms.bitrix import notices
+from b24sms.flows.workers import NotCalled, chunks
+from b24sms.providers.base import UNKNOWN, ProviderError, RetryLater, Tracked
+from b24sms.rules import failover, lifecycle
+from b24sms.rules.lifecycle import MessageState
+from b24sms.store import claims
+from b24sms.store.db import lock_rows
+from b24sms.store.models import Message, Portal, PortalState, ProviderAccount, utcnow
+
+logger = logging.getLogger(__name__)
+
+POLL_LEASE = timedelta(minutes=5)
+POLL_GIVE_UP = timedelta(hours=72)  # a message with no final status by then is no longer polled
+POLL_HUNG_DELAY = timedelta(minutes=2)  # messages of an account that hangs: polled again this much later
+POSTPONE_BATCH = 1000  # messages of a hung account put off at once (nothing is loaded: ids only)
+CLAIM_MIN = 100  # messages one polling claim takes at least (providers asked one message per request)
+# What applying a polled status reads (lifecycle.apply_status works on these plain records as on messages).
+POLL_COLUMNS = (Message.id, Message.provider_message_id, Message.created_at, Message.state, Message.status,
+                Message.report_to_bitrix, Message.report_pending, Message.provider_status, Message.error_code,
+                Message.error_text, Message.due_at)
+# Providers asked one message per request: this many requests to one account at once; bulk ones (Prostor: 200
+# ids a request) get two, a claim's worth.
+CALLS_PER_ACCOUNT = 4
+BULK_CALLS_PER_ACCOUNT = 2
+
+
+# ---------------------------------------------------------------- polling
+def next_poll_delay(age):
+    """Soon after sending most statuses move; later they rarely do."""
+    if age < timedelta(minutes=10):
+        return timedelta(minutes=1)
+    if age < timedelta(hours=1):
+        return timedelta(minutes=5)
+    if age < timedelta(hours=24):
+        return timedelta(minutes=30)
+    return timedelta(hours=2)
+
+
+@dataclass(frozen=True)
+class Polled:
+    claimed: int = 0  # messages taken for polling (the job goes on while there are any)
+    changed: int = 0  # of them, how many changed state
+
+    def __add__(self, other):
+        return Polled(self.claimed + other.claimed, self.changed + other.changed)
+
+
+def accounts_due_polling(session, now):
+    return session.scalars(
+        select(Message.account_id).join(Portal)
+        .where(Message.state.in_(MessageState.POLLED), Message.due_at <= now, Message.account_id.is_not(None),
+               Portal.state != PortalState.UNINSTALLED)
+        .distinct()
+    ).all()
+
+
+def poll(workers, settings, http, gate):
+    """Poll every account with due messages, accounts in parallel."""
+    with workers.db.session() as session:
+        account_ids = accounts_due_polling(session, utcnow())
+    return workers.map(account_ids, lambda session, account_id: _poll_account(
+        session, settings, account_id, http, gate, workers), start=Polled())
+
+
+def _claim_account(session, account_id, now, lease, limit):
+    return claims.claim(session, claims.MESSAGES,
+                        (Message.account_id == account_id, Message.state.in_(MessageState.POLLED)),
+                        among=((Portal, Portal.id == Message.portal_id, Portal.state != PortalState.UNINSTALLED),),
+                        now=now, lease=lease, limit=limit)
+
+
+def _poll_account(session, settings, account_id, http, gate, workers):
+    account = session.get(ProviderAccount, account_id)
+    provider = providers.for_account(account, settings, http=http)
+    started, polled = utcnow(), Polled()
+    while not workers.out_of_time():
+        if not gate.may_call(session, account_id, utcnow()):  # it hangs: its due messages wait
+            _claim_account(session, account_id, started, POLL_HUNG_DELAY, POSTPONE_BATCH)
+            break
+        if provider.poll_interval and not _take_poll_slot(session, account_id, provider.poll_interval):
+            break  # its one request per interval is spent: the messages stay due for the next slot
+        limit = provider.statuses_per_request if provider.poll_interval else _claim_size(provider)
+        claim = _claim_account(session, account_id, started, POLL_LEASE, limit)
+        if not claim.ids:
+            break
+        polled += Polled(claimed=len(claim.ids))
+        tracked = [(m.id, Tracked(m.provider_message_id, m.recipient)) for m in claims.held(
+            session, claims.MESSAGES, claim, columns=(Message.id, Message.provider_message_id, Message.recipient))]
+        session.commit()  # no transaction stays open across the provider calls
+        per_request = list(chunks(tracked, provider.statuses_per_request))
+        one_by_one = provider.statuses_per_request == 1
+        answers = workers.call_each([[t for _, t in chunk] for chunk in per_request], provider.statuses,
+                                    CALLS_PER_ACCOUNT if one_by_one else BULK_CALLS_PER_ACCOUNT,
+                                    stop=gate.halts(account_id),
+                                    first_alone=one_by_one)
+        for chunk, answer in zip(per_request, answers):
+            polled += Polled(changed=_apply_poll(session, gate, account, provider, claim, chunk, answer))
+            session.commit()
+        if provider.poll_interval:
+            break
+    return polled
+
+
+def _claim_size(provider):
+    """Two status requests' worth (Prostor: 400), at least CLAIM_MIN: a pass's memory stays the same whether an
+    account has a thousand messages due or a million, and one claim's requests still go out together."""
+    return max(2 * provider.statuses_per_request, CLAIM_MIN)
+
+
+def _take_poll_slot(session, account_id, interval):
+    """For providers that allow one status request per interval: take the account's slot (a conditional
+    UPDATE, so only one runner gets it)."""
+    now = utcnow()
+    taken = session.execute(
+        update(ProviderAccount)
+        .where(ProviderAccount.id == account_id,
+               ProviderAccount.poll_not_before.is_(None) | (ProviderAccount.poll_not_before <= now))
+        .values(poll_not_before=now + interval)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    session.commit()
+    return taken
+
+
+def _apply_poll(session, gate, account, provider, claim, chunk, answer):
+    """Write one status request's answer (a list of reports, or the exception it raised) to the messages this
+    claim still holds. Returns how many changed state."""
+    ids = [message_id for message_id, _ in chunk]
+    if isinstance(answer, NotCalled):  # the account timed out on an earlier request of this claim
+        for message in claims.held(session, claims.MESSAGES, claim, ids):
+            message.due_at = utcnow() + POLL_HUNG_DELAY
+        return 0
+    if isinstance(answer, Exception):  # a provider's odd answer must not stop polling for everyone else
+        if isinstance(answer, ProviderError):
+            gate.note(session, account.id, utcnow(), answer)
+            notices.note_refusal(session, account, [answer])  # the portal's admins hear of refused credentials
+        delay = timedelta(minutes=2) if isinstance(answer, RetryLater) else timedelta(minutes=15)
+        log = logger.warning if isinstance(answer, ProviderError) else logger.error
+        log("status poll at %s failed (%s): next try in %s", provider.kind, answer, delay)
+        for message in claims.held(session, claims.MESSAGES, claim, ids):
+            message.due_at = utcnow() + delay
+        return 0
+    gate.note(session, account.id, utcnow())
+    session.commit()  # the account's row is not held while its messages are locked and worked on
+    by_id = {report.provider_id: report for report in answer}
+    changed = 0
+    now = utcnow()
+    # Re-read under lock: a receipt may have moved a message while we waited for the provider. Plain records and
+    # one executemany: a status request answers for up to 200 messages.
+    messages = claims.held(session, claims.MESSAGES, claim, ids, lock=True, columns=POLL_COLUMNS)
+    for message in messages:
+        report = by_id.get(message.provider_message_id)
+        if report is not None:
+            changed += lifecycle.apply_status(message, report.status, report.raw,
+                                              error_code=report.error_code, error_text=report.error_text)
+        message.updated_at = now
+        if message.state in MessageState.FINAL:
+            continue
+        age = now - message.created_at
+        message.due_at = None if age >= POLL_GIVE_UP else now + next_poll_delay(age)
+    claims.write_held(session, claims.MESSAGES, claim, messages, lifecycle.STATUS_COLUMNS + ("updated_at",))
+    return changed
+
+
+# ---------------------------------------------------------------- receipts pushed by providers
+def apply_receipts(session, account, reports, now, message_key=None):
+    """Statuses a provider pushed for `account`'s messages. Never backwards (the state machine sees to it); an
+    unreadable status makes the message due for polling at once. `message_key`: our key for the message, which
+    per-message receipt URLs carry; it settles a send whose answer was lost. Returns (matched, changed)."""
+    matched = changed = 0
+    for report in reports:
+        rows = lock_rows(session, Message, Message.account_id == account.id,
+                         Message.provider_message_id == report.provider_id)
+        if not rows and message_key and len(reports) == 1:
+            rows = _taken_after_all(session, account, message_key, report.provider_id, now)
+        message = rows[0] if rows else None
+        if message is None:
+            # Not ours, or the send has not committed yet: polling will find the status.
+            logger.info("receipt for unknown %s message %s ignored", account.kind, report.provider_id)
+            continue
+        matched += 1
+        if lifecycle.apply_status(message, report.status, report.raw,
+                                  error_code=report.error_code, error_text=report.error_text):
+            changed += 1
+        elif report.status == UNKNOWN and message.state in MessageState.POLLED:
+            message.due_at = now
+        session.commit()
+    session.commit()  # also ends the lock a receipt for an unknown message took
+    return matched, changed
+
+
+def _taken_after_all(session, account, message_key, provider_id, now):
+    """The message named by a receipt URL, if its send to `account` was left unsettled: it waits to learn whether
+    the provider took it, or it was given up there after a lost answer and waits to be sent elsewhere. The
+    provider did take it, so it is that provider's (a send elsewhere under way, or done, is left alone)."""
+    rows = lock_rows(session, Message, Message.provider_key == str(message_key)[:40],
+                     Message.portal_id == account.portal_id)
+    taken = [message for message in rows
+             if (message.state == MessageState.RECONCILING and message.account_id == account.id)
+             or (message.state in (MessageState.RECONCILING, *MessageState.TO_SEND)
+                 and failover.was_given_up(message.attempt_log, account.id))]
+    for message in taken:
+        logger.info("message %s: a receipt shows %s took it (%s)", message.id, account.kind, provider_id)
+        lifecycle.taken_after_all(message, account, provider_id, now)
+    return taken

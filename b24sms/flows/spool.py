@@ -1,0 +1,302 @@
+"""The handler's spool: a handler call that the database could not take is written to a local file, answered 200,
+and stored once the database is back. Bitrix24 never retries a handler call: without the spool an outage loses it.
+
+A record is one JSON line, `{"key": <handler key, null for the legacy /handler>, "form": [[name, value], ...],
+"spooled_at": ...}`: the call as it was posted, so that replaying it is the same call. Its key and auth need the
+database, so they are checked at replay, and a call they refuse is dropped then, with a warning. The directory
+is 0700 and the files 0600: they hold handler keys and Bitrix24 tokens, so their content is never logged.
+
+Writing: each process appends to its own file (`calls-<pid>.jsonl`) under the file's OS lock, and fsyncs
+before the call is answered; within SPOOL_MAX_BYTES and SPOOL_MAX_CALLS (b24sms/flows/spool_usage.py). Replay (a thread
+of the web process that spooled, and every `jobs run-once`) takes a file's lock, renames it to `replaying-...` (a
+writer that finds its file gone starts a new one), stores each record and removes the file only when every record
+in it was stored or dropped. Storing inserts nothing when the message is already there, so a record replayed
+twice stores one message. A file another replayer holds is left to it; the OS releases the lock of one that died.
+
+SPOOL_DIR is per machine. With several machines, a machine's spool is replayed only by its own web processes
+and by a job runner on that machine: run `jobs run-once` (cron) on every machine that serves the handler, and
+keep SPOOL_DIR on a local disk (file locks over a network file system cannot be trusted).
+"""
+import fcntl
+import json
+import logging
+import os
+import secrets
+import stat
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from b24sms.bitrix.forms import parse
+from b24sms.config import ConfigError
+from b24sms.flows import messaging, spool_usage
+from b24sms.rules import handler_call
+from b24sms.rules.errors import AppError, BadRequest, UpstreamError
+from b24sms.rules.lifecycle import MessageState
+from b24sms.store.db import error_line, unavailable
+from b24sms.store.models import utcnow
+
+logger = logging.getLogger(__name__)
+
+LIVE, CLAIMED = "calls-", "replaying-"  # file name prefixes: being written to; taken by a replayer
+APPEND_WAIT = 2  # seconds a writer tries for its file's lock (a replayer holds it while claiming the file)
+REPLAY_EVERY = 3  # seconds between the web process's replay rounds
+# What came of one record (the first four are ReplayReport's counters).
+STORED, ALREADY_STORED, DROPPED, HELD_BACK, DATABASE_AWAY = (
+    "stored", "already_stored", "dropped", "held_back", "database_away")
+
+
+class SpoolUnwritable(Exception):
+    """The call could not be written to the spool; the message is one loggable line."""
+
+
+class SpoolStuck(Exception):
+    """Records stay in the spool for a reason that is not a database outage (the log says which)."""
+
+
+@dataclass
+class ReplayReport:
+    stored: int = 0
+    already_stored: int = 0
+    dropped: int = 0
+    held_back: int = 0  # records not stored for a reason that is not an outage (Bitrix24 away, a fault: logged)
+    database_away: bool = False  # the round stopped: the database still cannot take the records
+    kept: int = 0  # records in the files that stay in the spool after this round
+    busy_files: int = 0  # files another replayer holds
+
+    def add(self, outcome):
+        setattr(self, outcome, getattr(self, outcome) + 1)
+
+
+# ---------------------------------------------------------------- writing
+_writing = threading.Lock()  # this process's threads take turns at its file (and at its SpoolUsage)
+
+
+def append(settings, handler_key, form_pairs, vouched=True):
+    """Write one handler call to this process's spool file and fsync it. Raises SpoolUnwritable, or
+    spool_usage.SpoolFull past SPOOL_MAX_BYTES or SPOOL_MAX_CALLS (a smaller part of them unless `vouched`: this
+    process has stored calls with this handler key lately)."""
+    record = {"key": handler_key, "form": [[name, value] for name, value in form_pairs],
+              "spooled_at": utcnow().isoformat() + "Z"}
+    line = json.dumps(record).encode() + b"\n"
+    try:
+        directory = _directory(settings)
+        with _writing:
+            usage = spool_usage.of(directory, _files)
+            usage.admit(len(line), settings, vouched)
+            _append_line(directory / f"{LIVE}{os.getpid()}.jsonl", line)
+            usage.written(len(line))
+    except OSError as exc:
+        raise SpoolUnwritable(f"{type(exc).__name__}: {exc.strerror or exc}") from None
+
+
+def _directory(settings):
+    directory = Path(settings["SPOOL_DIR"])
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if stat.S_IMODE(directory.stat().st_mode) != 0o700:
+        directory.chmod(0o700)
+    return directory
+
+
+def _append_line(path, line):
+    deadline = time.monotonic() + APPEND_WAIT
+    while True:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            if _lock(fd) and _still_at(fd, path):
+                _write_synced(fd, line, path.parent)
+                return
+        finally:
+            os.close(fd)  # releases the lock too
+        if time.monotonic() > deadline:
+            raise BlockingIOError(0, "the spool file stayed locked")
+        time.sleep(0.01)
+
+
+def _write_synced(fd, line, directory):
+    size = os.fstat(fd).st_size
+    try:
+        written = 0
+        while written < len(line):
+            written += os.write(fd, line[written:])
+        os.fsync(fd)
+    except OSError:
+        try:
+            os.ftruncate(fd, size)  # no half line for the next record to be glued to
+        except OSError:
+            pass
+        raise
+    if size == 0:  # a new file: its name must survive a crash too
+        _sync_directory(directory)
+
+
+def _lock(fd):
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+def _still_at(fd, path):
+    """Whether the open file is still the one at `path` (not claimed or removed by a replayer meanwhile)."""
+    try:
+        at_path = os.stat(path)
+    except FileNotFoundError:
+        return False
+    here = os.fstat(fd)
+    return (here.st_dev, here.st_ino) == (at_path.st_dev, at_path.st_ino)
+
+
+def _sync_directory(directory):
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------- replaying
+def replay(db, settings, http=None, sender=None):
+    """Store what the spool holds. Safe beside other replayers, in this process or another. Returns a report."""
+    report = ReplayReport()
+    for path in _files(Path(settings["SPOOL_DIR"])):
+        _replay_file(db, settings, path, report, http, sender)
+        if report.database_away:
+            break
+    if report.stored or report.already_stored or report.dropped or report.held_back:
+        logger.info("spool replay: %s", report)
+    with _writing:  # files may be gone: this process's next write counts the spool again
+        spool_usage.of(Path(settings["SPOOL_DIR"]), _files).stale()
+    return report
+
+
+def replay_duty(db, settings, http=None):
+    """The job's duty: replay, and fail (so that `jobs run-once` says so) when records are held back."""
+    report = replay(db, settings, http)
+    if report.held_back and not report.database_away:
+        raise SpoolStuck(f"{report.held_back} spooled handler calls could not be stored; the log says why")
+    return report.stored
+
+
+def pending(settings):
+    """Whether the spool holds files (records, or files a replayer is working through)."""
+    return bool(_files(Path(settings["SPOOL_DIR"])))
+
+
+def _files(directory):
+    try:
+        names = os.listdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return [directory / name for name in sorted(names)
+            if name.startswith((LIVE, CLAIMED)) and name.endswith(".jsonl")]
+
+
+def _replay_file(db, settings, path, report, http, sender):
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:  # another replayer finished it
+        return
+    with handle:
+        if not _lock(handle.fileno()):
+            report.busy_files += 1
+            return
+        if not _still_at(handle.fileno(), path):  # claimed or removed between listing and locking
+            return
+        if path.name.startswith(LIVE):
+            path = _claim(path)
+        lines = [line for line in handle.read().splitlines() if line.strip()]
+        held_back = report.held_back
+        for line in lines:
+            outcome = _replay_line(db, settings, line, http, sender)
+            if outcome == DATABASE_AWAY:
+                report.database_away = True
+                break
+            report.add(outcome)
+        if report.database_away or report.held_back > held_back:
+            report.kept += len(lines)  # the file stays whole: its stored records store nothing new next time
+            return
+        path.unlink()
+        _sync_directory(path.parent)
+
+
+def _claim(path):
+    """Rename a live file under its lock: its writer, finding the name gone, starts a new file."""
+    claimed = path.with_name(f"{CLAIMED}{os.getpid()}-{secrets.token_hex(4)}.jsonl")
+    os.rename(path, claimed)
+    _sync_directory(path.parent)
+    return claimed
+
+
+def _replay_line(db, settings, line, http, sender):
+    try:
+        record = json.loads(line)
+        data = parse(record["form"])
+        message_id = handler_call.HandlerCall.from_payload(data).message_id  # for the log: checked when it was spooled
+        handler_key = record["key"]
+    except (ValueError, KeyError, TypeError, BadRequest):  # a line cut short by a crash before it was answered
+        logger.warning("a spooled handler call that cannot be read was dropped")
+        return DROPPED
+    auth = data.get("auth") if isinstance(data.get("auth"), dict) else None
+    try:
+        with db.session() as session:
+            message, created = messaging.store_handler_call(session, settings, data, auth, handler_key, http)
+            to_send = created and message.state == MessageState.RECEIVED
+            if to_send:
+                message.due_at = utcnow()  # due now: the job's send duty sends it unless the web sender does
+        if to_send and sender is not None:  # the web process's replay: its sender sends it at once
+            sender.submit(message.portal_id, message.id)
+    except UpstreamError as exc:  # Bitrix24 could not verify a legacy call: ask again later
+        logger.warning("spooled handler call for message %s held back: %s", message_id, exc.code)
+        return HELD_BACK
+    except AppError as exc:
+        logger.warning("spooled handler call for message %s dropped at replay: %s %s", message_id, exc.status,
+                       exc.code)
+        return DROPPED
+    except ConfigError:  # ENCRYPTION_KEYS cannot read the portal's key yet: like an outage, wait for the fix
+        return DATABASE_AWAY
+    except SQLAlchemyError as exc:
+        if unavailable(exc):
+            return DATABASE_AWAY
+        logger.error("spooled handler call for message %s could not be stored (%s); held back", message_id,
+                     error_line(exc))
+        return HELD_BACK
+    return STORED if created else ALREADY_STORED
+
+
+# ---------------------------------------------------------------- the web process's replay thread
+_replayers = {}  # SPOOL_DIR -> this process's replay thread for it
+_replayers_lock = threading.Lock()
+
+
+def replay_in_background(db, settings, http, sender=None):
+    """Start this process's replay thread for SPOOL_DIR unless it runs: a round every REPLAY_EVERY seconds
+    while the database is away, until the spool is empty (records held back for another reason are left to
+    `jobs run-once`, which says so)."""
+    directory = settings["SPOOL_DIR"]
+    with _replayers_lock:
+        if directory in _replayers:
+            return
+        thread = threading.Thread(target=_replay_until_empty, args=(db, settings, directory, http, sender),
+                                  daemon=True, name="b24sms-spool-replay")
+        _replayers[directory] = thread
+    thread.start()
+
+
+def _replay_until_empty(db, settings, directory, http, sender):
+    try:
+        while True:
+            time.sleep(REPLAY_EVERY)
+            report = replay(db, settings, http, sender)
+            with _replayers_lock:  # decided under the lock: a writer that spools meanwhile starts a new thread
+                if not pending(settings) or (report.held_back and not report.database_away):
+                    del _replayers[directory]
+                    return
+    except Exception:  # never silent: the job replays what is left
+        logger.exception("the spool replay thread stopped; `jobs run-once` replays what is left")
+        with _replayers_lock:
+            _replayers.pop(directory, None)

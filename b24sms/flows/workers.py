@@ -1,0 +1,91 @@
+"""A job pass's threads: work on many portals or provider accounts at once, each in a database session of its own.
+
+`JOB_CONCURRENCY` bounds the provider and Bitrix24 calls under way at once; `JOB_PASS_SECONDS` bounds the pass.
+One key's failure (a bug, an odd answer) does not stop the others: it is logged, and the duty is reported failed
+once every key is done.
+"""
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
+
+logger = logging.getLogger(__name__)
+
+
+class DutyFailed(Exception):
+    """Some keys of a duty raised (each was logged); the others were worked on."""
+
+
+class NotCalled(Exception):
+    """A call `call_each` did not make: `stop()` said so first (the account timed out on an earlier call)."""
+
+
+class Workers:
+    def __init__(self, db, concurrency, seconds):
+        self.db = db
+        self.concurrency = max(1, int(concurrency))
+        self.deadline = time.monotonic() + seconds
+        self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="b24sms-job")
+        # Plain HTTP calls fanned out by a task of the pool above (never a task that waits on another pool task).
+        self._calls = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="b24sms-call")
+
+    def out_of_time(self):
+        return time.monotonic() >= self.deadline
+
+    def map(self, keys, work, start=0):
+        """`work(session, key)` for every key, in parallel, each in a session of its own (committed when it
+        returns, rolled back when it raises). Returns `start` plus what they returned."""
+        keys = list(keys)
+        futures = [(key, self._pool.submit(self._in_session, work, key)) for key in keys]
+        total, failed = start, []
+        for key, future in futures:
+            try:
+                result = future.result()
+                total = total + result if result else total
+            except Exception:
+                logger.exception("job work on %s failed; the rest goes on", key)
+                failed.append(key)
+        if failed:
+            raise DutyFailed(f"{len(failed)} of {len(keys)} failed")
+        return total
+
+    def _in_session(self, work, key):
+        if self.out_of_time():
+            return 0
+        with self.db.session() as session:
+            return work(session, key)
+
+    def call_each(self, items, call, at_once, stop=lambda results: False, first_alone=True):
+        """`call(item)` for every item, `at_once` of them under way at a time (a provider's limit per account).
+        Returns one result per item, in order: what the call returned, the exception it raised, or NotCalled
+        for those left once `stop(results so far)` said so or the pass ran out of time. `first_alone`: the first
+        call goes alone, so that an account that hangs costs one call, not `at_once`."""
+        results, start = [], 0
+        while start < len(items):
+            window = items[start:start + (1 if first_alone and not start else max(1, at_once))]
+            start += len(window)
+            if stop(results) or self.out_of_time():
+                results += [NotCalled()] * len(window)
+            elif len(window) == 1:
+                results.append(_outcome(call, window[0]))
+            else:
+                results += [f.result() for f in [self._calls.submit(_outcome, call, item) for item in window]]
+        return results
+
+    def close(self):
+        self._pool.shutdown(wait=True)
+        self._calls.shutdown(wait=True)
+
+
+def chunks(items, size):
+    """`items` in lists of at most `size` (a provider's messages per request, Bitrix24's commands per batch)."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, max(1, size))):
+        yield chunk
+
+
+def _outcome(call, item):
+    try:
+        return call(item)
+    except Exception as exc:  # handed back: the caller decides what a failed call means
+        return exc

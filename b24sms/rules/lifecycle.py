@@ -1,0 +1,139 @@
+"""The message state machine: the one place that moves a message's state and its Bitrix24 status.
+
+Bitrix24 already shows a message as sent when it hands it to our handler, so a provider's "queued" is kept on
+the message but not reported (it would move the CRM card backwards); every later status is.
+"""
+from datetime import timedelta
+
+from b24sms.rules.statuses import DELIVERED, FAILED, QUEUED, SENT, STATUS_RANK, UNDELIVERED, UNKNOWN
+
+
+class MessageState:
+    RECEIVED = "received"  # stored, not yet handed to a provider
+    SENDING = "sending"  # claimed by one sender; the provider call is under way
+    RETRY_WAIT = "retry_wait"  # a transient failure; `due_at` says when to try again
+    # The provider may have it (its answer was lost, or a runner died mid-call): ask before sending again.
+    RECONCILING = "reconciling"
+    ACCEPTED = "accepted"  # the provider took it and gave us its id
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+
+    FINAL = (DELIVERED, UNDELIVERED, FAILED)
+    POLLED = (ACCEPTED, SENT)
+    TO_SEND = (RECEIVED, RETRY_WAIT)
+
+STATE_FOR_STATUS = {
+    QUEUED: MessageState.ACCEPTED,
+    SENT: MessageState.SENT,
+    DELIVERED: MessageState.DELIVERED,
+    UNDELIVERED: MessageState.UNDELIVERED,
+    FAILED: MessageState.FAILED,
+}
+STATUS_FOR_STATE = {state: status for status, state in STATE_FOR_STATUS.items()}
+# The columns apply_status may change: a bulk writer of its results writes these back.
+STATUS_COLUMNS = ("state", "status", "report_pending", "provider_status", "error_code", "error_text", "due_at")
+# After a lost answer: give the provider time to file the message before asking it.
+RECONCILE_DELAY = timedelta(seconds=60)
+
+
+def received(due_at):
+    """The columns of a message as stored: it waits for its first send (the job's by `due_at` at the latest)."""
+    return {"state": MessageState.RECEIVED, "due_at": due_at, "report_pending": False}
+
+
+def refused_at_intake(code, text, report_to_bitrix):
+    """The columns of a message that cannot be sent at all (its number is invalid): failed, and Bitrix24 told."""
+    return {"state": MessageState.FAILED, "error_code": code, "error_text": text, "status": FAILED,
+            "report_pending": report_to_bitrix, "due_at": None}
+
+
+def current_status(message):
+    return STATUS_FOR_STATE.get(message.state)
+
+
+def apply_status(message, status, raw, *, error_code=None, error_text=None):
+    """Move the message to a provider status; never backwards; an unknown value only keeps the raw word.
+
+    Returns True when the state changed.
+    """
+    if raw is not None:
+        message.provider_status = str(raw).replace("\x00", "")[:255]  # a provider's word, as text PostgreSQL holds
+    if status == UNKNOWN or status not in STATE_FOR_STATUS:
+        return False
+    now = current_status(message)
+    if now is not None and STATUS_RANK[status] <= STATUS_RANK[now]:
+        return False
+    message.state = STATE_FOR_STATUS[status]
+    if error_code or error_text:
+        message.error_code = str(error_code).replace("\x00", "")[:64] if error_code else None
+        message.error_text = str(error_text).replace("\x00", "") if error_text else None
+    if status != QUEUED:
+        _set_status(message, status)
+    if message.state in MessageState.FINAL:
+        message.due_at = None
+    return True
+
+
+def accept(message, provider_id, status, raw, poll_at):
+    """The provider took the message (at send, on asking it, or as a receipt shows): keep its id, poll at
+    `poll_at`, and move to its first status."""
+    message.provider_message_id = provider_id
+    message.error_code = message.error_text = None
+    message.state = MessageState.ACCEPTED
+    message.due_at = poll_at
+    apply_status(message, status, raw)
+
+
+def fail(message, code, text):
+    """The message will not be sent: keep why, and tell Bitrix24."""
+    message.state = MessageState.FAILED
+    message.error_code = str(code)[:64] if code else None
+    message.error_text = text
+    _set_status(message, FAILED)
+    message.due_at = None
+
+
+def _set_status(message, status):
+    message.status = status
+    message.report_pending = message.report_to_bitrix is not False
+
+
+def await_reconciliation(message, now):
+    """The provider may have the message (its answer was lost): ask it before anything is sent again."""
+    message.state = MessageState.RECONCILING
+    message.due_at = now + RECONCILE_DELAY
+    message.error_code = "answer_lost"
+    message.error_text = ("The provider's answer was lost; it is asked whether it has the message before anything "
+                          "is sent again.")
+
+
+def claimed_to_send(now):
+    """The columns a claim for sending sets (b24sms/store/claims.py): the claimer alone calls the provider."""
+    return {"state": MessageState.SENDING, "updated_at": now}
+
+
+def retry_at(message, due_at):
+    """Back to the send queue: sent (or sent again) at `due_at`, along the failover chain."""
+    message.state = MessageState.RETRY_WAIT
+    message.due_at = due_at
+
+
+def move_on(message, now, reason):
+    """The provider that may have the message could not be asked in time and is given up for it: the next one
+    in the chain sends it now. The SMS may then arrive twice, and the message says so."""
+    message.possible_duplicate = True
+    retry_at(message, now)
+    message.error_code = "provider_given_up"
+    message.error_text = reason
+
+
+def taken_after_all(message, account, provider_id, poll_at):
+    """A receipt shows that `account`, which we waited on or gave up on after a lost answer, took the message:
+    it is that provider's. Waiting to be sent elsewhere means no other provider has it: no duplicate then."""
+    only_there = message.state in MessageState.TO_SEND
+    message.account_id, message.provider = account.id, account.kind
+    accept(message, provider_id, QUEUED, None, poll_at)
+    if only_there:
+        message.possible_duplicate = False

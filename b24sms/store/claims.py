@@ -1,0 +1,125 @@
+"""The one claim primitive: rows taken with `FOR UPDATE SKIP LOCKED`, stamped with a lease token and a lease end,
+and written back only by the holder of that token.
+
+A claim is one short transaction: the due rows are selected (skipping rows another runner has locked), then
+one conditional UPDATE stamps them, re-checking the condition (SQLite has no row locks: the UPDATE is what
+decides there). The claim is committed at once, so no lock is held across a provider or Bitrix24 call.
+
+Fencing: the lease token, not the clock, says who may write. A runner whose lease ran out (it hung, or its
+clock is behind) and was taken over finds its token gone: `held()` returns none of those rows, a fenced
+`settle()` changes nothing, and any ORM write of a Message fails with StaleDataError (models.Message is
+versioned on its token).
+"""
+import secrets
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+from sqlalchemy import bindparam, select, update
+
+from b24sms.store.db import lock_rows, one_of
+from b24sms.store.models import Message, Portal
+
+
+@dataclass(frozen=True)
+class Queue:
+    """A table worked through by claims: its due column (when the next runner may take a row) and its token."""
+
+    model: type
+    due: object  # the column whose value <= now makes a row due
+    token: object  # the column holding the holder's lease token
+    free: str | None  # the token's value once a holder settled the row
+    null_is_due: bool = False  # messages: no due time means nothing to do; portals: nobody holds it
+
+
+MESSAGES = Queue(Message, Message.due_at, Message.lease_token, "")
+PORTAL_REPORTS = Queue(Portal, Portal.report_not_before, Portal.report_lease, None, null_is_due=True)
+
+
+@dataclass(frozen=True)
+class Claim:
+    token: str
+    ids: tuple  # the rows this claim holds (its lease ends at their due time; then another runner may take them)
+
+
+def new_token():
+    return secrets.token_hex(8)
+
+
+def claim(session, queue, where, *, now, lease, limit, among=(), order_by=None, values=None):
+    """Take up to `limit` rows of `queue` matching `where` (conditions on the queue's own table, re-checked by the
+    stamping UPDATE) whose due time has come, for `lease`. `among`: joins that narrow the choice, each
+    `(table, onclause, *conditions)` (a portal's state, say). `values`: more columns set by the claim (a state
+    change: the caller takes them from lifecycle). Returns the Claim; its rows come from `held()`."""
+    model = queue.model
+    if queue.null_is_due:
+        due = (queue.due.is_(None) | (queue.due <= now),)
+    else:
+        due = (queue.due.is_not(None), queue.due <= now)
+    candidates = select(model.id).where(*where, *due)
+    for table, onclause, *conditions in among:
+        candidates = candidates.join(table, onclause).where(*conditions)
+    candidates = candidates.order_by(*(order_by if order_by is not None else (queue.due,))).limit(limit)
+    ids = session.scalars(candidates.with_for_update(skip_locked=True, of=model)).all()
+    return _stamp(session, queue, ids, (*where, *due), now + lease, values)
+
+
+def claim_ids(session, queue, ids, where, *, now, lease, values=None):
+    """Take the named rows (those still matching `where`, due or not): for a sender handed them directly."""
+    model = queue.model
+    locked = session.scalars(select(model.id).where(one_of(session, model.id, ids), *where)
+                             .with_for_update(skip_locked=True)).all() if ids else []
+    return _stamp(session, queue, locked, where, now + lease, values)
+
+
+def _stamp(session, queue, ids, where, until, values):
+    """Stamp the chosen rows that still match `where` with a new token and lease end; commit. The Claim."""
+    token, taken = new_token(), ()
+    if ids:
+        model = queue.model
+        taken = tuple(sorted(session.execute(
+            update(model).where(one_of(session, model.id, ids), *where)
+            .values({queue.token.key: token, queue.due.key: until, **(values or {})})
+            .returning(model.id).execution_options(synchronize_session=False)
+        ).scalars().all()))
+    session.commit()
+    return Claim(token=token, ids=taken)
+
+
+def held(session, queue, claim_, ids=None, lock=False, columns=None):
+    """The claim's rows that it still holds (token unchanged), fresh from the database, in id order; `lock`:
+    locked until the transaction ends, for a write that must see a receipt's change made meanwhile. With
+    `columns`: plain records of those columns (write them back with `write_held`), not ORM objects."""
+    ids = list(claim_.ids if ids is None else ids)
+    if not ids:
+        return []
+    where = (one_of(session, queue.model.id, ids), queue.token == claim_.token)
+    if lock:
+        return lock_rows(session, queue.model, *where, columns=columns)
+    if columns is not None:
+        return [SimpleNamespace(**row._mapping) for row in
+                session.execute(select(*columns).where(*where).order_by(queue.model.id)).all()]
+    return session.scalars(select(queue.model).where(*where).order_by(queue.model.id)
+                           .execution_options(populate_existing=True)).all()
+
+
+def write_held(session, queue, claim_, records, names):
+    """Write the `names` attributes of `records` (from `held(..., columns=...)`) back in one executemany, each
+    row only while the claim still holds it. Returns how many rows it wrote."""
+    if not records:
+        return 0
+    table = queue.model.__table__  # a Core statement: executemany, not the ORM's bulk update by primary key
+    statement = (update(table).where(table.c.id == bindparam("_id"), table.c[queue.token.key] == claim_.token)
+                 .values({name: bindparam(f"_{name}") for name in names}))
+    result = session.execute(statement, [{"_id": r.id, **{f"_{name}": getattr(r, name) for name in names}}
+                                         for r in records])
+    return result.rowcount
+
+
+def settle(session, queue, row_id, claim_, **values):
+    """Write `values` to one held row, only if the claim still holds it, and end the lease. Returns whether it
+    landed."""
+    values.setdefault(queue.token.key, queue.free)
+    return session.execute(
+        update(queue.model).where(queue.model.id == row_id, queue.token == claim_.token).values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1

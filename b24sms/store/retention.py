@@ -1,0 +1,75 @@
+"""Retention: messages with a final state left unchanged for RETENTION_DAYS are deleted; their counts are folded
+into daily_message_counts first, in the same transaction, so statistics outlive them.
+
+Safe beside other runners: each batch claims its rows with `FOR UPDATE SKIP LOCKED` (PostgreSQL; SQLite has one
+runner at a time), and only the rows the DELETE actually returned are counted, so every deleted message is
+counted exactly once, and a batch that rolls back neither deletes nor counts anything.
+"""
+from collections import defaultdict
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from b24sms.rules.lifecycle import MessageState
+from b24sms.store.models import DailyMessageCounts, Message
+from b24sms.store.statistics import COUNTS, NO_PROVIDER, counts_of
+
+BATCH = 1000
+MAX_BATCHES = 50  # per pass: a backlog (the first run, a long outage) is worked off over several passes
+
+
+def delete_expired(session, settings, now):
+    """The job's duty. Returns how many messages were deleted."""
+    cutoff = now - timedelta(days=settings["RETENTION_DAYS"])
+    deleted = 0
+    for _ in range(MAX_BATCHES):
+        count = delete_batch(session, cutoff)
+        deleted += count
+        if count < BATCH:  # nothing more, or the rest is another runner's now
+            break
+    return deleted
+
+
+def delete_batch(session, cutoff, size=BATCH):
+    """Delete up to `size` expired messages and fold their counts, in one transaction."""
+    # Claimed first, then deleted by id: one DELETE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) makes
+    # PostgreSQL hash-join the whole table against the batch.
+    still_expired = (Message.state.in_(MessageState.FINAL), Message.updated_at < cutoff)
+    expired = session.scalars(
+        select(Message.id).where(*still_expired).limit(size).with_for_update(skip_locked=True)
+    ).all()
+    if not expired:
+        session.commit()
+        return 0
+    rows = session.execute(  # the condition again: SQLite has no row locks to hold between the two
+        delete(Message).where(Message.id.in_(expired), *still_expired)
+        .returning(Message.portal_id, Message.created_at, Message.provider, Message.state, Message.segments,
+                   Message.provider_message_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    fold(session, rows)
+    session.commit()
+    return len(rows)
+
+
+def fold(session, rows):
+    """Add deleted messages' counts to their (portal, day, provider) rows: an upsert that adds, so that runners
+    folding into the same row at once both count."""
+    totals = defaultdict(lambda: dict.fromkeys(COUNTS, 0))
+    for row in rows:
+        key = (row.portal_id, row.created_at.date(), row.provider or NO_PROVIDER)
+        for name, value in counts_of(row.state, row.provider_message_id, row.segments).items():
+            totals[key][name] += value
+    if not totals:
+        return
+    # In key order: two runners upserting the same rows take their locks in the same order (no deadlock).
+    values = [{"portal_id": portal_id, "day": day, "provider": provider, **counts}
+              for (portal_id, day, provider), counts in sorted(totals.items())]
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    table = DailyMessageCounts.__table__
+    insert = dialect.insert(table).values(values)
+    session.execute(insert.on_conflict_do_update(
+        index_elements=["portal_id", "day", "provider"],
+        set_={name: table.c[name] + insert.excluded[name] for name in COUNTS},
+    ))
