@@ -9,12 +9,15 @@ $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.runtime: requirements.txt | $(BIN)/activate
+# The pinned requirements, then the package itself, editable (its dependencies are those pins).
+$(VENV)/.runtime: requirements.txt pyproject.toml | $(BIN)/activate
 	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/activate
+$(VENV)/.dev: requirements.txt requirements-dev.txt pyproject.toml | $(BIN)/activate
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@ $(VENV)/.runtime
 
 migrate: $(VENV)/.runtime
@@ -28,17 +31,22 @@ run: migrate
 jobs: migrate
 	$(BIN)/flask --app wsgi jobs run-once
 
-# The test suite; TEST_DATABASE_URL=postgresql+psycopg://... runs it on PostgreSQL.
+# The test suite (settings in pyproject.toml); TEST_DATABASE_URL=postgresql+psycopg://... runs it on PostgreSQL.
+# Two processes (pytest-xdist), one a core, each on a database of its own (tests/conftest.py); PYTEST_ARGS="-n 0"
+# runs it in one. Bytecode is written even where PYTHONDONTWRITEBYTECODE is set: pytest keeps its rewritten test
+# modules there, which each process would otherwise rewrite on every run (seconds of a core).
 test: $(VENV)/.dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 # After changing words of the pages or the API: extract them, merge them into the Russian catalogue (fill in the
 # new msgstr lines in b24sms/translations/ru/LC_MESSAGES/messages.po), then run this again to compile it.
+# No dates are written (the template has no header; the catalogue keeps its own POT-Creation-Date), so when no
+# word changed this changes no file.
 translations: $(VENV)/.runtime
 	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --omit-header --project b24sms \
 		-o b24sms/translations/messages.pot .
 	$(BIN)/pybabel update -i b24sms/translations/messages.pot -d b24sms/translations --no-fuzzy-matching \
-		--ignore-obsolete
+		--ignore-obsolete --ignore-pot-creation-date
 	$(BIN)/pybabel compile -d b24sms/translations --statistics
 
 clean:

@@ -1,4 +1,4 @@
-"""`flask --app wsgi jobs run-once | jobs worker` and `keys rotate`.
+"""`flask --app wsgi jobs run-once | jobs worker`, `keys rotate` and `db upgrade`, on the app's services.
 
 Failures end in one line and a non-zero exit (cron and release steps see them), never a traceback."""
 import logging
@@ -11,12 +11,17 @@ from flask.cli import AppGroup
 from sqlalchemy.exc import SQLAlchemyError
 
 from b24sms.flows import jobs
+from b24sms.services import EXTENSION, Services
 from b24sms.store import canary, keys
-from b24sms.store.db import get_db
 
 logger = logging.getLogger(__name__)
 jobs_cli = AppGroup("jobs", help="Background duties: retry sends, poll statuses, report to Bitrix24, heal senders.")
 keys_cli = AppGroup("keys", help="Encryption keys for stored secrets.")
+db_cli = AppGroup("db", help="Database schema (Alembic migrations).")
+
+
+def _services() -> Services:
+    return current_app.extensions[EXTENSION]
 
 
 @jobs_cli.command("run-once")
@@ -25,11 +30,12 @@ def run_once_command():
     problem = _start_problem()
     if problem is not None:
         raise click.ClickException(f"job pass refused: {problem.message}")
-    with get_db().runner_lock() as mine:
+    services = _services()
+    with services.db.runner_lock() as mine:
         if not mine:
             click.echo("another job runner is at work on this SQLite database: nothing to do")
             return
-        report = jobs.run_once(get_db(), current_app.config, http=current_app.extensions["b24sms.http"])
+        report = jobs.run_once(services)
     click.echo(f"pass: {report}")
     if report.failed_duties:
         raise click.ClickException(f"job duties failed: {', '.join(report.failed_duties)} (the log has why)")
@@ -39,7 +45,7 @@ def run_once_command():
 @click.option("--interval", type=int, default=None, help="Seconds between passes (default: WORKER_INTERVAL).")
 def worker_command(interval):
     """Run passes in a loop until SIGTERM/SIGINT; a failed pass is logged and the loop goes on."""
-    interval = interval or current_app.config["WORKER_INTERVAL"]
+    interval = interval or _services().settings.worker_interval
     stopping = []
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.append(True))
@@ -61,11 +67,12 @@ def _worker_pass():
     if problem is not None:
         logger.error("job pass skipped: %s", problem.message)
         return
-    with get_db().runner_lock() as mine:
+    services = _services()
+    with services.db.runner_lock() as mine:
         if not mine:
             logger.info("another job runner is at work on this SQLite database: pass skipped")
             return
-        report = jobs.run_once(get_db(), current_app.config, http=current_app.extensions["b24sms.http"])
+        report = jobs.run_once(services)
     logger.info("pass: %s", report)
     if report.failed_duties:
         logger.error("job duties failed: %s", ", ".join(report.failed_duties))
@@ -75,7 +82,7 @@ def _start_problem():
     """Why a job pass must not start (keys that cannot read stored secrets, no schema, no database), or None.
     Writes the encryption canary when there is none yet."""
     try:
-        return canary.ensure(get_db())
+        return canary.ensure(_services().db)
     except SQLAlchemyError as exc:
         return canary.Problem("database_unavailable",
                               f"The database does not answer ({canary.database_error_line(exc)}).")
@@ -85,12 +92,21 @@ def _start_problem():
 def rotate_command():
     """Re-encrypt every stored secret with the first key of ENCRYPTION_KEYS (all or nothing)."""
     try:
-        count = keys.rotate(get_db())
+        count = keys.rotate(_services().db)
     except keys.UnreadableSecret as exc:
         raise click.ClickException(f"keys rotate: {exc}") from None
     click.echo(f"re-encrypted {count} secrets with the first key")
 
 
+@db_cli.command("upgrade")
+@click.argument("revision", default="head")
+def upgrade_command(revision):
+    """Apply migrations up to REVISION (default: head)."""
+    _services().db.upgrade(revision)
+    click.echo(f"database at {revision}")
+
+
 def init_app(app):
     app.cli.add_command(jobs_cli)
     app.cli.add_command(keys_cli)
+    app.cli.add_command(db_cli)

@@ -2,8 +2,9 @@
 across calls (no new TLS handshake per SMS), a User-Agent naming the app and its version, and no cookies (one
 client serves every portal and provider account, so nothing may carry over from one call to the next).
 
-`create_app` builds it once per process and every entry point (web views, `jobs`, the spool's replay thread)
-hands it down; the Bitrix client and the providers never make one of their own.
+`create_app` builds it once per process into the services (b24sms/services.py), which every entry point (web
+views, `jobs`, the spool's replay thread) hands down; the Bitrix client and the providers never make one of their
+own. Bitrix24's rate limit is the Bitrix client's (b24sms/bitrix/rate_limit.py), not this client's.
 
 Every answer is read here, streamed, and refused past MAX_ANSWER_BYTES (AnswerTooLarge): a broken or hostile
 server cannot make a call hold more than that in memory, whoever made the call.
@@ -16,7 +17,6 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from b24sms._version import __version__
-from b24sms.bitrix.rate_limit import TokenBucket
 
 # Hosts kept in the pool, and connections kept per host: providers and Bitrix24 portals are many hosts, and the
 # job has JOB_CONCURRENCY calls under way at once.
@@ -35,14 +35,6 @@ class AnswerTooLarge(requests.RequestException):
     def __init__(self, limit, **kwargs):
         super().__init__(f"the answer is longer than {limit} bytes", **kwargs)
         self.limit = limit
-
-
-class HttpClient(requests.Session):
-    """requests' Session, carrying Bitrix24's per-portal rate limit for every REST call the process makes."""
-
-    def __init__(self):
-        super().__init__()
-        self.portal_rate_limit = TokenBucket()
 
 
 class CappedAdapter(HTTPAdapter):
@@ -71,8 +63,8 @@ class CappedAdapter(HTTPAdapter):
         return response
 
 
-def build(public_url="", max_answer_bytes=MAX_ANSWER_BYTES):
-    session = HttpClient()
+def build(public_url="", max_answer_bytes=MAX_ANSWER_BYTES) -> requests.Session:
+    session = requests.Session()
     # requests reads the whole environment (proxies, CA bundle) and ~/.netrc on every request when trust_env is
     # on: about a millisecond a call. Where no proxy or CA bundle is set there is nothing to find, and netrc
     # credentials must never go to a provider anyway; with a proxy set, requests' own handling (no_proxy) stays.

@@ -2,7 +2,7 @@
 
 Black-box, like scripts/chaos.py: each scenario starts the app under gunicorn (production settings, a fresh
 temporary SQLite database, or --database-url's PostgreSQL database with its public schema dropped and made
-again) against the loopback fakes of scripts/loopback_fakes.py (Bitrix24 and Prostor SMS), which sleep
+again) against loopback fakes of tests/fakes (Bitrix24 and Prostor SMS), which sleep
 --latency seconds on every request (a round trip). Each figure is printed beside its floor or target and the
 ratio; a summary at the end says which targets were met. It measures, it does not gate: the exit code is 0
 unless the bench itself broke.
@@ -31,24 +31,29 @@ import sys
 import tempfile
 import time
 import traceback
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-from loopback_fakes import (
+from sqlalchemy import MetaData, create_engine, delete, make_url, select, update
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a file: the fakes are tests/fakes
+
+from app_under_test import (  # noqa: E402
+    TEXT_PREFIX,
     AppUnderTest,
-    FakeBitrix,
-    FakeProstor,
     empty_database,
-    handler_form,
     install_portal,
-    prostor_provider,
-    stop_servers,
+    serve_bitrix,
     utcnow,
 )
-from sqlalchemy import MetaData, create_engine, delete, make_url, select, update
+
+from tests.fakes.bitrix import FakeOAuthServer  # noqa: E402
+from tests.fakes.prostor import FakeProstor  # noqa: E402
+from tests.fakes.serving import LoopbackSite  # noqa: E402
 
 SCENARIOS = ("ack", "burst", "sync", "memory")
 SLOW_PROVIDER = 2.0  # seconds a request to the slow provider takes
@@ -82,10 +87,10 @@ QUICK = Sizes(60, 16, 150, 32, 4, 200, 4, (2_000, 20_000))
 @dataclass
 class Environment:
     app: AppUnderTest
-    bitrix: FakeBitrix
+    bitrix: FakeOAuthServer  # and its portals
     prostor: FakeProstor
     engine: object
-    access_tokens: dict  # portal number -> an access token for handler forms
+    access_tokens: dict  # portal domain -> an access token for handler forms
     application_token: str
 
 
@@ -111,26 +116,31 @@ class Bench:
         database_url = self.args.database_url or f"sqlite:///{workdir}/bench.sqlite3"
         if self.args.database_url:
             empty_database(database_url)
-        bitrix = FakeBitrix(portals, latency=self.latency, name="bench")
-        prostor = FakeProstor(latency=self.latency)
-        servers = [bitrix.serve()]
-        prostor_server, prostor_url = prostor.serve()
-        servers.append(prostor_server)
-        app = AppUnderTest(workdir, database_url, bitrix.base_url,
-                           {"PROSTOR_API_URL": prostor_url, **(extra_env or {})}, self.workers, self.threads)
+        site = LoopbackSite()
+        bitrix = serve_bitrix(site, portals, "bench", self.latency)
+        prostor = site.add(FakeProstor(base=f"{site.url}/messages/v2/"))
+        prostor.latency, prostor.initial_status = self.latency, "delivered"
+        app = AppUnderTest(workdir, database_url, bitrix.url,
+                           {"PROSTOR_API_URL": f"{site.url}/messages/v2/", **(extra_env or {})}, self.workers,
+                           self.threads)
         engine = create_engine(database_url)
         try:
             app.start()
             application_token = secrets.token_hex(16)
             with ThreadPoolExecutor(max_workers=4) as pool:  # installs take a few round trips each
-                list(pool.map(lambda portal: install_portal(app.url, bitrix, portal, application_token,
-                                                            [prostor_provider()]), bitrix.portals))
-            tokens = {portal.number: bitrix.issue(portal)[0] for portal in bitrix.portals}
+                list(pool.map(lambda portal: install_portal(app.url, portal, application_token,
+                                                            [prostor_provider(prostor)]), bitrix.portals))
+            tokens = {portal.domain: portal.issue()[0] for portal in bitrix.portals}
             yield Environment(app, bitrix, prostor, engine, tokens, application_token)
         finally:
             app.stop()
-            stop_servers(servers)
+            site.close()
             engine.dispose()
+
+
+def prostor_provider(prostor):
+    """The settings entry that makes the fake Prostor a portal's provider."""
+    return {"kind": "prostor", "sender": "", "credentials": {"login": prostor.login, "password": prostor.password}}
 
 
 # ---------------------------------------------------------------- helpers
@@ -160,8 +170,8 @@ def post_handler_calls(env, portal, count, callers, tag):
 
     def post(n):
         message_id, phone = f"{run_tag}{n:06d}", f"+7916{n % 10 ** 7:07d}"
-        form = handler_form(env.bitrix, portal, env.access_tokens[portal.number], env.application_token,
-                            message_id, phone)
+        form = portal.handler_form(message_id, phone, TEXT_PREFIX + message_id, env.access_tokens[portal.domain],
+                                   env.application_token)
         began = time.monotonic()
         try:
             answer = requests.post(url, data=form, timeout=CALL_TIMEOUT)
@@ -194,7 +204,7 @@ def _children_cpu():
 
 def insert_polled_messages(env, per_portal, portals):
     """Rows straight into `messages`: taken by Prostor (state accepted, an smscId the fake reports delivered),
-    due for polling now. Returns {portal number: [bitrix message ids]}."""
+    due for polling now. Returns {portal: [bitrix message ids]}."""
     meta = MetaData()
     meta.reflect(env.engine, only=["messages", "portals", "provider_accounts"])
     messages, portal_rows, accounts = (meta.tables[name] for name in ("messages", "portals", "provider_accounts"))
@@ -206,12 +216,14 @@ def insert_polled_messages(env, per_portal, portals):
     ids_of = {member_id: (portal_id, account_id) for member_id, portal_id, account_id in found}
     extra = unknown_not_null_columns(messages, now)
     sent_ids, rows = {}, []
-    for portal in portals:
+    for number, portal in enumerate(portals):
         portal_id, account_id = ids_of[portal.member_id]
-        sent_ids[portal.number] = []
-        for n, smsc_id in enumerate(env.prostor.known_delivered(per_portal)):
-            bitrix_id = f"{tag}{portal.number:03d}{n:07d}"
-            sent_ids[portal.number].append(bitrix_id)
+        sent_ids[portal] = []
+        # Taken by Prostor earlier (the fake reports them delivered), under clientIds of their own.
+        smsc_ids = env.prostor.sent_before(f"{tag}-{number}-{n}" for n in range(per_portal))
+        for n, smsc_id in enumerate(smsc_ids):
+            bitrix_id = f"{tag}{number:03d}{n:07d}"
+            sent_ids[portal].append(bitrix_id)
             phone = f"+7916{n % 10 ** 7:07d}"
             rows.append({**extra, "portal_id": portal_id, "bitrix_message_id": bitrix_id,
                          "provider_key": secrets.token_hex(16), "recipient": phone, "recipient_raw": phone,
@@ -246,8 +258,32 @@ def unknown_not_null_columns(messages, now):
 
 def delivered_count(bitrix, sent_ids):
     with bitrix.lock:
-        return sum("delivered" in bitrix.portals[number].status_updates.get(mid, ())
-                   for number, ids in sent_ids.items() for mid in ids)
+        return sum("delivered" in portal.status_updates.get(mid, ()) for portal, ids in sent_ids.items() for mid in ids)
+
+
+def arrivals(prostor):
+    """Bitrix24 message id (from the text) -> time.monotonic() of its first arrival at the fake Prostor."""
+    with prostor.lock:
+        found = {}
+        for message in prostor.sent.values():
+            if message["text"].startswith(TEXT_PREFIX):
+                found.setdefault(message["text"].removeprefix(TEXT_PREFIX), prostor.first_arrival[message["clientId"]])
+        return found
+
+
+def forget_requests(env):
+    """The fakes' records of requests start empty (the figures count from here)."""
+    with env.bitrix.lock, env.prostor.lock:
+        for portal in env.bitrix.portals:
+            portal.http_requests.clear()
+            portal.calls.clear()
+        env.prostor.requests.clear()
+
+
+def prostor_requests(prostor, path):
+    """The bodies of the fake Prostor's requests to `path` (send.json, status.json), in order."""
+    with prostor.lock:
+        return [body for asked, body in prostor.requests if asked == path]
 
 
 def arrival_delays(env, calls):
@@ -256,13 +292,10 @@ def arrival_delays(env, calls):
     how many calls were accepted)."""
     accepted = {mid: start for mid, start, _, outcome in calls if outcome == "ok"}
     deadline = time.monotonic() + ARRIVAL_WAIT
-    while time.monotonic() < deadline:
-        with env.prostor.lock:
-            if all(mid in env.prostor.arrived for mid in accepted):
-                break
+    while time.monotonic() < deadline and not accepted.keys() <= arrivals(env.prostor).keys():
         time.sleep(0.2)
-    with env.prostor.lock:
-        delays = [env.prostor.arrived[mid] - start for mid, start in accepted.items() if mid in env.prostor.arrived]
+    arrived = arrivals(env.prostor)
+    delays = [arrived[mid] - start for mid, start in accepted.items() if mid in arrived]
     return delays, len(accepted)
 
 
@@ -294,12 +327,14 @@ def burst(bench):
     count, callers = bench.sizes.burst_calls, bench.sizes.burst_callers
     with bench.environment("burst", 1) as env:  # no `jobs worker`, no pass: a cron-only deployment
         env.prostor.latency = SLOW_PROVIDER
-        env.prostor.reset_counters()
+        forget_requests(env)
         began = time.monotonic()
         calls = post_handler_calls(env, env.bitrix.portals[0], count, callers, "burst")
         answered = time.monotonic()
         delays, accepted = arrival_delays(env, calls)
-        requests_made, per_request, largest = env.prostor.sends_summary()
+        sizes = [len(body["messages"]) for body in prostor_requests(env.prostor, "send.json")]
+    requests_made, largest = len(sizes), max(sizes, default=0)
+    per_request = sum(sizes) / requests_made if requests_made else 0.0
     acks = [s for _, _, s, _ in calls]
     slowest = max(acks, default=0)
     print(f"burst: {count} handler calls from {callers} callers, provider {SLOW_PROVIDER:.1f} s a request, "
@@ -327,10 +362,11 @@ def sync(bench):
         noop, noop_cpu = min(n[0] for n in noops), min(n[2] for n in noops)
         sent_ids = insert_polled_messages(env, per_portal, env.bitrix.portals)
         total = portals * per_portal
-        env.bitrix.reset_counters()
-        env.prostor.reset_counters()
+        forget_requests(env)
         began, cpu = time.monotonic(), 0.0
-        for passes in range(1, SYNC_MAX_PASSES + 1):
+        passes = 0
+        while passes < SYNC_MAX_PASSES:
+            passes += 1
             _, line, pass_cpu = timed_pass(env)
             cpu += pass_cpu - noop_cpu
             if delivered_count(env.bitrix, sent_ids) == total:
@@ -338,8 +374,10 @@ def sync(bench):
         seconds = time.monotonic() - began
         delivered = delivered_count(env.bitrix, sent_ids)
         last_status = max((p.last_status_at for p in env.bitrix.portals if p.last_status_at), default=began)
-        batches, status_requests = env.bitrix.requests_of("batch"), env.prostor.status_requests
-        other = {m: n for p in env.bitrix.portals for m, n in p.requests.items() if m != "batch"}
+        with env.bitrix.lock:
+            asked = Counter(method for portal in env.bitrix.portals for method, _ in portal.http_requests)
+        batches, status_requests = asked.pop("batch", 0), len(prostor_requests(env.prostor, "status.json"))
+        other = dict(asked)
     batch_floor = portals * math.ceil(per_portal / BATCH_SIZE)
     status_floor = portals * math.ceil(per_portal / STATUS_IDS_PER_REQUEST)
     time_floor = (math.ceil(per_portal / STATUS_IDS_PER_REQUEST) + math.ceil(per_portal / BATCH_SIZE)) * bench.latency

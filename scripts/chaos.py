@@ -1,9 +1,8 @@
 """Chaos check: no SMS lost, none sent twice, while the provider fails and times out.
 
-Starts the app under gunicorn (production settings, its own database) against two fakes on loopback served
-from this process: Bitrix24 (OAuth server + one portal's REST; scripts/loopback_fakes.py, shared with
-scripts/bench.py) and an SMS provider speaking the SMSC.ru protocol. Like the real SMSC the fake does not
-deduplicate: every accepted send.php call is a new SMS.
+Starts the app under gunicorn (production settings, its own database) against two fakes of tests/fakes served on
+loopback from this process: Bitrix24 (OAuth server + one portal's REST) and SMSC.ru. Like the real SMSC the fake
+does not deduplicate: every accepted send.php call is a new SMS.
 The provider answers HTTP 500 to 10% of requests and lets 5% time out (half of those after taking the
 message, so only the answer is lost). The script installs a portal, posts --count handler calls from
 --threads threads, then runs `flask jobs run-once` until nothing is left to do, and prints:
@@ -41,18 +40,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
-from flask import Flask, jsonify, request
-from loopback_fakes import (
-    TEXT_PREFIX,
-    AppUnderTest,
-    FakeBitrix,
-    empty_database,
-    handler_form,
-    install_portal,
-    serve,
-    stop_servers,
-    utcnow,
-)
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -68,8 +55,23 @@ from sqlalchemy import (
     update,
 )
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a file: the fakes are tests/fakes
+
+from app_under_test import (  # noqa: E402
+    TEXT_PREFIX,
+    AppUnderTest,
+    empty_database,
+    install_portal,
+    serve_bitrix,
+    utcnow,
+)
+
+from tests.fakes.service import ANSWER_LOST, HTTP_500, UNANSWERED, Request  # noqa: E402
+from tests.fakes.serving import LoopbackSite  # noqa: E402
+from tests.fakes.smsc import FakeSmsc  # noqa: E402
+
 APP_HTTP_TIMEOUT = 1  # seconds the app waits for the provider
-TIMEOUT_SLEEP = 1.6  # a "time-out": the fake answers later than the app waits
+TIMEOUT_SLEEP = 1.6  # a "time-out": the fake answers (a 504) later than the app waits
 HTTP_500_RATE, TIMEOUT_RATE = 0.10, 0.05
 MAX_PASSES = 60
 FINAL = ("delivered", "undelivered", "failed")
@@ -84,77 +86,51 @@ PORTALS = table("portals", column("id", Integer), column("member_id", String),
 ACCOUNTS = table("provider_accounts", column("poll_not_before", DateTime), column("skip_until", DateTime))
 
 
-class FakeSmsc:
-    """SMSC.ru's HTTP API with chaos on send.php and status.php (balance.php is spared: settings save)."""
+class ChaosDraw:
+    """The fake SMSC's `trouble`: which send.php and status.php requests get hurt (balance.php is spared: settings
+    save). Drawn from (seed, script, id, how many times this id was asked), so which request gets hurt does not
+    depend on thread timing."""
 
     def __init__(self, seed):
         self.seed = seed
         self.lock = threading.Lock()
-        self.sends = defaultdict(list)  # Bitrix message id (from the text) -> SMSC ids of every accepted send
-        self.delivered = set()  # SMSC ids accepted at least once: status 1 at once
-        self.requests_seen = Counter()  # (script, key) -> how many times asked, for the chaos draw
-        self.injected = Counter()  # (kind, script) -> count
+        self.requests_seen = Counter()  # (script, id) -> how many times asked
+        self.injected = Counter()  # (trouble, script) -> count
 
-    def wsgi_app(self):
-        app = Flask("fake_smsc")
-        app.post("/sys/<script>")(self.handle)
-        return app
-
-    def chaos_for(self, script, key):
-        """None, "http_500", "timeout_processed" or "timeout_unprocessed". Drawn from (seed, script, key, how
-        many times this key was asked), so which request gets hurt does not depend on thread timing."""
+    def __call__(self, request: Request):
+        script = request.last_segment
+        if script not in ("send.php", "status.php"):
+            return None
+        key = request.form().get("id", "")
         with self.lock:
             self.requests_seen[script, key] += 1
             nth = self.requests_seen[script, key]
         draw = random.Random(f"{self.seed}:{script}:{key}:{nth}").random()
-        if draw < HTTP_500_RATE:
-            return "http_500"
-        if draw < HTTP_500_RATE + TIMEOUT_RATE / 2:
-            return "timeout_processed"
-        if draw < HTTP_500_RATE + TIMEOUT_RATE:
-            return "timeout_unprocessed"
-        return None
-
-    def handle(self, script):
-        form = request.form
-        if form.get("fmt") != "3" or (form.get("login"), form.get("psw")) != (SMSC_LOGIN, SMSC_PASSWORD):
-            return jsonify(error="authorise error", error_code=2)
-        if script == "balance.php":
-            return jsonify(balance="100.00", currency="RUB")
-        answer = {"send.php": self.send, "status.php": self.status}.get(script)
-        if answer is None:
-            return jsonify(error="parameters error", error_code=1)
-        chaos = self.chaos_for(script, form.get("id", ""))
-        if chaos:
+        trouble = (HTTP_500 if draw < HTTP_500_RATE
+                   else ANSWER_LOST if draw < HTTP_500_RATE + TIMEOUT_RATE / 2
+                   else UNANSWERED if draw < HTTP_500_RATE + TIMEOUT_RATE
+                   else None)
+        if trouble:
             with self.lock:
-                self.injected[chaos, script] += 1
-        if chaos == "http_500":
-            return "Internal Server Error", 500
-        body = answer(form) if chaos != "timeout_unprocessed" else None
-        if chaos:
-            time.sleep(TIMEOUT_SLEEP)  # the app has given up waiting: whatever we answer now is lost
-            return "Gateway Timeout", 504
-        return jsonify(body)
+                self.injected[trouble, script] += 1
+        return trouble
 
-    def send(self, form):
-        if not form.get("phones", "").isdigit() or not form.get("id"):
-            return {"error": "invalid number", "error_code": 7}
-        bitrix_id = form.get("mes", "").removeprefix(TEXT_PREFIX)
-        with self.lock:
-            self.sends[bitrix_id].append(form["id"])
-            self.delivered.add(form["id"])
-        return {"id": form["id"], "cnt": 1, "cost": "1.40", "balance": "100.00"}
 
-    def status(self, form):
-        ids, phones = form.get("id", "").split(","), form.get("phone", "").split(",")
-        if len(ids) != len(phones):
-            return {"error": "parameters error", "error_code": 1}
-        with self.lock:
-            codes = [1 if smsc_id in self.delivered else -3 for smsc_id in ids]
-        if len(ids) == 1:  # no trailing comma: SMSC's single-message shape
-            return {"status": 1, "err": 0} if codes[0] == 1 else {"error": "message not found", "error_code": 3}
-        return [{"status": code, "err": 0, "id": smsc_id, "phone": phone, "last_timestamp": int(time.time())}
-                for smsc_id, phone, code in zip(ids[:-1], phones[:-1], codes[:-1], strict=True) if smsc_id]
+def chaotic_smsc(site, seed):
+    """SMSC on `site`, every message delivered at once, hurt as ChaosDraw says."""
+    smsc = site.add(FakeSmsc(login=SMSC_LOGIN, password=SMSC_PASSWORD, base=f"{site.url}/sys/"))
+    smsc.initial_status = (1, 0)
+    smsc.trouble = ChaosDraw(seed)
+    return smsc
+
+
+def sends_by_message(smsc):
+    """Bitrix24 message id (from the text) -> the SMSC ids of every accepted send of it."""
+    sends = defaultdict(list)
+    with smsc.lock:
+        for sent in smsc.sent:
+            sends[sent["mes"].removeprefix(TEXT_PREFIX)].append(sent["id"])
+    return sends
 
 
 class DatabaseOutage:
@@ -245,19 +221,19 @@ class DatabaseOutage:
                 f"calls answered meanwhile: {dict(self.during) or 0}; slowest answer of the run: {self.slowest:.1f} s")
 
 
-def post_handler_calls(app_url, bitrix, portal, application_token, count, threads, seed, outage=None):
+def post_handler_calls(app_url, portal, application_token, count, threads, seed, outage=None):
     """Post `count` SMS from `threads` threads. Returns (accepted message ids, Counter of other outcomes)."""
     rng = random.Random(seed)
     run_tag = secrets.token_hex(8)  # distinct ids even in a reused database
     calls = [(f"{run_tag}{n:016x}", f"+7916{rng.randrange(10 ** 7):07d}") for n in range(count)]
-    access, _ = bitrix.issue(portal, "1")
+    access, _ = portal.issue("1")
 
     def post(call):
         message_id, phone = call
         began = time.monotonic()
         try:
-            answer = requests.post(f"{app_url}/handler", timeout=30,
-                                   data=handler_form(bitrix, portal, access, application_token, message_id, phone))
+            form = portal.handler_form(message_id, phone, TEXT_PREFIX + message_id, access, application_token)
+            answer = requests.post(f"{app_url}/handler", data=form, timeout=30)
         except requests.RequestException as exc:
             outcome = type(exc).__name__
         else:
@@ -321,15 +297,16 @@ def report(accepted, rejected, quiet, passes, seconds, smsc, portal, messages):
     """Print the detail lines and the summary line; return whether the run passed."""
     accepted_ids = set(accepted)
     last_reported = {mid: updates[-1] for mid, updates in portal.status_updates.items() if updates}
-    sent = {mid for mid, sends in smsc.sends.items() if sends}
-    duplicated = {mid for mid, sends in smsc.sends.items() if len(sends) > 1}
+    sends = sends_by_message(smsc)
+    sent = {mid for mid, ids in sends.items() if ids}
+    duplicated = {mid for mid, ids in sends.items() if len(ids) > 1}
     failed = {mid for mid in accepted_ids if last_reported.get(mid) == "failed"}
     lost = {mid for mid in accepted_ids if mid not in sent and mid not in failed}
     final_reported = {mid for mid in accepted_ids if last_reported.get(mid) in FINAL}
     by_id = {m["bitrix_message_id"]: m for m in messages}
 
-    injected = ", ".join(f"{script} {kind}={n}" for (kind, script), n in sorted(smsc.injected.items())) or "none"
-    print(f"chaos injected: {injected}")
+    injected = ", ".join(f"{script} {kind}={n}" for (kind, script), n in sorted(smsc.trouble.injected.items()))
+    print(f"chaos injected: {injected or 'none'}")
     print(f"handler calls not accepted: {dict(rejected) or 0}")
     print(f"final states: {dict(Counter(m['state'] for m in messages))}")
     print(f"sent but reported failed: {len(sent & failed)}")
@@ -339,7 +316,7 @@ def report(accepted, rejected, quiet, passes, seconds, smsc, portal, messages):
             print(f"{title} ({len(ids)}), first ones:")
             for mid in sorted(ids)[:10]:
                 if mid in by_id:
-                    print(describe(by_id[mid], smsc.sends.get(mid, []), portal.status_updates.get(mid, [])))
+                    print(describe(by_id[mid], sends.get(mid, []), portal.status_updates.get(mid, [])))
                 else:
                     print(f"  {mid}: not stored by the app")
     if not quiet:
@@ -372,25 +349,25 @@ def main():
     database_url = args.database_url or f"sqlite:///{workdir}/chaos.sqlite3"
     if args.database_url:
         empty_database(database_url)
-    bitrix, smsc = FakeBitrix(), FakeSmsc(args.seed)
-    portal = bitrix.portals[0]
-    servers, app, engine = [], None, None
+    sites, app, engine = [], None, None
     outage = None
     if args.db_outage > 0:
         outage = DatabaseOutage(database_url, args.db_outage, max(1, args.count // 3), args.admin_database)
     try:
-        servers.append(bitrix.serve())
-        smsc_server, smsc_url = serve(smsc.wsgi_app())
-        servers.append(smsc_server)
-        app = AppUnderTest(workdir, database_url, bitrix.base_url,
-                           {"SMSC_API_URL": f"{smsc_url}/sys/", "HTTP_TIMEOUT": str(APP_HTTP_TIMEOUT)})
+        # A lost answer comes as a 504 once the app has given up waiting.
+        bitrix_site, smsc_site = LoopbackSite(), LoopbackSite(lost_answer_seconds=TIMEOUT_SLEEP)
+        sites += [bitrix_site, smsc_site]
+        portal = serve_bitrix(bitrix_site, 1, "chaos").portals[0]
+        smsc = chaotic_smsc(smsc_site, args.seed)
+        app = AppUnderTest(workdir, database_url, bitrix_site.url,
+                           {"SMSC_API_URL": f"{smsc_site.url}/sys/", "HTTP_TIMEOUT": str(APP_HTTP_TIMEOUT)})
         app.start()
         application_token = secrets.token_hex(16)
         smsc_provider = {"kind": "smsc", "sender": "",
                          "credentials": {"login": SMSC_LOGIN, "password": SMSC_PASSWORD}}
-        install_portal(app.url, bitrix, portal, application_token, [smsc_provider])
-        accepted, rejected = post_handler_calls(app.url, bitrix, portal, application_token, args.count,
-                                                args.threads, args.seed, outage)
+        install_portal(app.url, portal, application_token, [smsc_provider])
+        accepted, rejected = post_handler_calls(app.url, portal, application_token, args.count, args.threads,
+                                                args.seed, outage)
         if outage is not None:
             outage.wait()
             print(outage.summary())
@@ -406,7 +383,8 @@ def main():
             outage.end()
         if app is not None:
             app.stop()
-        stop_servers(servers)
+        for site in sites:
+            site.close()
         if engine is not None:
             engine.dispose()
         if args.keep:

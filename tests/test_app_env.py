@@ -57,7 +57,7 @@ def test_the_documented_values_start(monkeypatch, tmp_path, environment_restored
     given = {key: "x" for key in ("SECRET_KEY", "ENCRYPTION_KEYS", "B24_CLIENT_ID", "B24_CLIENT_SECRET",
                                   "PUBLIC_URL")}
     settings = load_settings(str(tmp_path / "instance"), given)
-    assert (settings["APP_ENV"], settings["ENABLE_LOG_PROVIDER"]) == (name, log_provider)
+    assert (settings.app_env, settings.enable_log_provider) == (name, log_provider)
 
 
 def test_testing_reads_no_dotenv_and_keeps_no_secrets_in_instance(monkeypatch, tmp_path, environment_restored):
@@ -67,13 +67,13 @@ def test_testing_reads_no_dotenv_and_keeps_no_secrets_in_instance(monkeypatch, t
 
     settings = load_settings(str(tmp_path / "instance"))
 
-    assert settings["APP_ENV"] == "testing"
-    assert (settings["B24_OAUTH_URL"], settings["B24_CLIENT_ID"], settings["METRICS_TOKEN"]) == (OFFICIAL_OAUTH, "", "")
+    assert settings.app_env == "testing"
+    assert (settings.b24_oauth_url, settings.b24_client_id, settings.metrics_token) == (OFFICIAL_OAUTH, "", "")
     assert "B24_CLIENT_ID" not in os.environ
     # Secrets of its own, made for this app alone: instance/ (the developer's, in a real checkout) is not touched.
-    assert settings["SECRET_KEY"] and settings["ENCRYPTION_KEYS"] and settings["DEVELOPMENT_SECRETS"] == []
+    assert settings.secret_key and settings.encryption_keys and settings.development_secrets == ()
     assert not list(tmp_path.glob("instance/*"))
-    assert load_settings(str(tmp_path / "instance"))["SECRET_KEY"] != settings["SECRET_KEY"]
+    assert load_settings(str(tmp_path / "instance")).secret_key != settings.secret_key
 
 
 def test_development_reads_the_dotenv_beside_instance(monkeypatch, tmp_path, environment_restored):
@@ -85,19 +85,20 @@ def test_development_reads_the_dotenv_beside_instance(monkeypatch, tmp_path, env
 
     settings = load_settings(str(tmp_path / "instance"))
 
-    assert settings["APP_ENV"] == "development"
-    assert settings["B24_OAUTH_URL"] == "http://localhost:8000/demo/bitrix/oauth"
-    assert settings["B24_CLIENT_ID"] == "local.b24smsdemo00000.00000000"
+    assert settings.app_env == "development"
+    assert settings.b24_oauth_url == "http://localhost:8000/demo/bitrix/oauth"
+    assert settings.b24_client_id == "local.b24smsdemo00000.00000000"
 
 
-def test_the_app_under_test_has_only_the_suites_settings(app, database_url):
+def test_the_app_under_test_has_only_the_suites_settings(services, database_url):
     """Run on its own by the test below, in a developer's environment; here, in the suite's."""
-    assert app.config["APP_ENV"] == "testing"
-    assert app.config["DATABASE_URL"] == database_url
-    assert (app.config["B24_OAUTH_URL"], app.config["METRICS_TOKEN"]) == (OFFICIAL_OAUTH, "")
-    assert app.config["HTTP_TIMEOUT"] == 5 and app.config["RETENTION_DAYS"] == 90
-    assert app.config["ENABLE_LOG_PROVIDER"] is True
-    assert not [name for name in app.config if name.endswith("_API_URL")]
+    settings = services.settings
+    assert settings.app_env == "testing"
+    assert settings.database_url == database_url
+    assert (settings.b24_oauth_url, settings.metrics_token) == (OFFICIAL_OAUTH, "")
+    assert settings.http_timeout == 5 and settings.retention_days == 90
+    assert settings.enable_log_provider is True
+    assert not settings.api_urls
     assert [name for name in os.environ if is_setting(name) or name.startswith("B24_")] == ["APP_ENV"]
 
 
@@ -122,3 +123,24 @@ def test_the_stand_ins_page_says_where_its_settings_go(client):
 
     assert ".env" in page and "restart make run" in page
     assert "development defaults" not in page  # they are not: the defaults are Bitrix24's own OAuth server
+
+
+@pytest.mark.parametrize("misspelled", ["HTTP_TIMOUT", "SENDERCODE", "DEVELOPMENT_SECRETS", "B24_CLIENTID"])
+def test_a_misspelled_setting_stops_start_up_naming_it(tmp_path, misspelled):
+    with pytest.raises(ConfigError) as caught:
+        create_app({misspelled: "5"}, instance_path=tmp_path / "instance")
+
+    assert misspelled in str(caught.value)
+
+
+def test_a_misspelled_b24_variable_in_the_environment_stops_start_up(monkeypatch, tmp_path):
+    monkeypatch.setenv("B24_CLIENT_SECRETS", "the-secret")
+
+    with pytest.raises(ConfigError, match="B24_CLIENT_SECRETS"):
+        load_settings(str(tmp_path / "instance"))
+
+
+def test_flask_keeps_only_what_flask_reads(app):
+    assert app.config["TESTING"] is True
+    assert (app.config["SECRET_KEY"], app.config["MAX_CONTENT_LENGTH"]) == ("test-secret-key", 256 * 1024)
+    assert not [name for name in app.config if name in ("APP_ENV", "DATABASE_URL", "SENDER_CODE", "HTTP_TIMEOUT")]

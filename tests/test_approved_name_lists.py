@@ -4,11 +4,14 @@
 import pytest
 
 from b24sms import http_client, providers
+from b24sms.config import Settings
 from b24sms.providers import approved_names
-from tests.fake_exolve import EXOLVE
-from tests.fake_p1sms import P1SMS
-from tests.fake_providers import PROSTOR, SMSAERO, SMSC
-from tests.fake_smsru import SMSRU
+from tests.fakes.exolve import EXOLVE
+from tests.fakes.p1sms import P1SMS
+from tests.fakes.prostor import PROSTOR
+from tests.fakes.smsaero import SMSAERO
+from tests.fakes.smsc import SMSC
+from tests.fakes.smsru import SMSRU
 
 # kind -> (HTTP method, the provider's API base, the list's path, the answer around the list)
 LISTS = {
@@ -24,8 +27,7 @@ MISSING = object()  # the list's key left out of the answer
 
 def provider(kind):
     base = LISTS[kind][1]
-    return providers.build(kind, {}, "SHOP", {"HTTP_TIMEOUT": 3, f"{kind.upper()}_API_URL": base},
-                           http=http_client.build())
+    return providers.build(kind, {}, "SHOP", Settings(http_timeout=3, api_urls={kind: base}), http_client.build())
 
 
 def names_from(rsps, kind, listed):

@@ -3,8 +3,7 @@ import pytest
 from sqlalchemy import select
 
 from b24sms.store.models import ProviderAccount
-from tests.helpers import PROSTOR_SETTINGS, SMSC_SETTINGS, bearer, run_job, save_providers
-from tests.test_settings_api import installed
+from tests.helpers import PROSTOR_SETTINGS, SMSC_SETTINGS, bearer, installed, run_job, save_providers
 
 
 def thresholds(client, token):
@@ -13,7 +12,7 @@ def thresholds(client, token):
 
 
 def test_thresholds_are_saved_kept_when_not_named_and_cleared_with_null(client, bitrix, prostor, smsc):
-    token = installed(client, bitrix)
+    token = installed(client, bitrix, lang="en")
 
     saved = save_providers(client, token, [{**PROSTOR_SETTINGS, "balance_threshold": 200},
                                            {**SMSC_SETTINGS, "balance_threshold": "50,5"}])
@@ -26,7 +25,7 @@ def test_thresholds_are_saved_kept_when_not_named_and_cleared_with_null(client, 
 
 @pytest.mark.parametrize("value", [-1, "lots", True, [100], {"amount": 1}, 1e13, "NaN"])
 def test_a_bad_threshold_is_400_naming_the_field_before_any_provider_is_asked(client, bitrix, prostor, value):
-    token = installed(client, bitrix)
+    token = installed(client, bitrix, lang="en")
     asked = len(prostor.requests)
 
     response = save_providers(client, token, [{**PROSTOR_SETTINGS, "balance_threshold": value}])
@@ -38,7 +37,7 @@ def test_a_bad_threshold_is_400_naming_the_field_before_any_provider_is_asked(cl
 
 
 def test_balance_entries_carry_the_threshold_and_whether_the_balance_is_below_it(client, bitrix, prostor, smsc):
-    token = installed(client, bitrix)
+    token = installed(client, bitrix, lang="en")
     save_providers(client, token, [{**PROSTOR_SETTINGS, "balance_threshold": 200},  # Prostor has 120.50
                                    {**SMSC_SETTINGS, "balance_threshold": 50}])  # SMSC has 98.60
 
@@ -51,7 +50,7 @@ def test_balance_entries_carry_the_threshold_and_whether_the_balance_is_below_it
 
 
 def test_an_unknown_balance_is_never_low(client, bitrix, prostor):
-    token = installed(client, bitrix)
+    token = installed(client, bitrix, lang="en")
     save_providers(client, token, [{**PROSTOR_SETTINGS, "balance_threshold": 200}])
     prostor.fail_next.append(503)
 
@@ -62,7 +61,7 @@ def test_an_unknown_balance_is_never_low(client, bitrix, prostor):
 
 
 def test_a_changed_threshold_is_checked_at_the_next_pass(client, db, bitrix, prostor, runner):
-    token = installed(client, bitrix)
+    token = installed(client, bitrix, lang="en")
     save_providers(client, token, [{**PROSTOR_SETTINGS, "balance_threshold": 10}])
     run_job(runner)
     with db.session() as session:

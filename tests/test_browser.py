@@ -15,19 +15,23 @@ from sqlalchemy import select, update
 from b24sms import create_app, demo, providers
 from b24sms.flows import jobs
 from b24sms.store.models import Message, Portal, ProviderAccount, utcnow
-from scripts.loopback_fakes import PROSTOR_LOGIN, PROSTOR_PASSWORD, FakeProstor, LoopbackServer, free_port
-from tests.conftest import ENCRYPTION_KEY, empty_tables, on_postgres
+from tests.conftest import ENCRYPTION_KEY, empty_tables, on_postgres, services_of
+from tests.fakes.prostor import FakeProstor
+from tests.fakes.serving import LoopbackServer, LoopbackSite, free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # One folder per database: CI runs the SQLite and the PostgreSQL suites at once.
 SHOTS = (Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
          / ("postgresql" if on_postgres() else "sqlite"))
-BX24_STAND_IN = (Path(__file__).resolve().parent.parent / "static" / "demo" / "bx24.js").read_text()
+BX24_STAND_IN = (Path(__file__).resolve().parent.parent / "b24sms" / "static" / "demo" / "bx24.js").read_text()
 # Words a Russian page may show in Latin letters: brand and product names, units, formats.
 LATIN_ALLOWED = {"b24sms", "prostor", "sms", "smsc", "aero", "twilio", "api", "csv", "email", "sid", "auth",
                  "token", "account", "bitrix24", "local", "demo", "shop", "shop2", "http", "https", "url", "crm",
                  "e.164", "rub", "mg", "ac", "lk", "ru", "cabinet", "console", "com", "smsaero", "www", "bench",
                  "id"}  # "id": the field name api_id
+
+PROSTOR_LOGIN, PROSTOR_PASSWORD = "bench", "bench-pass"
+LOG_REFRESH_MS = 5000  # b24sms/static/log.js: how often the log reloads while a message moves
 
 # CI sets B24SMS_REQUIRE_BROWSER=1: there a missing Chromium fails the run instead of skipping these tests.
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and os.environ.get("B24SMS_REQUIRE_BROWSER") != "1",
@@ -36,11 +40,14 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and os.environ.get("
 
 @pytest.fixture
 def prostor_server():
-    fake = FakeProstor()
-    server, url = fake.serve()
+    """Prostor SMS on loopback: SHOP and SHOP2 approved, every message delivered as soon as it is taken."""
+    site = LoopbackSite()
+    url = f"{site.url}/messages/v2/"
+    fake = site.add(FakeProstor(login=PROSTOR_LOGIN, password=PROSTOR_PASSWORD, base=url))
+    fake.initial_status = "delivered"
+    fake.senders = [{"name": name, "status": "active", "info": ""} for name in ("SHOP", "SHOP2")]
     yield fake, url
-    server.shutdown()
-    server.server_close()
+    site.close()
 
 
 @pytest.fixture
@@ -56,11 +63,12 @@ def live_app(database_url, tmp_path, prostor_server):
         "HTTP_TIMEOUT": 5,
     }, instance_path=tmp_path / "instance")  # development reads the `.env` beside it: not the developer's
     server = LoopbackServer("127.0.0.1", port, app)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # shutdown() waits for the loop's next look at it: every 50 ms, not the default half second.
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     yield app, base
     server.shutdown()
     server.server_close()
-    app.extensions["b24sms.sender"].wait_idle(30)
+    services_of(app).outbox.wait_idle(30)
     empty_tables(app)
 
 
@@ -70,7 +78,8 @@ def browser(language):
     from playwright.sync_api import sync_playwright
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            f"--lang={language}", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            f"--lang={language}", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking",
             "--disable-component-update", "--disable-sync"])
         yield chromium
         chromium.close()
@@ -82,6 +91,7 @@ class Tab:
     def __init__(self, browser, language):
         self.context = browser.new_context(locale="ru-RU" if language == "ru" else "en-US",
                                            timezone_id="Europe/Moscow", viewport={"width": 1000, "height": 900})
+        self.context.clock.install()  # the page's timers run in real time, until the test moves them on
         self.page = self.context.new_page()
         self.language, self.shots, self.errors = language, 0, []
         self.expected_refusal = None  # a URL part whose 4xx answer the test asked for (the browser logs it)
@@ -110,18 +120,19 @@ class Tab:
         text = self.page.inner_text("body")
         words = {word.lower().strip(".") for word in re.findall(r"[A-Za-z][A-Za-z0-9.]*", text)}
         # Domains (demo.bitrix24.local, smsc.ru) are names too.
-        brands = {word.lower() for cls in providers.PROVIDERS.values() for word in re.findall(r"[A-Za-z0-9]+", cls.title)}
+        brands = {word.lower() for cls in providers.PROVIDERS.values()
+                  for word in re.findall(r"[A-Za-z0-9]+", cls.title)}
         return sorted(word for word in words if word not in LATIN_ALLOWED | brands and "." not in word
                       and not re.fullmatch(r"[a-z]?\d+", word))
 
 
 def _job_pass(app):
     """One job pass, first polls made due at once (the first status check waits 30 s otherwise)."""
-    database = app.extensions["b24sms.db"]
+    database = services_of(app).db
     with database.session() as session:
         session.execute(update(Message).where(Message.due_at.is_not(None)).values(due_at=utcnow()))
         session.commit()
-    return jobs.run_once(database, app.config, app.extensions["b24sms.http"])
+    return jobs.run_once(services_of(app))
 
 
 WORDS = {
@@ -145,7 +156,7 @@ def test_an_admin_installs_configures_two_providers_and_two_senders_and_reads_th
 
     # First run: Bitrix24 opens the install page; the most used provider's form is ready, the intro is shown.
     page.goto(f"{base}/demo/bitrix/portal?LANG={language}&install=1")
-    most_used = next(iter(providers.offered(app.config)))
+    most_used = next(iter(providers.offered(services_of(app).settings)))
     page.wait_for_selector(f"#chain li[data-kind={most_used}]")
     assert page.is_visible("#intro") and page.is_visible("#cabinets a")
     assert page.is_visible(f"text={words['unsaved']}")
@@ -188,6 +199,7 @@ def test_an_admin_installs_configures_two_providers_and_two_senders_and_reads_th
     page.wait_for_selector(f"#messages td:has-text('{words['test']}')")
     _job_pass(app)
     _job_pass(app)
+    page.clock.fast_forward(LOG_REFRESH_MS)  # the log's next refresh comes now, not seconds later
     page.wait_for_selector(f"#messages td.status-delivered:has-text('{words['delivered']}')", timeout=15000)
     tab.shot("log-after-job")
     # The frame is resized to the page whenever its height changed (Bitrix24 does not do it by itself).
@@ -211,7 +223,7 @@ def test_an_admin_installs_configures_two_providers_and_two_senders_and_reads_th
     page.wait_for_selector("#settings-saved:visible")
     kinds = page.eval_on_selector_all("#chain li", "items => items.map(function (li) { return li.dataset.kind; })")
     assert kinds == ["log", "prostor"]
-    with app.extensions["b24sms.db"].session() as session:
+    with services_of(app).db.session() as session:
         portal = session.scalars(select(Portal).where(Portal.member_id == demo.DEMO_MEMBER_ID)).one()
         chain = session.scalars(select(ProviderAccount.kind).where(ProviderAccount.portal_id == portal.id,
                                                                    ProviderAccount.position.is_not(None))
@@ -222,7 +234,7 @@ def test_an_admin_installs_configures_two_providers_and_two_senders_and_reads_th
     # The pause switch: the portal says so at once, and a second click resumes.
     page.check("#paused")
     page.wait_for_selector(f"#portal-status:has-text('{words['paused']}')")
-    with app.extensions["b24sms.db"].session() as session:
+    with services_of(app).db.session() as session:
         assert session.scalars(select(Portal.paused).where(Portal.member_id == demo.DEMO_MEMBER_ID)).one() is True
     tab.shot("paused")
     page.uncheck("#paused")

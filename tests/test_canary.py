@@ -3,43 +3,17 @@ telling cron (exit code, one line) when a duty failed or the keys cannot read th
 import logging
 import threading
 
-import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import Text, func, select, type_coerce, update
+from sqlalchemy import Text, select, type_coerce, update
 
-from b24sms import cli, create_app
-from b24sms.store import canary, crypto
+from b24sms import cli
+from b24sms.store import canary
 from b24sms.store.models import EncryptionCanary, Portal
-from tests.conftest import ENCRYPTION_KEY, PUBLIC_URL
-from tests.fakes import CLIENT_ID, CLIENT_SECRET
+from tests.conftest import ENCRYPTION_KEY, services_of
 from tests.helpers import PROSTOR_SETTINGS, install_with_chain, run_job
+from tests.helpers.rows import canary_rows
 
 OTHER_KEY = Fernet.generate_key().decode()
-
-
-@pytest.fixture
-def app_with_keys(app, database_url):
-    """Another process of the app on the suite's database, started with the ENCRYPTION_KEYS given. The keys are
-    process-wide (crypto.configure), so the app created last decides which keys encrypt and decrypt. (It needs
-    `app`, whose teardown empties the tables: no canary written here outlives the test.)"""
-    made = []
-
-    def make(keys, url=database_url, **settings):
-        other = create_app({"TESTING": True, "DATABASE_URL": url, "SECRET_KEY": "test-secret-key",
-                            "ENCRYPTION_KEYS": keys, "B24_CLIENT_ID": CLIENT_ID, "B24_CLIENT_SECRET": CLIENT_SECRET,
-                            "PUBLIC_URL": PUBLIC_URL, **settings})
-        made.append(other)
-        return other
-
-    yield make
-    for other in made:
-        other.extensions["b24sms.db"].engine.dispose()
-    crypto.configure(ENCRYPTION_KEY)
-
-
-def canary_rows(db):
-    with db.session() as session:
-        return session.scalar(select(func.count()).select_from(EncryptionCanary))
 
 
 def raw_canary(db):
@@ -82,9 +56,9 @@ def test_start_up_on_an_unmigrated_database_does_not_crash(app_with_keys, tmp_pa
     answer = fresh.test_client().get("/healthz")
     assert (answer.status_code, answer.get_json()["error"]) == (503, "database_not_migrated")
 
-    fresh.extensions["b24sms.db"].upgrade()
+    services_of(fresh).db.upgrade()
     migrated = app_with_keys(ENCRYPTION_KEY, url=url)
-    assert canary_rows(migrated.extensions["b24sms.db"]) == 1
+    assert canary_rows(services_of(migrated).db) == 1
     assert migrated.test_client().get("/healthz").status_code == 200
 
 

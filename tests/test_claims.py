@@ -10,19 +10,28 @@ import pytest
 from sqlalchemy import update
 
 from b24sms.flows import messaging, sending
+from b24sms.flows.provider_health import PassGate
 from b24sms.flows.workers import Workers
 from b24sms.rules.lifecycle import MessageState
 from b24sms.store import claims
 from b24sms.store.models import Message, Portal, utcnow
-from tests.conftest import on_postgres
-from tests.helpers import handler_path, install_with_prostor, make_due, message_id, run_job, stored
-from tests.test_web_sender import _payload, wait_for
+from tests.conftest import on_postgres, services_of
+from tests.helpers import (
+    handler_path,
+    handler_payload,
+    install_with_prostor,
+    make_due,
+    message_id,
+    run_job,
+    stored,
+    wait_for,
+)
 
 
 def store(app, db, bitrix, n):
     with db.session() as session:
-        message, _ = messaging.store_handler_call(session, app.config, _payload(bitrix, message_id(n)), None,
-                                                  handler_path(db).rsplit("/", 1)[1])
+        message, _ = messaging.store_handler_call(services_of(app), session, handler_payload(bitrix, message_id(n)),
+                                                  None, handler_path(db).rsplit("/", 1)[1])
         return message.id
 
 
@@ -50,18 +59,18 @@ def test_a_runner_whose_lease_was_taken_over_mid_call_writes_nothing(app, client
     install_with_prostor(client, bitrix)
     message_row = store(app, db, bitrix, 1)
     prostor.slow_answers = threading.Event()
-    http = app.extensions["b24sms.http"]
+    services = services_of(app)
 
     def first_runner():
         with db.session() as session:
             claim = sending.claim_named(session, [message_row], utcnow())
-            return sending.send_held(session, app.config, claim, http)
+            return sending.send_held(services, session, claim, PassGate())
 
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(first_runner)
         wait_for(lambda: prostor.answers_waiting == 1)  # Prostor took it; its answer is slow
         lease_runs_out(db)
-        workers = Workers(db, 2, 30)  # the second runner: it finds the message stuck in `sending`
+        workers = Workers(services)  # the second runner: it finds the message stuck in `sending`
         assert sending.recover_stuck(workers) == 1
         workers.close()
         assert stored(db, 1).state == MessageState.RECONCILING
@@ -80,7 +89,7 @@ def test_after_a_takeover_the_message_is_settled_once_and_sent_once(app, client,
 
     def first_runner():
         with db.session() as session:
-            return sending.send(session, app.config, message_row, app.extensions["b24sms.http"])
+            return sending.send(services_of(app), session, message_row)
 
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(first_runner)

@@ -8,7 +8,7 @@ from sqlalchemy import func, select, update
 
 from b24sms.bitrix.portal_tokens import PortalTokens
 from b24sms.store.models import Message, Portal, utcnow
-from tests.conftest import on_postgres
+from tests.conftest import on_postgres, services_of
 from tests.helpers import handler_form, handler_path, install_with_prostor, message_id, without_auth
 
 pytestmark = pytest.mark.skipif(not on_postgres(), reason="row locks are tested on PostgreSQL")
@@ -27,7 +27,7 @@ def test_four_concurrent_refreshers_make_one_refresh_request(app, client, db, bi
     portal_id = installed_with_an_expired_token(client, db, bitrix)
 
     def refresh(_):
-        return PortalTokens(db, portal_id, app.config, app.extensions["b24sms.http"]).access_token()
+        return PortalTokens(services_of(app), portal_id).access_token()
 
     with ThreadPoolExecutor(4) as pool:
         tokens = list(pool.map(refresh, range(4)))
@@ -70,7 +70,7 @@ def test_two_job_runners_over_500_messages_poll_and_report_each_once(app, client
     bitrix.calls.clear()
 
     with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(lambda _: jobs.run_once(db, app.config, http=app.extensions["b24sms.http"]), range(2)))
+        results = list(pool.map(lambda _: jobs.run_once(services_of(app)), range(2)))
 
     assert sum(r.status_changes for r in results) == 500
     assert sum(r.reported for r in results) == 500
@@ -90,7 +90,7 @@ def test_a_slow_token_refresh_does_not_hold_up_handler_calls(app, client, db, bi
 
     bitrix.before_refresh = slow_oauth_server
     with ThreadPoolExecutor(1) as pool:
-        refreshed = pool.submit(PortalTokens(db, portal_id, app.config, app.extensions["b24sms.http"]).access_token)
+        refreshed = pool.submit(PortalTokens(services_of(app), portal_id).access_token)
         assert refresh_started.wait(15)
         response = app.test_client().post(handler_path(db), data=without_auth(handler_form(bitrix, message_id(1))))
         handler_answered.set()

@@ -10,7 +10,7 @@ from b24sms.bitrix.forms import FormError, build_query, parse
 from b24sms.config import ConfigError
 from b24sms.store import crypto, keys
 from b24sms.store.models import Portal, ProviderAccount
-from tests.conftest import ENCRYPTION_KEY
+from tests.conftest import ENCRYPTION_KEY, services_of
 from tests.helpers import PROSTOR_SETTINGS, TWILIO_SETTINGS, install_with_chain
 
 
@@ -62,7 +62,7 @@ def development_environment(monkeypatch, tmp_path):
     yield lambda **settings: made.append(
         create_app({"DATABASE_URL": url, **settings}, instance_path=tmp_path / "instance")) or made[-1]
     for app in made:
-        app.extensions["b24sms.db"].engine.dispose()
+        services_of(app).db.engine.dispose()
     crypto.configure(ENCRYPTION_KEY)
 
 
@@ -76,8 +76,9 @@ def test_generated_development_keys_are_announced_loudly_once(development_enviro
 
     [warning] = development_warnings(caplog)
     assert "SECRET_KEY and ENCRYPTION_KEYS from instance/" in warning and "APP_ENV=production" in warning
-    assert app.config["ENCRYPTION_KEYS"] == (tmp_path / "instance" / "encryption_key").read_text().strip()
-    assert app.config["ENCRYPTION_KEYS"] not in caplog.text and app.config["SECRET_KEY"] not in caplog.text
+    settings = services_of(app).settings
+    assert settings.encryption_keys == (tmp_path / "instance" / "encryption_key").read_text().strip()
+    assert settings.encryption_keys not in caplog.text and settings.secret_key not in caplog.text
 
 
 def test_given_keys_are_not_announced(development_environment, caplog):
@@ -91,7 +92,7 @@ def test_keys_rotate_re_encrypts_everything_and_the_old_key_can_go(app, client, 
     with db.session() as session:
         callback_secret = session.scalars(select(ProviderAccount.callback_secret).where(
             ProviderAccount.kind == "twilio")).one()
-    old_key = app.config["ENCRYPTION_KEYS"]
+    old_key = services_of(app).settings.encryption_keys
     new_key = Fernet.generate_key().decode()
     crypto.configure(f"{new_key},{old_key}")
 

@@ -21,7 +21,7 @@ from b24sms.demo.state import state_of
 from b24sms.rules.lifecycle import MessageState
 from b24sms.store.models import Message, Portal
 from b24sms.web import session_tokens
-from tests.conftest import ENCRYPTION_KEY, PUBLIC_URL, empty_tables, settled
+from tests.conftest import ENCRYPTION_KEY, PUBLIC_URL, empty_tables, services_of, settled
 from tests.helpers import bearer, make_due, run_job, save_providers
 
 STAND_IN = PUBLIC_URL + "/demo/bitrix"
@@ -86,7 +86,7 @@ def test_demo_shows_the_settings_page_of_the_demo_portal_with_its_panel(client, 
     assert "make jobs" in page
     # A first run opens with the provider that works without an account anywhere.
     assert '"first_choice": "log"' in page
-    session = session_tokens.read(app.config["SECRET_KEY"], f"Bearer {token}")
+    session = session_tokens.read(services_of(app).settings.secret_key, f"Bearer {token}")
     assert (session.user_id, session.is_admin, session.language) == ("1", True, language)
     with db.session() as db_session:
         portal = db_session.get(Portal, session.portal_id)
@@ -109,14 +109,14 @@ def test_demo_is_idempotent_and_its_token_needs_no_refresh(client, db, loopback,
     open_demo(client)
     with db.session() as session:
         portal = session.scalars(select(Portal)).one()
-        claims = tokens.read(app.config, portal.access_token)
+        claims = tokens.read(services_of(app).settings, portal.access_token)
         assert claims.admin and claims.expires > time.time() + 5 * 365 * 24 * 3600
-        assert portal.application_token == tokens.application_token(app.config)
+        assert portal.application_token == tokens.application_token(services_of(app).settings)
 
 
 def test_admin_0_shows_an_employees_view(client, app, loopback):
     response, token = open_demo(client, "lang=en&admin=0")
-    session = session_tokens.read(app.config["SECRET_KEY"], f"Bearer {token}")
+    session = session_tokens.read(services_of(app).settings.secret_key, f"Bearer {token}")
     assert (session.user_id, session.is_admin) == ("2", False)
     assert save_providers(client, token, [{"kind": "log"}]).status_code == 403
 
@@ -132,6 +132,7 @@ def test_demo_and_its_stand_in_are_404_in_production(database_url, tmp_path):
         assert client.get(path).status_code == 404, path
     for path in ("/demo/simulate-send", "/demo/bitrix/rest/user.admin"):
         assert client.post(path, json={}).status_code == 404, path
+    services_of(app).db.engine.dispose()  # its start-up's connection (the suite's app closes its own)
 
 
 def test_development_keeps_the_real_oauth_defaults_the_stand_in_is_asked_for(tmp_path, monkeypatch):
@@ -139,7 +140,7 @@ def test_development_keeps_the_real_oauth_defaults_the_stand_in_is_asked_for(tmp
     for name in ("APP_ENV", "B24_CLIENT_ID", "B24_CLIENT_SECRET", "B24_OAUTH_URL", "PUBLIC_URL"):
         monkeypatch.delenv(name, raising=False)
     settings = load_settings(str(tmp_path))
-    assert (settings["B24_CLIENT_ID"], settings["B24_OAUTH_URL"]) == ("", "https://oauth.bitrix.info")
+    assert (settings.b24_client_id, settings.b24_oauth_url) == ("", "https://oauth.bitrix.info")
     assert not demo.verifies_visits(settings)
 
     monkeypatch.setenv("B24_OAUTH_URL", "http://localhost:8000/demo/bitrix/oauth")
@@ -149,7 +150,7 @@ def test_development_keeps_the_real_oauth_defaults_the_stand_in_is_asked_for(tmp
 
 # ---------------------------------------------------------------- the stand-in answers like Bitrix24
 def test_the_oauth_part_answers_app_info_and_rotates_refresh_tokens(client, app):
-    access, refresh, _ = tokens.issue_pair(app.config, "1", True)
+    access, refresh, _ = tokens.issue_pair(services_of(app).settings, "1", True)
     info = client.get(f"/demo/bitrix/oauth/rest/app.info?auth={access}").get_json()["result"]
     assert info["client_id"] == DEMO_CLIENT_ID and info["user_id"] == 1
     assert info["install"]["member_id"] == DEMO_MEMBER_ID and info["install"]["domain"] == DEMO_DOMAIN
@@ -169,8 +170,8 @@ def test_the_oauth_part_answers_app_info_and_rotates_refresh_tokens(client, app)
 
 
 def test_rest_answers_user_admin_sender_methods_and_refusals_in_bitrix_shapes(client, app):
-    admin, _ = tokens.issue(app.config, "1", True)
-    employee, _ = tokens.issue(app.config, "2", False)
+    admin, _ = tokens.issue(services_of(app).settings, "1", True)
+    employee, _ = tokens.issue(services_of(app).settings, "2", False)
 
     def rest(method, token, **params):
         response = client.post(f"/demo/bitrix/rest/{method}", json={**params, "auth": token})
@@ -203,7 +204,7 @@ def test_rest_answers_user_admin_sender_methods_and_refusals_in_bitrix_shapes(cl
 
 
 def test_batch_takes_php_style_commands_and_answers_result_and_result_error(client, app):
-    admin, _ = tokens.issue(app.config, "1", True)
+    admin, _ = tokens.issue(services_of(app).settings, "1", True)
     form = {"auth": admin, "halt": "0",
             "cmd[m1]": "messageservice.message.status.update?CODE=b24sms&MESSAGE_ID=" + "a" * 32 + "&STATUS=delivered",
             "cmd[m2]": "messageservice.message.status.update?CODE=b24sms&MESSAGE_ID=" + "b" * 32 + "&STATUS=lost",
@@ -222,8 +223,8 @@ def test_batch_takes_php_style_commands_and_answers_result_and_result_error(clie
 
 
 def test_our_rest_client_reads_the_stand_ins_answers(app, loopback):
-    token, _ = tokens.issue(app.config, "1", True)
-    client = RestClient(STAND_IN + "/rest/", FixedToken(token), timeout=5, http=app.extensions["b24sms.http"])
+    token, _ = tokens.issue(services_of(app).settings, "1", True)
+    client = RestClient.of(services_of(app), STAND_IN + "/rest/", FixedToken(token))
     assert client.call("user.admin") is True
     outcome = client.batch({"a": ("messageservice.message.status.update",
                                   {"CODE": "b24sms", "MESSAGE_ID": "c" * 32, "STATUS": "sent"}),
@@ -271,8 +272,8 @@ def test_a_send_through_a_second_sender_is_reported_under_its_code_which_the_sta
                          json={"to": "+7 900 123-45-67", "text": "A promotion", "code": promo_code})
     assert posted.status_code == 200, posted.get_json()
     sent_id = posted.get_json()["message_id"]
-    admin, _ = tokens.issue(app.config, "1", True)
-    rest = RestClient(STAND_IN + "/rest/", FixedToken(admin), timeout=5, http=app.extensions["b24sms.http"])
+    admin, _ = tokens.issue(services_of(app).settings, "1", True)
+    rest = RestClient.of(services_of(app), STAND_IN + "/rest/", FixedToken(admin))
     refused = rest.batch({"m": ("messageservice.message.status.update",
                                 {"CODE": "b24sms", "MESSAGE_ID": sent_id, "STATUS": "failed"})})
     assert refused.errors["m"].code == "ERROR_MESSAGE_NOT_FOUND"  # not the sender it went through
@@ -310,7 +311,7 @@ def test_the_stand_in_forgets_its_senders_on_restart_and_the_demo_registers_them
 
 def test_a_simulated_send_goes_to_this_apps_handler_only(client, app, loopback):
     _, token = open_demo(client)
-    admin, _ = tokens.issue(app.config, "1", True)
+    admin, _ = tokens.issue(services_of(app).settings, "1", True)
     client.post("/demo/bitrix/rest/messageservice.sender.add", json={
         "auth": admin, "CODE": "elsewhere", "TYPE": "SMS", "HANDLER": "https://internal.example/admin", "NAME": "x"})
     refused = client.post("/demo/simulate-send", headers=bearer(token),
@@ -338,7 +339,7 @@ def stand_in_app(database_url, tmp_path):
         "B24_OAUTH_URL": STAND_IN + "/oauth", "HTTP_TIMEOUT": 5,
     })
     yield settled(app)
-    app.extensions["b24sms.sender"].wait_idle(30)
+    services_of(app).outbox.wait_idle(30)
     empty_tables(app)
 
 
@@ -401,7 +402,8 @@ def test_the_portal_page_posts_nothing_while_the_app_verifies_elsewhere(client):
 
 
 def test_the_bx24_stand_in_script_is_served_locally(client):
-    script = client.get("/static/demo/bx24.js").get_data(as_text=True)
+    with client.get("/static/demo/bx24.js") as response:  # a file: closed when read
+        script = response.get_data(as_text=True)
     for name in ("init:", "fitWindow:", "installFinish:", "getAuth:", "resizeWindow:", "callMethod:", "calls:"):
         assert name in script
     assert "http" not in script.replace("https://api.bitrix24.com/api/v1/", "")  # no network

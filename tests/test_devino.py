@@ -12,7 +12,7 @@ from b24sms.providers import base
 from b24sms.providers.devino import VALIDITY, Devino
 from b24sms.rules.lifecycle import MessageState
 from tests.conftest import PUBLIC_URL
-from tests.fake_devino import API_KEY, DEVINO, FakeDevino
+from tests.fakes.devino import API_KEY, DEVINO
 from tests.helpers import (
     PROSTOR_SETTINGS,
     as_sent,
@@ -28,11 +28,6 @@ DEVINO_SETTINGS = {"kind": "devino", "sender": "SHOP", "credentials": {"api_key"
 CALLBACK = "https://sms.example.com/callbacks/devino/s3cret?m=k1"
 SEND = DEVINO + "sms/messages"
 ACCOUNT = DEVINO + "billing-api/companies/current/account"
-
-
-@pytest.fixture
-def devino(rsps):
-    return FakeDevino(rsps)
 
 
 def provider():

@@ -1,22 +1,9 @@
 """Step 6: ONAPPINSTALL and ONAPPUNINSTALL, authenticated by the pinned application_token."""
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from b24sms.store.models import Message, Portal, PortalState, ProviderAccount
-from tests.helpers import APPLICATION_TOKEN, handler_form, install_with_prostor, message_id
-
-
-def uninstall(client, bitrix, clean, token=APPLICATION_TOKEN):
-    return client.post("/events", data={
-        "event": "ONAPPUNINSTALL", "data[CLEAN]": clean, "ts": "1763860000",
-        "auth[domain]": bitrix.domain, "auth[server_endpoint]": "https://oauth.bitrix.info/rest/",
-        "auth[client_endpoint]": bitrix.endpoint, "auth[member_id]": bitrix.member_id,
-        "auth[application_token]": token,
-    })
-
-
-def count(db, model):
-    with db.session() as session:
-        return session.scalar(select(func.count()).select_from(model))
+from tests.helpers import handler_form, install_with_prostor, message_id, uninstall
+from tests.helpers.rows import count
 
 
 def test_uninstall_with_clean_deletes_the_portal_and_everything_of_it(client, db, bitrix, prostor):

@@ -10,7 +10,7 @@ from b24sms.providers import base
 from b24sms.providers.exolve import Exolve
 from b24sms.rules.lifecycle import MessageState
 from tests.conftest import PUBLIC_URL
-from tests.fake_exolve import API_KEY, EXOLVE, OWN_NUMBER, FakeExolve
+from tests.fakes.exolve import API_KEY, EXOLVE, OWN_NUMBER
 from tests.helpers import (
     PROSTOR_SETTINGS,
     as_sent,
@@ -25,11 +25,6 @@ from tests.helpers import (
 
 EXOLVE_SETTINGS = {"kind": "exolve", "sender": "SHOP", "credentials": {"api_key": API_KEY}}
 CALLBACK = "https://sms.example.com/callbacks/exolve/s3cret"
-
-
-@pytest.fixture
-def exolve(rsps):
-    return FakeExolve(rsps)
 
 
 def provider(sender="SHOP"):

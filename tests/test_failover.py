@@ -8,24 +8,19 @@ from b24sms.providers.base import AnswerLost, NoMoney, RetryLater
 from b24sms.rules import failover
 from b24sms.rules.lifecycle import MessageState
 from b24sms.store.models import ProviderAccount
+from tests.conftest import use_settings
 from tests.helpers import (
     PROSTOR_SETTINGS,
     SMSC_SETTINGS,
-    as_sent,
     bearer,
-    handler_form,
     install_with_chain,
     make_due,
     message_id,
+    post_sms,
     run_job,
     save_providers,
     stored,
 )
-
-
-def post_sms(client, bitrix, n=1, **extra):
-    response = client.post("/handler", data=handler_form(bitrix, message_id(n), **extra))
-    return as_sent(client, response)
 
 
 @pytest.fixture
@@ -119,7 +114,7 @@ def test_a_refusing_provider_is_skipped_in_later_rounds(client, db, bitrix, pros
 
 
 def test_attempts_are_bounded_then_the_last_error_fails_it(app, client, db, bitrix, prostor, smsc, chain, runner):
-    app.config["SEND_MAX_ATTEMPTS"] = 2
+    use_settings(app, send_max_attempts=2)
     prostor.fail_next.extend([502, 502])
     smsc.fail_next.extend([503, 503])
 

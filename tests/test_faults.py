@@ -12,20 +12,14 @@ from tests.helpers import (
     PROSTOR_SETTINGS,
     SMSC_SETTINGS,
     TWILIO_SETTINGS,
-    as_sent,
     bearer,
-    handler_form,
     install_with_chain,
     make_due,
     message_id,
+    post_sms,
     run_job,
     stored,
 )
-
-
-def post_sms(client, bitrix, n=1):
-    response = client.post("/handler", data=handler_form(bitrix, message_id(n)))
-    return as_sent(client, response)
 
 
 def lost_an_hour_ago(db):

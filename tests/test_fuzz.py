@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode
 import pytest
 from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from b24sms.store.models import Message, Portal, ProviderAccount
@@ -39,6 +39,7 @@ from tests.helpers import (
     save_providers,
     send_messages,
 )
+from tests.helpers.rows import count
 
 
 def fuzz_settings(max_examples):
@@ -184,11 +185,6 @@ def assert_json_answer(response):
     assert response.status_code == 200 and response.mimetype == "application/json"
     assert response.get_json() is not None
     return True
-
-
-def count(db, model):
-    with db.session() as session:
-        return session.scalar(select(func.count()).select_from(model))
 
 
 def portal_rows(db):

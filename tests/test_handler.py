@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from b24sms.rules.handler_call import MAX_BODY
 from b24sms.rules.lifecycle import MessageState
 from b24sms.store.models import Message, Portal
+from tests.conftest import services_of
 from tests.helpers import APPLICATION_TOKEN, as_sent, bearer, handler_form, install_with_prostor, message_id
 
 FORM = "application/x-www-form-urlencoded"
@@ -215,7 +216,7 @@ def test_provider_answer_is_json_without_secrets(client, bitrix, prostor):
 def test_the_longest_cyrillic_sms_fits_under_the_handler_body_limit(app, client, db, bitrix, prostor):
     install_with_prostor(client, bitrix)
     form = handler_form(bitrix, message_id(17), text="Щ" * MAX_BODY)  # in message_body and properties: twice
-    assert 60_000 < len(urlencode(form)) <= app.config["HANDLER_MAX_BYTES"] == 64 * 1024
+    assert 60_000 < len(urlencode(form)) <= services_of(app).settings.handler_max_bytes == 64 * 1024
 
     assert client.post("/handler", data=form).status_code == 200
     assert stored(db, message_id(17)).body == "Щ" * MAX_BODY
@@ -225,7 +226,7 @@ def test_the_longest_cyrillic_sms_fits_under_the_handler_body_limit(app, client,
 def test_a_handler_call_over_the_handler_body_limit_is_413_and_stores_nothing(app, client, db, bitrix, prostor,
                                                                              path):
     install_with_prostor(client, bitrix)
-    form = handler_form(bitrix, message_id(18), padding="x" * app.config["HANDLER_MAX_BYTES"])
+    form = handler_form(bitrix, message_id(18), padding="x" * services_of(app).settings.handler_max_bytes)
     assert len(urlencode(form)) < app.config["MAX_CONTENT_LENGTH"]  # what any other path would take
 
     response = client.post(path, data=form)
@@ -237,7 +238,7 @@ def test_a_handler_call_over_the_handler_body_limit_is_413_and_stores_nothing(ap
 
 def test_a_chunked_handler_call_is_read_no_further_than_the_handler_body_limit(app, client, db, bitrix, prostor):
     install_with_prostor(client, bitrix)
-    padding = {"padding": "x" * app.config["HANDLER_MAX_BYTES"]}  # first: what follows it is never read
+    padding = {"padding": "x" * services_of(app).settings.handler_max_bytes}  # first: what follows it is never read
     body = urlencode({**padding, **handler_form(bitrix, message_id(19))}).encode()
 
     # No Content-Length: the server ends the stream (gunicorn sets wsgi.input_terminated) and the limit cuts it.
@@ -249,7 +250,7 @@ def test_a_chunked_handler_call_is_read_no_further_than_the_handler_body_limit(a
 
 def test_other_paths_keep_the_general_body_limit(app, client, bitrix, prostor):
     token = install_with_prostor(client, bitrix)
-    padding = "x" * (app.config["HANDLER_MAX_BYTES"] + 1)
+    padding = "x" * (services_of(app).settings.handler_max_bytes + 1)
 
     response = client.put("/api/settings", headers=bearer(token), json={"providers": [], "padding": padding})
 

@@ -6,7 +6,7 @@ from b24sms.store import crypto
 from b24sms.store.models import EncryptionCanary, ProviderAccount
 from tests.conftest import ENCRYPTION_KEY
 from tests.helpers import PROSTOR_SETTINGS, install_with_chain
-from tests.test_canary import app_with_keys, canary_rows  # noqa: F401 (a fixture)
+from tests.helpers.rows import canary_rows
 
 NEW_KEY = Fernet.generate_key().decode()
 

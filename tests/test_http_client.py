@@ -7,6 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from b24sms import __version__, http_client, providers
+from b24sms.config import Settings
 from tests.conftest import PUBLIC_URL
 from tests.helpers import handler_form, install_with_prostor, message_id
 
@@ -48,19 +49,21 @@ class LoopbackProvider:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # shutdown() waits for the loop's next look at it: every 50 ms, not the default half second.
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
 
 def test_calls_of_different_provider_objects_share_one_kept_alive_connection():
     server = LoopbackProvider()
     http = http_client.build(PUBLIC_URL)
-    settings = {"PROSTOR_API_URL": server.url, "HTTP_TIMEOUT": 5}
+    settings = Settings(api_urls={"prostor": server.url}, http_timeout=5)
     try:
         for _ in range(3):  # as the flows do: a provider object per account and call
-            provider = providers.build("prostor", {"login": "u", "password": "p"}, None, settings, http=http)
+            provider = providers.build("prostor", {"login": "u", "password": "p"}, None, settings, http)
             assert provider.balance().amount == 10.5
     finally:
         server.server.shutdown()
+        server.server.server_close()
         http.close()
 
     assert len(server.client_ports) == 3 and len(set(server.client_ports)) == 1  # one connection, reused
@@ -73,8 +76,8 @@ def test_a_call_no_fake_answers_is_caught_by_the_suite_not_taken_for_a_lost_answ
     from b24sms.providers.base import AnswerLost
     from tests.conftest import unanswered_calls
 
-    settings = {"PROSTOR_API_URL": "https://api.prostor-sms.ru/messages/v2/", "HTTP_TIMEOUT": 5}
-    provider = providers.build("prostor", {"login": "u", "password": "p"}, None, settings, http=http_client.build())
+    settings = Settings(api_urls={"prostor": "https://api.prostor-sms.ru/messages/v2/"}, http_timeout=5)
+    provider = providers.build("prostor", {"login": "u", "password": "p"}, None, settings, http_client.build())
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         try:
             provider.balance()
@@ -124,9 +127,9 @@ def test_a_300_mb_provider_answer_is_refused_at_the_cap_not_read_whole():
     from b24sms.providers.base import AnswerLost, RetryLater
 
     body = EndlessBody(300 * 1024 * 1024, start=b'<?xml version="1.0"?><reply><result>OK</result>')
-    settings = {"SMSTRAFFIC_API_URL": "https://api.smstraffic.ru/", "HTTP_TIMEOUT": 5}
+    settings = Settings(api_urls={"smstraffic": "https://api.smstraffic.ru/"}, http_timeout=5)
     provider = providers.build("smstraffic", {"login": "u", "password": "p"}, "SHOP", settings,
-                               http=http_client.build())
+                               http_client.build())
     with responses.RequestsMock() as mock:
         mock.add(responses.POST, "https://api.smstraffic.ru/multi.php", body=io.BufferedReader(body),
                  content_type="text/xml")

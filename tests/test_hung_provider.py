@@ -15,26 +15,20 @@ from b24sms.flows import provider_health
 from b24sms.providers.base import AnswerLost
 from b24sms.rules.lifecycle import MessageState
 from b24sms.store.models import Message, Portal, ProviderAccount, utcnow
-from tests.fakes import FakeBitrix
+from tests.conftest import use_settings
 from tests.helpers import (
     PROSTOR_SETTINGS,
     SMSC_SETTINGS,
     TWILIO_SETTINGS,
     answered_in_between,
-    as_sent,
     bearer,
-    handler_form,
     install_with_chain,
     make_due,
     message_id,
+    post_sms,
     run_job,
     stored,
 )
-
-
-def post_sms(client, bitrix, n=1):
-    response = client.post("/handler", data=handler_form(bitrix, message_id(n)))
-    return as_sent(client, response)
 
 
 def calls_ago(db, minutes, n=1):
@@ -75,7 +69,7 @@ def receipt_from_twilio(client, twilio, status):
 # ---------------------------------------------------------------- giving a provider up after a lost answer
 def test_a_hung_provider_is_given_up_after_reconcile_failover_after_and_the_next_one_sends(
         app, client, db, bitrix, prostor, smsc, runner):
-    app.config["RECONCILE_FAILOVER_AFTER"] = 600
+    use_settings(app, reconcile_failover_after=600)
     token = install_with_chain(client, bitrix, PROSTOR_SETTINGS, SMSC_SETTINGS)
     prostor.lose_answers = 1  # Prostor takes the message, its answer is lost, then it hangs
     assert post_sms(client, bitrix)["state"] == MessageState.RECONCILING
@@ -291,9 +285,9 @@ def test_health_counts_every_timeout_of_concurrent_callers_and_gives_the_probe_t
 
 # ---------------------------------------------------------------- one job pass, one hung provider, two portals
 @pytest.fixture
-def other(client, rsps, bitrix, prostor, smsc):
+def other(client, add_portal, bitrix, prostor, smsc):
     """Two portals: this one sends through Prostor alone, the other one through SMSC alone."""
-    other = FakeBitrix(rsps, domain="other.bitrix24.ru", member_id="b" * 32)
+    other = add_portal("other.bitrix24.ru", "b" * 32)
     install_with_chain(client, bitrix, PROSTOR_SETTINGS)
     install_with_chain(client, other, SMSC_SETTINGS)
     return other

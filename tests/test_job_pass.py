@@ -1,14 +1,11 @@
 """A job pass drains what is due (issue 10): no fixed per-pass cap leaves due work for the next minute; it stops
 when nothing is left or JOB_PASS_SECONDS is spent."""
-from datetime import timedelta
-
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from b24sms.flows import polling, reconciling
-from b24sms.rules.handler_call import new_provider_key
 from b24sms.rules.lifecycle import MessageState
-from b24sms.store.models import Message, Portal, ProviderAccount, utcnow
-from tests.fakes import FakeBitrix
+from b24sms.store.models import Message
+from tests.conftest import use_settings
 from tests.helpers import (
     SMSAERO_SETTINGS,
     SMSC_SETTINGS,
@@ -21,31 +18,14 @@ from tests.helpers import (
     run_job,
     stored,
 )
+from tests.helpers.rows import accepted_backlog
 
 BACKLOG = 1050  # more than one poll claim (1,000) and more than one portal's report batches per call (20 x 50)
 
 
-def accepted_backlog(db, prostor, count=BACKLOG, domain=None, first=0):
-    """`count` messages Prostor took and has since delivered, all due for polling now."""
-    with db.session() as session:
-        portal_id = session.scalars(select(Portal.id).where(Portal.domain == domain) if domain
-                                    else select(Portal.id)).one()
-        account_id = session.scalars(select(ProviderAccount.id).where(ProviderAccount.portal_id == portal_id)).one()
-        now = utcnow()
-        rows = [{"portal_id": portal_id, "bitrix_message_id": f"{n:032x}", "provider_key": new_provider_key(),
-                 "recipient": "+79161234567", "recipient_raw": "+79161234567", "body": "campaign", "segments": 1,
-                 "account_id": account_id, "provider": "prostor", "provider_message_id": str(50_000 + n),
-                 "state": MessageState.ACCEPTED, "attempts": 1, "due_at": now - timedelta(seconds=1),
-                 "report_pending": False, "report_to_bitrix": True, "possible_duplicate": False,
-                 "created_at": now, "updated_at": now} for n in range(first, first + count)]
-        session.execute(insert(Message), rows)
-    for n in range(first, first + count):
-        prostor.statuses[str(50_000 + n)] = "delivered"
-
-
 def test_one_pass_polls_and_reports_a_backlog_larger_than_any_single_claim(client, db, bitrix, prostor, runner):
     install_with_prostor(client, bitrix)
-    accepted_backlog(db, prostor)
+    accepted_backlog(db, prostor, BACKLOG)
 
     output = run_job(runner)
 
@@ -62,8 +42,8 @@ def test_one_pass_polls_and_reports_a_backlog_larger_than_any_single_claim(clien
 
 def test_a_pass_stops_when_its_time_is_spent(app, client, db, bitrix, prostor, runner):
     install_with_prostor(client, bitrix)
-    accepted_backlog(db, prostor)
-    app.config["JOB_PASS_SECONDS"] = 0  # spent before it starts: not one duty runs
+    accepted_backlog(db, prostor, BACKLOG)
+    use_settings(app, job_pass_seconds=0)  # spent before it starts: not one duty runs
 
     output = run_job(runner)
 
@@ -72,13 +52,13 @@ def test_a_pass_stops_when_its_time_is_spent(app, client, db, bitrix, prostor, r
         assert session.scalar(select(func.count()).where(Message.state == MessageState.ACCEPTED)) == BACKLOG
 
 
-def test_portals_are_polled_and_reported_in_parallel_each_within_its_floors(rsps, client, db, bitrix, prostor,
+def test_portals_are_polled_and_reported_in_parallel_each_within_its_floors(add_portal, client, db, bitrix, prostor,
                                                                             runner):
-    portals = [bitrix] + [FakeBitrix(rsps, domain=f"shop{n}.bitrix24.ru", member_id=f"{n:032x}") for n in (2, 3)]
+    portals = [bitrix] + [add_portal(f"shop{n}.bitrix24.ru", f"{n:032x}") for n in (2, 3)]
     for number, portal in enumerate(portals):
         install_with_prostor(client, portal)
         accepted_backlog(db, prostor, 450, domain=portal.domain, first=number * 1000)
-    prostor.answer_delay = 0.05  # a round trip, so that parallel requests overlap
+    prostor.latency = 0.05  # a round trip, so that parallel requests overlap
     prostor.requests.clear()
 
     output = run_job(runner)
@@ -99,7 +79,7 @@ def test_a_provider_asked_one_message_a_request_gets_a_few_requests_at_once_neve
     for id_ in smsaero.statuses:
         smsaero.statuses[id_] = 1  # delivered
     make_due(db)
-    smsaero.answer_delay = 0.05  # a round trip, so that requests under way at once overlap
+    smsaero.latency = 0.05  # a round trip, so that requests under way at once overlap
     smsaero.max_in_flight = 0
 
     output = run_job(runner)
@@ -117,7 +97,7 @@ def test_lost_answers_are_asked_about_a_few_at_once_per_account(client, db, bitr
         answered_in_between(db)  # lost answers, not a hung provider
     assert {stored(db, n).state for n in range(1, 9)} == {"reconciling"}
     make_due(db)
-    smsc.answer_delay = 0.05
+    smsc.latency = 0.05
     smsc.max_in_flight = 0
 
     output = run_job(runner)

@@ -68,7 +68,8 @@ def test_the_development_servers_request_line_is_one_line(log_output, app, caplo
     # Its request lines at INFO, as under `flask run` (a loopback fake of another test may have quieted them).
     caplog.set_level(logging.INFO, logger="werkzeug")
     server = make_server("127.0.0.1", 0, app, threaded=True)  # what `flask run` serves with
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for the loop's next look at it: every 50 ms, not the default half second.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         forged = FORGED.replace(" ", "%20")  # werkzeug decodes the path but for what a URL must keep encoded

@@ -12,50 +12,25 @@ from types import SimpleNamespace
 import pytest
 from cryptography.fernet import Fernet
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Text, type_coerce, update
 
 from b24sms import create_app
 from b24sms.rules.lifecycle import MessageState
 from b24sms.store.models import Portal, PortalState, ProviderAccount, utcnow
-from tests.conftest import ENCRYPTION_KEY, PUBLIC_URL
-from tests.fakes import CLIENT_ID, CLIENT_SECRET
+from tests.conftest import ENCRYPTION_KEY, PUBLIC_URL, services_of, use_settings
+from tests.fakes.bitrix import CLIENT_ID, CLIENT_SECRET
 from tests.helpers import (
     PROSTOR_SETTINGS,
-    as_sent,
-    handler_form,
     install_with_chain,
     install_with_prostor,
     make_due,
-    message_id,
+    post_sms,
     run_job,
 )
+from tests.helpers.metrics import scrape, value
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS_TOKEN = "scrape-me-0c4b8f"
-
-
-def scrape(client, headers=None):
-    """Every sample of a scrape: {(sample name, frozenset of label pairs): value}."""
-    response = client.get("/metrics", headers=headers or {})
-    assert response.status_code == 200, response.get_data(as_text=True)
-    assert response.content_type.startswith("text/plain; version=0.0.4")
-    samples = {}
-    for family in text_string_to_metric_families(response.get_data(as_text=True)):
-        for sample in family.samples:
-            key = (sample.name, frozenset(sample.labels.items()))
-            assert key not in samples, f"{key} appears twice"
-            samples[key] = sample.value
-    return samples
-
-
-def value(samples, name, **labels):
-    return samples.get((name, frozenset(labels.items())), 0.0)
-
-
-def post_sms(client, bitrix, n):
-    response = client.post("/handler", data=handler_form(bitrix, message_id(n)))
-    return as_sent(client, response)
 
 
 # ---------------------------------------------------------------- the format and the database gauges
@@ -189,7 +164,7 @@ def test_a_failing_duty_is_counted(client, db, bitrix, prostor, runner):
 # ---------------------------------------------------------------- METRICS_TOKEN
 @pytest.fixture
 def guarded_client(app):
-    app.config["METRICS_TOKEN"] = METRICS_TOKEN
+    use_settings(app, metrics_token=METRICS_TOKEN)
     return app.test_client()
 
 
@@ -224,8 +199,10 @@ def test_multiprocess_mode_adds_up_what_other_processes_counted(client, database
         subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "jobs", "run-once"], env=env, cwd=ROOT,
                        check=True, capture_output=True, timeout=120)
     # And a provider call in a third.
-    send_one = ("from b24sms.providers.base import Outgoing; from b24sms.providers.log import LogProvider; "
-                "LogProvider({}).send(Outgoing(key='k1', phone='+79161234567', text='hi'))")
+    send_one = ("from b24sms import http_client, providers; from b24sms.config import Settings; "
+                "from b24sms.providers.base import Outgoing; "
+                "providers.build('log', {}, None, Settings(), http_client.build())"
+                ".send(Outgoing(key='k1', phone='+79161234567', text='hi'))")
     subprocess.run([sys.executable, "-c", send_one], env=env, cwd=ROOT, check=True, capture_output=True,
                    timeout=120)
     assert len(list(multiproc_dir.glob("*.db"))) >= 3  # each process wrote its own files
@@ -255,17 +232,27 @@ def test_gunicorn_marks_an_exited_worker_dead(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------- production
-def production_app(database_url, tmp_path, **settings):
-    return create_app({
-        "APP_ENV": "production", "DATABASE_URL": database_url, "SECRET_KEY": "test-secret-key",
-        "ENCRYPTION_KEYS": ENCRYPTION_KEY, "B24_CLIENT_ID": CLIENT_ID, "B24_CLIENT_SECRET": CLIENT_SECRET,
-        "PUBLIC_URL": PUBLIC_URL, "SPOOL_DIR": str(tmp_path / "spool"), **settings,
-    })
+@pytest.fixture
+def production_app(database_url, tmp_path):
+    """Makes the app with APP_ENV=production on the suite's database; its connections are closed after the test."""
+    made = []
+
+    def make(**settings):
+        made.append(create_app({
+            "APP_ENV": "production", "DATABASE_URL": database_url, "SECRET_KEY": "test-secret-key",
+            "ENCRYPTION_KEYS": ENCRYPTION_KEY, "B24_CLIENT_ID": CLIENT_ID, "B24_CLIENT_SECRET": CLIENT_SECRET,
+            "PUBLIC_URL": PUBLIC_URL, "SPOOL_DIR": str(tmp_path / "spool"), **settings,
+        }))
+        return made[-1]
+
+    yield make
+    for app in made:
+        services_of(app).db.engine.dispose()
 
 
-def test_in_production_without_a_token_metrics_is_off_and_start_up_says_so_once(database_url, tmp_path, caplog):
+def test_in_production_without_a_token_metrics_is_off_and_start_up_says_so_once(production_app, caplog):
     caplog.set_level(logging.WARNING)
-    client = production_app(database_url, tmp_path).test_client()
+    client = production_app().test_client()
 
     answers = [client.get("/metrics"), client.get("/metrics", headers={"Authorization": "Bearer "}),
                client.get("/metrics", headers={"Authorization": "Bearer anything"})]
@@ -277,9 +264,9 @@ def test_in_production_without_a_token_metrics_is_off_and_start_up_says_so_once(
     assert [record.levelname for record in said] == ["WARNING"] and "/metrics" in said[0].getMessage()
 
 
-def test_in_production_with_a_token_metrics_needs_it(database_url, tmp_path, caplog):
+def test_in_production_with_a_token_metrics_needs_it(production_app, caplog):
     caplog.set_level(logging.WARNING)
-    client = production_app(database_url, tmp_path, METRICS_TOKEN=METRICS_TOKEN).test_client()
+    client = production_app(METRICS_TOKEN=METRICS_TOKEN).test_client()
 
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", headers={"Authorization": "Bearer wrong-token"}).status_code == 401

@@ -9,8 +9,8 @@ from sqlalchemy import event
 from b24sms.rules.lifecycle import MessageState
 from b24sms.store.metrics import MessageCounts
 from tests.conftest import on_postgres
-from tests.helpers import install_with_prostor
-from tests.test_metrics import post_sms, scrape, value
+from tests.helpers import install_with_prostor, post_sms
+from tests.helpers.metrics import scrape, value
 
 SCRAPES = 20
 OVER_MESSAGES = re.compile(r"\bFROM messages\b")

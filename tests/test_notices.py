@@ -13,7 +13,7 @@ from b24sms.bitrix import admins, notices
 from b24sms.flows import jobs
 from b24sms.flows.workers import Workers
 from b24sms.store.models import Portal, PortalNotice, PortalState, ProviderAccount
-from tests.conftest import on_postgres
+from tests.conftest import on_postgres, services_of
 from tests.helpers import (
     APPLICATION_TOKEN,
     PROSTOR_SETTINGS,
@@ -21,6 +21,7 @@ from tests.helpers import (
     handler_form,
     handler_path,
     iframe_form,
+    install_event,
     install_with_chain,
     make_due,
     message_id,
@@ -29,7 +30,6 @@ from tests.helpers import (
     save_providers,
     stored,
 )
-from tests.test_trust import install_event
 
 LOW_PROSTOR = {**PROSTOR_SETTINGS, "balance_threshold": 200}  # the fake Prostor account holds 120.50 RUB
 
@@ -223,8 +223,7 @@ def test_two_job_passes_at_once_send_one_notice(app, client, db, bitrix, prostor
     asked = balance_calls(prostor)
 
     with ThreadPoolExecutor(2) as pool:
-        reports = list(pool.map(lambda _: jobs.run_once(db, app.config, http=app.extensions["b24sms.http"]),
-                                range(2)))
+        reports = list(pool.map(lambda _: jobs.run_once(services_of(app)), range(2)))
 
     assert len(bitrix.notifications) == 1
     assert sum(report.notices_sent for report in reports) == 1
@@ -246,10 +245,10 @@ def test_two_runners_claiming_the_same_due_notices_tell_each_admin_once(app, cli
     start = threading.Barrier(2)
 
     def runner(_):
-        workers = Workers(db, 4, 30)
+        workers = Workers(services_of(app))
         try:
             start.wait()
-            return notices.send_due(workers, app.config, app.extensions["b24sms.http"])
+            return notices.send_due(services_of(app), workers)
         finally:
             workers.close()
 
@@ -264,7 +263,6 @@ def test_two_runners_claiming_the_same_due_notices_tell_each_admin_once(app, cli
 
 def test_a_pass_that_starts_while_another_tells_the_admin_finds_nothing_to_send(app, client, db, bitrix, prostor):
     install_with_chain(client, bitrix, LOW_PROSTOR)
-    http = app.extensions["b24sms.http"]
     with db.session() as session:  # the hour's balance check already found it low
         account = session.scalars(select(ProviderAccount)).one()
         notices.note(session, account.portal_id, account.id, notices.LOW_BALANCE,
@@ -274,10 +272,10 @@ def test_a_pass_that_starts_while_another_tells_the_admin_finds_nothing_to_send(
     def another_pass():  # runs while the first pass's im.notify.system.add is under way
         if not second:
             second.append(None)
-            second[0] = jobs.run_once(db, app.config, http=http)
+            second[0] = jobs.run_once(services_of(app))
 
     bitrix.before_notify = another_pass
-    first = jobs.run_once(db, app.config, http=http)
+    first = jobs.run_once(services_of(app))
 
     assert first.notices_sent == 1 and second[0].notices_sent == 0
     assert len(bitrix.notifications) == 1

@@ -14,25 +14,19 @@ from b24sms.providers import base
 from b24sms.providers.p1sms import P1sms
 from b24sms.rules.lifecycle import MessageState
 from tests.conftest import PUBLIC_URL
-from tests.fake_p1sms import API_KEY, P1SMS, FakeP1sms
+from tests.fakes.p1sms import API_KEY, P1SMS
 from tests.helpers import (
+    P1SMS_SETTINGS,
     PROSTOR_SETTINGS,
-    as_sent,
-    handler_form,
     install_with_chain,
     make_due,
     message_id,
+    post_sms,
     run_job,
     stored,
 )
 
-P1SMS_SETTINGS = {"kind": "p1sms", "sender": "SHOP", "credentials": {"api_key": API_KEY}}
 CALLBACK = "https://sms.example.com/callbacks/p1sms/s3cret"
-
-
-@pytest.fixture
-def p1sms(rsps):
-    return FakeP1sms(rsps)
 
 
 def provider(base_url=P1SMS):
@@ -307,10 +301,6 @@ def test_a_receipt_without_id_is_refused():
 
 
 # ---------------------------------------------------------------- end to end
-def post_sms(client, bitrix, n=1):
-    return as_sent(client, client.post("/handler", data=handler_form(bitrix, message_id(n))))
-
-
 def create_requests(fake):
     return [body for method, path, body in fake.requests if path == "apiSms/create"]
 

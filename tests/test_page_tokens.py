@@ -4,7 +4,6 @@ import pytest
 from sqlalchemy import select, update
 
 from b24sms.store.models import Message, Portal, PortalState, ProviderAccount
-from tests.fakes import FakeBitrix
 from tests.helpers import (
     PROSTOR_SETTINGS,
     bearer,
@@ -13,8 +12,8 @@ from tests.helpers import (
     message_id,
     open_page,
     save_providers,
+    uninstall,
 )
-from tests.test_events import uninstall
 
 NO_INSTALL = "На этом портале приложение не установлено"  # the refusal, in the Russian of the tokens' page
 
@@ -38,13 +37,13 @@ def assert_refused(client, token):
         assert body["message"].startswith(NO_INSTALL)
 
 
-def test_portal_ids_are_never_reused_after_a_clean_uninstall(client, db, rsps, bitrix, prostor):
+def test_portal_ids_are_never_reused_after_a_clean_uninstall(client, db, add_portal, bitrix, prostor):
     install_with_chain(client, bitrix, PROSTOR_SETTINGS)
     assert client.post("/handler", data=handler_form(bitrix, message_id(1))).status_code == 200
     first = ids_of(db, bitrix.member_id)
     assert uninstall(client, bitrix, "1").get_json()["purged"] is True
 
-    other = FakeBitrix(rsps, domain="other.bitrix24.ru", member_id="b" * 32)
+    other = add_portal("other.bitrix24.ru", "b" * 32)
     install_with_chain(client, other, PROSTOR_SETTINGS)
     assert client.post("/handler", data=handler_form(other, message_id(1))).status_code == 200
     second = ids_of(db, other.member_id)
@@ -53,14 +52,14 @@ def test_portal_ids_are_never_reused_after_a_clean_uninstall(client, db, rsps, b
     assert not second[1] & first[1] and not second[2] & first[2]
 
 
-def test_a_token_from_before_a_clean_uninstall_opens_nothing_of_the_portal_that_gets_its_id(client, db, rsps, bitrix,
-                                                                                           prostor):
+def test_a_token_from_before_a_clean_uninstall_opens_nothing_of_the_portal_that_gets_its_id(client, db, add_portal,
+                                                                                            bitrix, prostor):
     admin_token = install_with_chain(client, bitrix, PROSTOR_SETTINGS)
     _, employee_token = open_page(client, bitrix, path="/", user_id="7")
     with db.session() as session:
         old_id = session.scalars(select(Portal.id)).one()
     uninstall(client, bitrix, "1")
-    other = FakeBitrix(rsps, domain="other.bitrix24.ru", member_id="b" * 32)
+    other = add_portal("other.bitrix24.ru", "b" * 32)
     assert open_page(client, other, APPLICATION_TOKEN="c" * 32)[0].status_code == 200
     # The next portal gets the old id, as SQLite gave it before ids were never reused (or a restored backup does).
     with db.engine.begin() as connection:

@@ -7,11 +7,12 @@ import responses
 from b24sms import http_client
 from b24sms.providers import base
 from b24sms.providers.prostor import Prostor
-from tests.fake_providers import PROSTOR
+from tests.fakes.prostor import PROSTOR
 
 
 def provider():
-    return Prostor({"login": "user", "password": "secret"}, "SHOP", base_url=PROSTOR, timeout=3, http=http_client.build())
+    return Prostor({"login": "user", "password": "secret"}, "SHOP", base_url=PROSTOR, timeout=3,
+                   http=http_client.build())
 
 
 @pytest.mark.parametrize("word, status", [

@@ -11,23 +11,16 @@ from b24sms.store.models import Message, Portal
 from tests.helpers import (
     APPLICATION_TOKEN,
     SMSC_SETTINGS,
-    as_sent,
-    handler_form,
     install_with_chain,
     install_with_prostor,
     make_due,
-    message_id,
+    post_sms,
     run_job,
     stored,
 )
 
 # SMSC's `id`: a number 1..2147483647, or up to 40 Latin letters, digits and `.-_` (providers.md).
 SMSC_ID = re.compile(r"[A-Za-z0-9.\-_]{1,40}")
-
-
-def post_sms(client, bitrix, n):
-    response = client.post("/handler", data=handler_form(bitrix, message_id(n)))
-    return as_sent(client, response)
 
 
 def uninstall_clean(client, bitrix):

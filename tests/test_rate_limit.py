@@ -1,20 +1,14 @@
 """Bitrix24's limit kept on our side: 2 requests a second per portal, a burst of 50."""
 from b24sms.bitrix.rate_limit import TokenBucket
+from tests.conftest import use_services
+from tests.fakes.clock import StillClock
 from tests.helpers import install_with_prostor, run_job
-from tests.test_job_pass import accepted_backlog
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
+from tests.helpers.rows import accepted_backlog
 
 
 def test_a_burst_of_fifty_goes_at_once_then_two_a_second():
-    clock = Clock()
-    bucket = TokenBucket(clock=clock)
+    clock = StillClock()
+    bucket = TokenBucket(clock)
 
     assert [bucket.reserve("a.bitrix24.ru") for _ in range(50)] == [0.0] * 50
     assert bucket.reserve("a.bitrix24.ru") == 0.5  # the 51st waits for the next token
@@ -24,8 +18,8 @@ def test_a_burst_of_fifty_goes_at_once_then_two_a_second():
 
 
 def test_each_portal_has_a_bucket_of_its_own():
-    clock = Clock()
-    bucket = TokenBucket(clock=clock)
+    clock = StillClock()
+    bucket = TokenBucket(clock)
     for _ in range(50):
         bucket.reserve("a.bitrix24.ru")
 
@@ -33,8 +27,8 @@ def test_each_portal_has_a_bucket_of_its_own():
 
 
 def test_an_idle_portal_gets_its_burst_back_but_never_more():
-    clock = Clock()
-    bucket = TokenBucket(clock=clock)
+    clock = StillClock()
+    bucket = TokenBucket(clock)
     for _ in range(50):
         bucket.reserve("a.bitrix24.ru")
     clock.now += 3600
@@ -47,8 +41,9 @@ def test_status_reports_wait_for_the_portals_tokens_rather_than_learn_the_limit_
                                                                                            bitrix, prostor, runner):
     install_with_prostor(client, bitrix)
     accepted_backlog(db, prostor, 150)  # three batches
-    clock, waits = Clock(), []
-    app.extensions["b24sms.http"].portal_rate_limit = TokenBucket(burst=1, clock=clock, sleep=waits.append)
+    clock = StillClock()
+    waits = clock.waits
+    use_services(app, bitrix_rate_limit=TokenBucket(clock, burst=1))
 
     run_job(runner)
 

@@ -9,20 +9,17 @@ from sqlalchemy import select
 
 from b24sms.rules.lifecycle import MessageState
 from b24sms.store.models import Message
-from tests.fake_p1sms import API_KEY, FakeP1sms
-from tests.helpers import as_sent, handler_form, install_with_chain, make_due, message_id, run_job, stored
+from tests.helpers import (
+    P1SMS_SETTINGS,
+    install_with_chain,
+    make_due,
+    message_id,
+    post_sms,
+    run_job,
+    stored,
+)
 
-P1SMS_SETTINGS = {"kind": "p1sms", "sender": "SHOP", "credentials": {"api_key": API_KEY}}
 PHONE, TEXT = "79161234567", "Hello from CRM"  # what handler_form sends
-
-
-@pytest.fixture
-def p1sms(rsps):
-    return FakeP1sms(rsps)
-
-
-def post_sms(client, bitrix, n=1):
-    return as_sent(client, client.post("/handler", data=handler_form(bitrix, message_id(n))))
 
 
 def creates(fake):

@@ -11,10 +11,9 @@ from b24sms.rules.lifecycle import MessageState
 from b24sms.store import retention
 from b24sms.store.models import DailyMessageCounts, Message, Portal, utcnow
 from b24sms.store.statistics import portal_statistics
-from tests.conftest import on_postgres
-from tests.helpers import handler_form, install_with_prostor, make_due, message_id, run_job
-from tests.test_events import uninstall
-from tests.test_statistics import stored_message
+from tests.conftest import on_postgres, use_settings
+from tests.helpers import handler_form, install_with_prostor, make_due, message_id, run_job, uninstall
+from tests.helpers.rows import stored_message
 
 LONG_TEXT = "x" * 200  # two GSM-7 segments
 OLD = timedelta(days=100)  # beyond the default RETENTION_DAYS of 90
@@ -24,7 +23,7 @@ def send_and_settle(client, bitrix, prostor, runner, db, outcomes):
     """Handler calls for message_id(n) with `outcomes` {n: prostor status word or None (left in flight)}, the
     statuses polled. Returns the portal's id."""
     install_with_prostor(client, bitrix)
-    for n, outcome in outcomes.items():
+    for n in outcomes:
         text = LONG_TEXT if n % 2 == 0 else "Hello"
         assert client.post("/handler", data=handler_form(bitrix, message_id(n), text=text)).status_code == 200
     make_due(db)
@@ -101,7 +100,7 @@ def test_retention_days_is_a_setting(client, db, bitrix, prostor, runner, app):
     send_and_settle(client, bitrix, prostor, runner, db, {1: "delivered", 2: "delivered"})
     age(db, 1, by=timedelta(days=11))
     age(db, 2, by=timedelta(days=9))
-    app.config["RETENTION_DAYS"] = 10
+    use_settings(app, retention_days=10)
 
     run_job(runner)
 
@@ -110,7 +109,7 @@ def test_retention_days_is_a_setting(client, db, bitrix, prostor, runner, app):
 
 def test_retention_days_defaults_to_90_and_must_be_positive(tmp_path, monkeypatch):
     monkeypatch.delenv("RETENTION_DAYS", raising=False)
-    assert load_settings(tmp_path / "instance")["RETENTION_DAYS"] == 90
+    assert load_settings(tmp_path / "instance").retention_days == 90
     monkeypatch.setenv("RETENTION_DAYS", "0")
     with pytest.raises(ConfigError, match="RETENTION_DAYS"):
         load_settings(tmp_path / "instance")
@@ -140,7 +139,7 @@ def test_test_messages_count_too(client, db, bitrix, prostor):
         portal_id = session.scalars(select(Portal.id)).one()
         stored_message(session, portal_id, state="delivered", created_at=utcnow() - OLD, report_to_bitrix=False)
     with db.session() as session:
-        assert retention.delete_expired(session, {"RETENTION_DAYS": 90}, utcnow()) == 1
+        assert retention.delete_expired(session, 90, utcnow()) == 1
     assert statistics(db, portal_id)["providers"] == [{"kind": "prostor", "sent": 1, "delivered": 1, "failed": 0}]
 
 
@@ -167,7 +166,7 @@ def test_many_messages_are_deleted_in_batches(client, db, bitrix, prostor):
     before = statistics(db, portal_id)
 
     with db.session() as session:
-        assert retention.delete_expired(session, {"RETENTION_DAYS": 90}, utcnow()) == retention.BATCH + 5
+        assert retention.delete_expired(session, 90, utcnow()) == retention.BATCH + 5
 
     assert remaining(db) == set() and statistics(db, portal_id) == before
     with db.session() as session:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from b24sms.store.models import Portal, ProviderAccount
 from b24sms.web import session_tokens
 from tests.conftest import ENCRYPTION_KEY, PUBLIC_URL
-from tests.fakes import OAUTH
+from tests.fakes.bitrix import OAUTH
 from tests.helpers import (
     APPLICATION_TOKEN,
     PROSTOR_SETTINGS,
@@ -104,10 +104,8 @@ def test_session_tokens_expire_and_must_be_ours(client, db, bitrix, prostor):
         assert (response.status_code, response.get_json()["error"]) == (401, code)
 
 
-def test_a_token_acts_only_for_its_own_portal_and_user_rights(client, db, rsps, bitrix, prostor):
-    from tests.fakes import FakeBitrix
-
-    other = FakeBitrix(rsps, domain="other.bitrix24.ru", member_id="b" * 32)
+def test_a_token_acts_only_for_its_own_portal_and_user_rights(client, db, add_portal, bitrix, prostor):
+    other = add_portal("other.bitrix24.ru", "b" * 32)
     install_with_chain(client, bitrix, PROSTOR_SETTINGS)
     _, other_admin = open_page(client, other, APPLICATION_TOKEN="c" * 32)
     _, employee = open_page(client, bitrix, path="/", user_id="7")

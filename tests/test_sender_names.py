@@ -1,7 +1,6 @@
 """Several sender names: each one its own messageservice sender, the handler call's `code` picks the name the
 provider gets, the names checked against the providers' approved lists, and the page's JSON for all of it."""
 import csv
-import hashlib
 import io
 import re
 
@@ -10,50 +9,24 @@ from sqlalchemy import select, update
 
 from b24sms.store.models import Message, Portal, SenderName
 from tests.conftest import PUBLIC_URL
-from tests.fake_providers import sign
+from tests.fakes.smsaero import sign
 from tests.helpers import (
-    APPLICATION_TOKEN,
     PROSTOR_SETTINGS,
     SMSAERO_SETTINGS,
     SMSC_SETTINGS,
     TWILIO_SETTINGS,
+    TWO_NAMES,
     bearer,
     handler_form,
     handler_path,
+    installed,
     message_id,
     open_page,
     run_job,
     stored,
+    suffix,
 )
-
-TWO_NAMES = [{"name": "SHOP", "default": True}, {"name": "PROMO", "default": False}]
-
-
-def installed(client, bitrix, user_id="1", lang="ru"):
-    response, token = open_page(client, bitrix, user_id=user_id, lang=lang, APPLICATION_TOKEN=APPLICATION_TOKEN)
-    assert response.status_code == 200
-    return token
-
-
-def save(client, token, providers, senders=None):
-    body = {"providers": providers}
-    if senders is not None:
-        body["senders"] = senders
-    return client.put("/api/settings", json=body, headers=bearer(token))
-
-
-def suffix(name):
-    return hashlib.sha256(name.casefold().encode()).hexdigest()[:8]
-
-
-@pytest.fixture
-def two_names(client, bitrix, prostor):
-    """Prostor with SHOP (its default) and PROMO approved, both saved as the portal's sender names."""
-    prostor.senders.append({"name": "PROMO", "status": "active", "info": ""})
-    token = installed(client, bitrix)
-    response = save(client, token, [PROSTOR_SETTINGS], TWO_NAMES)
-    assert response.status_code == 200, response.get_json()
-    return token
+from tests.helpers import save_providers as save
 
 
 def sent_sender(prostor):

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select, text
 
 from b24sms.store.models import Portal, ProviderAccount
-from tests.conftest import PUBLIC_URL
+from tests.conftest import PUBLIC_URL, use_settings
 from tests.helpers import (
     APPLICATION_TOKEN,
     PROSTOR_SETTINGS,
@@ -15,19 +15,14 @@ from tests.helpers import (
     TWILIO_SETTINGS,
     bearer,
     handler_path,
+    installed,
     open_page,
     save_providers,
 )
 
 
-def installed(client, bitrix, user_id="1", lang="en"):
-    response, token = open_page(client, bitrix, user_id=user_id, lang=lang, APPLICATION_TOKEN=APPLICATION_TOKEN)
-    assert response.status_code == 200
-    return token
-
-
 def test_save_checks_credentials_stores_them_encrypted_and_registers_the_sender(client, db, bitrix, prostor):
-    token = installed(client, bitrix)
+    token = installed(client, bitrix, lang="en")
 
     response = save_providers(client, token, [PROSTOR_SETTINGS])
 
@@ -51,7 +46,7 @@ def test_save_checks_credentials_stores_them_encrypted_and_registers_the_sender(
 
 
 def test_get_settings_masks_secrets(client, bitrix, prostor):
-    token = installed(client, bitrix)
+    token = installed(client, bitrix, lang="en")
     save_providers(client, token, [PROSTOR_SETTINGS])
 
     body = client.get("/api/settings", headers=bearer(token)).get_json()
@@ -63,7 +58,7 @@ def test_get_settings_masks_secrets(client, bitrix, prostor):
 
 
 def test_a_masked_secret_keeps_the_stored_one(client, db, bitrix, prostor):
-    token = installed(client, bitrix)
+    token = installed(client, bitrix, lang="en")
     save_providers(client, token, [PROSTOR_SETTINGS])
     changed = {"kind": "prostor", "sender": "NEWNAME", "credentials": {"login": "user", "password": "********"}}
     prostor.senders.append({"name": "NEWNAME", "status": "active", "info": ""})  # approved at Prostor meanwhile
@@ -84,7 +79,7 @@ def test_a_masked_secret_keeps_the_stored_one(client, db, bitrix, prostor):
 ])
 def test_wrong_credentials_give_400_with_the_providers_words(client, db, bitrix, prostor, smsc, smsaero, twilio,
                                                              settings, words):
-    token = installed(client, bitrix)
+    token = installed(client, bitrix, lang="en")
     secret_name = {"prostor": "password", "smsc": "password", "smsaero": "api_key", "twilio": "auth_token"}
     wrong = {**settings, "credentials": {**settings["credentials"], secret_name[settings["kind"]]: "nope"}}
 
@@ -99,7 +94,7 @@ def test_wrong_credentials_give_400_with_the_providers_words(client, db, bitrix,
 
 
 def test_a_suspended_twilio_account_is_refused(client, bitrix, twilio):
-    token = installed(client, bitrix)
+    token = installed(client, bitrix, lang="en")
     twilio.account_status = "suspended"
     response = save_providers(client, token, [TWILIO_SETTINGS])
     assert response.status_code == 400 and "suspended" in response.get_json()["message"]
@@ -133,7 +128,7 @@ def test_the_page_offers_every_provider_with_its_declared_fields(client, bitrix)
 
 
 def test_non_admin_cannot_save(client, db, bitrix, prostor):
-    installed(client, bitrix)
+    installed(client, bitrix, lang="en")
     _, token = open_page(client, bitrix, path="/", user_id="7")
 
     response = save_providers(client, token, [PROSTOR_SETTINGS])
@@ -144,14 +139,14 @@ def test_non_admin_cannot_save(client, db, bitrix, prostor):
 
 
 def test_api_needs_a_valid_session_token(client, bitrix):
-    token = installed(client, bitrix)
+    token = installed(client, bitrix, lang="en")
     assert client.get("/api/settings").status_code == 401
     assert client.get("/api/settings", headers=bearer(token[:-2] + "xx")).get_json()["error"] == "bad_session"
     assert client.get("/api/settings", headers={"Authorization": "Basic abc"}).status_code == 401
 
 
 def test_bad_settings_bodies_are_400_naming_the_problem(client, bitrix, prostor):
-    token = installed(client, bitrix)
+    token = installed(client, bitrix, lang="en")
     cases = [  # (body, words of the message, the field the page marks)
         ({"providers": []}, "at least one", None),
         ({"providers": [{"kind": "nosuch"}]}, "unknown provider", None),
@@ -173,7 +168,7 @@ def test_bad_settings_bodies_are_400_naming_the_problem(client, bitrix, prostor)
 
 def test_an_installed_sender_is_updated(client, db, bitrix, prostor):
     bitrix.senders["b24sms"] = {"CODE": "b24sms", "HANDLER": "https://old.example/handler"}
-    token = installed(client, bitrix)
+    token = installed(client, bitrix, lang="en")
 
     assert save_providers(client, token, [PROSTOR_SETTINGS]).status_code == 200
 
@@ -183,7 +178,7 @@ def test_an_installed_sender_is_updated(client, db, bitrix, prostor):
 
 
 def test_opening_the_app_registers_a_lost_sender_again(client, db, bitrix, prostor):
-    token = installed(client, bitrix)
+    token = installed(client, bitrix, lang="en")
     save_providers(client, token, [PROSTOR_SETTINGS])
     bitrix.senders.clear()  # an app update deletes senders
 
@@ -196,7 +191,7 @@ def test_opening_the_app_registers_a_lost_sender_again(client, db, bitrix, prost
 
 
 def test_balance_per_configured_provider(client, bitrix, prostor, smsc, smsaero, twilio):
-    token = installed(client, bitrix)
+    token = installed(client, bitrix, lang="en")
     save_providers(client, token, [PROSTOR_SETTINGS, SMSC_SETTINGS, SMSAERO_SETTINGS, TWILIO_SETTINGS])
 
     response = client.get("/api/balance", headers=bearer(token))
@@ -210,7 +205,7 @@ def test_balance_per_configured_provider(client, bitrix, prostor, smsc, smsaero,
 
 
 def test_log_provider_needs_no_credentials(client, bitrix):
-    token = installed(client, bitrix)
+    token = installed(client, bitrix, lang="en")
     response = save_providers(client, token, [{"kind": "log"}])
     assert response.status_code == 200
     assert response.get_json()["providers"] == [{"kind": "log", "sender": "", "credentials": {},
@@ -218,7 +213,7 @@ def test_log_provider_needs_no_credentials(client, bitrix):
 
 
 def test_the_log_provider_is_offered_only_where_enabled(app, client, bitrix):
-    app.config["ENABLE_LOG_PROVIDER"] = False  # production's default
+    use_settings(app, enable_log_provider=False)  # production's default
     response, token = open_page(client, bitrix, APPLICATION_TOKEN=APPLICATION_TOKEN)
     page = page_data(response)
 
@@ -242,4 +237,4 @@ def test_enable_log_provider_defaults_by_environment(tmp_path, monkeypatch, app_
     required = {name: "x" for name in ("SECRET_KEY", "ENCRYPTION_KEYS", "B24_CLIENT_ID", "B24_CLIENT_SECRET",
                                        "PUBLIC_URL")}
     settings = load_settings(str(tmp_path / "instance"), {"APP_ENV": app_env, **required})
-    assert settings["ENABLE_LOG_PROVIDER"] is offered
+    assert settings.enable_log_provider is offered

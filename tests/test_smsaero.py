@@ -6,13 +6,14 @@ import pytest
 from b24sms import http_client
 from b24sms.providers import base
 from b24sms.providers.smsaero import SmsAero
-from tests.fake_providers import SMSAERO
+from tests.fakes.smsaero import SMSAERO
 
 CALLBACK = "https://sms.example.com/callbacks/smsaero/s3cret"
 
 
 def provider():
-    return SmsAero({"email": "shop@example.com", "api_key": "aero-key"}, "SHOP", base_url=SMSAERO, timeout=3, http=http_client.build())
+    return SmsAero({"email": "shop@example.com", "api_key": "aero-key"}, "SHOP", base_url=SMSAERO, timeout=3,
+                   http=http_client.build())
 
 
 def item(id_=12345, status=0, extend="queue"):

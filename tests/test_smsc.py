@@ -1,20 +1,16 @@
 """SMSC.ru: every documented status and error code, in the API's own answer shapes."""
-from urllib.parse import parse_qsl
-
 import pytest
 
 from b24sms import http_client
 from b24sms.providers import base
 from b24sms.providers.smsc import Smsc
-from tests.fake_providers import SMSC
+from tests.fakes.smsc import SMSC
+from tests.helpers import form_of
 
 
 def provider():
-    return Smsc({"login": "smsc-user", "password": "smsc-pass"}, "SHOP", base_url=SMSC, timeout=3, http=http_client.build())
-
-
-def form_of(call):
-    return dict(parse_qsl(call.request.body))
+    return Smsc({"login": "smsc-user", "password": "smsc-pass"}, "SHOP", base_url=SMSC, timeout=3,
+                http=http_client.build())
 
 
 @pytest.mark.parametrize("code, status", [

@@ -14,7 +14,7 @@ from b24sms.providers.smsru import SmsRu
 from b24sms.rules.lifecycle import MessageState
 from b24sms.store.models import ProviderAccount
 from tests.conftest import PUBLIC_URL
-from tests.fake_smsru import API_ID, ERROR_WORDS, SMSRU, STATUS_WORDS, FakeSmsRu, error
+from tests.fakes.smsru import API_ID, ERROR_WORDS, SMSRU, STATUS_WORDS, error
 from tests.helpers import (
     PROSTOR_SETTINGS,
     as_sent,
@@ -32,11 +32,6 @@ from tests.helpers import (
 
 SMSRU_SETTINGS = {"kind": "smsru", "sender": "SHOP", "credentials": {"api_id": API_ID}}
 OK = {"status": "OK", "status_code": 100}
-
-
-@pytest.fixture
-def smsru(rsps):
-    return FakeSmsRu(rsps)
 
 
 def provider(api_id=API_ID):

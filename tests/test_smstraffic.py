@@ -2,7 +2,6 @@
 parsed; end to end through the handler, a job pass and the report to Bitrix24, and as the second link of a
 failover chain."""
 from datetime import timedelta
-from urllib.parse import parse_qsl
 
 import pytest
 import requests
@@ -13,14 +12,14 @@ from b24sms.providers import base
 from b24sms.providers.smstraffic import SmsTraffic
 from b24sms.rules.lifecycle import MessageState
 from b24sms.store.models import Message, utcnow
-from tests.fake_smstraffic import HEAD, SMSTRAFFIC, SMSTRAFFIC_RESERVE, FakeSmsTraffic
+from tests.fakes.smstraffic import HEAD, SMSTRAFFIC, SMSTRAFFIC_RESERVE
 from tests.helpers import (
     PROSTOR_SETTINGS,
-    as_sent,
-    handler_form,
+    form_of,
     install_with_chain,
     make_due,
     message_id,
+    post_sms,
     run_job,
     stored,
 )
@@ -29,11 +28,6 @@ SMSTRAFFIC_SETTINGS = {"kind": "smstraffic", "sender": "SHOP",
                        "credentials": {"login": "traffic-user", "password": "traffic-pass"}}
 MULTI = SMSTRAFFIC + "multi.php"
 LONG_ID = "13844748821563942605296525281335443643"
-
-
-@pytest.fixture
-def smstraffic(rsps):
-    return FakeSmsTraffic(rsps)
 
 
 def provider(base_url=SMSTRAFFIC):
@@ -47,10 +41,6 @@ def out(key="k1", phone="+79161234567", text="Привет"):
 
 def xml(inner):
     return f"{HEAD}<reply>{inner}</reply>"
-
-
-def form_of(call):
-    return dict(parse_qsl(call.request.body))
 
 
 def status_entry(sms_id=LONG_ID, status="Delivered", error=""):
@@ -212,10 +202,6 @@ def test_credentials_never_appear_in_repr():
 
 
 # ---------------------------------------------------------------- end to end
-def post_sms(client, bitrix, n=1):
-    return as_sent(client, client.post("/handler", data=handler_form(bitrix, message_id(n))))
-
-
 def sends(fake):
     return [form for form in fake.requests if "operation" not in form]
 

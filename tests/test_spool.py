@@ -9,23 +9,20 @@ import sqlite3
 import stat
 import subprocess
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from b24sms import create_app
 from b24sms.flows import spool
 from b24sms.rules.lifecycle import MessageState
 from b24sms.store import crypto
-from b24sms.store.db import Database, unavailable
-from b24sms.store.models import Message
-from tests.conftest import ENCRYPTION_KEY, PUBLIC_URL, settled
-from tests.fakes import CLIENT_ID, CLIENT_SECRET
+from b24sms.store.db import unavailable
+from tests.conftest import ENCRYPTION_KEY, services_of, suite_config, use_settings
 from tests.helpers import (
     APPLICATION_TOKEN,
     PROSTOR_SETTINGS,
@@ -33,105 +30,30 @@ from tests.helpers import (
     handler_form,
     handler_path,
     install_with_prostor,
-    make_due,
     message_id,
     run_job,
     stored,
+    wait_for,
     without_auth,
+)
+from tests.helpers.spool import (
+    delivered_and_reported,
+    locked,
+    moved_away,
+    post_all,
+    replay_settled,
+    sent_once_each,
+    spool_files,
+    spooled,
+    stored_ids,
 )
 
 
-# ---------------------------------------------------------------- shared with test_spool_postgres.py
-def make_app(database_url, spool_dir):
-    return settled(create_app({
-        "TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test-secret-key",
-        "ENCRYPTION_KEYS": ENCRYPTION_KEY, "B24_CLIENT_ID": CLIENT_ID, "B24_CLIENT_SECRET": CLIENT_SECRET,
-        "PUBLIC_URL": PUBLIC_URL, "HTTP_TIMEOUT": 5, "SPOOL_DIR": str(spool_dir),
-    }))
-
-
-def post_all(app, calls):
-    """Post (path, form) calls at once, each from a client of its own, as a portal's users do."""
-    with ThreadPoolExecutor(len(calls)) as pool:
-        return list(pool.map(lambda call: app.test_client().post(call[0], data=call[1]), calls))
-
-
-def spooled(answer, n):
-    return answer.status_code == 200 and answer.get_json() == {"spooled": True, "message_id": message_id(n)}
-
-
-def spool_files(app):
-    return sorted(Path(app.config["SPOOL_DIR"]).glob("*.jsonl"))
-
-
-def stored_ids(db):
-    with db.session() as session:
-        return sorted(session.scalars(select(Message.bitrix_message_id)))
-
-
-def sent_once_each(db, prostor):
-    """Whether every stored message went to the provider exactly once (and nothing else did)."""
-    sent = [m["clientId"] for path, body in prostor.requests if path == "send.json" for m in body["messages"]]
-    with db.session() as session:
-        keys = session.scalars(select(Message.provider_key)).all()
-    return sorted(sent) == sorted(keys)
-
-
-def replay_settled(app, runner, seconds=30):
-    """Job passes until the spool is empty (a pass, or the web process's replay thread, stores what it holds)."""
-    deadline = time.monotonic() + seconds
-    while spool_files(app):
-        assert time.monotonic() < deadline, "the spool was not replayed"
-        run_job(runner)
-        time.sleep(0.2)
-
-
-def wait_until(condition, seconds=20):
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "gave up waiting"
-        time.sleep(0.2)
-
-
-def delivered_and_reported(db, bitrix, prostor, runner, ids):
-    """The provider says delivered; the job's next pass polls it and tells Bitrix24."""
-    for smsc_id in prostor.statuses:
-        prostor.statuses[smsc_id] = "delivered"
-    make_due(db)
-    run_job(runner)
-    return all(bitrix.statuses.get(message_id(n)) == "delivered" for n in ids)
-
-
 # ---------------------------------------------------------------- an SQLite file of the test's own
-@pytest.fixture(scope="module")
-def migrated_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("spool-template") / "b24sms.sqlite3"
-    database = Database(f"sqlite:///{path}")
-    database.upgrade()
-    database.engine.dispose()
-    return path
-
-
 @pytest.fixture
-def app(migrated_file, tmp_path):
-    """The app over a copy of a migrated SQLite file in `volume/`, spooling to `spool/`."""
-    (tmp_path / "volume").mkdir()
-    shutil.copy(migrated_file, tmp_path / "volume" / "b24sms.sqlite3")
-    app = make_app(f"sqlite:///{tmp_path / 'volume' / 'b24sms.sqlite3'}", tmp_path / "spool")
-    yield app
-    app.extensions["b24sms.db"].engine.dispose()
-
-
-@contextmanager
-def locked(db):
-    """Another connection holds the file's exclusive lock (a long write, a backup) until the block ends."""
-    holder = sqlite3.connect(db.engine.url.database, isolation_level=None)
-    holder.execute("BEGIN EXCLUSIVE")
-    try:
-        yield
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
+def app(app_on_own_file):
+    """The app over an SQLite file of the test's own (conftest.py)."""
+    return app_on_own_file
 
 
 @contextmanager
@@ -151,18 +73,6 @@ def read_only(db):
         yield
     finally:
         subprocess.run(undo, check=True)
-
-
-@contextmanager
-def moved_away(db):
-    """The file's directory is gone (a volume not mounted) while the block runs; the web process starts afresh."""
-    volume = Path(db.engine.url.database).parent
-    volume.rename(volume.with_name("away"))
-    db.engine.dispose()
-    try:
-        yield
-    finally:
-        volume.with_name("away").rename(volume)
 
 
 def test_a_locked_file_spools_the_calls_which_are_then_stored_sent_and_reported_once(app, client, db, bitrix,
@@ -225,7 +135,7 @@ def test_a_call_the_spool_cannot_take_answers_503_and_nothing_is_stored(app, cli
                                                                         tmp_path):
     install_with_prostor(client, bitrix)
     (tmp_path / "in-the-way").write_text("a file where the spool directory should be")
-    app.config["SPOOL_DIR"] = str(tmp_path / "in-the-way")
+    use_settings(app, spool_dir=str(tmp_path / "in-the-way"))
     with locked(db):
         answer = client.post(handler_path(db), data=without_auth(handler_form(bitrix, message_id(1))))
 
@@ -258,7 +168,7 @@ def test_spool_files_are_private_and_keys_never_reach_the_log(app, client, db, b
                                  (f"/handler/{wrong_key}", without_auth(handler_form(bitrix, message_id(2))))])
         assert [answer.status_code for answer in answers] == [200, 200]
 
-    directory = Path(app.config["SPOOL_DIR"])
+    directory = Path(services_of(app).settings.spool_dir)
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     [file] = spool_files(app)
     assert stat.S_IMODE(file.stat().st_mode) == 0o600
@@ -294,11 +204,10 @@ def test_a_record_replayed_again_or_of_a_stored_message_stores_nothing_new(app, 
 def test_a_spool_left_by_a_web_process_that_died_is_replayed_and_sent_by_one_job_pass(app, client, db, bitrix,
                                                                                      prostor, runner):
     install_with_prostor(client, bitrix)
-    keyed = handler_path(db)
-    spool.append(app.config, keyed.removeprefix("/handler/"),
-                 without_auth(handler_form(bitrix, message_id(1))).items())
-    spool.append(app.config, None, handler_form(bitrix, message_id(2)).items())  # the legacy /handler
-    spool.append(app.config, None, handler_form(bitrix, message_id(3), application_token="not-the-pinned-one")
+    keyed, services = handler_path(db), services_of(app)
+    spool.append(services, keyed.removeprefix("/handler/"), without_auth(handler_form(bitrix, message_id(1))).items())
+    spool.append(services, None, handler_form(bitrix, message_id(2)).items())  # the legacy /handler
+    spool.append(services, None, handler_form(bitrix, message_id(3), application_token="not-the-pinned-one")
                  .items())
 
     output = run_job(runner)
@@ -312,7 +221,7 @@ def test_a_file_another_replayer_holds_is_left_to_it(app, client, db, bitrix, pr
     install_with_prostor(client, bitrix)
     key = handler_path(db).removeprefix("/handler/")
     for n in (1, 2):
-        spool.append(app.config, key, without_auth(handler_form(bitrix, message_id(n))).items())
+        spool.append(services_of(app), key, without_auth(handler_form(bitrix, message_id(n))).items())
     [file] = spool_files(app)
 
     with open(file, "rb") as other_replayer:
@@ -327,13 +236,13 @@ def test_a_file_another_replayer_holds_is_left_to_it(app, client, db, bitrix, pr
 def test_a_writer_whose_file_a_replayer_claimed_starts_a_new_one(app, client, db, bitrix, prostor, runner):
     install_with_prostor(client, bitrix)
     key = handler_path(db).removeprefix("/handler/")
-    spool.append(app.config, key, without_auth(handler_form(bitrix, message_id(1))).items())
+    spool.append(services_of(app), key, without_auth(handler_form(bitrix, message_id(1))).items())
     [file] = spool_files(app)
 
     with open(file, "rb") as replayer:  # what a replayer does first: lock the file, rename it
         fcntl.flock(replayer, fcntl.LOCK_EX)
         file.rename(file.with_name("replaying-1-test.jsonl"))
-        spool.append(app.config, key, without_auth(handler_form(bitrix, message_id(2))).items())
+        spool.append(services_of(app), key, without_auth(handler_form(bitrix, message_id(2))).items())
         assert [f.name for f in spool_files(app)] == [file.name, "replaying-1-test.jsonl"]
     run_job(runner)
 
@@ -346,10 +255,10 @@ def test_the_web_process_replays_by_itself_once_the_lock_is_gone(app, client, db
         answer = client.post(handler_path(db), data=without_auth(handler_form(bitrix, message_id(1))))
         assert spooled(answer, 1)
 
-    wait_until(lambda: stored_ids(db) == [message_id(1)] and not spool_files(app))
+    wait_for(lambda: stored_ids(db) == [message_id(1)] and not spool_files(app))
     # No job pass: the web process's own sender sends what its replay stored, once.
-    wait_until(lambda: stored(db, 1).state == MessageState.ACCEPTED)
-    assert app.extensions["b24sms.sender"].wait_idle(10) and sent_once_each(db, prostor)
+    wait_for(lambda: stored(db, 1).state == MessageState.ACCEPTED)
+    assert services_of(app).outbox.wait_idle(10) and sent_once_each(db, prostor)
 
 
 # ---------------------------------------------------------------- what counts as the database being away
@@ -380,9 +289,12 @@ def test_a_call_that_keys_changed_without_rotation_cannot_read_is_spooled_not_lo
         app, db, client, bitrix, prostor, runner, database_url):
     install_with_prostor(client, bitrix)
     path = handler_path(db)
-    wrong = create_app({**app.config, "ENCRYPTION_KEYS": Fernet.generate_key().decode()})
+    settings = services_of(app).settings
+    wrong = create_app({**suite_config(settings.database_url, settings.spool_dir),
+                        "ENCRYPTION_KEYS": Fernet.generate_key().decode()})
 
     answer = wrong.test_client().post(path, data=without_auth(handler_form(bitrix, message_id(1))))
+    services_of(wrong).db.engine.dispose()
 
     assert spooled(answer, 1) and stored_ids(db) == []
     crypto.configure(ENCRYPTION_KEY)  # the keys are put right again

@@ -3,32 +3,32 @@ smaller part of them for calls whose handler key this process has not stored lat
 spares a handler call reading the spool (b24sms/flows/spool_usage.py)."""
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from b24sms.config import Settings
 from b24sms.flows import spool, spool_usage
 from b24sms.flows.handler_calls import VouchedKeys
 from b24sms.flows.spool_usage import (
-    RECOUNT_EVERY,
     REFUSALS_LOGGED_EVERY,
     UNVOUCHED_PART,
     RefusalLog,
     SpoolFull,
     SpoolUsage,
 )
+from b24sms.services import OutageWaits
+from tests.conftest import use_settings
 from tests.helpers import handler_form, handler_path, install_with_prostor, message_id, without_auth
-from tests.test_spool import (  # noqa: F401
-    app,
-    locked,
-    migrated_file,
-    moved_away,
-    post_all,
-    replay_settled,
-    spool_files,
-    spooled,
-    stored_ids,
-)
+from tests.helpers.spool import locked, moved_away, post_all, replay_settled, spool_files, spooled, stored_ids
+
+
+@pytest.fixture
+def app(app_on_own_file):
+    """The app over an SQLite file of the test's own (conftest.py)."""
+    return app_on_own_file
+
 
 MADE_UP_KEY = "M" * 32
 
@@ -58,7 +58,7 @@ def test_past_spool_max_calls_a_call_gets_503_the_log_says_why_once_and_a_replay
                                                                                              caplog):
     install_with_prostor(client, bitrix)
     keyed = vouched_key_path(client, db, bitrix)
-    app.config["SPOOL_MAX_CALLS"] = 2
+    use_settings(app, spool_max_calls=2)
     with locked(db):
         answers = post_all(app, calls(keyed, bitrix, (1, 2, 3, 4)))
 
@@ -81,7 +81,7 @@ def test_past_spool_max_bytes_a_call_gets_503(app, client, db, bitrix, prostor):
     with locked(db):
         assert spooled(client.post(keyed, data=without_auth(handler_form(bitrix, message_id(1)))), 1)
         [file] = spool_files(app)
-        app.config["SPOOL_MAX_BYTES"] = file.stat().st_size * 5 // 2  # room for one more call of the same size
+        use_settings(app, spool_max_bytes=file.stat().st_size * 5 // 2)  # room for one more call of the same size
         answers = post_all(app, calls(keyed, bitrix, (2, 3)))
 
     assert sorted(answer.status_code for answer in answers) == [200, 503]
@@ -92,7 +92,7 @@ def test_calls_to_keys_not_seen_fill_only_their_part_and_known_keys_keep_the_res
                                                                                    runner, caplog):
     install_with_prostor(client, bitrix)
     keyed = vouched_key_path(client, db, bitrix)
-    app.config["SPOOL_MAX_CALLS"] = 2 * UNVOUCHED_PART  # made-up keys may fill 2 of 8
+    use_settings(app, spool_max_calls=2 * UNVOUCHED_PART)  # made-up keys may fill 2 of 8
     with moved_away(db):  # not even a read: the made-up key cannot be told from a real one by the database
         flood = post_all(app, calls(f"/handler/{MADE_UP_KEY}", bitrix, (1, 2, 3, 4)))
         genuine = post_all(app, calls(keyed, bitrix, (5, 6, 7, 8)))
@@ -108,8 +108,7 @@ def test_calls_to_keys_not_seen_fill_only_their_part_and_known_keys_keep_the_res
 def test_a_spool_left_from_before_counts_from_the_first_call(app, client, db, bitrix, prostor):
     install_with_prostor(client, bitrix)
     keyed = vouched_key_path(client, db, bitrix)
-    app.config["SPOOL_MAX_CALLS"] = 3
-    directory = Path(app.config["SPOOL_DIR"])
+    directory = Path(use_settings(app, spool_max_calls=3).settings.spool_dir)
     directory.mkdir(mode=0o700, exist_ok=True)
     left = b"".join(b'{"key": null, "form": [], "spooled_at": "2025-01-01T00:00:00Z"}\n' for _ in range(3))
     (directory / "replaying-999999-0000.jsonl").write_bytes(left)  # a process that died mid-replay
@@ -137,12 +136,18 @@ def write(path, lines, mode="ab"):
         handle.write(b"".join(b'{"n": %d}\n' % n for n in range(lines)))
 
 
-SETTINGS = {"SPOOL_MAX_BYTES": 10**9, "SPOOL_MAX_CALLS": 10**6}
+SETTINGS = Settings(spool_max_bytes=10**9, spool_max_calls=10**6)
+RECOUNT_EVERY = OutageWaits().spool_recount_every  # production's: a second
+
+
+def usage_of(directory, list_files=spool._files, clock=lambda: 100.0):
+    """The running total of `directory`, on a clock that stands still unless the test moves it."""
+    return SpoolUsage(list_files, directory, clock, RECOUNT_EVERY)
 
 
 def test_calls_are_admitted_from_a_running_total_and_the_spool_is_listed_once_a_second(tmp_path):
     now, lister = [100.0], Lister()
-    usage = SpoolUsage(lister, tmp_path, clock=lambda: now[0])
+    usage = usage_of(tmp_path, lister, clock=lambda: now[0])
     write(tmp_path / "calls-1.jsonl", 3)
     for _ in range(50):  # one process's calls within a second
         usage.admit(10, SETTINGS, vouched=True)
@@ -157,7 +162,7 @@ def test_calls_are_admitted_from_a_running_total_and_the_spool_is_listed_once_a_
 
 
 def test_the_count_follows_renames_growth_truncation_and_removal(tmp_path):
-    usage = SpoolUsage(spool._files, tmp_path)
+    usage = usage_of(tmp_path)
     live = tmp_path / "calls-1.jsonl"
     write(live, 5)
     usage.recount()
@@ -181,9 +186,9 @@ def test_the_count_follows_renames_growth_truncation_and_removal(tmp_path):
 
 
 def test_the_bounds_and_the_unvouched_part(tmp_path):
-    usage = SpoolUsage(spool._files, tmp_path, clock=lambda: 100.0)  # no recount after the first
+    usage = usage_of(tmp_path)  # no recount after the first
     write(tmp_path / "calls-1.jsonl", 3)
-    settings = {"SPOOL_MAX_BYTES": 10**6, "SPOOL_MAX_CALLS": 4 * UNVOUCHED_PART}
+    settings = Settings(spool_max_bytes=10**6, spool_max_calls=4 * UNVOUCHED_PART)
 
     usage.admit(100, settings, vouched=False)  # the 4th call: the last that the unvouched part takes
     usage.written(100)
@@ -191,7 +196,7 @@ def test_the_bounds_and_the_unvouched_part(tmp_path):
         usage.admit(100, settings, vouched=False)
     usage.admit(100, settings, vouched=True)  # a known key's call: 5 of 16
 
-    settings["SPOOL_MAX_BYTES"] = usage.bytes + 99
+    settings = replace(settings, spool_max_bytes=usage.bytes + 99)
     with pytest.raises(SpoolFull, match=f"SPOOL_MAX_BYTES={usage.bytes + 99} reached: the spool holds"):
         usage.admit(100, settings, vouched=True)
 

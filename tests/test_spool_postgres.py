@@ -9,7 +9,7 @@ from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from b24sms.store.db import Database, unavailable
-from tests.conftest import TEST_DATABASE_URL, empty_tables, on_postgres
+from tests.conftest import TEST_DATABASE_URL, empty_tables, make_app, on_postgres, services_of, use_settings
 from tests.helpers import (
     APPLICATION_TOKEN,
     handler_form,
@@ -17,27 +17,26 @@ from tests.helpers import (
     install_with_prostor,
     message_id,
     run_job,
+    wait_for,
     without_auth,
 )
-from tests.test_spool import (
+from tests.helpers.spool import (
     delivered_and_reported,
-    make_app,
     post_all,
     replay_settled,
     sent_once_each,
     spool_files,
     spooled,
     stored_ids,
-    wait_until,
 )
 
 pytestmark = pytest.mark.skipif(not on_postgres(), reason="a PostgreSQL outage needs PostgreSQL")
 
 
 @pytest.fixture(scope="module")
-def admin():
+def admin(database_url):
     """A connection to the suite's database, from which the outage database is made and taken away."""
-    engine = create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
+    engine = create_engine(database_url, isolation_level="AUTOCOMMIT")
     yield engine
     engine.dispose()
 
@@ -126,8 +125,8 @@ def test_the_web_process_replays_by_itself_when_the_database_returns(app, client
         assert spooled(answer, 1)
         assert len(spool_files(app)) == 1
 
-    wait_until(lambda: stored_ids(db) == [message_id(1)] and not spool_files(app))
-    app.extensions["b24sms.sender"].wait_idle(10)  # the web process's sender sends what its replay stored
+    wait_for(lambda: stored_ids(db) == [message_id(1)] and not spool_files(app))
+    services_of(app).outbox.wait_idle(10)  # the web process's sender sends what its replay stored
     assert "sent=0" in run_job(runner) and sent_once_each(db, prostor)
 
 
@@ -135,7 +134,7 @@ def test_a_call_the_spool_cannot_take_answers_503_and_nothing_is_stored(app, cli
                                                                         admin, tmp_path):
     install_with_prostor(client, bitrix)
     (tmp_path / "in-the-way").write_text("a file where the spool directory should be")
-    app.config["SPOOL_DIR"] = str(tmp_path / "in-the-way" / "spool")
+    use_settings(app, spool_dir=str(tmp_path / "in-the-way" / "spool"))
     keyed = handler_path(db)
     with database_away(admin, db):
         answer = client.post(keyed, data=without_auth(handler_form(bitrix, message_id(1))))
@@ -169,10 +168,10 @@ def test_postgres_outages_are_told_from_faults_of_the_statement(admin):
 
 
 def test_a_connection_that_dies_after_the_answer_is_ready_does_not_turn_it_into_a_500(app, admin):
-    from b24sms.store.db import get_session
+    from b24sms.web.context import db_session
 
     with app.test_request_context("/handler"):
-        pid = get_session().execute(text("SELECT pg_backend_pid()")).scalar()  # a transaction is open
+        pid = db_session().execute(text("SELECT pg_backend_pid()")).scalar()  # a transaction is open
         with admin.connect() as connection:
             connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
     # Leaving the request closed its session on the dead connection without raising (a 500 after a 200).

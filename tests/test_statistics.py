@@ -1,37 +1,13 @@
 """Per-day and per-provider statistics: folded counts of deleted messages plus the messages still stored."""
 from datetime import date, datetime, timedelta
-from itertools import count
 
 import pytest
-from sqlalchemy import select
 
-from b24sms.rules.handler_call import new_provider_key
-from b24sms.store.models import DailyMessageCounts, Message, Portal, utcnow
+from b24sms.store.models import DailyMessageCounts, Portal, utcnow
 from b24sms.store.statistics import portal_statistics
-from tests.helpers import install_with_prostor
+from tests.helpers.rows import installed_portal_id, stored_message
 
-_numbers = count(1)
 TODAY = date(2026, 11, 23)
-
-
-def stored_message(session, portal_id, *, state, created_at, provider="prostor", taken=True, segments=1,
-                   updated_at=None, report_to_bitrix=True):
-    """A message row as the flows leave it: `taken` means a provider gave us its id."""
-    n = next(_numbers)
-    message = Message(
-        portal_id=portal_id, bitrix_message_id=f"stat-{n}", provider_key=new_provider_key(),
-        recipient="+79161234567", recipient_raw="+79161234567", body="Hello", segments=segments,
-        provider=provider, provider_message_id=f"p{n}" if taken else None, state=state,
-        report_to_bitrix=report_to_bitrix, created_at=created_at, updated_at=updated_at or created_at,
-    )
-    session.add(message)
-    return message
-
-
-def installed_portal_id(client, bitrix, db):
-    install_with_prostor(client, bitrix)
-    with db.session() as session:
-        return session.scalars(select(Portal.id)).one()
 
 
 def at(day, hour=12):

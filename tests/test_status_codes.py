@@ -4,8 +4,8 @@ from sqlalchemy import select, update
 
 from b24sms.bitrix.client import FixedToken, RestClient
 from b24sms.store.models import Message
-from tests.helpers import bearer, handler_form, handler_path, make_due, message_id, run_job, stored
-from tests.test_sender_names import suffix, two_names  # noqa: F401 (two_names: a fixture)
+from tests.conftest import services_of
+from tests.helpers import bearer, handler_form, handler_path, make_due, message_id, run_job, stored, suffix
 
 PROMO_CODE = f"b24sms_{suffix('PROMO')}"
 
@@ -84,7 +84,7 @@ def test_a_code_that_cannot_be_kept_is_a_400(client, db, bitrix, prostor, two_na
 
 def test_the_fake_portal_refuses_a_status_under_another_senders_code(app, bitrix):
     access, _ = bitrix.issue("1")
-    rest = RestClient(bitrix.endpoint, FixedToken(access), timeout=5, http=app.extensions["b24sms.http"])
+    rest = RestClient.of(services_of(app), bitrix.endpoint, FixedToken(access))
     bitrix.hand(message_id(1), PROMO_CODE)
 
     outcome = rest.batch({

@@ -7,7 +7,6 @@ from sqlalchemy import select, update
 from b24sms.rules import lifecycle
 from b24sms.rules.lifecycle import MessageState
 from b24sms.store.models import Message, Portal, PortalState, utcnow
-from tests.fakes import FakeBitrix
 from tests.helpers import (
     as_sent,
     handler_form,
@@ -114,8 +113,8 @@ def test_expired_token_is_refreshed_once_and_the_new_refresh_token_stored(client
         assert portal.state == PortalState.ACTIVE
 
 
-def test_invalid_grant_marks_the_portal_and_other_portals_carry_on(client, db, rsps, bitrix, prostor, runner):
-    other = FakeBitrix(rsps, domain="other.bitrix24.ru", member_id="b" * 32)
+def test_invalid_grant_marks_the_portal_and_other_portals_carry_on(client, db, add_portal, bitrix, prostor, runner):
+    other = add_portal("other.bitrix24.ru", "b" * 32)
     install_with_prostor(client, bitrix)
     install_with_prostor(client, other)
     send_messages(client, bitrix, 1, start=1)

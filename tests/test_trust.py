@@ -7,7 +7,6 @@ from sqlalchemy import func, select, update
 
 from b24sms.store.models import Message, Portal, utcnow
 from tests.conftest import PUBLIC_URL
-from tests.fakes import FakeBitrix
 from tests.helpers import (
     APPLICATION_TOKEN,
     PROSTOR_SETTINGS,
@@ -16,6 +15,7 @@ from tests.helpers import (
     bearer,
     handler_form,
     handler_path,
+    install_event,
     install_with_chain,
     install_with_prostor,
     make_due,
@@ -24,13 +24,6 @@ from tests.helpers import (
     run_job,
     without_auth,
 )
-
-
-def install_event(bitrix, access, refresh, application_token):
-    return {"event": "ONAPPINSTALL", "data[VERSION]": "1", "data[LANGUAGE_ID]": "ru",
-            "auth[access_token]": access, "auth[expires_in]": "3600", "auth[domain]": bitrix.domain,
-            "auth[client_endpoint]": bitrix.endpoint, "auth[member_id]": bitrix.member_id,
-            "auth[refresh_token]": refresh, "auth[application_token]": application_token}
 
 
 def portal_row(db):
@@ -128,9 +121,9 @@ def test_a_wrong_key_stores_nothing_and_is_not_logged(client, db, bitrix, prosto
     assert wrong not in caplog.text and "/handler/***" in caplog.text
 
 
-def test_a_keyed_call_with_auth_must_match_the_pinned_token_and_portal(client, db, rsps, bitrix, prostor):
+def test_a_keyed_call_with_auth_must_match_the_pinned_token_and_portal(client, db, add_portal, bitrix, prostor):
     install_with_prostor(client, bitrix)
-    other = FakeBitrix(rsps, domain="other.bitrix24.ru", member_id="b" * 32)
+    other = add_portal("other.bitrix24.ru", "b" * 32)
     path = handler_path(db)
 
     wrong_token = client.post(path, data=handler_form(bitrix, message_id(1), application_token="f" * 32))

@@ -6,7 +6,7 @@ import pytest
 from b24sms import http_client
 from b24sms.providers import base
 from b24sms.providers.twilio import Twilio, signature
-from tests.fake_providers import TWILIO
+from tests.fakes.twilio import TWILIO
 
 SID = "AC" + "a" * 32
 MESSAGES = f"{TWILIO}Accounts/{SID}/Messages.json"
@@ -14,7 +14,8 @@ CALLBACK = "https://sms.example.com/callbacks/twilio/s3cret"
 
 
 def provider(sender="+15017122661", token="twilio-auth-token"):
-    return Twilio({"account_sid": SID, "auth_token": token}, sender, base_url=TWILIO, timeout=3, http=http_client.build())
+    return Twilio({"account_sid": SID, "auth_token": token}, sender, base_url=TWILIO, timeout=3,
+                  http=http_client.build())
 
 
 def resource(sid="SM" + "1" * 32, status="queued", error_code=None, error_message=None):

@@ -1,20 +1,23 @@
 """Off the request path: the handler answers once the message is stored; this process's sender calls the provider,
 in batches where the provider takes them, and the job sends whatever a crash left."""
 import threading
-import time
 
 from flask.testing import FlaskClient
 
 from b24sms.flows import messaging
 from b24sms.rules.lifecycle import MessageState
-from tests.helpers import handler_form, handler_path, install_with_prostor, make_due, message_id, run_job, stored
-
-
-def wait_for(condition, seconds=10):
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.01)
+from tests.conftest import services_of
+from tests.helpers import (
+    handler_form,
+    handler_path,
+    handler_payload,
+    install_with_prostor,
+    make_due,
+    message_id,
+    run_job,
+    stored,
+    wait_for,
+)
 
 
 def test_the_handler_answers_before_a_slow_provider_does(app, db, bitrix, prostor):
@@ -27,7 +30,7 @@ def test_the_handler_answers_before_a_slow_provider_does(app, db, bitrix, prosto
     assert response.status_code == 200 and response.get_json()["state"] == MessageState.RECEIVED
     wait_for(lambda: prostor.answers_waiting == 1)  # the provider has it and has not answered yet
     prostor.slow_answers.set()
-    assert app.extensions["b24sms.sender"].wait_idle(10)
+    assert services_of(app).outbox.wait_idle(10)
     message = stored(db, 1)
     assert message.state == MessageState.ACCEPTED and message.attempts == 1
     assert [path for path, _ in prostor.requests] == ["balance.json", "senders.json", "send.json"]
@@ -44,7 +47,7 @@ def test_a_burst_goes_to_prostor_in_one_request_while_the_first_send_is_under_wa
     for n in range(2, 8):  # a campaign: these arrive while the first request waits for its answer
         assert client.post(path, data=handler_form(bitrix, message_id(n))).status_code == 200
     prostor.slow_answers.set()
-    assert app.extensions["b24sms.sender"].wait_idle(10)
+    assert services_of(app).outbox.wait_idle(10)
 
     sends = [body["messages"] for name, body in prostor.requests if name == "send.json"]
     assert [len(messages) for messages in sends] == [1, 6]
@@ -64,12 +67,12 @@ def test_a_repeated_call_is_answered_and_not_sent_again(app, client, db, bitrix,
     assert [name for name, _ in prostor.requests].count("send.json") == 1
 
 
-def test_what_a_process_stored_but_never_sent_is_sent_by_the_job(app, client, db, bitrix, prostor, runner):
+def test_what_a_process_stored_but_never_sent_is_sent_by_the_job(services, client, db, bitrix, prostor, runner):
     install_with_prostor(client, bitrix)
     # What the handler does before handing the message to its sender; then the process dies.
     with db.session() as session:
-        message, created = messaging.store_handler_call(session, app.config, _payload(bitrix, message_id(1)), None,
-                                                        handler_path(db).rsplit("/", 1)[1])
+        message, created = messaging.store_handler_call(services, session, handler_payload(bitrix, message_id(1)),
+                                                        None, handler_path(db).rsplit("/", 1)[1])
     assert created and message.state == MessageState.RECEIVED
 
     run_job(runner)
@@ -79,11 +82,6 @@ def test_what_a_process_stored_but_never_sent_is_sent_by_the_job(app, client, db
 
     assert stored(db, 1).state == MessageState.ACCEPTED
     assert [name for name, _ in prostor.requests].count("send.json") == 1
-
-
-def _payload(bitrix, bitrix_message_id):
-    return {"type": "SMS", "code": "b24sms", "message_id": bitrix_message_id, "message_to": "+79161234567",
-            "message_body": "Hello from CRM", "module_id": "crm"}
 
 
 def test_past_its_bound_the_sender_leaves_messages_to_the_job(app, client, db, bitrix, prostor, runner, monkeypatch,

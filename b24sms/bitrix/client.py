@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 from b24sms.bitrix.errors import BitrixError, TokenExpired
 from b24sms.bitrix.forms import build_query
 from b24sms.bitrix.http import Redirected, request_json
+from b24sms.bitrix.rate_limit import TokenBucket
 
 logger = logging.getLogger(__name__)
 BATCH_LIMIT = 50
@@ -31,13 +32,22 @@ class BatchResult:
 
 
 class RestClient:
-    """`tokens` provides `access_token()` and `refresh(stale_token) -> new token` (see portal_tokens.PortalTokens)."""
+    """`tokens` provides `access_token()` and `refresh(stale_token) -> new token` (see portal_tokens.PortalTokens);
+    `http` is the process's one HTTP client and `rate_limit` its one TokenBucket (every call waits for a token of
+    its portal's bucket)."""
 
-    def __init__(self, endpoint, tokens, *, timeout=10, http=None):
+    def __init__(self, endpoint, tokens, *, http, timeout, rate_limit: TokenBucket):
         self.endpoint = endpoint if endpoint.endswith("/") else endpoint + "/"
         self.tokens = tokens
-        self.timeout = timeout
         self.http = http
+        self.timeout = timeout
+        self.rate_limit = rate_limit
+
+    @classmethod
+    def of(cls, services, endpoint, tokens) -> "RestClient":
+        """A client on the services' HTTP client, timeout and rate limit."""
+        return cls(endpoint, tokens, http=services.http, timeout=services.settings.http_timeout,
+                   rate_limit=services.bitrix_rate_limit)
 
     def call(self, method, params=None):
         """The `result` of one method; raises BitrixError (or a subclass) on an error answer."""
@@ -67,9 +77,7 @@ class RestClient:
     def _post(self, method, params, token):
         url = self.endpoint + method
         for _ in range(2):
-            limit = getattr(self.http, "portal_rate_limit", None)
-            if limit is not None:
-                limit.wait(self.endpoint)  # the portal's REST endpoint: its own bucket
+            self.rate_limit.wait(self.endpoint)  # the portal's REST endpoint: its own bucket
             try:
                 return request_json(self.http, "POST", url, json={**params, "auth": token}, timeout=self.timeout)
             except Redirected as moved:

@@ -10,7 +10,7 @@ def ensure_handler_key(portal):
 
 
 def handler_url(settings, portal):
-    return f"{settings['PUBLIC_URL']}/handler/{portal.handler_key}"
+    return f"{settings.public_url}/handler/{portal.handler_key}"
 
 
 def portal_by_key(session, handler_key):

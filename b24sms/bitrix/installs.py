@@ -17,6 +17,7 @@ from b24sms.bitrix.errors import BitrixError, BitrixUnavailable
 from b24sms.bitrix.handler_keys import ensure_handler_key, portal_by_key
 from b24sms.rules.errors import N_, BadRequest, Forbidden, NotFound, Unauthorized, UpstreamError
 from b24sms.rules.phones import region_for
+from b24sms.services import Services
 from b24sms.store.crypto import same_secret
 from b24sms.store.models import Portal, PortalState, new_install_id, utcnow
 
@@ -24,11 +25,12 @@ logger = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------- verifying a token with the OAuth server
-def verify_token(settings, access_token, member_id, http, *, refused):
+def verify_token(services: Services, access_token, member_id, *, refused):
     """The verified identity behind `access_token`, or `refused` (an AppError class) saying why not."""
+    settings = services.settings
     try:
-        return oauth.verify(settings["B24_OAUTH_URL"], settings["B24_CLIENT_ID"], access_token, member_id,
-                            http=http, timeout=settings["HTTP_TIMEOUT"])
+        return oauth.verify(settings.b24_oauth_url, settings.b24_client_id, access_token, member_id,
+                            http=services.http, timeout=settings.http_timeout)
     except oauth.AuthNotVerified as exc:
         raise refused(N_("This request could not be verified with Bitrix24: %(reason)s."), "not_verified",
                       reason=str(exc)) from None
@@ -36,10 +38,9 @@ def verify_token(settings, access_token, member_id, http, *, refused):
         raise UpstreamError(N_("Bitrix24 could not be reached to verify this request; try again.")) from None
 
 
-def is_admin(settings, verified, access_token, http):
+def is_admin(services: Services, verified, access_token):
     """Whether the user behind a verified token is a portal admin (`user.admin`); False when unsure."""
-    client = RestClient(verified.client_endpoint, FixedToken(access_token), timeout=settings["HTTP_TIMEOUT"],
-                        http=http)
+    client = RestClient.of(services, verified.client_endpoint, FixedToken(access_token))
     try:
         return client.call("user.admin") is True
     except BitrixError as exc:
@@ -87,15 +88,15 @@ def store_tokens(portal, access_token, refresh_token, expires_in):
 
 
 # ---------------------------------------------------------------- events
-def on_install_event(session, settings, auth, http=None):
+def on_install_event(services: Services, session, auth):
     """ONAPPINSTALL: pin application_token and store the tokens, only for an admin-verified access token."""
     if not isinstance(auth, dict):
         raise Unauthorized(N_("The event carries no auth block."), "no_auth")
     access_token = auth.get("access_token")
-    verified = verify_token(settings, access_token, auth.get("member_id"), http, refused=Forbidden)
+    verified = verify_token(services, access_token, auth.get("member_id"), refused=Forbidden)
     if not auth.get("application_token"):
         raise BadRequest(N_("The event carries no auth[application_token]."), "no_token")
-    if not is_admin(settings, verified, access_token, http):
+    if not is_admin(services, verified, access_token):
         logger.warning("ONAPPINSTALL for %s with a non-admin's token refused", verified.domain)
         raise Forbidden(N_("Only a portal administrator's install event is accepted."), "not_admin")
     portal = portal_for(session, verified)
@@ -136,7 +137,7 @@ def _pinned_portal(session, auth):
 
 
 # ---------------------------------------------------------------- handler calls
-def portal_for_handler_call(session, settings, auth, handler_key=None, http=None):
+def portal_for_handler_call(services: Services, session, auth, handler_key):
     """The portal a handler call comes from. With a key (`/handler/<key>`) the key is the proof, and a call
     without `auth` (a message with no author) is accepted; the legacy keyless URL needs the `auth` block.
     Nothing is ever pinned here. Raises NotFound/Unauthorized/Forbidden."""
@@ -145,7 +146,7 @@ def portal_for_handler_call(session, settings, auth, handler_key=None, http=None
         if isinstance(auth, dict):
             _check_auth_matches(portal, auth)
     else:
-        portal = _portal_by_auth(session, settings, auth, http)
+        portal = _portal_by_auth(services, session, auth)
     if portal.state == PortalState.UNINSTALLED:
         raise Forbidden(N_("The app is uninstalled on this portal."), "uninstalled")
     return portal
@@ -159,7 +160,7 @@ def _check_auth_matches(portal, auth):
         raise Forbidden(N_("auth[application_token] does not match this portal's installation."), "bad_token")
 
 
-def _portal_by_auth(session, settings, auth, http):
+def _portal_by_auth(services, session, auth):
     """Legacy `POST /handler`: the pinned application_token, or (none pinned yet) the call's access token
     verified with app.info. Either proves the call is the portal's; neither pins anything."""
     if not isinstance(auth, dict) or not auth.get("member_id"):
@@ -171,5 +172,5 @@ def _portal_by_auth(session, settings, auth, http):
         if not same_secret(auth.get("application_token"), portal.application_token):
             raise Forbidden(N_("auth[application_token] does not match this portal's installation."), "bad_token")
         return portal
-    verify_token(settings, auth.get("access_token"), portal.member_id, http, refused=Forbidden)
+    verify_token(services, auth.get("access_token"), portal.member_id, refused=Forbidden)
     return portal

@@ -1,5 +1,5 @@
-"""The portal's messageservice senders: one per sender name (b24sms/bitrix/sender_names.py), or one under SENDER_CODE when
-the portal has no names; registered server-side with the keyed HANDLER, checked and healed.
+"""The portal's messageservice senders: one per sender name (b24sms/bitrix/sender_names.py), or one under
+SENDER_CODE when the portal has no names; registered server-side with the keyed HANDLER, checked and healed.
 
 Portals registered before keyed handler URLs (`sender_keyed` false) are moved to the keyed URL on their next
 check, with `messageservice.sender.update` (or delete and add where update is missing).
@@ -14,6 +14,7 @@ from b24sms.bitrix import sender_names
 from b24sms.bitrix.errors import AuthRevoked, BitrixError
 from b24sms.bitrix.handler_keys import ensure_handler_key, handler_url
 from b24sms.bitrix.portal_tokens import rest_client
+from b24sms.services import Services
 from b24sms.store.models import Portal, PortalState, ProviderAccount, utcnow
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ DEFAULT_DESCRIPTION = {
 def sender_params(settings, portal, row=None):
     """messageservice.sender.add's parameters for one sender name (`row`), or for the portal's only sender."""
     if row is None:
-        code, name, description = settings["SENDER_CODE"], DEFAULT_NAME, DEFAULT_DESCRIPTION
+        code, name, description = settings.sender_code, DEFAULT_NAME, DEFAULT_DESCRIPTION
     else:
         code, name = sender_names.code_of(settings, row), {"ru": row.name, "en": row.name}
         description = {"ru": f"SMS от имени «{row.name}» через вашего SMS-провайдера (b24sms)",
@@ -61,7 +62,7 @@ def register_sender(client, portal, settings, retired=()):
     for code in retired:
         _delete(client, code)
     try:
-        client.call("event.bind", {"event": "ONAPPUNINSTALL", "handler": settings["PUBLIC_URL"] + "/events"})
+        client.call("event.bind", {"event": "ONAPPUNINSTALL", "handler": settings.public_url + "/events"})
     except BitrixError as exc:
         if "already" not in (exc.description or "").lower() and exc.code != "ERROR_EVENT_ALREADY_BINDED":
             raise
@@ -108,7 +109,7 @@ def _listed_codes(client):
 
 def _ours(settings, code):
     """Whether a listed CODE is one this app registers (SENDER_CODE, or SENDER_CODE_<suffix>)."""
-    base = settings["SENDER_CODE"].lower()
+    base = settings.sender_code.lower()
     return code == base or (code.startswith(base + "_") and SUFFIX.fullmatch(code[len(base) + 1:]) is not None)
 
 
@@ -145,10 +146,10 @@ def ensure_sender(client, portal, settings):
     portal.sender_checked_at = utcnow()
 
 
-def sync_sender(db, session, settings, portal, *, check_first, http=None, retired=()):
+def sync_sender(services: Services, session, portal, *, check_first, retired=()):
     """Register or check the senders and keep the outcome on the portal; Bitrix trouble is logged, not raised.
     `retired`: CODEs to unregister (names just removed); a check finds any left over by itself."""
-    client = rest_client(db, portal, settings, http)
+    client, settings = rest_client(services, portal), services.settings
     try:
         if check_first:
             ensure_sender(client, portal, settings)

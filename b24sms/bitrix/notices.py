@@ -28,6 +28,7 @@ from b24sms.bitrix.portal_tokens import rest_client
 from b24sms.i18n import language_for, translate_to
 from b24sms.providers.base import InvalidCredentials
 from b24sms.rules.errors import N_
+from b24sms.services import Services
 from b24sms.store import claims
 from b24sms.store.models import Portal, PortalNotice, PortalState, ProviderAccount, utcnow
 
@@ -51,10 +52,10 @@ TEXTS = {  # in the gettext catalogue like every other word; translated into the
 
 
 # ---------------------------------------------------------------- noting causes (any runner, any process)
-def note(session, portal_id, account_id, cause, detail, now=None):
+def note(session, portal_id, account_id, cause, detail):
     """The cause was seen now (`detail`: what the notice will say). A new cause is due at once; one noted again
     keeps its due time; one told within the last day becomes due when that day is over. Not committed."""
-    now = now or utcnow()
+    now = utcnow()
     table = PortalNotice.__table__
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = dialect.insert(table).values(portal_id=portal_id, account_id=account_id, cause=cause,
@@ -90,15 +91,14 @@ def portals_with_due_notices(session, now):
                            .distinct()).all()
 
 
-def send_due(workers, settings, http):
+def send_due(services: Services, workers):
     """Send the due notices, portals in parallel. Returns how many notices went out."""
-    with workers.db.session() as session:
+    with services.db.session() as session:
         portal_ids = portals_with_due_notices(session, utcnow())
-    return workers.map(portal_ids, lambda session, portal_id: _send_portal(workers.db, session, settings, http,
-                                                                           portal_id))
+    return workers.map(portal_ids, lambda session, portal_id: _send_portal(services, session, portal_id))
 
 
-def _send_portal(db, session, settings, http, portal_id):
+def _send_portal(services, session, portal_id):
     now = utcnow()
     claim = claims.claim(session, NOTICES, (PortalNotice.portal_id == portal_id,), now=now, lease=QUIET,
                          limit=CLAIM_LIMIT,
@@ -110,7 +110,7 @@ def _send_portal(db, session, settings, http, portal_id):
     accounts = {account.id: account for account in session.scalars(
         select(ProviderAccount).where(ProviderAccount.id.in_({notice.account_id for notice in notices})))}
     session.commit()  # nothing stays locked across the Bitrix24 calls
-    client = rest_client(db, portal, settings, http)
+    client = rest_client(services, portal)
     sent = 0
     for notice in notices:
         outcome = _send_one(client, portal, accounts.get(notice.account_id), notice, utcnow())

@@ -6,7 +6,6 @@ held, and writes the new pair. Handler inserts (which reference the portal row) 
 """
 import logging
 import secrets
-import time
 from datetime import timedelta
 
 from sqlalchemy import or_, update
@@ -14,6 +13,7 @@ from sqlalchemy import or_, update
 from b24sms.bitrix import oauth
 from b24sms.bitrix.client import RestClient
 from b24sms.bitrix.errors import AuthRevoked, BitrixUnavailable
+from b24sms.services import Services
 from b24sms.store.models import Portal, PortalState, utcnow
 
 logger = logging.getLogger(__name__)
@@ -28,11 +28,10 @@ LEASE_POLL_SECONDS = 0.2
 class PortalTokens:
     """Token source for a portal's stored tokens (see bitrix.client.RestClient)."""
 
-    def __init__(self, db, portal_id, settings, http=None):
-        self.db = db
+    def __init__(self, services: Services, portal_id):
+        self.services = services
+        self.db, self.clock = services.db, services.clock
         self.portal_id = portal_id
-        self.settings = settings
-        self.http = http
         self._token = self._expires_at = None  # what we last read or refreshed: a batch loop reads it once
 
     def access_token(self):
@@ -50,7 +49,7 @@ class PortalTokens:
     def refresh(self, stale_token):
         """A fresh access token: someone else's if they refreshed meanwhile, else one we get under the lease."""
         lease = secrets.token_hex(8)
-        deadline = time.monotonic() + REFRESH_LEASE.total_seconds() + 5
+        deadline = self.clock.monotonic() + REFRESH_LEASE.total_seconds() + 5
         while True:
             with self.db.session() as session:
                 portal = _usable_portal(session, self.portal_id)
@@ -68,16 +67,16 @@ class PortalTokens:
                         portal.refresh_interrupted_at = lapsed_lease
                     refresh_token = portal.refresh_token
                     break
-            if time.monotonic() > deadline:
+            if self.clock.monotonic() > deadline:
                 raise BitrixUnavailable("refresh_busy", "another runner is refreshing this portal's token")
-            time.sleep(LEASE_POLL_SECONDS)
+            self.clock.sleep(LEASE_POLL_SECONDS)
         return self._refresh_under_lease(lease, refresh_token)
 
     def _refresh_under_lease(self, lease, refresh_token):
-        settings = self.settings
+        settings = self.services.settings
         try:
-            pair = oauth.refresh(settings["B24_OAUTH_URL"], settings["B24_CLIENT_ID"], settings["B24_CLIENT_SECRET"],
-                                 refresh_token, http=self.http, timeout=REFRESH_TIMEOUT, now=utcnow())
+            pair = oauth.refresh(settings.b24_oauth_url, settings.b24_client_id, settings.b24_client_secret,
+                                 refresh_token, http=self.services.http, timeout=REFRESH_TIMEOUT, now=utcnow())
         except AuthRevoked as exc:
             self._token = None
             self._settle(lease, refresh_token, revoked=exc)
@@ -155,7 +154,6 @@ def _still_fresh(expires_at):
     return expires_at is None or expires_at - TOKEN_EARLY_REFRESH > utcnow()
 
 
-def rest_client(db, portal, settings, http=None) -> RestClient:
+def rest_client(services: Services, portal) -> RestClient:
     """The portal's REST client, on its stored tokens."""
-    return RestClient(portal.client_endpoint, PortalTokens(db, portal.id, settings, http),
-                      timeout=settings["HTTP_TIMEOUT"], http=http)
+    return RestClient.of(services, portal.client_endpoint, PortalTokens(services, portal.id))

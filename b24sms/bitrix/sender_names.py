@@ -1,9 +1,10 @@
 """A portal's sender names: validated as the settings page sends them, stored with a CODE suffix that never
 changes, and the name a handler call's `code` picks.
 
-Each name is its own messageservice sender (b24sms/bitrix/messageservice_senders.py): the default one under SENDER_CODE, every other
-under SENDER_CODE + "_" + its suffix. The suffix is derived once from the name (so a name removed and added again
-gets its old CODE back, and robots set up with it keep working) and then read from the row, never derived again.
+Each name is its own messageservice sender (b24sms/bitrix/messageservice_senders.py): the default one under
+SENDER_CODE, every other under SENDER_CODE + "_" + its suffix. The suffix is derived once from the name (so a name
+removed and added again gets its old CODE back, and robots set up with it keep working) and then read from the row,
+never derived again.
 """
 import hashlib
 from dataclasses import dataclass
@@ -146,12 +147,12 @@ def _new_suffix(name, taken):
 
 def code_of(settings, row):
     """The messageservice CODE of a stored name."""
-    return settings["SENDER_CODE"] if row.is_default else f"{settings['SENDER_CODE']}_{row.suffix}"
+    return settings.sender_code if row.is_default else f"{settings.sender_code}_{row.suffix}"
 
 
 def codes(settings, portal):
     """Every CODE the portal's senders should have: one per name, or SENDER_CODE alone without names."""
-    return [code_of(settings, row) for row in portal.sender_names] or [settings["SENDER_CODE"]]
+    return [code_of(settings, row) for row in portal.sender_names] or [settings.sender_code]
 
 
 def code_by_name(settings, portal):
@@ -159,7 +160,7 @@ def code_by_name(settings, portal):
     a function of its sender name, giving the CODE of the portal's name it matches (regardless of case), else
     SENDER_CODE (no name, or one removed since)."""
     by_name = {row.name.casefold(): code_of(settings, row) for row in portal.sender_names}
-    return lambda name: by_name.get((name or "").casefold(), settings["SENDER_CODE"])
+    return lambda name: by_name.get((name or "").casefold(), settings.sender_code)
 
 
 def default_row(portal):

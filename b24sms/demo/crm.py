@@ -38,14 +38,16 @@ def handler_call(settings, *, code, message_id, to, text, user_id, origin=CRM, i
     return form
 
 
-def send(state, settings, http, *, code, to, text, user_id, is_admin, origin=CRM):
-    """Post the handler call for one SMS; returns what the stand-in recorded of it."""
+def send(state, services, *, code, to, text, user_id, is_admin, origin=CRM):
+    """Post the handler call for one SMS, through the app's own HTTP client; returns what the stand-in recorded
+    of it."""
+    settings = services.settings
     with state.lock:
         sender = dict(state.senders.get(str(code).lower()) or {})
     if not sender:
         raise BadRequest(N_("The demo portal has no sender %(sender)s: save the settings on this page, saving "
                             "registers it."), "unknown_sender", sender=str(code)[:40])
-    if not str(sender.get("HANDLER") or "").startswith(settings["PUBLIC_URL"] + "/handler"):
+    if not str(sender.get("HANDLER") or "").startswith(settings.public_url + "/handler"):
         # Anyone may register a sender with the stand-in: it posts to this app's own handler only, never elsewhere.
         raise BadRequest(N_("The sender %(sender)s is not handled by this app."), "foreign_handler",
                          sender=str(code)[:40])
@@ -53,7 +55,7 @@ def send(state, settings, http, *, code, to, text, user_id, is_admin, origin=CRM
     form = handler_call(settings, code=sender["CODE"], message_id=message_id, to=to, text=text, user_id=user_id,
                         origin=origin, is_admin=is_admin)
     try:
-        response = http.post(sender["HANDLER"], data=build_query(form), timeout=settings["HTTP_TIMEOUT"],
+        response = services.http.post(sender["HANDLER"], data=build_query(form), timeout=settings.http_timeout,
                              headers={"Content-Type": "application/x-www-form-urlencoded"}, allow_redirects=False)
     except requests.RequestException as exc:
         raise UpstreamError(N_("The handler address could not be reached: %(reason)s."), "handler_unreachable",

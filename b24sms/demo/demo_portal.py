@@ -23,8 +23,9 @@ def find(session):
     return session.scalars(select(Portal).where(Portal.member_id == DEMO_MEMBER_ID)).one_or_none()
 
 
-def ensure(db, session, settings, language, http):
+def ensure(services, session, language):
     """The demo portal, created or brought up to date, its senders checked. Returns the portal."""
+    settings = services.settings
     portal = find(session)
     if portal is None:
         portal = Portal(member_id=DEMO_MEMBER_ID, state=PortalState.ACTIVE)
@@ -45,7 +46,7 @@ def ensure(db, session, settings, language, http):
     ensure_handler_key(portal)
     session.commit()  # before any call to the stand-in: no transaction stays open across HTTP
     if portal.active_accounts:
-        messageservice_senders.sync_sender(db, session, settings, portal, check_first=True, http=http)
+        messageservice_senders.sync_sender(services, session, portal, check_first=True)
     return portal
 
 

@@ -11,7 +11,7 @@ nothing, so that no stand-in token ever goes to a real OAuth server.
 """
 import secrets
 
-from flask import Blueprint, current_app, make_response, render_template, request, url_for
+from flask import Blueprint, make_response, render_template, request, url_for
 
 from b24sms.demo import (
     ADMIN_USER,
@@ -28,6 +28,7 @@ from b24sms.demo import (
 from b24sms.demo.stand_in import SCOPE
 from b24sms.i18n import language_for
 from b24sms.rules.errors import N_, BadRequest
+from b24sms.web.context import services
 from b24sms.web.i18n import use_language
 
 bp = Blueprint("demo_opening", __name__, url_prefix=STAND_IN_PATH)
@@ -35,7 +36,7 @@ bp = Blueprint("demo_opening", __name__, url_prefix=STAND_IN_PATH)
 
 @bp.get("/portal")
 def open_app():
-    settings, args = current_app.config, request.args
+    settings, args = services().settings, request.args
     lang = (args.get("LANG") or args.get("lang") or "ru")[:8]
     use_language(language_for(lang))
     installing = args.get("install") in ("1", "Y", "true")
@@ -47,7 +48,7 @@ def open_app():
     if verifies_visits(settings):
         fields = iframe_fields(settings, user_id, admin)
         action = url_for("pages.install" if installing else "pages.settings_page", DOMAIN=DEMO_DOMAIN,
-                         PROTOCOL="1" if settings["PUBLIC_URL"].startswith("https://") else "0", LANG=lang,
+                         PROTOCOL="1" if settings.public_url.startswith("https://") else "0", LANG=lang,
                          APP_SID=secrets.token_hex(16))
     response = make_response(render_template(
         "demo_portal.html", fields=fields, action=action, installing=installing, user_id=user_id, admin=admin,

@@ -21,6 +21,7 @@ from b24sms.demo import (
     tokens,
 )
 from b24sms.demo.state import state_of
+from b24sms.web.context import services
 
 bp = Blueprint("demo_bitrix", __name__, url_prefix=STAND_IN_PATH)
 SCOPE = "crm,messageservice,user,im"
@@ -37,7 +38,7 @@ def _refused(exc):
 # ---------------------------------------------------------------- the OAuth server
 @bp.route("/oauth/rest/app.info", methods=["GET", "POST"])
 def oauth_app_info():
-    settings = current_app.config
+    settings = services().settings
     try:
         token = tokens.read(settings, request.values.get("auth"))
     except tokens.TokenRefused as exc:
@@ -57,7 +58,7 @@ def oauth_app_info():
 
 @bp.get("/oauth/oauth/token/")
 def oauth_token():
-    settings, query = current_app.config, request.args
+    settings, query = services().settings, request.args
     if query.get("grant_type") != "refresh_token":
         return _answer(400, {"error": "unsupported_grant_type", "error_description": "Only refresh_token is served"})
     if query.get("client_id") != DEMO_CLIENT_ID or query.get("client_secret") != DEMO_CLIENT_SECRET:
@@ -88,7 +89,7 @@ def rest_call(method):
     except FormError as exc:
         return _answer(400, {"error": "INVALID_ARG_VALUE", "error_description": str(exc)})
     try:
-        token = tokens.read(current_app.config, params.pop("auth", None))
+        token = tokens.read(services().settings, params.pop("auth", None))
     except tokens.TokenRefused as exc:
         return _refused(exc)
     status, body = rest.call(state_of(current_app), token, method.removesuffix(".json"), params)

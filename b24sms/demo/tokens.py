@@ -38,7 +38,7 @@ class Token:
 
 
 def _serializer(settings):
-    return URLSafeSerializer(settings["SECRET_KEY"], salt=SALT)
+    return URLSafeSerializer(settings.secret_key, salt=SALT)
 
 
 def issue(settings, user_id, admin, kind=ACCESS, lifetime=None):
@@ -75,5 +75,5 @@ def read(settings, token, kind=ACCESS):
 
 def application_token(settings):
     """The demo installation's `application_token`: the same after restarts, so the one pinned stays valid."""
-    key = settings["SECRET_KEY"].encode()
+    key = settings.secret_key.encode()
     return hmac.new(key, b"b24sms demo application token", hashlib.sha256).hexdigest()[:32]

@@ -11,6 +11,7 @@ from b24sms import providers
 from b24sms.bitrix import notices
 from b24sms.providers.base import InvalidCredentials, ProviderError
 from b24sms.rules.errors import N_, BadRequest
+from b24sms.services import Services
 from b24sms.store.models import Portal, PortalState, ProviderAccount, utcnow
 
 logger = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def is_low(amount, threshold):
 
 
 # ---------------------------------------------------------------- GET /api/balance
-def portal_balances(session, portal, settings, http=None):
+def portal_balances(services: Services, session, portal):
     """Each configured provider's balance (or its error), its threshold, and whether the balance is below it.
     A provider that refuses the credentials here is noted for the admins' notice like anywhere else."""
     answer = []
@@ -68,7 +69,7 @@ def portal_balances(session, portal, settings, http=None):
         entry = {"provider": account.kind, "balance": None, "currency": None,
                  "threshold": account.balance_threshold, "low": False}
         try:
-            result = providers.for_account(account, settings, http=http).balance()
+            result = providers.for_account(account, services.settings, services.http).balance()
         except ProviderError as exc:
             entry["error"] = {"code": exc.kind, "message": exc.text}
             notices.note_refusal(session, account, [exc])
@@ -90,19 +91,19 @@ def accounts_due_check(session, now):
     ).all()
 
 
-def check_due(workers, settings, http, gate):
+def check_due(services: Services, workers, gate):
     """Ask for the balance of every account with a threshold not checked within the hour, accounts in
     parallel; note what the admins should hear of. Returns how many accounts were asked."""
-    with workers.db.session() as session:
+    with services.db.session() as session:
         account_ids = accounts_due_check(session, utcnow())
-    return workers.map(account_ids, lambda session, account_id: _check(session, settings, http, gate, account_id))
+    return workers.map(account_ids, lambda session, account_id: _check(services, gate, session, account_id))
 
 
 def _due(now):
     return or_(ProviderAccount.balance_checked_at.is_(None), ProviderAccount.balance_checked_at <= now - CHECK_EVERY)
 
 
-def _check(session, settings, http, gate, account_id):
+def _check(services, gate, session, account_id):
     now = utcnow()
     # The hour's slot: a conditional UPDATE, so that of two passes at once only one asks.
     taken = session.execute(update(ProviderAccount).where(ProviderAccount.id == account_id, _due(now))
@@ -112,7 +113,7 @@ def _check(session, settings, http, gate, account_id):
         return 0
     account = session.get(ProviderAccount, account_id)
     try:
-        result = providers.for_account(account, settings, http=http).balance()
+        result = providers.for_account(account, services.settings, services.http).balance()
     except ProviderError as exc:
         gate.note(session, account_id, utcnow(), exc)
         if isinstance(exc, InvalidCredentials):

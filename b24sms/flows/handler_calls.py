@@ -17,12 +17,11 @@ from b24sms.flows import messaging, spool, spool_usage
 from b24sms.rules import handler_call
 from b24sms.rules.errors import N_, AppError
 from b24sms.rules.lifecycle import MessageState
+from b24sms.services import Services
 from b24sms.store.db import DatabaseUnavailable, write_retrying
 from b24sms.store.models import Message
 
 logger = logging.getLogger(__name__)
-# Seconds of retrying a database outage within the call (Bitrix24 waits on it); the spool takes over after.
-STORE_RETRY_SECONDS = 3
 VOUCHED_KEYS_KEPT = 50_000  # handler keys remembered per process (the most recently stored-with first)
 
 
@@ -33,27 +32,28 @@ class Outcome:
     spooled_message_id: str | None = None
 
 
-def take(db, session, settings, data, auth, form_pairs, handler_key, http, sender):
-    """Store the call's message once and hand it to `sender`; spool the call when it cannot be stored now."""
+def take(services: Services, session, data, auth, form_pairs, handler_key):
+    """Store the call's message once and hand it to the web sender (services.outbox); spool the call (`form_pairs`,
+    as posted) when it cannot be stored now. `handler_key`: the key of its URL, None for the legacy /handler."""
     try:
         message, created = write_retrying(
-            session, lambda: messaging.store_handler_call(session, settings, data, auth, handler_key, http),
-            STORE_RETRY_SECONDS)
+            session, lambda: messaging.store_handler_call(services, session, data, auth, handler_key),
+            services.outage_waits.store_retry)  # Bitrix24 waits on the call: the spool takes over after
     except (DatabaseUnavailable, ConfigError) as exc:  # ConfigError: ENCRYPTION_KEYS cannot read the portal's key
         incoming = handler_call.HandlerCall.from_payload(data)  # needs no database: a bad call is a 400 even now
-        _spool(db, settings, handler_key, form_pairs, incoming, exc, http, sender)
+        _spool(services, handler_key, form_pairs, incoming, exc)
         return Outcome(spooled_message_id=incoming.message_id)
     if handler_key is not None:  # found and checked against the database: vouched for during an outage
         _vouched_keys.add(handler_key)
     if created and message.state == MessageState.RECEIVED:  # a repeated call sends nothing
-        sender.submit(message.portal_id, message.id)
+        services.outbox.submit(message.portal_id, message.id)
     return Outcome(message=message, created=created)
 
 
-def _spool(db, settings, handler_key, form_pairs, incoming, outage, http, sender):
+def _spool(services, handler_key, form_pairs, incoming, outage):
     """Keep the call for replay; its key and auth are checked then (they need the database)."""
     try:
-        spool.append(settings, handler_key, form_pairs, vouched=_vouched_keys.has(handler_key))
+        spool.append(services, handler_key, form_pairs, vouched=_vouched_keys.has(handler_key))
     except spool_usage.SpoolFull:  # logged there, once in a while: not per call of a flood
         raise AppError(N_("The message could not be stored now: the database is unavailable."), "spool_full",
                        status=503) from None
@@ -63,7 +63,7 @@ def _spool(db, settings, handler_key, form_pairs, incoming, outage, http, sender
         raise AppError(N_("The message could not be stored now: the database is unavailable."),
                        "database_unavailable", status=503) from None
     logger.warning("message %s spooled: it cannot be stored now (%s)", incoming.message_id, outage)
-    spool.replay_in_background(db, settings, http, sender)
+    spool.replay_in_background(services)
 
 
 class VouchedKeys:

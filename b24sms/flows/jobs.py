@@ -7,6 +7,7 @@ from b24sms.bitrix import messageservice_senders, notices
 from b24sms.counters import measured_duty
 from b24sms.flows import balances, polling, provider_health, reconciling, reporting, sending, spool
 from b24sms.flows.workers import DutyFailed, Workers
+from b24sms.services import Services
 from b24sms.store import retention
 from b24sms.store.models import Portal, utcnow
 
@@ -35,27 +36,27 @@ class PassReport:
         return counts + (f" failed_duties={','.join(self.failed_duties)}" if self.failed_duties else "")
 
 
-def run_once(db, settings, http):
+def run_once(services: Services):
     """One pass: rounds of every duty until nothing was left to do or JOB_PASS_SECONDS is spent. Within a duty,
     portals and provider accounts are worked on in parallel (JOB_CONCURRENCY), each in a session of its own,
     so that one failing (a bug, a dead provider) does not starve the rest; a duty that failed sits out the rest
     of the pass."""
     # An account that hangs is called once per pass, not once per message or round: other accounts go on.
     gate = provider_health.PassGate()
-    workers = Workers(db, settings["JOB_CONCURRENCY"], settings["JOB_PASS_SECONDS"])
+    workers = Workers(services)
     duties = {
         # Handler calls spooled during a database outage, first: the send duty below sends them in this pass.
-        "replayed": lambda: spool.replay_duty(db, settings, http=http),
+        "replayed": lambda: spool.replay_duty(services),
         "recovered": lambda: sending.recover_stuck(workers),
-        "reconciled": lambda: reconciling.reconcile_due(workers, settings, http, gate),
-        "senders_checked": lambda: heal_senders(workers, settings, http),
-        "sent": lambda: sending.send_due(workers, settings, http, gate),
-        "status_changes": lambda: polling.poll(workers, settings, http, gate),
-        "reported": lambda: reporting.report(workers, settings, http),
+        "reconciled": lambda: reconciling.reconcile_due(services, workers, gate),
+        "senders_checked": lambda: heal_senders(services, workers),
+        "sent": lambda: sending.send_due(services, workers, gate),
+        "status_changes": lambda: polling.poll(services, workers, gate),
+        "reported": lambda: reporting.report(services, workers),
         # After sending and polling: what they (and the balance checks) noted is told in the same pass.
-        "balances_checked": lambda: balances.check_due(workers, settings, http, gate),
-        "notices_sent": lambda: notices.send_due(workers, settings, http),
-        "expired": lambda: _in_session(db, lambda session: retention.delete_expired(session, settings, utcnow())),
+        "balances_checked": lambda: balances.check_due(services, workers, gate),
+        "notices_sent": lambda: notices.send_due(services, workers),
+        "expired": lambda: _expire(services),
     }
     result = PassReport()
     try:
@@ -90,19 +91,19 @@ def _run_duty(name, duty, result):
         return 0
 
 
-def _in_session(db, work):
-    with db.session() as session:
-        return work(session)
+def _expire(services):
+    with services.db.session() as session:
+        return retention.delete_expired(session, services.settings.retention_days, services.clock.now())
 
 
-def heal_senders(workers, settings, http):
+def heal_senders(services, workers):
     """Check (and mend) the senders of portals due a check, portals in parallel."""
-    with workers.db.session() as session:
+    with services.db.session() as session:
         portal_ids = [portal.id for portal in messageservice_senders.portals_due_sender_check(session, utcnow())]
 
     def check(session, portal_id):
         portal = session.get(Portal, portal_id)
-        messageservice_senders.sync_sender(workers.db, session, settings, portal, check_first=True, http=http)
+        messageservice_senders.sync_sender(services, session, portal, check_first=True)
         return 1
 
     return workers.map(portal_ids, check)

@@ -6,18 +6,20 @@ from b24sms.flows import intake, pausing, sending
 from b24sms.rules import handler_call
 from b24sms.rules.errors import N_, BadRequest
 from b24sms.rules.lifecycle import MessageState
+from b24sms.services import Services
 
 
-def store_handler_call(session, settings, data, auth, handler_key=None, http=None):
+def store_handler_call(services: Services, session, data, auth, handler_key):
     """Authenticate the call, validate it and store the message once. Returns (message, created). The web
-    handler retries this through a database outage, and the spool replays it after one."""
-    portal = installs.portal_for_handler_call(session, settings, auth, handler_key, http)
+    handler retries this through a database outage, and the spool replays it after one. `handler_key`: the
+    key of its URL, None for the legacy /handler."""
+    portal = installs.portal_for_handler_call(services, session, auth, handler_key)
     incoming = handler_call.HandlerCall.from_payload(data)
-    sender = sender_names.for_code(settings, portal, incoming.code)
+    sender = sender_names.for_code(services.settings, portal, incoming.code)
     return intake.receive(session, portal, incoming, sender=sender, sender_code=incoming.code)
 
 
-def send_test_sms(session, settings, portal, user_id, to, text, http, sender=None):
+def send_test_sms(services: Services, session, portal, user_id, to, text, sender):
     """A test SMS from the settings page: stored and sent like any other (with the sender name it names, or the
     default one), never reported to Bitrix24."""
     if not portal.active_accounts:
@@ -28,5 +30,5 @@ def send_test_sms(session, settings, portal, user_id, to, text, http, sender=Non
                                origin={"module_id": "b24sms-test", "user_id": user_id})
     message, _ = intake.receive(session, portal, incoming, report_to_bitrix=False, sender=sender)
     if message.state == MessageState.RECEIVED:
-        message = sending.send(session, settings, message.id, http=http)
+        message = sending.send(services, session, message.id)
     return message

@@ -13,7 +13,8 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from b24sms.flows import sending
+from b24sms.flows import provider_health, sending
+from b24sms.services import Services
 from b24sms.store.models import utcnow
 
 logger = logging.getLogger(__name__)
@@ -21,8 +22,10 @@ MAX_WAITING = 20_000  # message ids waiting in this process; past that the job s
 
 
 class WebSender:
-    def __init__(self, db, settings, http):
-        self.db, self.settings, self.http = db, settings, http
+    """Services.outbox: made by the services it sends with (b24sms/services.py)."""
+
+    def __init__(self, services: Services):
+        self.services = services
         self._pid = None
 
     def _reset_if_forked(self):
@@ -34,7 +37,7 @@ class WebSender:
             self._waiting = {}  # portal id -> message ids
             self._running = set()  # portals a thread is sending now
             self._count = 0
-            self._pool = ThreadPoolExecutor(max_workers=self.settings["JOB_CONCURRENCY"],
+            self._pool = ThreadPoolExecutor(max_workers=self.services.settings.job_concurrency,
                                             thread_name_prefix="b24sms-sender")
 
     def submit(self, portal_id, message_id):
@@ -79,9 +82,9 @@ class WebSender:
                     self._idle.notify_all()
                     return
             try:
-                with self.db.session() as session:
+                with self.services.db.session() as session:
                     claim = sending.claim_named(session, ids, utcnow())
                     if claim.ids:
-                        sending.send_held(session, self.settings, claim, self.http)
+                        sending.send_held(self.services, session, claim, provider_health.PassGate())
             except Exception:  # they are stored: the job sends (or recovers) them
                 logger.exception("sending %d messages of portal %s failed; the job takes them", len(ids), portal_id)

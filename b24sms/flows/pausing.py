@@ -13,6 +13,7 @@ from sqlalchemy import exists, select
 
 from b24sms.rules.errors import N_, BadRequest, Conflict
 from b24sms.rules.lifecycle import MessageState
+from b24sms.services import Services
 from b24sms.store.models import Message, Portal
 
 logger = logging.getLogger(__name__)
@@ -30,8 +31,8 @@ def parse_paused(body):
     return paused
 
 
-def set_paused(session, portal, paused, sender):
-    """Pause or resume the portal's sending; a resume sends what waited."""
+def set_paused(services: Services, session, portal, paused):
+    """Pause or resume the portal's sending; a resume hands what waited to the web sender."""
     was = portal.paused
     portal.paused = paused
     session.commit()
@@ -43,7 +44,7 @@ def set_paused(session, portal, paused, sender):
                                   .order_by(Message.id).limit(RESUME_AT_ONCE)).all()
         session.commit()
         if waiting:
-            sender.submit_many(portal.id, waiting)
+            services.outbox.submit_many(portal.id, waiting)
 
 
 def refuse_while_paused(portal):

@@ -16,6 +16,7 @@ from b24sms.flows.workers import NotCalled, chunks
 from b24sms.providers.base import UNKNOWN, ProviderError, RetryLater, Tracked
 from b24sms.rules import failover, lifecycle
 from b24sms.rules.lifecycle import MessageState
+from b24sms.services import Services
 from b24sms.store import claims
 from b24sms.store.db import lock_rows
 from b24sms.store.models import Message, Portal, PortalState, ProviderAccount, utcnow
@@ -67,12 +68,12 @@ def accounts_due_polling(session, now):
     ).all()
 
 
-def poll(workers, settings, http, gate):
+def poll(services: Services, workers, gate):
     """Poll every account with due messages, accounts in parallel."""
-    with workers.db.session() as session:
+    with services.db.session() as session:
         account_ids = accounts_due_polling(session, utcnow())
     return workers.map(account_ids, lambda session, account_id: _poll_account(
-        session, settings, account_id, http, gate, workers), start=Polled())
+        services, workers, gate, session, account_id), start=Polled())
 
 
 def _claim_account(session, account_id, now, lease, limit):
@@ -82,9 +83,9 @@ def _claim_account(session, account_id, now, lease, limit):
                         now=now, lease=lease, limit=limit)
 
 
-def _poll_account(session, settings, account_id, http, gate, workers):
+def _poll_account(services, workers, gate, session, account_id):
     account = session.get(ProviderAccount, account_id)
-    provider = providers.for_account(account, settings, http=http)
+    provider = providers.for_account(account, services.settings, services.http)
     started, polled = utcnow(), Polled()
     while not workers.out_of_time():
         if not gate.may_call(session, account_id, utcnow()):  # it hangs: its due messages wait
@@ -176,10 +177,11 @@ def _apply_poll(session, gate, account, provider, claim, chunk, answer):
 
 
 # ---------------------------------------------------------------- receipts pushed by providers
-def apply_receipts(session, account, reports, now, message_key=None):
+def apply_receipts(session, account, reports, now, message_key):
     """Statuses a provider pushed for `account`'s messages. Never backwards (the state machine sees to it); an
     unreadable status makes the message due for polling at once. `message_key`: our key for the message, which
-    per-message receipt URLs carry; it settles a send whose answer was lost. Returns (matched, changed)."""
+    per-message receipt URLs carry (None on others); it settles a send whose answer was lost. Returns (matched,
+    changed)."""
     matched = changed = 0
     for report in reports:
         rows = lock_rows(session, Message, Message.account_id == account.id,

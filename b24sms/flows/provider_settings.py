@@ -9,6 +9,7 @@ from b24sms.providers import approved_names
 from b24sms.providers.base import ACCOUNT, ProviderError
 from b24sms.providers.refusals import asked
 from b24sms.rules.errors import N_, BadRequest
+from b24sms.services import Services
 from b24sms.store import callback_urls
 from b24sms.store.models import ProviderAccount
 
@@ -29,27 +30,28 @@ def describe_accounts(portal, settings, *, full):
             entry["credentials"] = {name: (MASK if name in secret_names and value else value)
                                     for name, value in (account.credentials or {}).items()}
             if cls is not None and cls.receipts == ACCOUNT:
-                entry["callback_url"] = callback_urls.url_for(settings, account)
+                entry["callback_url"] = callback_urls.url_for(settings.public_url, account)
             entry["balance_threshold"] = account.balance_threshold
         described.append(entry)
     return described
 
 
-def save_and_register(db, session, settings, portal, entries, http=None, sender_entries=None):
-    """Save the chain (and the sender names, when `sender_entries` is given), then register the portal's senders
-    (Bitrix trouble leaves `sender_registered` false)."""
+def save_and_register(services: Services, session, portal, entries, sender_entries):
+    """Save the chain (and the sender names, when `sender_entries` is not None), then register the portal's
+    senders (Bitrix trouble leaves `sender_registered` false)."""
     names = sender_names.parse(sender_entries)  # refused before any provider is called
-    retired = save_settings(session, settings, portal, entries, http=http, names=names)
-    messageservice_senders.sync_sender(db, session, settings, portal, check_first=False, http=http, retired=retired)
+    retired = save_settings(services, session, portal, entries, names)
+    messageservice_senders.sync_sender(services, session, portal, check_first=False, retired=retired)
 
 
-def save_settings(session, settings, portal, entries, http=None, names=None):
+def save_settings(services: Services, session, portal, entries, names):
     """Replace the portal's failover chain with `entries`, each checked first against what its provider declares
     it takes as a sender, then against the provider itself (credentials, then the sender names it will send with,
     where it lists its approved ones); with `names`, the portal's sender names too. Returns the sender CODEs no
     name has any more."""
     if not isinstance(entries, list) or not entries:
         raise BadRequest(N_("Add at least one SMS provider."), "invalid_settings")
+    settings = services.settings
     existing = {account.kind: account for account in portal.accounts}
     offered = providers.offered(settings)
     cleaned = [_clean_entry(index, entry, existing, offered) for index, entry in enumerate(entries)]
@@ -63,7 +65,7 @@ def save_settings(session, settings, portal, entries, http=None, names=None):
         sender_names.check_limits(offered[kind], approved_names.names_to_check(index, sender, offered[kind],
                                                                                 to_send_with))
     for index, (kind, sender, credentials) in enumerate(cleaned):
-        provider = providers.build(kind, credentials, sender, settings, http=http)
+        provider = providers.build(kind, credentials, sender, settings, services.http)
         asked(provider, provider.check_credentials, refused=N_("%(provider)s refused the credentials: %(words)s"),
               other=N_("%(provider)s refused the settings: %(words)s"))
         approved_names.check(provider, approved_names.names_to_check(index, sender, offered[kind], to_send_with))
@@ -86,19 +88,19 @@ def save_settings(session, settings, portal, entries, http=None, names=None):
     retired = sender_names.store(session, settings, portal, names) if names is not None else set()
     session.commit()
     session.expire(portal, ["accounts"])  # the relationship is ordered by position: read it again
-    _register_receipts(settings, saved, http)
+    _register_receipts(services, saved)
     return retired
 
 
-def _register_receipts(settings, accounts, http):
+def _register_receipts(services, accounts):
     """Hand each provider whose API takes the account's receipt URL (SMS.RU) that URL, now that it answers.
     Trouble there loses nothing: the settings stay saved and the provider's messages are polled."""
     for account in accounts:
-        url = callback_urls.url_for(settings, account)
+        url = callback_urls.url_for(services.settings.public_url, account)
         if url is None:
             continue
         try:
-            providers.for_account(account, settings, http=http).register_receipts(url)
+            providers.for_account(account, services.settings, services.http).register_receipts(url)
         except ProviderError as exc:  # its words only: the URL carries the account's secret
             logger.warning("%s did not take the receipt URL (%s): its messages are polled", account.kind, exc)
         except Exception as exc:  # noqa: BLE001 - a save must not be lost to this

@@ -12,7 +12,8 @@ again: it fails `outcome_unknown` (after RECONCILE_WINDOW where the provider can
 RECONCILE_GIVE_UP where asking keeps failing).
 """
 import logging
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
@@ -25,6 +26,7 @@ from b24sms.flows.workers import NotCalled
 from b24sms.providers.base import CannotTell, LookAlikes, ProviderError
 from b24sms.rules import failover, lifecycle
 from b24sms.rules.lifecycle import MessageState
+from b24sms.services import Services
 from b24sms.store import claims
 from b24sms.store.models import Message, utcnow
 
@@ -45,16 +47,16 @@ def accounts_due_reconciling(session, now):
                                                             Message.due_at <= now, NOT_PAUSED).distinct()).all()
 
 
-def reconcile_due(workers, settings, http, gate):
+def reconcile_due(services: Services, workers, gate):
     """Ask providers about messages whose send may have gone through, accounts in parallel. Returns how many
     were settled (found, found missing, moved on along the chain, or failed)."""
-    with workers.db.session() as session:
+    with services.db.session() as session:
         account_ids = accounts_due_reconciling(session, utcnow())
     return workers.map(account_ids, lambda session, account_id: _reconcile_account(
-        session, settings, account_id, http, gate, workers))
+        services, workers, gate, session, account_id))
 
 
-def _reconcile_account(session, settings, account_id, http, gate, workers):
+def _reconcile_account(services, workers, gate, session, account_id):
     started, settled = utcnow(), 0  # only what was due when this began
     while not workers.out_of_time():
         claim = claims.claim(session, claims.MESSAGES,
@@ -65,118 +67,135 @@ def _reconcile_account(session, settings, account_id, http, gate, workers):
             break
         messages = claims.held(session, claims.MESSAGES, claim)
         try:
-            settled += _reconcile_claimed(session, settings, messages, http, gate, workers)
+            settled += _reconcile_claimed(services, workers, gate, session, messages)
             session.commit()
         except StaleDataError:  # another runner took them over
             session.rollback()
     return settled
 
 
-def _reconcile_claimed(session, settings, messages, http, gate, workers):
+def _reconcile_claimed(services, workers, gate, session, messages):
     """Decide for each message whether the provider is asked now; ask those (a few at a time); settle all."""
-    now = utcnow()
     account = messages[0].account
     if account is None:  # cannot happen while accounts are only retired; never resend blindly
         for message in messages:
             lifecycle.fail(message, "outcome_unknown", "The provider account that was sent the message is gone.")
         return len(messages)
-    provider = providers.for_account(account, settings, http=http)
+    provider = providers.for_account(account, services.settings, services.http)
+    asking = _Asking(session, services.settings, provider, gate, utcnow())
     settled, to_ask = 0, []
     for message in messages:
-        lost_at = failover.last_call_at(message.attempt_log) or message.updated_at
-        give_up_at = lost_at + timedelta(seconds=settings["RECONCILE_FAILOVER_AFTER"])
+        lost = asking.lost(message)
         if not provider.can_be_asked:
-            settled += _await_receipt(message, settings, provider, now, lost_at, give_up_at)
-        elif not gate.may_call(session, account.id, now):  # it hangs: not asked in this pass
-            settled += _unanswered(message, settings, provider, now, lost_at, give_up_at, "it does not answer")
+            settled += asking.await_receipt(lost)
+        elif not gate.may_call(session, account.id, asking.now):  # it hangs: not asked in this pass
+            settled += asking.unanswered(lost, "it does not answer")
         else:
-            to_ask.append((message, lost_at, give_up_at))
+            to_ask.append(lost)
     session.commit()  # no transaction stays open across the provider calls
-    answers = workers.call_each([outgoing(m, account, settings, provider) for m, _, _ in to_ask],
+    answers = workers.call_each([outgoing(lost.message, account, services.settings, provider) for lost in to_ask],
                                 provider.find_sent, CALLS_PER_ACCOUNT,
                                 stop=gate.halts(account.id))
-    for (message, lost_at, give_up_at), found in zip(to_ask, answers):
-        settled += _settle(session, message, settings, provider, gate, found, now, lost_at, give_up_at)
+    for lost, found in zip(to_ask, answers):
+        settled += asking.settle(lost, found)
     return settled
 
 
-def _settle(session, message, settings, provider, gate, found, now, lost_at, give_up_at):
-    """Act on what the provider said of one message: it has it, it has not, or asking failed."""
-    if isinstance(found, LookAlikes):
-        found = content_matching.decide(session, message, found, provider.title)
-    if isinstance(found, NotCalled):
-        return _unanswered(message, settings, provider, now, lost_at, give_up_at, "it does not answer")
-    if isinstance(found, CannotTell):
-        return _await_receipt(message, settings, provider, now, lost_at, give_up_at)
-    if isinstance(found, ProviderError):
-        gate.note(session, message.account_id, utcnow(), found)
-        logger.info("message %s: reconciliation at %s failed (%s)", message.id, provider.kind, found)
-        return _unanswered(message, settings, provider, now, lost_at, give_up_at, str(found))
-    if isinstance(found, Exception):  # a bug of ours or an odd answer: ask again later, never resend blindly
-        logger.error("message %s: reconciliation at %s raised %r", message.id, provider.kind, found)
-        return _unanswered(message, settings, provider, now, lost_at, give_up_at, type(found).__name__)
-    gate.note(session, message.account_id, utcnow())
-    if found is None:  # the provider never took it: send again, to the same account first
-        lifecycle.retry_at(message, now)
-        message.error_code = message.error_text = None
-        logger.info("message %s: %s does not have it, sending again", message.id, provider.kind)
-    else:
-        lifecycle.accept(message, found.provider_id, found.status, found.raw, now + FIRST_POLL_DELAY)
-        logger.info("message %s: %s had it after all (%s)", message.id, provider.kind, found.provider_id)
-    return 1
+@dataclass(frozen=True)
+class _Lost:
+    """A message whose answer was lost `at` then; its provider is given up for it at `give_up_at`."""
+
+    message: Message
+    at: datetime
+    give_up_at: datetime
 
 
-def _await_receipt(message, settings, provider, now, lost_at, give_up_at):
-    """The provider offers no way to ask: only a receipt naming the message can tell (statuses settles it)."""
-    if now >= give_up_at and _move_on(message, settings, now, "cannot_ask",
-                                      f"{provider.title} cannot be asked whether it took the message"):
+class _Asking:
+    """One claim's messages of one account (`provider`), settled by what the provider says of each, at `now`."""
+
+    def __init__(self, session, settings, provider, gate, now):
+        self.session, self.provider, self.gate, self.now = session, provider, gate, now
+        self.max_attempts = settings.send_max_attempts
+        self.failover_after = timedelta(seconds=settings.reconcile_failover_after)
+
+    def lost(self, message):
+        at = failover.last_call_at(message.attempt_log) or message.updated_at
+        return _Lost(message, at, at + self.failover_after)
+
+    def settle(self, lost, found):
+        """Act on what the provider said of one message: it has it, it has not, or asking failed."""
+        message, provider = lost.message, self.provider
+        if isinstance(found, LookAlikes):
+            found = content_matching.decide(self.session, message, found, provider.title)
+        if isinstance(found, NotCalled):
+            return self.unanswered(lost, "it does not answer")
+        if isinstance(found, CannotTell):
+            return self.await_receipt(lost)
+        if isinstance(found, ProviderError):
+            self.gate.note(self.session, message.account_id, utcnow(), found)
+            logger.info("message %s: reconciliation at %s failed (%s)", message.id, provider.kind, found)
+            return self.unanswered(lost, str(found))
+        if isinstance(found, Exception):  # a bug of ours or an odd answer: ask again later, never resend blindly
+            logger.error("message %s: reconciliation at %s raised %r", message.id, provider.kind, found)
+            return self.unanswered(lost, type(found).__name__)
+        self.gate.note(self.session, message.account_id, utcnow())
+        if found is None:  # the provider never took it: send again, to the same account first
+            lifecycle.retry_at(message, self.now)
+            message.error_code = message.error_text = None
+            logger.info("message %s: %s does not have it, sending again", message.id, provider.kind)
+        else:
+            lifecycle.accept(message, found.provider_id, found.status, found.raw, self.now + FIRST_POLL_DELAY)
+            logger.info("message %s: %s had it after all (%s)", message.id, provider.kind, found.provider_id)
         return 1
-    if _route_without_it(message, settings, now)[1].account is not None:
-        message.due_at = give_up_at  # a receipt naming the message may still come until then
+
+    def await_receipt(self, lost):
+        """The provider offers no way to ask: only a receipt naming the message can tell (statuses settles it)."""
+        message, now, title = lost.message, self.now, self.provider.title
+        if now >= lost.give_up_at and self._move_on(message, "cannot_ask",
+                                                    f"{title} cannot be asked whether it took the message"):
+            return 1
+        if self._route_without_it(message)[1].account is not None:
+            message.due_at = lost.give_up_at  # a receipt naming the message may still come until then
+            return 0
+        if now - lost.at >= RECONCILE_WINDOW:
+            lifecycle.fail(message, "outcome_unknown",
+                           f"{title} was sent the message but its answer was lost, and it cannot be asked "
+                           "whether it took it; the message is not sent again to avoid a duplicate.")
+            return 1
+        message.due_at = lost.at + RECONCILE_WINDOW
         return 0
-    if now - lost_at >= RECONCILE_WINDOW:
-        lifecycle.fail(message, "outcome_unknown",
-                       f"{provider.title} was sent the message but its answer was lost, and it cannot be asked "
-                       "whether it took it; the message is not sent again to avoid a duplicate.")
-        return 1
-    message.due_at = lost_at + RECONCILE_WINDOW
-    return 0
 
+    def unanswered(self, lost, why):
+        """The provider can be asked, but asking failed (or it hangs): ask again later, or give it up."""
+        message, now, title = lost.message, self.now, self.provider.title
+        if now >= lost.give_up_at and self._move_on(message, "no_answer",
+                                                    f"{title} could not be asked whether it took the message ({why})"):
+            return 1
+        if now - lost.at >= RECONCILE_GIVE_UP:
+            lifecycle.fail(message, "outcome_unknown", f"{title} could not be asked whether it took the message: {why}")
+            return 1
+        message.due_at = now + RECONCILE_RETRY
+        if lost.give_up_at > now:
+            message.due_at = min(message.due_at, lost.give_up_at)
+        return 0
 
-def _unanswered(message, settings, provider, now, lost_at, give_up_at, why):
-    """The provider can be asked, but asking failed (or it hangs): ask again later, or give it up."""
-    if now >= give_up_at and _move_on(message, settings, now, "no_answer",
-                                      f"{provider.title} could not be asked whether it took the message ({why})"):
-        return 1
-    if now - lost_at >= RECONCILE_GIVE_UP:
-        lifecycle.fail(message, "outcome_unknown",
-                       f"{provider.title} could not be asked whether it took the message: {why}")
-        return 1
-    message.due_at = now + RECONCILE_RETRY
-    if give_up_at > now:
-        message.due_at = min(message.due_at, give_up_at)
-    return 0
+    def _route_without_it(self, message, reason=""):
+        """(the log with the message's provider given up, where the message would go then). Health is left to the
+        send flow: a skipped account still counts as somewhere to go."""
+        log = failover.given_up(message.attempt_log, message.account, self.now, reason)
+        route = failover.next_route(message.portal.active_accounts, log, self.max_attempts, message.account_id)
+        return log, route
 
-
-def _route_without_it(message, settings, now, reason=""):
-    """(the log with the message's provider given up, where the message would go then). Health is left to the
-    send flow: a skipped account still counts as somewhere to go."""
-    log = failover.given_up(message.attempt_log, message.account, now, reason)
-    route = failover.next_route(message.portal.active_accounts, log, settings["SEND_MAX_ATTEMPTS"],
-                                message.account_id)
-    return log, route
-
-
-def _move_on(message, settings, now, reason, text):
-    """Give the provider up for this message and hand it to the next one in the chain, at once; False (nothing
-    changed) when no other provider is left."""
-    given_up = message.account
-    log, route = _route_without_it(message, settings, now, reason)
-    if route.account is None:
-        return False
-    message.attempt_log = log
-    message.account, message.provider = route.account, route.account.kind
-    lifecycle.move_on(message, now, f"{text}; sent on through {route.account.kind}, so it may arrive twice.")
-    logger.warning("message %s: %s given up after its answer was lost, on to %s (possible duplicate)",
-                   message.id, given_up.kind, route.account.kind)
-    return True
+    def _move_on(self, message, reason, text):
+        """Give the provider up for this message and hand it to the next one in the chain, at once; False (nothing
+        changed) when no other provider is left."""
+        given_up = message.account
+        log, route = self._route_without_it(message, reason)
+        if route.account is None:
+            return False
+        message.attempt_log = log
+        message.account, message.provider = route.account, route.account.kind
+        lifecycle.move_on(message, self.now, f"{text}; sent on through {route.account.kind}, so it may arrive twice.")
+        logger.warning("message %s: %s given up after its answer was lost, on to %s (possible duplicate)",
+                       message.id, given_up.kind, route.account.kind)
+        return True

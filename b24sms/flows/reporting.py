@@ -17,6 +17,7 @@ from b24sms.bitrix.client import BATCH_LIMIT
 from b24sms.bitrix.errors import AuthRevoked, BitrixError, RateLimited
 from b24sms.bitrix.portal_tokens import rest_client
 from b24sms.flows.workers import NotCalled, chunks
+from b24sms.services import Services
 from b24sms.store import claims
 from b24sms.store.db import one_of
 from b24sms.store.models import Message, Portal, PortalState, utcnow
@@ -38,15 +39,14 @@ def portals_to_report(session, now):
     ).all()
 
 
-def report(workers, settings, http):
+def report(services: Services, workers):
     """Report every portal's untold statuses, portals in parallel. Returns how many statuses were reported."""
-    with workers.db.session() as session:
+    with services.db.session() as session:
         portal_ids = portals_to_report(session, utcnow())
-    return workers.map(portal_ids, lambda session, portal_id: report_portal(
-        workers.db, session, settings, portal_id, http, workers))
+    return workers.map(portal_ids, lambda session, portal_id: report_portal(services, workers, session, portal_id))
 
 
-def report_portal(db, session, settings, portal_id, http, workers):
+def report_portal(services: Services, workers, session, portal_id):
     """Claim the portal's reports and tell Bitrix24 everything pending. Returns how many were reported."""
     claim = claims.claim(session, claims.PORTAL_REPORTS, (Portal.id == portal_id, Portal.state == PortalState.ACTIVE),
                          now=utcnow(), lease=REPORT_LEASE, limit=1)
@@ -55,7 +55,7 @@ def report_portal(db, session, settings, portal_id, http, workers):
     portal = session.get(Portal, portal_id)
     reported, pause = 0, None
     try:
-        reported, pause = _tell(session, rest_client(db, portal, settings, http), settings, portal, workers)
+        reported, pause = _tell(session, rest_client(services, portal), services.settings, portal, workers)
     finally:  # even after a surprise: the lease ends now (or after the pause), not when it runs out
         session.rollback()
         claims.settle(session, claims.PORTAL_REPORTS, portal_id, claim,

@@ -21,6 +21,7 @@ from b24sms.flows.workers import chunks
 from b24sms.providers.base import PER_MESSAGE, AnswerLost, Outgoing, ProviderError
 from b24sms.rules import failover, lifecycle
 from b24sms.rules.lifecycle import MessageState
+from b24sms.services import Services
 from b24sms.store import callback_urls, claims
 from b24sms.store.models import Message, Portal, PortalState, utcnow
 
@@ -70,27 +71,27 @@ def portals_with_due_sends(session, now):
 
 
 # ---------------------------------------------------------------- sending
-def send(session, settings, message_id, http=None, gate=None):
-    """Send one stored message if this runner can claim it. Returns the message as it is then."""
+def send(services: Services, session, message_id):
+    """Send one stored message if this runner can claim it (a test SMS). Returns the message as it is then."""
     claim = claim_named(session, [message_id], utcnow())
     if claim.ids:
-        send_held(session, settings, claim, http, gate)
+        send_held(services, session, claim, provider_health.PassGate())
     return session.get(Message, message_id, populate_existing=True)
 
 
-def send_held(session, settings, claim, http, gate=None):
+def send_held(services: Services, session, claim, gate):
     """Send the messages of `claim` along their portals' failover chains. Returns them (as plain records), or
     none when the lease was lost meanwhile.
 
-    `gate`: the job pass's PassGate; an account closed in it (it timed out in this pass) is not called again in
-    this pass: its messages are left due for the next one."""
+    `gate`: the job pass's PassGate (elsewhere a new one); an account closed in it (it timed out in this pass) is
+    not called again in this pass: its messages are left due for the next one."""
     messages = claims.held(session, claims.MESSAGES, claim, columns=SEND_COLUMNS)
     portals = {portal.id: portal for portal in session.scalars(
         select(Portal).where(Portal.id.in_({m.portal_id for m in messages})))}
     for message in messages:
         message.portal = portals[message.portal_id]
     try:
-        _Round(session, settings, http, gate or provider_health.PassGate(), claim).run(messages)
+        _Round(services, session, gate, claim).run(messages)
     except LeaseLost:  # another runner took the messages over: their fate is its to write
         session.rollback()
         logger.warning("a send round lost its lease on %d messages; their new holder settles them", len(messages))
@@ -112,9 +113,9 @@ class _Way:
 
 
 class _Round:
-    def __init__(self, session, settings, http, gate, claim):
-        self.session, self.settings, self.http, self.gate, self.claim = session, settings, http, gate, claim
-        self.max_attempts = settings["SEND_MAX_ATTEMPTS"]
+    def __init__(self, services, session, gate, claim):
+        self.services, self.session, self.gate, self.claim = services, session, gate, claim
+        self.max_attempts = services.settings.send_max_attempts
         self.unsaved = []  # messages settled without a call (a wait, a failure, a closed gate): saved at the end
 
     def save(self, messages):
@@ -175,7 +176,7 @@ class _Round:
         if not provider_health.take_call(self.session, account.id, utcnow()):  # another runner probes it now
             self.skipped[account.id] = utcnow() + provider_health.PROBE_EVERY
             return ways
-        provider = providers.for_account(account, self.settings, http=self.http)
+        provider = providers.for_account(account, self.services.settings, self.services.http)
         onward = []
         for batch in chunks(ways, provider.sends_per_request):
             if self.gate.is_closed(account.id):  # it timed out on an earlier batch: the rest wait for the next pass
@@ -205,7 +206,7 @@ class _Round:
             message.attempts += 1
             message.attempt_log = failover.started(message.attempt_log, account, utcnow())
         self.save(messages)  # raises LeaseLost, and then nothing is called
-        outgoing_ = [outgoing(message, account, self.settings, provider) for message in messages]
+        outgoing_ = [outgoing(message, account, self.services.settings, provider) for message in messages]
         try:
             results = provider.send_many(outgoing_) if len(outgoing_) > 1 else [provider.send(outgoing_[0])]
         except ProviderError as exc:
@@ -249,7 +250,7 @@ def outgoing(message, account, settings, provider):
     settle a send whose answer was lost."""
     callback_url = None
     if provider.receipts == PER_MESSAGE and account.callback_secret:
-        callback_url = f"{callback_urls.url_for(settings, account)}?m={message.provider_key}"
+        callback_url = f"{callback_urls.url_for(settings.public_url, account)}?m={message.provider_key}"
     takes_name = message.sender and provider.sends_with_sender_names()
     return Outgoing(key=message.provider_key, phone=message.recipient, text=message.body,
                     sender=message.sender if takes_name else account.sender, callback_url=callback_url)
@@ -262,22 +263,22 @@ def backoff(attempts):
 
 
 # ---------------------------------------------------------------- the job's duties
-def send_due(workers, settings, http, gate):
+def send_due(services: Services, workers, gate):
     """Every stored message whose (re)try is due, portals in parallel. Returns how many were settled (not left
     waiting for a retry). A provider that times out is not called again in this pass."""
-    with workers.db.session() as session:
+    with services.db.session() as session:
         portal_ids = portals_with_due_sends(session, utcnow())
-    return workers.map(portal_ids, lambda session, portal_id: _send_portal(session, settings, portal_id, http,
-                                                                           gate, workers))
+    return workers.map(portal_ids, lambda session, portal_id: _send_portal(services, workers, gate, session,
+                                                                           portal_id))
 
 
-def _send_portal(session, settings, portal_id, http, gate, workers):
+def _send_portal(services, workers, gate, session, portal_id):
     started, settled = utcnow(), 0  # only what was due when this began: a retry set for "now" waits its turn
     while not workers.out_of_time():
         claim = claim_due(session, portal_id, started)
         if not claim.ids:
             break
-        settled += sum(m.state != MessageState.RETRY_WAIT for m in send_held(session, settings, claim, http, gate))
+        settled += sum(m.state != MessageState.RETRY_WAIT for m in send_held(services, session, claim, gate))
     return settled
 
 

@@ -24,7 +24,6 @@ import os
 import secrets
 import stat
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,14 +35,14 @@ from b24sms.flows import messaging, spool_usage
 from b24sms.rules import handler_call
 from b24sms.rules.errors import AppError, BadRequest, UpstreamError
 from b24sms.rules.lifecycle import MessageState
+from b24sms.services import Services
 from b24sms.store.db import error_line, unavailable
 from b24sms.store.models import utcnow
 
 logger = logging.getLogger(__name__)
 
 LIVE, CLAIMED = "calls-", "replaying-"  # file name prefixes: being written to; taken by a replayer
-APPEND_WAIT = 2  # seconds a writer tries for its file's lock (a replayer holds it while claiming the file)
-REPLAY_EVERY = 3  # seconds between the web process's replay rounds
+LOCK_RETRY_PAUSE = 0.01  # seconds between a writer's tries for its file's lock (services.outage_waits.spool_lock)
 # What came of one record (the first four are ReplayReport's counters).
 STORED, ALREADY_STORED, DROPPED, HELD_BACK, DATABASE_AWAY = (
     "stored", "already_stored", "dropped", "held_back", "database_away")
@@ -75,7 +74,7 @@ class ReplayReport:
 _writing = threading.Lock()  # this process's threads take turns at its file (and at its SpoolUsage)
 
 
-def append(settings, handler_key, form_pairs, vouched=True):
+def append(services: Services, handler_key, form_pairs, vouched=True):
     """Write one handler call to this process's spool file and fsync it. Raises SpoolUnwritable, or
     spool_usage.SpoolFull past SPOOL_MAX_BYTES or SPOOL_MAX_CALLS (a smaller part of them unless `vouched`: this
     process has stored calls with this handler key lately)."""
@@ -83,26 +82,27 @@ def append(settings, handler_key, form_pairs, vouched=True):
               "spooled_at": utcnow().isoformat() + "Z"}
     line = json.dumps(record).encode() + b"\n"
     try:
-        directory = _directory(settings)
+        directory = _directory(services.settings)
         with _writing:
-            usage = spool_usage.of(directory, _files)
-            usage.admit(len(line), settings, vouched)
-            _append_line(directory / f"{LIVE}{os.getpid()}.jsonl", line)
+            usage = spool_usage.of(directory, _files, services)
+            usage.admit(len(line), services.settings, vouched)
+            _append_line(directory / f"{LIVE}{os.getpid()}.jsonl", line, services)
             usage.written(len(line))
     except OSError as exc:
         raise SpoolUnwritable(f"{type(exc).__name__}: {exc.strerror or exc}") from None
 
 
 def _directory(settings):
-    directory = Path(settings["SPOOL_DIR"])
+    directory = Path(settings.spool_dir)
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     if stat.S_IMODE(directory.stat().st_mode) != 0o700:
         directory.chmod(0o700)
     return directory
 
 
-def _append_line(path, line):
-    deadline = time.monotonic() + APPEND_WAIT
+def _append_line(path, line, services):
+    clock = services.clock
+    deadline = clock.monotonic() + services.outage_waits.spool_lock
     while True:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
@@ -111,9 +111,9 @@ def _append_line(path, line):
                 return
         finally:
             os.close(fd)  # releases the lock too
-        if time.monotonic() > deadline:
+        if clock.monotonic() > deadline:
             raise BlockingIOError(0, "the spool file stayed locked")
-        time.sleep(0.01)
+        clock.sleep(LOCK_RETRY_PAUSE)
 
 
 def _write_synced(fd, line, directory):
@@ -160,23 +160,24 @@ def _sync_directory(directory):
 
 
 # ---------------------------------------------------------------- replaying
-def replay(db, settings, http=None, sender=None):
-    """Store what the spool holds. Safe beside other replayers, in this process or another. Returns a report."""
-    report = ReplayReport()
-    for path in _files(Path(settings["SPOOL_DIR"])):
-        _replay_file(db, settings, path, report, http, sender)
+def replay(services: Services, *, send_at_once):
+    """Store what the spool holds. Safe beside other replayers, in this process or another. Returns a report.
+    `send_at_once`: hand what it stores to this process's web sender (else the job's send duty sends it)."""
+    report, directory = ReplayReport(), Path(services.settings.spool_dir)
+    for path in _files(directory):
+        _replay_file(services, path, report, send_at_once)
         if report.database_away:
             break
     if report.stored or report.already_stored or report.dropped or report.held_back:
         logger.info("spool replay: %s", report)
     with _writing:  # files may be gone: this process's next write counts the spool again
-        spool_usage.of(Path(settings["SPOOL_DIR"]), _files).stale()
+        spool_usage.of(directory, _files, services).stale()
     return report
 
 
-def replay_duty(db, settings, http=None):
+def replay_duty(services: Services):
     """The job's duty: replay, and fail (so that `jobs run-once` says so) when records are held back."""
-    report = replay(db, settings, http)
+    report = replay(services, send_at_once=False)
     if report.held_back and not report.database_away:
         raise SpoolStuck(f"{report.held_back} spooled handler calls could not be stored; the log says why")
     return report.stored
@@ -184,7 +185,7 @@ def replay_duty(db, settings, http=None):
 
 def pending(settings):
     """Whether the spool holds files (records, or files a replayer is working through)."""
-    return bool(_files(Path(settings["SPOOL_DIR"])))
+    return bool(_files(Path(settings.spool_dir)))
 
 
 def _files(directory):
@@ -196,7 +197,7 @@ def _files(directory):
             if name.startswith((LIVE, CLAIMED)) and name.endswith(".jsonl")]
 
 
-def _replay_file(db, settings, path, report, http, sender):
+def _replay_file(services, path, report, send_at_once):
     try:
         handle = open(path, "rb")
     except FileNotFoundError:  # another replayer finished it
@@ -212,7 +213,7 @@ def _replay_file(db, settings, path, report, http, sender):
         lines = [line for line in handle.read().splitlines() if line.strip()]
         held_back = report.held_back
         for line in lines:
-            outcome = _replay_line(db, settings, line, http, sender)
+            outcome = _replay_line(services, line, send_at_once)
             if outcome == DATABASE_AWAY:
                 report.database_away = True
                 break
@@ -232,7 +233,7 @@ def _claim(path):
     return claimed
 
 
-def _replay_line(db, settings, line, http, sender):
+def _replay_line(services, line, send_at_once):
     try:
         record = json.loads(line)
         data = parse(record["form"])
@@ -243,13 +244,13 @@ def _replay_line(db, settings, line, http, sender):
         return DROPPED
     auth = data.get("auth") if isinstance(data.get("auth"), dict) else None
     try:
-        with db.session() as session:
-            message, created = messaging.store_handler_call(session, settings, data, auth, handler_key, http)
+        with services.db.session() as session:
+            message, created = messaging.store_handler_call(services, session, data, auth, handler_key)
             to_send = created and message.state == MessageState.RECEIVED
             if to_send:
                 message.due_at = utcnow()  # due now: the job's send duty sends it unless the web sender does
-        if to_send and sender is not None:  # the web process's replay: its sender sends it at once
-            sender.submit(message.portal_id, message.id)
+        if to_send and send_at_once:  # the web process's replay: its sender sends it at once
+            services.outbox.submit(message.portal_id, message.id)
     except UpstreamError as exc:  # Bitrix24 could not verify a legacy call: ask again later
         logger.warning("spooled handler call for message %s held back: %s", message_id, exc.code)
         return HELD_BACK
@@ -273,27 +274,28 @@ _replayers = {}  # SPOOL_DIR -> this process's replay thread for it
 _replayers_lock = threading.Lock()
 
 
-def replay_in_background(db, settings, http, sender=None):
-    """Start this process's replay thread for SPOOL_DIR unless it runs: a round every REPLAY_EVERY seconds
-    while the database is away, until the spool is empty (records held back for another reason are left to
-    `jobs run-once`, which says so)."""
-    directory = settings["SPOOL_DIR"]
+def replay_in_background(services: Services):
+    """Start this process's replay thread for SPOOL_DIR unless it runs: a round every
+    services.outage_waits.spool_replay_every seconds while the database is away, until the spool is empty (records
+    held back for another reason are left to `jobs run-once`, which says so). What it stores goes to this
+    process's web sender."""
+    directory = services.settings.spool_dir
     with _replayers_lock:
         if directory in _replayers:
             return
-        thread = threading.Thread(target=_replay_until_empty, args=(db, settings, directory, http, sender),
-                                  daemon=True, name="b24sms-spool-replay")
+        thread = threading.Thread(target=_replay_until_empty, args=(services, directory), daemon=True,
+                                  name="b24sms-spool-replay")
         _replayers[directory] = thread
     thread.start()
 
 
-def _replay_until_empty(db, settings, directory, http, sender):
+def _replay_until_empty(services, directory):
     try:
         while True:
-            time.sleep(REPLAY_EVERY)
-            report = replay(db, settings, http, sender)
+            services.clock.sleep(services.outage_waits.spool_replay_every)
+            report = replay(services, send_at_once=True)
             with _replayers_lock:  # decided under the lock: a writer that spools meanwhile starts a new thread
-                if not pending(settings) or (report.held_back and not report.database_away):
+                if not pending(services.settings) or (report.held_back and not report.database_away):
                     del _replayers[directory]
                     return
     except Exception:  # never silent: the job replays what is left

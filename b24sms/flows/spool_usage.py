@@ -2,11 +2,12 @@
 `admit`), without reading the spool per handler call.
 
 Each process keeps a running total for its spool directory: what every file held at the last count, plus what
-this process wrote since. A count (at the first write, then at most once per RECOUNT_EVERY seconds while calls are
-being spooled, and after this process replays) lists the directory and stats its few files (one per writing
-process, plus the ones being replayed): the bytes come from the sizes, the calls from the newlines of the bytes
-added since the last count (files only grow; a file seen under a new name or shorter is read again). The other
-processes' writes of the last second may be missed, so a bound is exceeded by at most that much.
+this process wrote since. A count (at the first write, then at most once per services.outage_waits.spool_recount_every
+seconds, a second, while calls are being spooled, and after this process replays) lists the directory and stats
+its few files (one per writing process, plus the ones being replayed): the bytes come from the sizes, the calls
+from the newlines of the bytes added since the last count (files only grow; a file seen under a new name or
+shorter is read again). The other processes' writes of the last second may be missed, so a bound is exceeded by
+at most that much.
 
 A call whose handler key this process has not seen stored lately (`vouched` False: an unknown key, a portal not
 heard from since this process started, the legacy /handler) may fill only 1/UNVOUCHED_PART of each bound: a flood
@@ -16,13 +17,13 @@ keep the rest.
 import logging
 import os
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from b24sms.services import Services
+
 logger = logging.getLogger(__name__)
 
-RECOUNT_EVERY = 1.0  # seconds
 UNVOUCHED_PART = 4
 REFUSALS_LOGGED_EVERY = 60  # seconds: the most often a full spool is logged
 READ_CHUNK = 1 << 20
@@ -42,10 +43,11 @@ class SpoolUsage:
     """The running total of one spool directory in this process. Not thread-safe: spool.py calls it under its
     writing lock."""
 
-    def __init__(self, list_files, directory, clock=time.monotonic):
+    def __init__(self, list_files, directory, clock, recount_every):
         self._list_files = list_files  # directory -> the paths of its spool files
         self.directory = Path(directory)
-        self._clock = clock
+        self._clock = clock  # monotonic seconds
+        self._recount_every = recount_every
         self._files: dict[tuple[str, int], _Counted] = {}  # (name, inode) -> what was counted of it
         self._counted_at = None
         self.bytes = 0
@@ -55,14 +57,15 @@ class SpoolUsage:
     def admit(self, size, settings, vouched):
         """Raise SpoolFull unless one more call of `size` bytes fits (see the module's words on `vouched`); a
         refusal is logged, at most once per REFUSALS_LOGGED_EVERY seconds."""
-        if self._counted_at is None or self._clock() - self._counted_at >= RECOUNT_EVERY:
+        if self._counted_at is None or self._clock() - self._counted_at >= self._recount_every:
             self.recount()
         part = 1 if vouched else UNVOUCHED_PART
-        for name, held, adding in (("SPOOL_MAX_BYTES", self.bytes, size), ("SPOOL_MAX_CALLS", self.calls, 1)):
-            bound = settings[name] // part
+        for name, held, adding, limit in (("SPOOL_MAX_BYTES", self.bytes, size, settings.spool_max_bytes),
+                                          ("SPOOL_MAX_CALLS", self.calls, 1, settings.spool_max_calls)):
+            bound = limit // part
             if held + adding > bound:
                 whose = "" if vouched else f" (1/{part} of it: calls whose handler key this process has not seen)"
-                reason = (f"{name}={settings[name]} reached{whose}: the spool holds {self.bytes} bytes, "
+                reason = (f"{name}={limit} reached{whose}: the spool holds {self.bytes} bytes, "
                           f"{self.calls} calls")
                 self.refusals.refused(reason)
                 raise SpoolFull(reason)
@@ -98,11 +101,12 @@ class SpoolUsage:
 _usages = {}  # spool directory -> this process's SpoolUsage of it
 
 
-def of(directory, list_files):
+def of(directory, list_files, services: Services):
     """This process's running total of `directory` (under spool.py's writing lock)."""
     key = str(directory)
     if key not in _usages:
-        _usages[key] = SpoolUsage(list_files, directory)
+        _usages[key] = SpoolUsage(list_files, directory, services.clock.monotonic,
+                                  services.outage_waits.spool_recount_every)
     return _usages[key]
 
 
@@ -124,7 +128,7 @@ class RefusalLog:
     """Logs a full spool at most once per REFUSALS_LOGGED_EVERY seconds, with the count refused meanwhile: a
     flood of calls is not a flood of log lines."""
 
-    def __init__(self, clock=time.monotonic):
+    def __init__(self, clock):
         self._clock = clock
         self._lock = threading.Lock()
         self._logged_at = None

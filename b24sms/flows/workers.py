@@ -5,9 +5,10 @@ One key's failure (a bug, an odd answer) does not stop the others: it is logged,
 once every key is done.
 """
 import logging
-import time
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
+
+from b24sms.services import Services
 
 logger = logging.getLogger(__name__)
 
@@ -21,16 +22,16 @@ class NotCalled(Exception):
 
 
 class Workers:
-    def __init__(self, db, concurrency, seconds):
-        self.db = db
-        self.concurrency = max(1, int(concurrency))
-        self.deadline = time.monotonic() + seconds
+    def __init__(self, services: Services):
+        self.db, self.clock = services.db, services.clock
+        self.concurrency = services.settings.job_concurrency
+        self.deadline = self.clock.monotonic() + services.settings.job_pass_seconds
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="b24sms-job")
         # Plain HTTP calls fanned out by a task of the pool above (never a task that waits on another pool task).
         self._calls = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="b24sms-call")
 
     def out_of_time(self):
-        return time.monotonic() >= self.deadline
+        return self.clock.monotonic() >= self.deadline
 
     def map(self, keys, work, start=0):
         """`work(session, key)` for every key, in parallel, each in a session of its own (committed when it

@@ -32,7 +32,7 @@ def offered(settings) -> dict:
     """The kinds a portal admin may choose: `log` (which sends nothing and reports delivered) only where
     ENABLE_LOG_PROVIDER is on (development, trials)."""
     return {kind: cls for kind, cls in PROVIDERS.items()
-            if kind != LogProvider.kind or settings.get("ENABLE_LOG_PROVIDER")}
+            if kind != LogProvider.kind or settings.enable_log_provider}
 
 
 class UnknownProvider(KeyError):
@@ -48,15 +48,16 @@ def provider_class(kind) -> type[Provider]:
 
 def base_url(cls, settings):
     """The provider's API base: `<KIND>_API_URL` from the settings (tests, regional gateways), else its public one."""
-    return settings.get(f"{cls.kind.upper()}_API_URL") or cls.default_base_url
+    return settings.api_urls.get(cls.kind) or cls.default_base_url
 
 
-def build(kind, credentials, sender, settings, http=None) -> Provider:
-    """A ready provider for one account, its base URL and timeout taken from the app's settings."""
+def build(kind, credentials, sender, settings, http) -> Provider:
+    """A ready provider for one account, its base URL and timeout taken from the app's settings (b24sms.config),
+    calling out through `http`, the process's one HTTP client."""
     cls = provider_class(kind)
-    return cls(credentials, sender, base_url=base_url(cls, settings), timeout=settings["HTTP_TIMEOUT"], http=http)
+    return cls(credentials, sender, base_url=base_url(cls, settings), timeout=settings.http_timeout, http=http)
 
 
-def for_account(account, settings, http=None) -> Provider:
+def for_account(account, settings, http) -> Provider:
     """The provider behind a stored account (anything with kind, credentials and sender)."""
-    return build(account.kind, account.credentials, account.sender, settings, http=http)
+    return build(account.kind, account.credentials, account.sender, settings, http)

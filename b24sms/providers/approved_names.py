@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 SHOWN_NAMES = 10  # approved names an error message lists
 
 
-def names_at(portal, settings, kind, http=None):
+def names_at(portal, settings, http, kind):
     """`{"names": [...]}` from the portal's saved account of `kind`; `{"names": None}` where it cannot list."""
     cls = providers.PROVIDERS.get(kind) if isinstance(kind, str) else None
     if cls is None:
@@ -23,7 +23,7 @@ def names_at(portal, settings, kind, http=None):
     if account is None:
         raise NotFound(N_("%(provider)s is not among this portal's saved providers: save it first."),
                        "provider_not_configured", provider=cls.title)
-    provider = providers.for_account(account, settings, http=http)
+    provider = providers.for_account(account, settings, http)
     names = asked(provider, provider.sender_names,
                   refused=N_("%(provider)s refused the saved credentials: %(words)s"),
                   other=N_("%(provider)s did not list the sender names: %(words)s"), other_error=UpstreamError,

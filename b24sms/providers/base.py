@@ -87,7 +87,7 @@ class Provider:
             if operation in cls.__dict__:
                 setattr(cls, operation, counters.counted_provider_call(operation, cls.__dict__[operation]))
 
-    def __init__(self, credentials, sender=None, *, base_url="", timeout=10, http=None):
+    def __init__(self, credentials, sender, *, base_url, timeout, http):
         self.credentials = dict(credentials or {})
         self.sender = sender
         self.base_url = base_url

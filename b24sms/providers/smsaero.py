@@ -36,7 +36,8 @@ class SmsAero(Provider):
     keys_help = N_("Your SMS Aero email and the API key from Settings → API; signs are under “Signs”.")
     credential_settings = (
         Setting("email", N_("Account email"), input="email"),
-        Setting("api_key", N_("API key"), secret=True, input="password", help=N_("Settings → API in the SMS Aero cabinet.")),
+        Setting("api_key", N_("API key"), secret=True, input="password",
+                help=N_("Settings → API in the SMS Aero cabinet.")),
     )
     sender_setting = Setting("sender", N_("Sign"), help=N_("A sign (sender name) approved in your SMS Aero account."))
     sender_name_limits = ALPHA_NAME_OR_NUMBER  # the common Russian rule (assumed: not in its docs)

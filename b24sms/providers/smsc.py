@@ -41,7 +41,8 @@ class Smsc(Provider):
     kind = "smsc"
     title = "SMSC.ru"
     cabinet_url = "https://smsc.ru/"
-    keys_help = N_("The SMSC.ru login and password (or an API password from Settings); sender names are under “Senders”.")
+    keys_help = N_(
+        "The SMSC.ru login and password (or an API password from Settings); sender names are under “Senders”.")
     credential_settings = (
         Setting("login", N_("Login")),
         Setting("password", N_("Password"), secret=True, input="password",

@@ -1,9 +1,10 @@
 """Errors a caller can act on. The web layer turns each into `{"error": code, "message": text}` and its status,
 the text translated into the page's language: `message` is a gettext template (marked with `N_`) and the
 keyword arguments fill its `%(name)s` places, so that layers below the web know nothing of languages."""
+from typing import Any
 
 
-def N_(template):
+def N_(template: str) -> str:
     """Marks a string for the translation catalogue (pybabel extracts it); it is translated where it is shown."""
     return template
 
@@ -12,7 +13,7 @@ class AppError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message, code=None, status=None, **params):
+    def __init__(self, message: str, code: str | None = None, status: int | None = None, **params: Any) -> None:
         self.template = message
         self.params = params
         self.message = message % params if params else message  # English: for logs and non-page callers

@@ -13,8 +13,10 @@ Rules:
 
 Everything here is pure: the chain, the log and the skipped accounts in, a Route out.
 """
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Protocol
 
 ACCEPTED = "accepted"
 PENDING = "pending"
@@ -22,29 +24,56 @@ SKIPPED = "skipped"  # passed over because the account hangs: no call was made
 GIVEN_UP = "given_up"  # after a lost answer it could not be asked about: out of this message's chain
 NOT_CALLS = (SKIPPED, GIVEN_UP)
 
+# A message's attempt log (Message.attempt_log): one entry per call, skip or give-up, oldest first.
+Entry = dict[str, Any]
+Log = list[Entry]
+
+
+class Account(Protocol):
+    """What the chain reads of a provider account (b24sms/store/models.py, ProviderAccount)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def kind(self) -> str: ...
+
+
+class CallError(Protocol):
+    """What the log keeps of a failed call (b24sms/providers/base.py, ProviderError)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def retryable(self) -> bool: ...
+
+    @property
+    def code(self) -> str | None: ...
+
 
 @dataclass(frozen=True)
 class Route:
     # The ProviderAccount to try. None: nothing is left and the message fails, or (with `wait`) every usable
     # account is skipped and the message waits for one to answer again.
-    account: object
+    account: Account | None
     wait: bool = False  # True with an account: a new round through the chain, after a backoff
-    passed_over: tuple = ()  # usable accounts skipped on the way to `account` (they hang)
+    passed_over: tuple[Account, ...] = ()  # usable accounts skipped on the way to `account` (they hang)
 
     @property
-    def held(self):
+    def held(self) -> bool:
         """Every account that could still take the message is skipped: wait, do not fail."""
         return self.account is None and self.wait
 
 
 # ---- the attempt log ----
-def started(log, account, at):
+def started(log: Log | None, account: Account, at: datetime) -> Log:
     """The log with a call to `account` under way: written before the call, so that a runner dying mid-call
     leaves a trace of which provider may have the message."""
     return [*(log or []), _entry(account, at, PENDING)]
 
 
-def settled(log, at, error=None):
+def settled(log: Log, at: datetime, error: CallError | None = None) -> Log:
     """The log with its last (pending) call closed: accepted, or the error's kind and code. `at` becomes the
     settling time; when the call started is kept as `called_at` (reconciling by content needs it)."""
     entry = {**log[-1], "called_at": log[-1].get("called_at", log[-1]["at"]), "at": _iso(at)}
@@ -57,7 +86,7 @@ def settled(log, at, error=None):
     return [*log[:-1], entry]
 
 
-def passed_over(log, accounts, at):
+def passed_over(log: Log | None, accounts: Sequence[Account], at: datetime) -> Log:
     """The log with a `skipped` entry for each account passed over, unless its latest entry already says so
     (a message waiting out a long outage does not grow its log each round)."""
     log = list(log or [])
@@ -68,23 +97,23 @@ def passed_over(log, accounts, at):
     return log
 
 
-def given_up(log, account, at, reason):
+def given_up(log: Log | None, account: Account, at: datetime, reason: str) -> Log:
     """The log with `account` given up for this message (it counts as refused from now on)."""
     return [*(log or []), {**_entry(account, at, GIVEN_UP), "code": reason, "retryable": False}]
 
 
-def was_given_up(log, account_id):
+def was_given_up(log: Log | None, account_id: int) -> bool:
     return any(entry.get("account") == account_id and entry.get("result") == GIVEN_UP for entry in log or [])
 
 
-def in_flight(log):
+def in_flight(log: Log | None) -> int | None:
     """The account id of a call that started and never settled, or None."""
     if log and log[-1].get("result") == PENDING:
         return log[-1]["account"]
     return None
 
 
-def last_call_at(log):
+def last_call_at(log: Log | None) -> datetime | None:
     """When the last provider call was made (or settled), or None; skips and give-ups are not calls."""
     calls = [entry for entry in log or [] if entry.get("result") not in NOT_CALLS]
     try:
@@ -93,41 +122,45 @@ def last_call_at(log):
         return None
 
 
-def first_call_at(log, account_id):
+def first_call_at(log: Log | None, account_id: int) -> datetime | None:
     """When the message's first call to `account_id` started, or None where a start is not known (a log written
     before starts were kept, or a date that cannot be read)."""
     starts = [entry.get("called_at") if entry.get("result") != PENDING else entry.get("at")
               for entry in log or [] if entry.get("account") == account_id and entry.get("result") not in NOT_CALLS]
+    texts = [start for start in starts if isinstance(start, str)]
+    if not starts or len(texts) < len(starts):  # no call, or a start missing (None)
+        return None
     try:
-        return min(datetime.fromisoformat(start.removesuffix("Z")) for start in starts) if starts else None
-    except (AttributeError, TypeError, ValueError):  # a start missing (None) or not a date
+        return min(datetime.fromisoformat(text.removesuffix("Z")) for text in texts)
+    except (TypeError, ValueError):  # not a date, or dates with and without a zone
         return None
 
 
-def _entry(account, at, result):
+def _entry(account: Account, at: datetime, result: str) -> Entry:
     return {"account": account.id, "provider": account.kind, "at": _iso(at), "result": result}
 
 
-def _iso(moment):
+def _iso(moment: datetime) -> str:
     return moment.isoformat() + "Z"
 
 
 # ---- the rule ----
-def transient_failures(log, account_id):
+def transient_failures(log: Log, account_id: int) -> int:
     return sum(1 for entry in log if entry["account"] == account_id and entry.get("retryable"))
 
 
-def refused(log, account_id):
+def refused(log: Log, account_id: int) -> bool:
     return any(entry["account"] == account_id and not entry.get("retryable")
                and entry["result"] not in (ACCEPTED, PENDING, SKIPPED) for entry in log)
 
 
-def usable_accounts(chain, log, max_attempts):
+def usable_accounts(chain: Sequence[Account], log: Log, max_attempts: int) -> list[Account]:
     return [account for account in chain
             if not refused(log, account.id) and transient_failures(log, account.id) < max_attempts]
 
 
-def first_route(chain, log, max_attempts, preferred_id=None, skipped=()):
+def first_route(chain: Sequence[Account], log: Log, max_attempts: int, preferred_id: int | None = None,
+                skipped: Collection[int] = ()) -> Route:
     """Where a message starts (or resumes after a wait): the account chosen before, if still usable, else the
     first usable one; skipped accounts (ids in `skipped`) are passed over."""
     usable = usable_accounts(chain, log, max_attempts)
@@ -135,7 +168,8 @@ def first_route(chain, log, max_attempts, preferred_id=None, skipped=()):
     return _first_open(in_order, skipped)
 
 
-def next_route(chain, log, max_attempts, failed_id, skipped=()):
+def next_route(chain: Sequence[Account], log: Log, max_attempts: int, failed_id: int,
+               skipped: Collection[int] = ()) -> Route:
     """After a provider-side or transient failure at `failed_id`: the next usable account later in the chain
     (at once), else the first usable one from the top (after a wait), else none. Skipped accounts are passed
     over either way."""
@@ -150,8 +184,8 @@ def next_route(chain, log, max_attempts, failed_id, skipped=()):
     return Route(from_the_top.account, wait=from_the_top.wait, passed_over=tuple(passed.values()))
 
 
-def _first_open(accounts, skipped, wait=False):
-    passed = []
+def _first_open(accounts: Sequence[Account], skipped: Collection[int], wait: bool = False) -> Route:
+    passed: list[Account] = []
     for account in accounts:
         if account.id not in skipped:
             return Route(account, wait=wait, passed_over=tuple(passed))

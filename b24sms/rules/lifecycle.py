@@ -3,8 +3,10 @@
 Bitrix24 already shows a message as sent when it hands it to our handler, so a provider's "queued" is kept on
 the message but not reported (it would move the CRM card backwards); every later status is.
 """
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
+from b24sms.rules.failover import Account
 from b24sms.rules.statuses import DELIVERED, FAILED, QUEUED, SENT, STATUS_RANK, UNDELIVERED, UNKNOWN
 
 
@@ -24,6 +26,24 @@ class MessageState:
     POLLED = (ACCEPTED, SENT)
     TO_SEND = (RECEIVED, RETRY_WAIT)
 
+
+class MessageRow(Protocol):
+    """The columns of a message (b24sms/store/models.py, Message) that the state machine reads and writes."""
+
+    state: str
+    status: str | None
+    provider_status: str | None
+    provider_message_id: str | None
+    error_code: str | None
+    error_text: str | None
+    due_at: datetime | None
+    report_pending: bool
+    report_to_bitrix: bool
+    possible_duplicate: bool
+    account_id: int | None
+    provider: str | None
+
+
 STATE_FOR_STATUS = {
     QUEUED: MessageState.ACCEPTED,
     SENT: MessageState.SENT,
@@ -38,22 +58,23 @@ STATUS_COLUMNS = ("state", "status", "report_pending", "provider_status", "error
 RECONCILE_DELAY = timedelta(seconds=60)
 
 
-def received(due_at):
+def received(due_at: datetime | None) -> dict[str, Any]:
     """The columns of a message as stored: it waits for its first send (the job's by `due_at` at the latest)."""
     return {"state": MessageState.RECEIVED, "due_at": due_at, "report_pending": False}
 
 
-def refused_at_intake(code, text, report_to_bitrix):
+def refused_at_intake(code: str, text: str, report_to_bitrix: bool) -> dict[str, Any]:
     """The columns of a message that cannot be sent at all (its number is invalid): failed, and Bitrix24 told."""
     return {"state": MessageState.FAILED, "error_code": code, "error_text": text, "status": FAILED,
             "report_pending": report_to_bitrix, "due_at": None}
 
 
-def current_status(message):
+def current_status(message: MessageRow) -> str | None:
     return STATUS_FOR_STATE.get(message.state)
 
 
-def apply_status(message, status, raw, *, error_code=None, error_text=None):
+def apply_status(message: MessageRow, status: str, raw: object, *, error_code: object = None,
+                 error_text: object = None) -> bool:
     """Move the message to a provider status; never backwards; an unknown value only keeps the raw word.
 
     Returns True when the state changed.
@@ -76,7 +97,8 @@ def apply_status(message, status, raw, *, error_code=None, error_text=None):
     return True
 
 
-def accept(message, provider_id, status, raw, poll_at):
+def accept(message: MessageRow, provider_id: str | None, status: str, raw: object,
+           poll_at: datetime | None) -> None:
     """The provider took the message (at send, on asking it, or as a receipt shows): keep its id, poll at
     `poll_at`, and move to its first status."""
     message.provider_message_id = provider_id
@@ -86,7 +108,7 @@ def accept(message, provider_id, status, raw, poll_at):
     apply_status(message, status, raw)
 
 
-def fail(message, code, text):
+def fail(message: MessageRow, code: str | None, text: str | None) -> None:
     """The message will not be sent: keep why, and tell Bitrix24."""
     message.state = MessageState.FAILED
     message.error_code = str(code)[:64] if code else None
@@ -95,12 +117,12 @@ def fail(message, code, text):
     message.due_at = None
 
 
-def _set_status(message, status):
+def _set_status(message: MessageRow, status: str) -> None:
     message.status = status
     message.report_pending = message.report_to_bitrix is not False
 
 
-def await_reconciliation(message, now):
+def await_reconciliation(message: MessageRow, now: datetime) -> None:
     """The provider may have the message (its answer was lost): ask it before anything is sent again."""
     message.state = MessageState.RECONCILING
     message.due_at = now + RECONCILE_DELAY
@@ -109,18 +131,18 @@ def await_reconciliation(message, now):
                           "is sent again.")
 
 
-def claimed_to_send(now):
+def claimed_to_send(now: datetime) -> dict[str, Any]:
     """The columns a claim for sending sets (b24sms/store/claims.py): the claimer alone calls the provider."""
     return {"state": MessageState.SENDING, "updated_at": now}
 
 
-def retry_at(message, due_at):
+def retry_at(message: MessageRow, due_at: datetime) -> None:
     """Back to the send queue: sent (or sent again) at `due_at`, along the failover chain."""
     message.state = MessageState.RETRY_WAIT
     message.due_at = due_at
 
 
-def move_on(message, now, reason):
+def move_on(message: MessageRow, now: datetime, reason: str) -> None:
     """The provider that may have the message could not be asked in time and is given up for it: the next one
     in the chain sends it now. The SMS may then arrive twice, and the message says so."""
     message.possible_duplicate = True
@@ -129,7 +151,8 @@ def move_on(message, now, reason):
     message.error_text = reason
 
 
-def taken_after_all(message, account, provider_id, poll_at):
+def taken_after_all(message: MessageRow, account: Account, provider_id: str | None,
+                    poll_at: datetime | None) -> None:
     """A receipt shows that `account`, which we waited on or gave up on after a lost answer, took the message:
     it is that provider's. Waiting to be sent elsewhere means no other provider has it: no duplicate then."""
     only_there = message.state in MessageState.TO_SEND

@@ -15,12 +15,12 @@ class InvalidPhone(ValueError):
     pass
 
 
-def region_for(domain, language=None):
+def region_for(domain: str | None, language: str | None = None) -> str:
     tld = (domain or "").rsplit(".", 1)[-1].lower()
     return REGION_BY_TLD.get(tld) or REGION_BY_LANGUAGE.get((language or "").lower()) or DEFAULT_REGION
 
 
-def normalize(raw, region=DEFAULT_REGION):
+def normalize(raw: str | None, region: str = DEFAULT_REGION) -> str:
     """E.164 for a number as a person typed it; InvalidPhone when it cannot be a real number."""
     text = (raw or "").strip()
     if not text:

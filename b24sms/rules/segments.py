@@ -7,7 +7,7 @@ GSM7 = set(
 GSM7_EXTENDED = set("^{}\\[~]|€\f")
 
 
-def segments(text):
+def segments(text: str) -> int:
     """How many SMS parts the text takes (GSM-7: 160/153 characters, otherwise UCS-2: 70/67)."""
     if all(char in GSM7 or char in GSM7_EXTENDED for char in text):
         length = sum(2 if char in GSM7_EXTENDED else 1 for char in text)

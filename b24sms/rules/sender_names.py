@@ -123,5 +123,5 @@ def code_point(char: str) -> str:
     return f"U+{ord(char):04X} {unicodedata.name(char, '')}".strip()
 
 
-def _alpha_character(char, limits):
+def _alpha_character(char: str, limits: SenderLimits) -> bool:
     return char.isascii() and (char.isalnum() or char in limits.punctuation)

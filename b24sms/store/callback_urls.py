@@ -8,10 +8,11 @@ def assign_secret(account):
     url_secrets.assign(account, "callback_secret", "callback_secret_hash")
 
 
-def url_for(settings, account):
+def url_for(public_url, account):
+    """The account's receipt URL under PUBLIC_URL, or None while it has no secret."""
     if not account.callback_secret:
         return None
-    return f"{settings['PUBLIC_URL']}/callbacks/{account.kind}/{account.callback_secret}"
+    return f"{public_url}/callbacks/{account.kind}/{account.callback_secret}"
 
 
 def account_for(session, kind, secret):

@@ -9,7 +9,7 @@ canary never vouches for keys that cannot read the data.
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import Text, inspect, or_, select, type_coerce
+from sqlalchemy import Connection, Text, inspect, or_, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 CANARY_ID = 1
 PLAINTEXT = "b24sms encryption canary"
-TABLE = EncryptionCanary.__table__
+TABLE = EncryptionCanary.metadata.tables[EncryptionCanary.__tablename__]
 
 
 @dataclass(frozen=True)
@@ -81,13 +81,13 @@ def check_at_start_up(db):
         logger.error("%s /healthz answers 503 until this is fixed.", problem.message)
 
 
-def _canary_ciphertext(connection):
+def _canary_ciphertext(connection: Connection) -> str | None:
     return connection.execute(
         select(type_coerce(TABLE.c.value, Text)).where(TABLE.c.id == CANARY_ID)
     ).scalar_one_or_none()
 
 
-def _canary_problem(ciphertext):
+def _canary_problem(ciphertext: str) -> Problem | None:
     plain = _decrypted(ciphertext)
     if plain is None:
         return _keys_problem(f"no key in the list decrypts {TABLE.name}.value")
@@ -96,7 +96,7 @@ def _canary_problem(ciphertext):
     return None
 
 
-def _stored_secret_problem(connection):
+def _stored_secret_problem(connection: Connection) -> Problem | None:
     """No canary yet: try one secret already stored, if any (data from before the canary existed)."""
     for table, names in encrypted_columns():
         if table is TABLE:
@@ -114,7 +114,7 @@ def _stored_secret_problem(connection):
     return None
 
 
-def _write_canary(connection):
+def _write_canary(connection: Connection) -> None:
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     connection.execute(
         dialect.insert(TABLE).values(id=CANARY_ID, value=PLAINTEXT, created_at=utcnow())
@@ -122,14 +122,14 @@ def _write_canary(connection):
     )
 
 
-def _decrypted(ciphertext):
+def _decrypted(ciphertext: str) -> str | None:
     try:
         return vault().decrypt(ciphertext)
     except ConfigError:
         return None
 
 
-def _keys_problem(reason):
+def _keys_problem(reason: str) -> Problem:
     return Problem(
         "encryption_keys",
         f"ENCRYPTION_KEYS cannot decrypt stored secrets: {reason}. Were the keys changed without `keys rotate`? "
@@ -148,7 +148,7 @@ def _database_problem(db):
     return Problem("database_unavailable", "The database does not answer.")
 
 
-def database_error_line(exc):
+def database_error_line(exc: BaseException) -> str:
     """One line about a database error, without the SQL statement SQLAlchemy appends."""
     first_line = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return f"{type(exc).__name__}: {first_line[0][:200]}" if first_line else type(exc).__name__

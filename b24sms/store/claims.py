@@ -11,10 +11,14 @@ clock is behind) and was taken over finds its token gone: `held()` returns none 
 versioned on its token).
 """
 import secrets
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from types import SimpleNamespace
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import ColumnElement, CursorResult, bindparam, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from b24sms.store.db import lock_rows, one_of
 from b24sms.store.models import Message, Portal
@@ -24,9 +28,9 @@ from b24sms.store.models import Message, Portal
 class Queue:
     """A table worked through by claims: its due column (when the next runner may take a row) and its token."""
 
-    model: type
-    due: object  # the column whose value <= now makes a row due
-    token: object  # the column holding the holder's lease token
+    model: type[Message] | type[Portal]
+    due: InstrumentedAttribute[datetime | None]  # the column whose value <= now makes a row due
+    token: InstrumentedAttribute[str] | InstrumentedAttribute[str | None]  # the holder's lease token
     free: str | None  # the token's value once a holder settled the row
     null_is_due: bool = False  # messages: no due time means nothing to do; portals: nobody holds it
 
@@ -38,19 +42,23 @@ PORTAL_REPORTS = Queue(Portal, Portal.report_not_before, Portal.report_lease, No
 @dataclass(frozen=True)
 class Claim:
     token: str
-    ids: tuple  # the rows this claim holds (its lease ends at their due time; then another runner may take them)
+    # The rows this claim holds (its lease ends at their due time; then another runner may take them).
+    ids: tuple[int, ...]
 
 
-def new_token():
+def new_token() -> str:
     return secrets.token_hex(8)
 
 
-def claim(session, queue, where, *, now, lease, limit, among=(), order_by=None, values=None):
+def claim(session: Session, queue: Queue, where: Sequence[ColumnElement[bool]], *, now: datetime,
+          lease: timedelta, limit: int, among: Iterable[tuple[Any, ...]] = (), order_by: Sequence[Any] | None = None,
+          values: dict[str, Any] | None = None) -> Claim:
     """Take up to `limit` rows of `queue` matching `where` (conditions on the queue's own table, re-checked by the
     stamping UPDATE) whose due time has come, for `lease`. `among`: joins that narrow the choice, each
     `(table, onclause, *conditions)` (a portal's state, say). `values`: more columns set by the claim (a state
     change: the caller takes them from lifecycle). Returns the Claim; its rows come from `held()`."""
     model = queue.model
+    due: tuple[ColumnElement[bool], ...]
     if queue.null_is_due:
         due = (queue.due.is_(None) | (queue.due <= now),)
     else:
@@ -63,7 +71,8 @@ def claim(session, queue, where, *, now, lease, limit, among=(), order_by=None, 
     return _stamp(session, queue, ids, (*where, *due), now + lease, values)
 
 
-def claim_ids(session, queue, ids, where, *, now, lease, values=None):
+def claim_ids(session: Session, queue: Queue, ids: Sequence[int], where: Sequence[ColumnElement[bool]], *,
+              now: datetime, lease: timedelta, values: dict[str, Any] | None = None) -> Claim:
     """Take the named rows (those still matching `where`, due or not): for a sender handed them directly."""
     model = queue.model
     locked = session.scalars(select(model.id).where(one_of(session, model.id, ids), *where)
@@ -71,9 +80,11 @@ def claim_ids(session, queue, ids, where, *, now, lease, values=None):
     return _stamp(session, queue, locked, where, now + lease, values)
 
 
-def _stamp(session, queue, ids, where, until, values):
+def _stamp(session: Session, queue: Queue, ids: Sequence[int], where: Sequence[ColumnElement[bool]],
+           until: datetime, values: dict[str, Any] | None) -> Claim:
     """Stamp the chosen rows that still match `where` with a new token and lease end; commit. The Claim."""
-    token, taken = new_token(), ()
+    token = new_token()
+    taken: tuple[int, ...] = ()
     if ids:
         model = queue.model
         taken = tuple(sorted(session.execute(
@@ -85,7 +96,8 @@ def _stamp(session, queue, ids, where, until, values):
     return Claim(token=token, ids=taken)
 
 
-def held(session, queue, claim_, ids=None, lock=False, columns=None):
+def held(session: Session, queue: Queue, claim_: Claim, ids: Iterable[int] | None = None, lock: bool = False,
+         columns: Sequence[Any] | None = None) -> Sequence[Any]:
     """The claim's rows that it still holds (token unchanged), fresh from the database, in id order; `lock`:
     locked until the transaction ends, for a write that must see a receipt's change made meanwhile. With
     `columns`: plain records of those columns (write them back with `write_held`), not ORM objects."""
@@ -102,24 +114,26 @@ def held(session, queue, claim_, ids=None, lock=False, columns=None):
                            .execution_options(populate_existing=True)).all()
 
 
-def write_held(session, queue, claim_, records, names):
+def write_held(session: Session, queue: Queue, claim_: Claim, records: Sequence[Any], names: Iterable[str]) -> int:
     """Write the `names` attributes of `records` (from `held(..., columns=...)`) back in one executemany, each
     row only while the claim still holds it. Returns how many rows it wrote."""
     if not records:
         return 0
-    table = queue.model.__table__  # a Core statement: executemany, not the ORM's bulk update by primary key
+    # A Core statement: executemany, not the ORM's bulk update by primary key.
+    table = queue.model.metadata.tables[queue.model.__tablename__]
     statement = (update(table).where(table.c.id == bindparam("_id"), table.c[queue.token.key] == claim_.token)
                  .values({name: bindparam(f"_{name}") for name in names}))
     result = session.execute(statement, [{"_id": r.id, **{f"_{name}": getattr(r, name) for name in names}}
                                          for r in records])
-    return result.rowcount
+    return cast(CursorResult[Any], result).rowcount
 
 
-def settle(session, queue, row_id, claim_, **values):
+def settle(session: Session, queue: Queue, row_id: int, claim_: Claim, **values: Any) -> bool:
     """Write `values` to one held row, only if the claim still holds it, and end the lease. Returns whether it
     landed."""
     values.setdefault(queue.token.key, queue.free)
-    return session.execute(
+    result = session.execute(
         update(queue.model).where(queue.model.id == row_id, queue.token == claim_.token).values(**values)
         .execution_options(synchronize_session=False)
-    ).rowcount == 1
+    )
+    return cast(CursorResult[Any], result).rowcount == 1

@@ -1,23 +1,21 @@
-"""The database: one engine per app, a session per request (or per job step), Alembic for the schema."""
+"""The database: one engine per process, a session per unit of work (a request, a job step), Alembic for the
+schema. The web's request sessions are b24sms/web/context.py's; `flask db upgrade` is b24sms/cli.py's."""
 import fcntl
-import logging
 import sqlite3
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
-import click
 import psycopg
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from flask import current_app, g
 from sqlalchemy import ARRAY, Integer, any_, bindparam, create_engine, event, make_url, select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import sessionmaker
 
-logger = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 # SQLite: seconds a writer waits for another's lock. Jobs and pages may wait this long (threads of one gunicorn
 # worker and the job runner share the file); the handler waits far less (`limit_lock_wait`), since Bitrix24
@@ -48,7 +46,7 @@ class Database:
         self.url = url
         # Request threads, the web sender's and a job pass's JOB_CONCURRENCY workers each hold a connection for
         # a moment (never across an HTTP call): more than the default 5 + 10 at busy times.
-        options = {"pool_pre_ping": True}
+        options: dict[str, Any] = {"pool_pre_ping": True}
         if ":memory:" not in url:  # an in-memory SQLite database is one connection, not a pool
             options.update(pool_size=10, max_overflow=40)
         if url.startswith("sqlite"):
@@ -231,42 +229,3 @@ def alembic_config(url):
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
-
-
-def get_db() -> Database:
-    return current_app.extensions["b24sms.db"]
-
-
-def get_session():
-    """The request's session, opened on first use and closed when the request ends."""
-    if "db_session" not in g:
-        g.db_session = get_db().Session()
-    return g.db_session
-
-
-def _close_session(_exc):
-    session = g.pop("db_session", None)
-    if session is not None:
-        try:
-            session.close()
-        except SQLAlchemyError as exc:  # the connection died under us (a database restart): the answer stands
-            logger.info("request's database session closed on a dead connection (%s)", error_line(exc))
-
-
-@click.group("db")
-def db_cli():
-    """Database schema (Alembic migrations)."""
-
-
-@db_cli.command("upgrade")
-@click.argument("revision", default="head")
-def upgrade_command(revision):
-    """Apply migrations up to REVISION (default: head)."""
-    get_db().upgrade(revision)
-    click.echo(f"database at {revision}")
-
-
-def init_app(app):
-    app.extensions["b24sms.db"] = Database(app.config["DATABASE_URL"])
-    app.teardown_appcontext(_close_session)
-    app.cli.add_command(db_cli)

@@ -1,5 +1,7 @@
 """Key rotation: every encrypted column re-encrypted under the first key of ENCRYPTION_KEYS."""
-from sqlalchemy import Text, select, type_coerce, update
+from collections.abc import Iterator
+
+from sqlalchemy import Row, Table, Text, select, type_coerce, update
 
 from b24sms.config import ConfigError
 from b24sms.store.crypto import Encrypted, vault
@@ -10,7 +12,7 @@ class UnreadableSecret(ConfigError):
     """No key in ENCRYPTION_KEYS decrypts a stored secret; the message names where it is, never the keys."""
 
 
-def encrypted_columns():
+def encrypted_columns() -> Iterator[tuple[Table, list[str]]]:
     """(table, [column names]) for every table holding secrets."""
     for table in Base.metadata.sorted_tables:
         names = [column.name for column in table.columns if isinstance(column.type, Encrypted)]
@@ -36,7 +38,7 @@ def rotate(db):
     return count
 
 
-def _rotated(table, name, row):
+def _rotated(table: Table, name: str, row: Row) -> str:
     try:
         return vault().rotate(row._mapping[name])
     except ConfigError:

@@ -139,7 +139,7 @@ def multiprocess_dir():
     return os.environ.get(MULTIPROCESS_DIR_VARIABLE) or None
 
 
-def exposition(db, message_counts, accept=None) -> tuple[bytes, str]:
+def exposition(db, message_counts, accept) -> tuple[bytes, str]:
     """The scrape and its content type (the Prometheus text format, or OpenMetrics when `accept`, the request's
     Accept header, asks for it): this process's counters (in multiprocess mode, every process's) plus the
     database gauges, `message_counts` (a MessageCounts kept by the process) among them. A registry per scrape,

@@ -67,7 +67,7 @@ class Portal(Base):
     handler_key: Mapped[str | None] = mapped_column(Encrypted)
     handler_key_hash: Mapped[str | None] = mapped_column(String(64))
     # Whether the senders on the portal carry the keyed HANDLER (portals from before keyed URLs do not).
-    sender_keyed: Mapped[bool] = mapped_column(Boolean, default=False)
+    sender_keyed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     state: Mapped[str] = mapped_column(String(16), default=PortalState.ACTIVE, index=True)
     state_reason: Mapped[str | None] = mapped_column(Text)
     language: Mapped[str | None] = mapped_column(String(8))
@@ -130,7 +130,7 @@ class ProviderAccount(Base):
     # Providers that allow one status request per interval (SMSC): the account's next free slot.
     poll_not_before: Mapped[datetime | None] = mapped_column(DateTime)
     # Health: calls that timed out in a row, and until when new messages skip this account (it hangs).
-    timeouts_in_row: Mapped[int] = mapped_column(Integer, default=0)
+    timeouts_in_row: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     skip_until: Mapped[datetime | None] = mapped_column(DateTime)
     # Below this balance the portal's admins are notified (b24sms/flows/balances.py); NULL: no check.
     balance_threshold: Mapped[float | None] = mapped_column(Float)
@@ -209,7 +209,7 @@ class Message(Base):
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_text: Mapped[str | None] = mapped_column(Text)
     # A provider was given up after a lost answer and the next one asked: the SMS may arrive twice.
-    possible_duplicate: Mapped[bool] = mapped_column(Boolean, default=False)
+    possible_duplicate: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     status: Mapped[str | None] = mapped_column(String(16))  # Bitrix24 status to report
     reported_status: Mapped[str | None] = mapped_column(String(16))
     report_pending: Mapped[bool] = mapped_column(Boolean, default=False)

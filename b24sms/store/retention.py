@@ -6,7 +6,7 @@ runner at a time), and only the rows the DELETE actually returned are counted, s
 counted exactly once, and a batch that rolls back neither deletes nor counts anything.
 """
 from collections import defaultdict
-from datetime import timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -19,9 +19,9 @@ BATCH = 1000
 MAX_BATCHES = 50  # per pass: a backlog (the first run, a long outage) is worked off over several passes
 
 
-def delete_expired(session, settings, now):
-    """The job's duty. Returns how many messages were deleted."""
-    cutoff = now - timedelta(days=settings["RETENTION_DAYS"])
+def delete_expired(session, retention_days, now):
+    """The job's duty: messages final for `retention_days` (RETENTION_DAYS). Returns how many were deleted."""
+    cutoff = now - timedelta(days=retention_days)
     deleted = 0
     for _ in range(MAX_BATCHES):
         count = delete_batch(session, cutoff)
@@ -56,7 +56,7 @@ def delete_batch(session, cutoff, size=BATCH):
 def fold(session, rows):
     """Add deleted messages' counts to their (portal, day, provider) rows: an upsert that adds, so that runners
     folding into the same row at once both count."""
-    totals = defaultdict(lambda: dict.fromkeys(COUNTS, 0))
+    totals: defaultdict[tuple[int, date, str], dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTS, 0))
     for row in rows:
         key = (row.portal_id, row.created_at.date(), row.provider or NO_PROVIDER)
         for name, value in counts_of(row.state, row.provider_message_id, row.segments).items():

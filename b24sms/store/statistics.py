@@ -8,8 +8,10 @@ What counts, per message (retention folds deleted messages by the same rule, `co
 Days are UTC days of the message's creation.
 """
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import case, func, literal, select, union_all
+from sqlalchemy import CompoundSelect, case, func, literal, select, union_all
+from sqlalchemy.orm import Session
 
 from b24sms.rules.lifecycle import MessageState
 from b24sms.store.models import DailyMessageCounts, Message, utcnow
@@ -18,7 +20,7 @@ COUNTS = ("sent", "delivered", "undelivered", "failed", "segments")
 NO_PROVIDER = ""  # messages no provider was tried for (an invalid number, no provider configured)
 
 
-def counts_of(state, provider_message_id, segments):
+def counts_of(state: str, provider_message_id: str | None, segments: int) -> dict[str, int]:
     """One message's contribution to its day's counts."""
     taken = provider_message_id is not None
     return {
@@ -30,7 +32,7 @@ def counts_of(state, provider_message_id, segments):
     }
 
 
-def portal_statistics(session, portal_id, days, today=None):
+def portal_statistics(session: Session, portal_id: int, days: int, today: date | None = None) -> dict[str, Any]:
     """The last `days` days up to `today` (UTC), oldest first, every day listed (zeros included), and the
     window's totals per provider kind:
     {"days": [{"date", "sent", "delivered", "undelivered", "failed", "segments"}],
@@ -40,7 +42,7 @@ def portal_statistics(session, portal_id, days, today=None):
     today = today or utcnow().date()
     first = today - timedelta(days=days - 1)
     by_day = {first + timedelta(days=n): dict.fromkeys(COUNTS, 0) for n in range(days)}
-    by_provider = {}
+    by_provider: dict[str, dict[str, int]] = {}
     for row in session.execute(_counts_since(portal_id, first)):
         day = row.day if isinstance(row.day, date) else date.fromisoformat(str(row.day)[:10])
         if day not in by_day:  # created "in the future" by a clock that jumped: outside the window
@@ -58,7 +60,7 @@ def portal_statistics(session, portal_id, days, today=None):
     }
 
 
-def _counts_since(portal_id, first):
+def _counts_since(portal_id: int, first: date) -> CompoundSelect:
     """Rows of (day, provider, counts...): folded counts and live messages, grouped, in one UNION ALL."""
     folded = select(
         DailyMessageCounts.day.label("day"), DailyMessageCounts.provider.label("provider"),

@@ -5,19 +5,21 @@ must be built again: to register it with Bitrix24, to put it on every send, to s
 """
 import hashlib
 import secrets
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from b24sms.store.crypto import same_secret
 
 MAX_LENGTH = 128
 
 
-def digest(secret):
+def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def assign(row, secret_attr, hash_attr):
+def assign(row: object, secret_attr: str, hash_attr: str) -> None:
     """Give `row` a secret (192 random bits) unless it has one: a URL already handed out must stay valid."""
     if not getattr(row, secret_attr):
         secret = secrets.token_urlsafe(24)
@@ -25,7 +27,7 @@ def assign(row, secret_attr, hash_attr):
         setattr(row, hash_attr, digest(secret))
 
 
-def find(session, model, secret_attr, hash_attr, given):
+def find(session: Session, model: type[Any], secret_attr: str, hash_attr: str, given: str | None) -> Any:
     """The row whose secret is `given`, or None."""
     if not given or len(given) > MAX_LENGTH:
         return None

@@ -6,7 +6,7 @@ from flask import current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from b24sms.rules.errors import N_, AppError, BadRequest
-from b24sms.web import api, callbacks, demo, events, handler, health, metrics, pages
+from b24sms.web import api, callbacks, context, events, handler, health, metrics, pages
 from b24sms.web.i18n import translate
 
 logger = logging.getLogger(__name__)
@@ -18,10 +18,11 @@ BITRIX_FRAME_ANCESTORS = " ".join(
     for tld in ("ru", "com", "de", "eu", "es", "fr", "it", "pl", "uk", "in", "br", "com.br", "by", "kz", "ua",
                 "cn", "jp", "id", "vn", "tr", "mx", "co")
 )
-PAGE_BLUEPRINTS = {"pages", *demo.PAGE_BLUEPRINTS}
+# app.extensions key: the names of the blueprints whose errors are pages (error.html); the others answer in JSON.
+PAGE_BLUEPRINTS = "b24sms.page_blueprints"
 # Blueprints whose requests may be smaller than MAX_CONTENT_LENGTH, and the setting that says how much: Bitrix24's
 # handler calls are a few KB, and whatever a handler call carries may have to be spooled (b24sms/flows/spool.py).
-BODY_LIMITS = {"handler": "HANDLER_MAX_BYTES"}
+BODY_LIMITS = {"handler": lambda settings: settings.handler_max_bytes}
 # Paths that carry a secret: a portal's handler key, a provider account's receipt secret.
 SECRET_IN_PATH = re.compile(r"(/handler/|/callbacks/[^/\s?]+/)[^/\s?\"]+")
 
@@ -46,10 +47,10 @@ class MaskSecretPaths(logging.Filter):
 
 
 def init_app(app):
+    context.init_app(app)
     for module in (pages, handler, events, callbacks, api, health, metrics):
         app.register_blueprint(module.bp)
-    if app.config["APP_ENV"] != "production":  # the local demo and its Bitrix24 stand-in (GET /demo)
-        demo.init_app(app)
+    answer_errors_as_pages(app, pages.bp)
     app.register_error_handler(AppError, _app_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
@@ -60,12 +61,17 @@ def init_app(app):
         werkzeug_log.addFilter(MaskSecretPaths())
 
 
+def answer_errors_as_pages(app, *blueprints):
+    """Errors under these blueprints are shown as a page in the iframe, not as JSON."""
+    app.extensions.setdefault(PAGE_BLUEPRINTS, set()).update(blueprint.name for blueprint in blueprints)
+
+
 def _screen_request():
     """Refuse up front what no endpoint can use: a body over MAX_CONTENT_LENGTH or its blueprint's own limit
     (413 even where the view would not read it), a nameless form field, JSON nested too deep to parse, and NUL
     characters, which no field has a use for and which PostgreSQL text cannot hold."""
     if request.blueprint in BODY_LIMITS:  # set before the body is read: a chunked body is cut off there too
-        own_limit = current_app.config[BODY_LIMITS[request.blueprint]]
+        own_limit = BODY_LIMITS[request.blueprint](context.services().settings)
         request.max_content_length = min(own_limit, request.max_content_length or own_limit)
     limit = request.max_content_length
     if limit is not None and request.content_length is not None and request.content_length > limit:
@@ -102,7 +108,7 @@ def _json_strings(document):
 
 
 def _is_page():
-    return request.blueprint in PAGE_BLUEPRINTS
+    return request.blueprint in current_app.extensions[PAGE_BLUEPRINTS]
 
 
 def error_response(status, code, message, **extra):

@@ -1,5 +1,5 @@
 """/api/...: the settings page's JSON API, authenticated by the page's signed session token."""
-from flask import Blueprint, Response, current_app, g, jsonify, request, stream_with_context
+from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 
 from b24sms.bitrix import sender_names
 from b24sms.flows import balances, messaging, pausing, provider_settings
@@ -7,8 +7,8 @@ from b24sms.providers import approved_names
 from b24sms.rules import handler_call
 from b24sms.rules.errors import N_, BadRequest, Forbidden
 from b24sms.store import message_log, statistics
-from b24sms.store.db import get_db, get_session
-from b24sms.web import csv_export, outgoing, session_tokens
+from b24sms.web import csv_export, session_tokens
+from b24sms.web.context import db_session, services
 from b24sms.web.pages import portal_view
 from b24sms.web.views import message_view
 
@@ -19,8 +19,8 @@ MAX_STATS_DAYS = 366
 
 @bp.before_request
 def authenticate():
-    g.page, g.portal = session_tokens.open_session(current_app.config["SECRET_KEY"],
-                                                   request.headers.get("Authorization"), get_session())
+    g.page, g.portal = session_tokens.open_session(services().settings.secret_key,
+                                                   request.headers.get("Authorization"), db_session())
 
 
 def require_admin():
@@ -36,9 +36,10 @@ def json_body():
 
 
 def settings_view(portal):
+    settings = services().settings
     return {"portal": portal_view(portal),
-            "providers": provider_settings.describe_accounts(portal, current_app.config, full=g.page.is_admin),
-            "senders": sender_names.describe(current_app.config, portal)}
+            "providers": provider_settings.describe_accounts(portal, settings, full=g.page.is_admin),
+            "senders": sender_names.describe(settings, portal)}
 
 
 @bp.get("/settings")
@@ -50,8 +51,7 @@ def read_settings():
 def save_settings():
     require_admin()
     body = json_body()
-    provider_settings.save_and_register(get_db(), get_session(), current_app.config, g.portal, body.get("providers"),
-                                        http=outgoing.http(), sender_entries=body.get("senders"))
+    provider_settings.save_and_register(services(), db_session(), g.portal, body.get("providers"), body.get("senders"))
     return jsonify(settings_view(g.portal))
 
 
@@ -59,8 +59,9 @@ def save_settings():
 def provider_sender_names():
     """The sender names a saved provider account has approved (`{"names": null}` where it cannot list them)."""
     require_admin()
-    return jsonify(approved_names.names_at(g.portal, current_app.config, request.args.get("kind"),
-                                            http=outgoing.http()))
+    app_services = services()
+    return jsonify(approved_names.names_at(g.portal, app_services.settings, app_services.http,
+                                           request.args.get("kind")))
 
 
 @bp.put("/pause")
@@ -68,7 +69,7 @@ def pause():
     """Pause (`{"paused": true}`) or resume the portal's sending; answers as GET /api/settings."""
     require_admin()
     paused = pausing.parse_paused(json_body())
-    pausing.set_paused(get_session(), g.portal, paused, current_app.extensions["b24sms.sender"])
+    pausing.set_paused(services(), db_session(), g.portal, paused)
     return jsonify(settings_view(g.portal))
 
 
@@ -85,15 +86,15 @@ def test_sms():
     if len(to) > handler_call.MAX_PHONE or len(text) > handler_call.MAX_BODY:
         raise BadRequest(N_("The number may have at most %(phone)s characters and the text at most %(body)s."),
                          "invalid_field", phone=handler_call.MAX_PHONE, body=handler_call.MAX_BODY)
-    message = messaging.send_test_sms(get_session(), current_app.config, g.portal, g.page.user_id, to.strip(),
-                                      text, http=outgoing.http(), sender=body.get("sender"))
+    message = messaging.send_test_sms(services(), db_session(), g.portal, g.page.user_id, to.strip(), text,
+                                      body.get("sender"))
     return jsonify(message_view(message))
 
 
 @bp.get("/messages")
 def list_messages():
     limit = _int_arg("limit", 50, 1, MAX_PAGE)
-    messages = message_log.page_of_messages(get_session(), g.portal, g.page, limit=limit,
+    messages = message_log.page_of_messages(db_session(), g.portal, g.page, limit=limit,
                                             before=request.args.get("before"), filters=_log_filters())
     return jsonify([message_view(message) for message in messages])
 
@@ -104,8 +105,8 @@ def export_messages():
     filters = _log_filters()
     # The answer streams as fast as the client reads it: the request's transaction (its portal read) ends now,
     # and the export reads each page in a transaction of its own.
-    get_session().close()
-    messages = message_log.every_message(get_db().session, g.portal, g.page, filters=filters)
+    db_session().close()
+    messages = message_log.every_message(services().db.session, g.portal, g.page, filters=filters)
     rows = (csv_export.row(message_view(message)) for message in messages)
     return Response(stream_with_context(csv_export.lines(rows)), mimetype="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="b24sms-messages.csv"'})
@@ -121,13 +122,13 @@ def _log_filters():
 def stats():
     require_admin()  # the portal's volumes, like its balance, are for its administrators
     days = _int_arg("days", 30, 1, MAX_STATS_DAYS)
-    return jsonify(statistics.portal_statistics(get_session(), g.portal.id, days))
+    return jsonify(statistics.portal_statistics(db_session(), g.portal.id, days))
 
 
 @bp.get("/balance")
 def balance():
     require_admin()
-    return jsonify(balances.portal_balances(get_session(), g.portal, current_app.config, http=outgoing.http()))
+    return jsonify(balances.portal_balances(services(), db_session(), g.portal))
 
 
 def _int_arg(name, default, low, high):

@@ -1,10 +1,9 @@
 """POST /events: ONAPPINSTALL and ONAPPUNINSTALL from Bitrix24."""
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
 from b24sms.bitrix import installs
 from b24sms.rules.errors import N_, BadRequest
-from b24sms.store.db import get_session
-from b24sms.web import outgoing
+from b24sms.web.context import db_session, services
 from b24sms.web.forms import auth_block, posted_data
 
 bp = Blueprint("events", __name__)
@@ -14,7 +13,7 @@ bp = Blueprint("events", __name__)
 def receive_event():
     data = posted_data()
     event = str(data.get("event", "")).upper()
-    session = get_session()
+    session = db_session()
     auth = auth_block(data)
     if event == "ONAPPUNINSTALL":
         details = data.get("data") if isinstance(data.get("data"), dict) else {}
@@ -22,6 +21,6 @@ def receive_event():
         installs.on_uninstall_event(session, auth, clean=clean)
         return jsonify(ok=True, event=event, purged=clean)
     if event == "ONAPPINSTALL":
-        installs.on_install_event(session, current_app.config, auth, http=outgoing.http())
+        installs.on_install_event(services(), session, auth)
         return jsonify(ok=True, event=event)
     raise BadRequest(N_("Unknown event %(event)r."), "unknown_event", event=event[:40])

@@ -1,9 +1,8 @@
 """POST /handler/<key> (and the legacy POST /handler): Bitrix24 hands us one SMS (see b24sms/flows/handler_calls.py)."""
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from b24sms.flows import handler_calls
-from b24sms.store.db import get_db, get_session
-from b24sms.web import outgoing
+from b24sms.web.context import db_session, services
 from b24sms.web.forms import auth_block, posted_data
 from b24sms.web.views import message_view
 
@@ -22,9 +21,8 @@ def handle_sms():
 
 def _handle(handler_key):
     data = posted_data()
-    outcome = handler_calls.take(get_db(), get_session(), current_app.config, data, auth_block(data),
-                                 request.form.items(multi=True), handler_key, outgoing.http(),
-                                 current_app.extensions["b24sms.sender"])
+    outcome = handler_calls.take(services(), db_session(), data, auth_block(data), request.form.items(multi=True),
+                                 handler_key)
     if outcome.message is None:
         return jsonify(spooled=True, message_id=outcome.spooled_message_id)
     return jsonify(message_view(outcome.message, created=outcome.created))

@@ -2,14 +2,14 @@
 from flask import Blueprint, jsonify
 
 from b24sms.store import canary
-from b24sms.store.db import get_db
+from b24sms.web.context import services
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
 def healthz():
-    problem = canary.verify(get_db())
+    problem = canary.verify(services().db)
     if problem is not None:
         return jsonify(status="unavailable", error=problem.error, message=problem.message), 503
     return jsonify(status="ok")

@@ -7,8 +7,9 @@ from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import NotFound
 
 from b24sms.rules.errors import N_, Unauthorized
+from b24sms.services import EXTENSION
 from b24sms.store import metrics
-from b24sms.store.db import get_db
+from b24sms.web.context import services
 
 logger = logging.getLogger(__name__)
 MESSAGE_COUNTS = "b24sms.message_counts"  # app.extensions: this process's MessageCounts
@@ -19,25 +20,25 @@ bp = Blueprint("metrics", __name__)
 @bp.record_once
 def _set_up(state):
     state.app.extensions[MESSAGE_COUNTS] = metrics.MessageCounts()
-    if _off(state.app.config):
+    if _off(state.app.extensions[EXTENSION].settings):
         logger.warning("GET /metrics is off: APP_ENV=production and METRICS_TOKEN is not set. Set METRICS_TOKEN "
                        "and scrape with Authorization: Bearer <METRICS_TOKEN> to turn it on.")
 
 
 @bp.get("/metrics")
 def scrape():
-    config = current_app.config
-    if _off(config):
+    app_services = services()
+    if _off(app_services.settings):
         raise NotFound()
-    _require_token(config.get("METRICS_TOKEN") or "")
-    body, content_type = metrics.exposition(get_db(), current_app.extensions[MESSAGE_COUNTS],
+    _require_token(app_services.settings.metrics_token)
+    body, content_type = metrics.exposition(app_services.db, current_app.extensions[MESSAGE_COUNTS],
                                             accept=request.headers.get("Accept"))
     return Response(body, content_type=content_type)
 
 
-def _off(config):
+def _off(settings):
     """Production needs a token: an open /metrics tells anyone the traffic and lets them load the database."""
-    return config.get("APP_ENV") == "production" and not config.get("METRICS_TOKEN")
+    return settings.app_env == "production" and not settings.metrics_token
 
 
 def _require_token(token):

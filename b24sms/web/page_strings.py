@@ -31,7 +31,8 @@ STRINGS = {
                               "save."),
     "receipts_after_save": N_("Save to get the delivery receipt URL for your %(provider)s account."),
     "receipt_url": N_("Delivery receipt URL"),
-    "receipt_url_help": N_("Delivery receipt URL: paste it into the %(provider)s cabinet (settings, status handler URL)"),
+    "receipt_url_help": N_(
+        "Delivery receipt URL: paste it into the %(provider)s cabinet (settings, status handler URL)"),
     # sender names
     "sender_name": N_("Sender name"),
     "default_sender": N_("default"),

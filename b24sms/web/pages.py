@@ -2,16 +2,19 @@
 
 from flask import Blueprint, current_app, render_template, request, url_for
 
-from b24sms import demo, providers
+from b24sms import providers
 from b24sms.bitrix import visits
 from b24sms.i18n import language_for
 from b24sms.rules.errors import N_, Unauthorized
-from b24sms.store.db import get_db, get_session
-from b24sms.web import outgoing, page_strings, session_tokens
+from b24sms.web import page_strings, session_tokens
+from b24sms.web.context import db_session, services
 from b24sms.web.i18n import translate, use_language
 
 bp = Blueprint("pages", __name__)
 BX24_SCRIPT = "https://api.bitrix24.com/api/v1/"
+# app.extensions key: {member_id: static file} for portals whose pages load a local copy of Bitrix24's JS library
+# instead (the local demo portal's stand-in, registered by b24sms/demo/ outside production).
+LOCAL_BX24_SCRIPTS = "b24sms.local_bx24_scripts"
 
 
 @bp.route("/install", methods=["GET", "POST"])
@@ -29,28 +32,29 @@ def _page(installing):
     if not request.form.get("AUTH_ID"):
         raise Unauthorized(N_("Open b24sms from your Bitrix24 portal: this page works only inside it."),
                            "not_in_bitrix")
-    settings = current_app.config
-    portal, user_id, is_admin = visits.open_page(get_db(), get_session(), settings, request.form, request.args,
-                                                 installing=installing, http=outgoing.http())
+    portal, user_id, is_admin = visits.open_page(services(), db_session(), request.form, request.args,
+                                                 installing=installing)
     return render_settings(portal, user_id, is_admin, installing=installing,
-                           language=language_for(request.args.get("LANG") or portal.language),
-                           bx24_script=_bx24_script(settings, portal))
+                           language=language_for(request.args.get("LANG") or portal.language))
 
 
-def _bx24_script(settings, portal):
-    """Bitrix24's JS library; the local demo portal's stand-in gets the local stand-in of it (nothing leaves
-    the machine)."""
-    if settings["APP_ENV"] != "production" and portal.member_id == demo.DEMO_MEMBER_ID:
-        return url_for("static", filename="demo/bx24.js")
-    return BX24_SCRIPT
+def use_local_bx24_script(app, member_id, static_filename):
+    """The pages of portal `member_id` load `static_filename` for Bitrix24's JS library (nothing leaves the
+    machine)."""
+    app.extensions.setdefault(LOCAL_BX24_SCRIPTS, {})[member_id] = static_filename
 
 
-def render_settings(portal, user_id, is_admin, *, installing, language, bx24_script=BX24_SCRIPT, demo=None):
+def _bx24_script(portal):
+    local = current_app.extensions.get(LOCAL_BX24_SCRIPTS, {}).get(portal.member_id)
+    return url_for("static", filename=local) if local else BX24_SCRIPT
+
+
+def render_settings(portal, user_id, is_admin, *, installing, language, demo=None):
     """The settings page of `portal` for one verified visitor; `demo` adds the local demo's panel."""
-    settings = current_app.config
+    settings = services().settings
     use_language(language)
     request.portal_domain = portal.domain
-    token = session_tokens.mint(settings["SECRET_KEY"],
+    token = session_tokens.mint(settings.secret_key,
                                 session_tokens.PageSession(portal.id, portal.install_id, user_id, is_admin, language))
     page_data = {
         "installing": installing,
@@ -65,7 +69,7 @@ def render_settings(portal, user_id, is_admin, *, installing, language, bx24_scr
         "first_choice": "log" if demo and "log" in providers.offered(settings) else None,
     }
     return render_template("settings.html", token=token, installing=installing, is_admin=is_admin,
-                           portal=portal, page_data=page_data, language=language, bx24_script=bx24_script,
+                           portal=portal, page_data=page_data, language=language, bx24_script=_bx24_script(portal),
                            demo=demo)
 
 
@@ -74,7 +78,8 @@ def _translated(described):
     def words(setting):
         return setting and {**setting, "label": translate(setting["label"]),
                             "help": translate(setting["help"]) if setting.get("help") else ""}
-    return {**described, "title": translate(described["title"]), "credentials": [words(s) for s in described["credentials"]],
+    return {**described, "title": translate(described["title"]),
+            "credentials": [words(s) for s in described["credentials"]],
             "sender": words(described["sender"]), "keys_help": translate(described["keys_help"])
             if described.get("keys_help") else ""}
 

@@ -2,7 +2,8 @@
 
 No cookies: third-party cookies are blocked inside the Bitrix24 iframe, so the page carries the token in a
 <meta> tag and sends it as `Authorization: Bearer ...`. A token names the install of the app it was minted for
-(`Portal.install_id`), so that it opens nothing once that install is gone (b24sms/bitrix/installs.py, `installed_portal`).
+(`Portal.install_id`), so that it opens nothing once that install is gone (b24sms/bitrix/installs.py,
+`installed_portal`).
 """
 from dataclasses import dataclass
 

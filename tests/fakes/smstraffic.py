@@ -6,9 +6,7 @@ import re
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
-import responses
-
-from tests.fake_providers import LosesAnswers, _failure
+from tests.fakes.service import Answer, FakeService, Request, failure
 
 SMSTRAFFIC = "https://api.smstraffic.ru/"
 SMSTRAFFIC_RESERVE = "https://api2.smstraffic.ru/"
@@ -23,27 +21,28 @@ def error_reply(code, description):
     return xml_reply(f"<result>ERROR</result><code>{code}</code><description>{escape(description)}</description>")
 
 
-class FakeSmsTraffic(LosesAnswers):
-    def __init__(self, rsps, login="traffic-user", password="traffic-pass", balance="123.45", base=SMSTRAFFIC):
-        self.login, self.password, self.balance = login, password, balance
+class FakeSmsTraffic(FakeService):
+    def __init__(self, base=SMSTRAFFIC):
+        super().__init__()
+        self.login, self.password, self.balance = "traffic-user", "traffic-pass", "123.45"
         self.sent = {}  # sms_id -> the form as sent (without credentials)
         self.statuses = {}  # sms_id -> status words ("" until SMS Traffic has one)
         self.requests = []  # forms without credentials
         self.refuse_next = []  # (code, description) instead of accepting the next sends
         self.fail_next = []  # HTTP statuses (or exceptions such as requests.Timeout) instead of an answer
         self.counter = 1000472890
-        rsps.add_callback(responses.POST, base + "multi.php", callback=self.answering(self._handle))
+        self.routes = [("POST", base + "multi.php")]
 
     @property
     def status_requests(self):
         return [form for form in self.requests if form.get("operation") == "status"]
 
-    def _handle(self, request):
+    def answer(self, request: Request) -> Answer:
         form = dict(parse_qsl(request.body or "", keep_blank_values=True))
         login, password = form.pop("login", None), form.pop("password", None)
         self.requests.append(form)
         if self.fail_next:
-            return _failure(self.fail_next.pop(0))
+            return failure(self.fail_next.pop(0))
         if not login:
             return error_reply(401, "login param is missing")
         if (login, password) != (self.login, self.password):

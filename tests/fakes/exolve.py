@@ -9,10 +9,7 @@ import json
 import re
 from urllib.parse import urlsplit
 
-import responses
-
-from tests.fake_providers import LosesAnswers, _failure
-from tests.fakes import reply
+from tests.fakes.service import Answer, FakeService, Request, failure, reply
 
 EXOLVE = "https://api.exolve.ru/"
 API_KEY = "eyJhbGciOiJSUzI1NiJ9.exolve-test-application-key.c2lnbmF0dXJl"
@@ -20,9 +17,10 @@ APPLICATION = "6f1c4d2e-0a7b-4c55-9c1e-2f6b3d8e9a10"
 OWN_NUMBER = "79991234567"  # the application's mobile number
 
 
-class FakeExolve(LosesAnswers):
-    def __init__(self, rsps, api_key=API_KEY, balance=512.75, base=EXOLVE):
-        self.api_key, self.balance = api_key, balance
+class FakeExolve(FakeService):
+    def __init__(self, base=EXOLVE):
+        super().__init__()
+        self.api_key, self.balance = API_KEY, 512.75
         self.messages = {}  # message_id -> the GetList entry
         self.requests = []  # (method, body)
         self.fail_next = []  # HTTP statuses (or exceptions) instead of an answer
@@ -32,7 +30,7 @@ class FakeExolve(LosesAnswers):
         self.initial_status = 0  # a fresh message's delivery_status / status
         self.ids = itertools.count(4_611_686_018_427_400_000)
         pattern = re.compile(re.escape(base) + r"(messaging|finance)/v1/\w+")
-        rsps.add_callback(responses.POST, pattern, callback=self.answering(self._handle))
+        self.routes = [("POST", pattern)]
 
     @property
     def sent(self):
@@ -41,12 +39,12 @@ class FakeExolve(LosesAnswers):
     def calls_of(self, method):
         return [body for name, body in self.requests if name == method]
 
-    def _handle(self, request):
+    def answer(self, request: Request) -> Answer:
         method = urlsplit(request.url).path.rsplit("/", 1)[-1]
         body = json.loads(request.body or "{}")
         self.requests.append((method, body))
         if self.fail_next:
-            return _failure(self.fail_next.pop(0))
+            return failure(self.fail_next.pop(0))
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return reply(401, {"error": {"code": 16, "message": "unauthenticated: invalid token"}})
         if method == "SendSMS":

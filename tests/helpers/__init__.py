@@ -1,11 +1,18 @@
-"""Steps a portal goes through, as Bitrix24 performs them over HTTP, and the job as cron runs it."""
+"""Helpers the test modules share (fixtures are in tests/conftest.py): steps a portal goes through, as
+Bitrix24 performs them over HTTP, and the job as cron runs it. Rows put straight into the database:
+rows.py; the spool's outages: spool.py; /metrics: metrics.py."""
+import hashlib
 import re
+import time
 from datetime import timedelta
+from urllib.parse import parse_qsl
 
 from sqlalchemy import select, update
 
+from b24sms.services import EXTENSION
 from b24sms.store.models import Message, Portal, ProviderAccount, utcnow
 from b24sms.web.views import message_view
+from tests.fakes.p1sms import API_KEY as P1SMS_API_KEY
 
 APPLICATION_TOKEN = "f3f0d0c5ff4dddad30a5088db9d7abc5"
 
@@ -30,8 +37,11 @@ def bearer(token):
     return {"Authorization": f"Bearer {token}"}
 
 
-def save_providers(client, token, providers):
-    return client.put("/api/settings", json={"providers": providers}, headers=bearer(token))
+def save_providers(client, token, providers, senders=None):
+    body = {"providers": providers}
+    if senders is not None:
+        body["senders"] = senders
+    return client.put("/api/settings", json=body, headers=bearer(token))
 
 
 PROSTOR_SETTINGS = {"kind": "prostor", "sender": "SHOP", "credentials": {"login": "user", "password": "secret"}}
@@ -40,6 +50,10 @@ SMSAERO_SETTINGS = {"kind": "smsaero", "sender": "SHOP",
                     "credentials": {"email": "shop@example.com", "api_key": "aero-key"}}
 TWILIO_SETTINGS = {"kind": "twilio", "sender": "+15017122661",
                    "credentials": {"account_sid": "AC" + "a" * 32, "auth_token": "twilio-auth-token"}}
+P1SMS_SETTINGS = {"kind": "p1sms", "sender": "SHOP", "credentials": {"api_key": P1SMS_API_KEY}}
+
+TWO_NAMES = [{"name": "SHOP", "default": True}, {"name": "PROMO", "default": False}]
+
 
 
 def install_with_chain(client, bitrix, *chain):
@@ -66,28 +80,10 @@ def install_with_log(client, bitrix):
 
 def handler_form(bitrix, message_id, phone="+7 (916) 123-45-67", text="Hello from CRM",
                  application_token=APPLICATION_TOKEN, module="crm", **extra):
-    """What Bitrix24 posts to HANDLER, PHP-style keys and all; the fake portal remembers the sender it went through."""
+    """What Bitrix24 posts to HANDLER for a CRM (or `bizproc`) SMS of user 1; the fake portal remembers the sender
+    it went through."""
     access, _ = bitrix.issue("1")
-    form = {
-        "type": "SMS", "code": "b24sms", "message_id": message_id, "message_to": phone, "message_body": text,
-        "ts": "1763860000",
-        "properties[phone_number]": phone, "properties[message_text]": text,
-        "auth[access_token]": access, "auth[expires]": "1763863600", "auth[expires_in]": "3600",
-        "auth[scope]": "crm,messageservice", "auth[domain]": bitrix.domain,
-        "auth[server_endpoint]": "https://oauth.bitrix.info/rest/", "auth[status]": "L",
-        "auth[client_endpoint]": bitrix.endpoint, "auth[member_id]": bitrix.member_id, "auth[user_id]": "1",
-        "auth[application_token]": application_token,
-    }
-    if module == "crm":
-        form.update({"module_id": "crm", "bindings[0][OWNER_TYPE_ID]": "3", "bindings[0][OWNER_ID]": "42"})
-    else:
-        form.update({"module_id": "bizproc", "workflow_id": "5f9a1b2c3d4e5f60.12345678",
-                     "document_id[0]": "crm", "document_id[1]": "CCrmDocumentDeal", "document_id[2]": "DEAL_7",
-                     "document_type[0]": "crm", "document_type[1]": "CCrmDocumentDeal",
-                     "document_type[2]": "DEAL"})
-    form.update(extra)
-    bitrix.hand(message_id, form["code"])
-    return form
+    return bitrix.handler_form(message_id, phone, text, access, application_token, module, **extra)
 
 
 def message_id(n):
@@ -138,7 +134,7 @@ def as_sent(client, response):
     comes before the provider is called, so it says `received`)."""
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
-    with client.application.extensions["b24sms.db"].session() as session:
+    with client.application.extensions[EXTENSION].db.session() as session:
         return {**message_view(session.get(Message, body["id"])), "created": body.get("created")}
 
 
@@ -146,3 +142,51 @@ def answered_in_between(db):
     """As if every account had answered a call since: no timeouts in a row."""
     with db.session() as session:
         session.execute(update(ProviderAccount).values(timeouts_in_row=0, skip_until=None))
+
+
+def installed(client, bitrix, user_id="1", lang="ru"):
+    response, token = open_page(client, bitrix, user_id=user_id, lang=lang, APPLICATION_TOKEN=APPLICATION_TOKEN)
+    assert response.status_code == 200
+    return token
+
+
+def uninstall(client, bitrix, clean, token=APPLICATION_TOKEN):
+    return client.post("/events", data={
+        "event": "ONAPPUNINSTALL", "data[CLEAN]": clean, "ts": "1763860000",
+        "auth[domain]": bitrix.domain, "auth[server_endpoint]": "https://oauth.bitrix.info/rest/",
+        "auth[client_endpoint]": bitrix.endpoint, "auth[member_id]": bitrix.member_id,
+        "auth[application_token]": token,
+    })
+
+
+def install_event(bitrix, access, refresh, application_token):
+    return {"event": "ONAPPINSTALL", "data[VERSION]": "1", "data[LANGUAGE_ID]": "ru",
+            "auth[access_token]": access, "auth[expires_in]": "3600", "auth[domain]": bitrix.domain,
+            "auth[client_endpoint]": bitrix.endpoint, "auth[member_id]": bitrix.member_id,
+            "auth[refresh_token]": refresh, "auth[application_token]": application_token}
+
+
+def handler_payload(bitrix, bitrix_message_id):
+    """A handler call's fields as the app reads them (no `auth`): to store one directly."""
+    return {"type": "SMS", "code": "b24sms", "message_id": bitrix_message_id, "message_to": "+79161234567",
+            "message_body": "Hello from CRM", "module_id": "crm"}
+
+
+def post_sms(client, bitrix, n=1, **extra):
+    response = client.post("/handler", data=handler_form(bitrix, message_id(n), **extra))
+    return as_sent(client, response)
+
+
+def suffix(name):
+    return hashlib.sha256(name.casefold().encode()).hexdigest()[:8]
+
+
+def form_of(call):
+    return dict(parse_qsl(call.request.body))
+
+
+def wait_for(condition, seconds=20):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)

@@ -7,18 +7,16 @@ import json
 import re
 from urllib.parse import urlsplit
 
-import responses
-
-from tests.fake_providers import LosesAnswers, _failure
-from tests.fakes import reply
+from tests.fakes.service import Answer, FakeService, Request, failure, reply
 
 DEVINO = "https://api.devino.online/"
 API_KEY = "0f6c2b47-3a97-4134-98d7-dd21a5223ea6"
 
 
-class FakeDevino(LosesAnswers):
-    def __init__(self, rsps, api_key=API_KEY, balance=1500.5, base=DEVINO):
-        self.api_key, self.balance = api_key, balance
+class FakeDevino(FakeService):
+    def __init__(self, base=DEVINO):
+        super().__init__()
+        self.api_key, self.balance = API_KEY, 1500.5
         self.messages = {}  # messageId -> the message as sent
         self.requests = []  # (method, path, body)
         self.fail_next = []  # HTTP statuses (or exceptions) instead of an answer
@@ -26,9 +24,8 @@ class FakeDevino(LosesAnswers):
         self.senders = {"SHOP"}  # the approved sender names
         self.blocked = False
         self.ids = itertools.count(3_482_512_350_952_730_368)
-        for method in (responses.GET, responses.POST):
-            rsps.add_callback(method, re.compile(re.escape(base) + r"(sms/messages|billing-api/.+)"),
-                              callback=self.answering(self._handle))
+        pattern = re.compile(re.escape(base) + r"(sms/messages|billing-api/.+)")
+        self.routes = [("GET", pattern), ("POST", pattern)]
 
     @property
     def sent(self):
@@ -38,12 +35,12 @@ class FakeDevino(LosesAnswers):
     def send_requests(self):
         return [body for method, path, body in self.requests if path == "sms/messages"]
 
-    def _handle(self, request):
+    def answer(self, request: Request) -> Answer:
         path = urlsplit(request.url).path.lstrip("/")
         body = json.loads(request.body) if request.body else None
         self.requests.append((request.method, path, body))
         if self.fail_next:
-            return _failure(self.fail_next.pop(0))
+            return failure(self.fail_next.pop(0))
         if request.headers.get("Authorization") != f"Key {self.api_key}":
             return reply(401, {"code": "UNAUTHORIZED", "description": "Invalid API key"})
         if request.method == "POST" and path == "sms/messages":

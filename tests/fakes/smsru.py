@@ -4,10 +4,7 @@ import hashlib
 import re
 from urllib.parse import parse_qsl, urlsplit
 
-import responses
-
-from tests.fake_providers import LosesAnswers, _failure
-from tests.fakes import reply
+from tests.fakes.service import Answer, FakeService, Request, failure, reply
 
 SMSRU = "https://sms.ru/"
 API_ID = "0A1B2C3D-4E5F-6071-8293-A4B5C6D7E8F9"
@@ -38,7 +35,8 @@ ERROR_WORDS = {200: "Неправильный api_id", 201: "Не хватает
                233: "Превышен лимит отправки повторных сообщений с кодом на этот номер "
                     "за короткий промежуток времени",
                300: "Неправильный token (возможно истек срок действия, либо ваш IP изменился)",
-               301: "Неправильный api_id, либо логин/пароль", 302: "Пользователь авторизован, но аккаунт не подтвержден",
+               301: "Неправильный api_id, либо логин/пароль",
+               302: "Пользователь авторизован, но аккаунт не подтвержден",
                500: "Ошибка на сервере. Повторите запрос.", 901: "Callback: URL неверный (не начинается на http://)",
                902: "Callback: Обработчик не найден (возможно был удален ранее)"}
 
@@ -47,11 +45,12 @@ def error(code):
     return {"status": "ERROR", "status_code": code, "status_text": ERROR_WORDS.get(code, "Неизвестная ошибка")}
 
 
-class FakeSmsRu(LosesAnswers):
+class FakeSmsRu(FakeService):
     """One SMS.RU account. Like SMS.RU it takes no client id: a repeated send is a second message."""
 
-    def __init__(self, rsps, api_id=API_ID, balance=4122.56, base=SMSRU):
-        self.api_id, self.balance = api_id, balance
+    def __init__(self, base=SMSRU):
+        super().__init__()
+        self.api_id, self.balance = API_ID, 4122.56
         self.sent = []  # {"sms_id", "to", "text", "from"} of every message that went out
         self.statuses = {}  # sms_id -> status code
         self.requests = []  # (method path, form without api_id)
@@ -62,20 +61,19 @@ class FakeSmsRu(LosesAnswers):
         self.senders = ["SHOP"]
         self.callbacks = []  # the account's handler URLs (callback/get)
         self.counter = 10_000_000
-        rsps.add_callback(responses.POST, re.compile(re.escape(base) + r"\w+/\w+"),
-                          callback=self.answering(self._handle))
+        self.routes = [("POST", re.compile(re.escape(base) + r"\w+/\w+"))]
 
     @property
     def paths(self):
         return [path for path, _ in self.requests]
 
-    def _handle(self, request):
+    def answer(self, request: Request) -> Answer:
         path = urlsplit(request.url).path.lstrip("/")
         form = dict(parse_qsl(request.body or "", keep_blank_values=True))
         api_id = form.pop("api_id", None)
         self.requests.append((path, form))
         if self.fail_next or path in self.broken:
-            return _failure(self.fail_next.pop(0) if self.fail_next else self.broken[path])
+            return failure(self.fail_next.pop(0) if self.fail_next else self.broken[path])
         if form.get("json") != "1":
             return 200, {"Content-Type": "text/plain"}, "100\n"  # the plain-lines answer
         if api_id != self.api_id:

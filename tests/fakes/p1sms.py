@@ -9,18 +9,16 @@ import re
 import time
 from urllib.parse import parse_qsl, urlsplit
 
-import responses
-
-from tests.fake_providers import LosesAnswers, _failure
-from tests.fakes import reply
+from tests.fakes.service import Answer, FakeService, Request, failure, reply
 
 P1SMS = "https://admin.p1sms.ru/"
 API_KEY = "p1-api-key-0123456789"
 
 
-class FakeP1sms(LosesAnswers):
-    def __init__(self, rsps, api_key=API_KEY, balance="15.0000", base=P1SMS):
-        self.api_key, self.balance = api_key, balance
+class FakeP1sms(FakeService):
+    def __init__(self, base=P1SMS):
+        super().__init__()
+        self.api_key, self.balance = API_KEY, "15.0000"
         self.sent = {}  # id -> the sms entry as sent (plus "createdAt")
         self.statuses = {}  # id -> status word
         self.webhooks = {}  # id -> the request's webhookUrl
@@ -32,10 +30,9 @@ class FakeP1sms(LosesAnswers):
         self.listed_date = lambda seconds: seconds  # getSmsList's createdAt from unix seconds (a test tries others)
         self.counter = 12854726
         pattern = re.compile(re.escape(base) + r"(apiSms|apiUsers)/\w+")
-        for method in (responses.GET, responses.POST):
-            rsps.add_callback(method, pattern, callback=self.answering(self._handle))
+        self.routes = [("GET", pattern), ("POST", pattern)]
 
-    def _handle(self, request):
+    def answer(self, request: Request) -> Answer:
         url = urlsplit(request.url)
         path = url.path.lstrip("/")
         if request.method == "POST":
@@ -45,7 +42,7 @@ class FakeP1sms(LosesAnswers):
         key = body.pop("apiKey", None)
         self.requests.append((request.method, path, body))
         if self.fail_next:
-            return _failure(self.fail_next.pop(0))
+            return failure(self.fail_next.pop(0))
         if key != self.api_key:
             # The HTTP status of this refusal is not documented (the module reads the body whatever it is).
             return reply(200, {"status": "error", "data": {"message": "Пользователь с таким apiKey не найден",

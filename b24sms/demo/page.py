@@ -5,7 +5,8 @@ stand-in (b24sms/demo/), with a panel that simulates a CRM send and shows what t
     POST /demo/simulate-send           {"to", "text", "code", "origin": "crm"|"robot"} -> the stand-in's record
     GET  /demo/bitrix-state            the stand-in's senders, the SMS it handed over and the statuses it was told
 
-The two JSON calls take the page's session token like /api/...; none of this exists with APP_ENV=production.
+The two JSON calls take the page's session token like /api/...; none of this exists with APP_ENV=production
+(`init_app` is called by create_app only outside production).
 """
 from datetime import UTC, datetime
 
@@ -17,21 +18,21 @@ from b24sms.demo.state import state_of
 from b24sms.i18n import LANGUAGES
 from b24sms.rules.errors import N_, BadRequest, Forbidden
 from b24sms.rules.handler_call import MAX_BODY, MAX_PHONE
-from b24sms.store.db import get_db, get_session
-from b24sms.web import outgoing, session_tokens
+from b24sms.web import answer_errors_as_pages, pages, session_tokens
+from b24sms.web.context import db_session, services
 from b24sms.web.i18n import use_language
-from b24sms.web.pages import render_settings
 
 bp = Blueprint("demo", __name__)
 api = Blueprint("demo_api", __name__, url_prefix="/demo")
 SAMPLE_PHONE = "+7 900 123-45-67"
-# The blueprints whose errors are pages (b24sms/web/__init__.py answers the others in JSON).
-PAGE_BLUEPRINTS = {"demo", opening.bp.name}
 
 
 def init_app(app):
+    """The demo's page, its stand-in of Bitrix24 and its portal's copy of Bitrix24's JS library."""
     for blueprint in (bp, api, stand_in.bp, opening.bp):
         app.register_blueprint(blueprint)
+    answer_errors_as_pages(app, bp, opening.bp)
+    pages.use_local_bx24_script(app, demo.DEMO_MEMBER_ID, "demo/bx24.js")
 
 
 @bp.get("/demo")
@@ -40,11 +41,9 @@ def demo_page():
     use_language(language)  # before anything is said, errors included
     is_admin = request.args.get("admin") != "0"
     user_id = demo.ADMIN_USER if is_admin else demo.NON_ADMIN_USER
-    settings = current_app.config
-    portal = demo_portal.ensure(get_db(), get_session(), settings, language, outgoing.http())
-    return render_settings(portal, user_id, is_admin, installing=False, language=language,
-                           bx24_script=url_for("static", filename="demo/bx24.js"),
-                           demo=_panel(settings, language, is_admin))
+    portal = demo_portal.ensure(services(), db_session(), language)
+    return pages.render_settings(portal, user_id, is_admin, installing=False, language=language,
+                                 demo=_panel(services().settings, language, is_admin))
 
 
 def _language():
@@ -83,8 +82,8 @@ def _panel(settings, language, is_admin):
 # ---------------------------------------------------------------- the panel's JSON calls
 @api.before_request
 def authenticate():
-    page, portal = session_tokens.open_session(current_app.config["SECRET_KEY"],
-                                               request.headers.get("Authorization"), get_session())
+    page, portal = session_tokens.open_session(services().settings.secret_key,
+                                               request.headers.get("Authorization"), db_session())
     if portal.member_id != demo.DEMO_MEMBER_ID:
         raise Forbidden(N_("This works on the demo portal only."), "not_demo")
     g.page = page
@@ -106,9 +105,9 @@ def simulate_send():
                          "invalid_field", phone=MAX_PHONE, body=MAX_BODY)
     if not isinstance(code, str) or origin not in (crm.CRM, crm.ROBOT):
         raise BadRequest(N_("Choose the sender and where the SMS comes from."), "invalid_field")
-    get_session().close()  # the handler call below writes: hold no transaction across it
-    record = crm.send(state_of(current_app), current_app.config, outgoing.http(), code=code, to=to.strip(),
-                      text=text, user_id=g.page.user_id or demo.ADMIN_USER, is_admin=g.page.is_admin, origin=origin)
+    db_session().close()  # the handler call below writes: hold no transaction across it
+    record = crm.send(state_of(current_app), services(), code=code, to=to.strip(), text=text,
+                      user_id=g.page.user_id or demo.ADMIN_USER, is_admin=g.page.is_admin, origin=origin)
     return jsonify(_record_view(record))
 
 

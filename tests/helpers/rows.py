@@ -1,0 +1,60 @@
+"""Rows put straight into the database, and counted there."""
+import itertools
+from datetime import timedelta
+
+from sqlalchemy import func, insert, select
+
+from b24sms.rules.handler_call import new_provider_key
+from b24sms.rules.lifecycle import MessageState
+from b24sms.store.models import EncryptionCanary, Message, Portal, ProviderAccount, utcnow
+from tests.helpers import install_with_prostor
+
+_numbers = itertools.count(1)
+
+
+def stored_message(session, portal_id, *, state, created_at, provider="prostor", taken=True, segments=1,
+                   updated_at=None, report_to_bitrix=True):
+    """A message row as the flows leave it: `taken` means a provider gave us its id."""
+    n = next(_numbers)
+    message = Message(
+        portal_id=portal_id, bitrix_message_id=f"stat-{n}", provider_key=new_provider_key(),
+        recipient="+79161234567", recipient_raw="+79161234567", body="Hello", segments=segments,
+        provider=provider, provider_message_id=f"p{n}" if taken else None, state=state,
+        report_to_bitrix=report_to_bitrix, created_at=created_at, updated_at=updated_at or created_at,
+    )
+    session.add(message)
+    return message
+
+
+def installed_portal_id(client, bitrix, db):
+    install_with_prostor(client, bitrix)
+    with db.session() as session:
+        return session.scalars(select(Portal.id)).one()
+
+
+def accepted_backlog(db, prostor, count, domain=None, first=0):
+    """`count` messages Prostor took and has since delivered, all due for polling now."""
+    with db.session() as session:
+        portal_id = session.scalars(select(Portal.id).where(Portal.domain == domain) if domain
+                                    else select(Portal.id)).one()
+        account_id = session.scalars(select(ProviderAccount.id).where(ProviderAccount.portal_id == portal_id)).one()
+        now = utcnow()
+        rows = [{"portal_id": portal_id, "bitrix_message_id": f"{n:032x}", "provider_key": new_provider_key(),
+                 "recipient": "+79161234567", "recipient_raw": "+79161234567", "body": "campaign", "segments": 1,
+                 "account_id": account_id, "provider": "prostor", "provider_message_id": str(50_000 + n),
+                 "state": MessageState.ACCEPTED, "attempts": 1, "due_at": now - timedelta(seconds=1),
+                 "report_pending": False, "report_to_bitrix": True, "possible_duplicate": False,
+                 "created_at": now, "updated_at": now} for n in range(first, first + count)]
+        session.execute(insert(Message), rows)
+    for n in range(first, first + count):
+        prostor.statuses[str(50_000 + n)] = "delivered"
+
+
+def count(db, model):
+    with db.session() as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+def canary_rows(db):
+    with db.session() as session:
+        return session.scalar(select(func.count()).select_from(EncryptionCanary))
