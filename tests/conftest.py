@@ -5,27 +5,15 @@ import os
 os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
 import shutil  # noqa: E402
-import tempfile  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
-from dataclasses import replace  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 import responses  # noqa: E402
-from flask.testing import FlaskClient  # noqa: E402
-from jinja2 import BytecodeCache  # noqa: E402
-from sqlalchemy import create_engine, make_url, text  # noqa: E402
+from sqlalchemy import text  # noqa: E402
 
 from b24sms import create_app  # noqa: E402
-from b24sms.bitrix.rate_limit import TokenBucket  # noqa: E402
-from b24sms.config import is_setting  # noqa: E402
-from b24sms.flows.outbox import WebSender  # noqa: E402
-from b24sms.services import EXTENSION, OutageWaits, Services  # noqa: E402
 from b24sms.store import crypto  # noqa: E402
 from b24sms.store.db import Database  # noqa: E402
-from b24sms.store.models import Base  # noqa: E402
 from tests.fakes.bitrix import CLIENT_ID, CLIENT_SECRET, FakeOAuthServer  # noqa: E402
-from tests.fakes.clock import StillClock  # noqa: E402
 from tests.fakes.devino import FakeDevino  # noqa: E402
 from tests.fakes.exolve import FakeExolve  # noqa: E402
 from tests.fakes.mocking import mocked  # noqa: E402
@@ -37,76 +25,27 @@ from tests.fakes.smsru import FakeSmsRu  # noqa: E402
 from tests.fakes.smstraffic import FakeSmsTraffic  # noqa: E402
 from tests.fakes.twilio import FakeTwilio  # noqa: E402
 from tests.helpers import PROSTOR_SETTINGS, TWO_NAMES, installed, save_providers  # noqa: E402
-
-# The suite's own variables; every other one the app could read is the developer's (their `make run`).
-SUITE_SETTINGS = ("TEST_DATABASE_URL", "B24SMS_REQUIRE_BROWSER")
-
-GIVEN_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
-# pytest-xdist's worker (gw0, gw1...) when the suite runs in several processes (`make test`), else None.
-XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
-MEMORY_FOLDER = Path("/dev/shm")  # Linux's tmpfs
-# Fixed, so that every import of this module agrees (pytest imports conftest under two names).
-ENCRYPTION_KEY = "p3ZkX0qO0eHn7WkT0bq1o6v9J8m2f0Vx4kq3Y9aC1sU="
-PUBLIC_URL = "https://sms.example.com"
-UNANSWERED = "Connection refused by Responses"  # what `responses` raises for a call no fake answers
-# The spool tests take the database away: production's waits cut short prove the same steps (a call retried for
-# the window, then spooled; replayed round after round until the database is back) without waiting seconds out.
-# The replay round still comes well after the retry window, as in production: the calls a test posts at once are
-# all written before a replayer claims the file they share.
-SHORT_OUTAGE_WAITS = OutageWaits(store_retry=0.25, spool_lock=0.2, spool_replay_every=1.0, spool_recount_every=1.0)
+from tests.helpers.suite import (  # noqa: E402
+    ENCRYPTION_KEY,
+    GIVEN_DATABASE_URL,
+    PUBLIC_URL,
+    TEST_DATABASE_URL,
+    create_worker_database,
+    empty_tables,
+    leave_out_the_developers_settings,
+    make_app,
+    migrated,
+    on_postgres,
+    services_of,
+    sqlite_folder,
+    suite_app,
+    suite_config,
+    unanswered_calls,
+)
 
 
 def pytest_configure():
     leave_out_the_developers_settings(os.environ)
-
-
-def leave_out_the_developers_settings(environ):
-    """The app under test gets only what a test gives it: none of the developer's settings (their demo's OAuth
-    settings, a DATABASE_URL, a provider's test double...), and APP_ENV=testing, which never reads `.env`."""
-    for name in [name for name in environ if name not in SUITE_SETTINGS
-                 and (is_setting(name) or name.startswith("B24_"))]:
-        del environ[name]
-    environ["APP_ENV"] = "testing"
-
-
-def on_postgres():
-    return bool(GIVEN_DATABASE_URL and GIVEN_DATABASE_URL.startswith("postgresql"))
-
-
-def worker_database_url():
-    """This process's PostgreSQL database: the one TEST_DATABASE_URL names, or under xdist one per worker named
-    after it (`<name>_gw0`), as each process drops and recreates its schema."""
-    if not (on_postgres() and XDIST_WORKER):
-        return GIVEN_DATABASE_URL
-    given = make_url(GIVEN_DATABASE_URL)
-    return given.set(database=f"{given.database}_{XDIST_WORKER}").render_as_string(hide_password=False)
-
-
-TEST_DATABASE_URL = worker_database_url()
-
-
-def create_worker_database():
-    """The worker's database, made from a connection to the given one unless it exists."""
-    name = make_url(TEST_DATABASE_URL).database
-    given = create_engine(GIVEN_DATABASE_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with given.connect() as connection:
-            if connection.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}) is None:
-                connection.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        given.dispose()
-
-
-@contextmanager
-def sqlite_folder(tmp_path_factory):
-    """Where the suite's SQLite file goes: a folder of this process's own in memory (tmpfs) where the machine has
-    one, so that its commits wait for no disk (the suite proves nothing about durability; the spool tests' own
-    files stay on disk, where their outages are real); else a temporary folder."""
-    if MEMORY_FOLDER.is_dir() and os.access(MEMORY_FOLDER, os.W_OK):
-        with tempfile.TemporaryDirectory(dir=MEMORY_FOLDER, prefix="b24sms-tests-") as folder:
-            yield Path(folder)
-    else:
-        yield tmp_path_factory.mktemp("db")
 
 
 @pytest.fixture(scope="session")
@@ -126,103 +65,12 @@ def database_url(tmp_path_factory):
         yield migrated(Database(f"sqlite:///{folder / 'test.sqlite3'}"))
 
 
-def migrated(database):
-    database.upgrade()
-    database.engine.dispose()
-    return database.url
-
-
-class SettledClient(FlaskClient):
-    """A test client that, after each request, waits until the web sender has sent what the request handed it:
-    the handler answers before the provider is called, and a test reads the outcome after both."""
-
-    def open(self, *args, **kwargs):
-        response = super().open(*args, **kwargs)
-        assert services_of(self.application).outbox.wait_idle(30), "the web sender did not settle"
-        return response
-
-
-def settled(app):
-    """The app, its test clients waiting for its web sender after each request."""
-    app.test_client_class = SettledClient
-    return app
-
-
-def suite_config(database_url, spool_dir):
-    """What the suite's app is created with (`create_app(suite_config(...))`)."""
-    return {
-        "SPOOL_DIR": str(spool_dir),  # never a developer's own instance/spool
-        "TESTING": True,
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": "test-secret-key",
-        "ENCRYPTION_KEYS": ENCRYPTION_KEY,
-        "B24_CLIENT_ID": CLIENT_ID,
-        "B24_CLIENT_SECRET": CLIENT_SECRET,
-        "PUBLIC_URL": PUBLIC_URL,
-        "HTTP_TIMEOUT": 5,
-    }
-
-
-class CompiledTemplates(BytecodeCache):
-    """The templates' compiled code, shared by the apps of this process: each app has a Jinja environment of its
-    own, which would parse and compile every page it renders again (a bucket's key holds its source's checksum)."""
-
-    def __init__(self):
-        self._code = {}
-
-    def load_bytecode(self, bucket):
-        if bucket.key in self._code:
-            bucket.bytecode_from_string(self._code[bucket.key])
-
-    def dump_bytecode(self, bucket):
-        self._code[bucket.key] = bucket.bytecode_to_string()
-
-
-COMPILED_TEMPLATES = CompiledTemplates()
-
-
-def suite_app(config, **services):
-    """The suite's app: its test clients settled, its templates compiled once per process, Bitrix24's rate limit
-    on a clock that never sleeps (a test of the limit sets its own), and `services` (Services fields) changed."""
-    app = settled(create_app(config))
-    app.jinja_env.bytecode_cache = COMPILED_TEMPLATES
-    use_services(app, bitrix_rate_limit=TokenBucket(StillClock()), **services)
-    return app
-
-
 @pytest.fixture
 def app(database_url, tmp_path):
     app = suite_app(suite_config(database_url, tmp_path / "spool"))
     yield app
     services_of(app).outbox.wait_idle(30)
     empty_tables(app)
-
-
-def services_of(app) -> Services:
-    return app.extensions[EXTENSION]
-
-
-def use_services(app, **changes):
-    """From here on the app runs on its services with `changes` (a Services field each: settings, clock,
-    bitrix_rate_limit...) and a web sender of its own, once the one it had has settled."""
-    services = services_of(app)
-    services.outbox.wait_idle(30)
-    app.extensions[EXTENSION] = replace(services, **changes, make_outbox=WebSender)
-    return app.extensions[EXTENSION]
-
-
-def use_settings(app, **changes):
-    """From here on the app runs with these settings changed (Settings fields: `send_max_attempts=2`)."""
-    return use_services(app, settings=replace(services_of(app).settings, **changes))
-
-
-def empty_tables(app):
-    """What a test stored is gone for the next one (the schema stays: it is migrated once per session)."""
-    database = services_of(app).db
-    with database.engine.begin() as connection:
-        for table in reversed(Base.metadata.sorted_tables):
-            connection.execute(table.delete())
-    database.engine.dispose()
 
 
 @pytest.fixture
@@ -255,11 +103,6 @@ def rsps():
         yield mock
         # Inside the block: leaving it resets the recorded calls.
         assert not unanswered_calls(mock), f"outgoing calls nothing answers: {unanswered_calls(mock)}"
-
-
-def unanswered_calls(mock):
-    return [f"{call.request.method} {call.request.url}" for call in mock.calls
-            if isinstance(call.response, Exception) and str(call.response).startswith(UNANSWERED)]
 
 
 @pytest.fixture
@@ -352,11 +195,6 @@ def app_with_keys(app, database_url):
     for other in made:
         services_of(other).db.engine.dispose()
     crypto.configure(ENCRYPTION_KEY)
-
-
-def make_app(database_url, spool_dir):
-    """The suite's app over another database (the spool tests' outages), its outage waits cut short."""
-    return suite_app(suite_config(database_url, spool_dir), outage_waits=SHORT_OUTAGE_WAITS)
 
 
 @pytest.fixture(scope="module")

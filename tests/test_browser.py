@@ -15,9 +15,9 @@ from sqlalchemy import select, update
 from b24sms import create_app, demo, providers
 from b24sms.flows import jobs
 from b24sms.store.models import Message, Portal, ProviderAccount, utcnow
-from tests.conftest import ENCRYPTION_KEY, empty_tables, on_postgres, services_of
 from tests.fakes.prostor import FakeProstor
 from tests.fakes.serving import LoopbackServer, LoopbackSite, free_port
+from tests.helpers.suite import ENCRYPTION_KEY, empty_tables, on_postgres, services_of
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # One folder per database: CI runs the SQLite and the PostgreSQL suites at once.

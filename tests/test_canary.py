@@ -9,9 +9,9 @@ from sqlalchemy import Text, select, type_coerce, update
 from b24sms import cli
 from b24sms.store import canary
 from b24sms.store.models import EncryptionCanary, Portal
-from tests.conftest import ENCRYPTION_KEY, services_of
 from tests.helpers import PROSTOR_SETTINGS, install_with_chain, run_job
 from tests.helpers.rows import canary_rows
+from tests.helpers.suite import ENCRYPTION_KEY, services_of
 
 OTHER_KEY = Fernet.generate_key().decode()
 

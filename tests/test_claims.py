@@ -15,7 +15,6 @@ from b24sms.flows.workers import Workers
 from b24sms.rules.lifecycle import MessageState
 from b24sms.store import claims
 from b24sms.store.models import Message, Portal, utcnow
-from tests.conftest import on_postgres, services_of
 from tests.helpers import (
     handler_path,
     handler_payload,
@@ -26,6 +25,7 @@ from tests.helpers import (
     stored,
     wait_for,
 )
+from tests.helpers.suite import on_postgres, services_of
 
 
 def store(app, db, bitrix, n):

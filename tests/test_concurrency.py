@@ -8,8 +8,8 @@ from sqlalchemy import func, select, update
 
 from b24sms.bitrix.portal_tokens import PortalTokens
 from b24sms.store.models import Message, Portal, utcnow
-from tests.conftest import on_postgres, services_of
 from tests.helpers import handler_form, handler_path, install_with_prostor, message_id, without_auth
+from tests.helpers.suite import on_postgres, services_of
 
 pytestmark = pytest.mark.skipif(not on_postgres(), reason="row locks are tested on PostgreSQL")
 

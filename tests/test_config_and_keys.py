@@ -10,8 +10,8 @@ from b24sms.bitrix.forms import FormError, build_query, parse
 from b24sms.config import ConfigError
 from b24sms.store import crypto, keys
 from b24sms.store.models import Portal, ProviderAccount
-from tests.conftest import ENCRYPTION_KEY, services_of
 from tests.helpers import PROSTOR_SETTINGS, TWILIO_SETTINGS, install_with_chain
+from tests.helpers.suite import ENCRYPTION_KEY, services_of
 
 
 def stored_ciphertexts(db):

@@ -21,8 +21,8 @@ from b24sms.demo.state import state_of
 from b24sms.rules.lifecycle import MessageState
 from b24sms.store.models import Message, Portal
 from b24sms.web import session_tokens
-from tests.conftest import ENCRYPTION_KEY, PUBLIC_URL, empty_tables, services_of, settled
 from tests.helpers import bearer, make_due, run_job, save_providers
+from tests.helpers.suite import ENCRYPTION_KEY, PUBLIC_URL, empty_tables, services_of, settled
 
 STAND_IN = PUBLIC_URL + "/demo/bitrix"
 FORWARDED_HEADERS = ("Content-Type", "Authorization", "Accept-Language")

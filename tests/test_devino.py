@@ -11,7 +11,6 @@ from b24sms import http_client, providers
 from b24sms.providers import base
 from b24sms.providers.devino import VALIDITY, Devino
 from b24sms.rules.lifecycle import MessageState
-from tests.conftest import PUBLIC_URL
 from tests.fakes.devino import API_KEY, DEVINO
 from tests.helpers import (
     PROSTOR_SETTINGS,
@@ -23,6 +22,7 @@ from tests.helpers import (
     run_job,
     stored,
 )
+from tests.helpers.suite import PUBLIC_URL
 
 DEVINO_SETTINGS = {"kind": "devino", "sender": "SHOP", "credentials": {"api_key": API_KEY}}
 CALLBACK = "https://sms.example.com/callbacks/devino/s3cret?m=k1"

@@ -9,7 +9,6 @@ from b24sms import http_client, providers
 from b24sms.providers import base
 from b24sms.providers.exolve import Exolve
 from b24sms.rules.lifecycle import MessageState
-from tests.conftest import PUBLIC_URL
 from tests.fakes.exolve import API_KEY, EXOLVE, OWN_NUMBER
 from tests.helpers import (
     PROSTOR_SETTINGS,
@@ -22,6 +21,7 @@ from tests.helpers import (
     run_job,
     stored,
 )
+from tests.helpers.suite import PUBLIC_URL
 
 EXOLVE_SETTINGS = {"kind": "exolve", "sender": "SHOP", "credentials": {"api_key": API_KEY}}
 CALLBACK = "https://sms.example.com/callbacks/exolve/s3cret"

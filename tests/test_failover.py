@@ -8,7 +8,6 @@ from b24sms.providers.base import AnswerLost, NoMoney, RetryLater
 from b24sms.rules import failover
 from b24sms.rules.lifecycle import MessageState
 from b24sms.store.models import ProviderAccount
-from tests.conftest import use_settings
 from tests.helpers import (
     PROSTOR_SETTINGS,
     SMSC_SETTINGS,
@@ -21,6 +20,7 @@ from tests.helpers import (
     save_providers,
     stored,
 )
+from tests.helpers.suite import use_settings
 
 
 @pytest.fixture

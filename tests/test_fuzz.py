@@ -21,7 +21,6 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from b24sms.store.models import Message, Portal, ProviderAccount
-from tests.conftest import PUBLIC_URL
 from tests.helpers import (
     APPLICATION_TOKEN,
     PROSTOR_SETTINGS,
@@ -40,6 +39,7 @@ from tests.helpers import (
     send_messages,
 )
 from tests.helpers.rows import count
+from tests.helpers.suite import PUBLIC_URL
 
 
 def fuzz_settings(max_examples):

@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 from b24sms.rules.handler_call import MAX_BODY
 from b24sms.rules.lifecycle import MessageState
 from b24sms.store.models import Message, Portal
-from tests.conftest import services_of
 from tests.helpers import APPLICATION_TOKEN, as_sent, bearer, handler_form, install_with_prostor, message_id
+from tests.helpers.suite import services_of
 
 FORM = "application/x-www-form-urlencoded"
 

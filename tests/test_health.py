@@ -4,9 +4,9 @@ from sqlalchemy import select
 
 from b24sms.store import crypto
 from b24sms.store.models import EncryptionCanary, ProviderAccount
-from tests.conftest import ENCRYPTION_KEY
 from tests.helpers import PROSTOR_SETTINGS, install_with_chain
 from tests.helpers.rows import canary_rows
+from tests.helpers.suite import ENCRYPTION_KEY
 
 NEW_KEY = Fernet.generate_key().decode()
 

@@ -8,8 +8,8 @@ import pytest
 
 from b24sms import __version__, http_client, providers
 from b24sms.config import Settings
-from tests.conftest import PUBLIC_URL
 from tests.helpers import handler_form, install_with_prostor, message_id
+from tests.helpers.suite import PUBLIC_URL
 
 
 def test_every_outgoing_call_names_the_app_and_its_version(client, rsps, bitrix, prostor):
@@ -74,7 +74,7 @@ def test_a_call_no_fake_answers_is_caught_by_the_suite_not_taken_for_a_lost_answ
     import responses
 
     from b24sms.providers.base import AnswerLost
-    from tests.conftest import unanswered_calls
+    from tests.helpers.suite import unanswered_calls
 
     settings = Settings(api_urls={"prostor": "https://api.prostor-sms.ru/messages/v2/"}, http_timeout=5)
     provider = providers.build("prostor", {"login": "u", "password": "p"}, None, settings, http_client.build())

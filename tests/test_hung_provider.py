@@ -15,7 +15,6 @@ from b24sms.flows import provider_health
 from b24sms.providers.base import AnswerLost
 from b24sms.rules.lifecycle import MessageState
 from b24sms.store.models import Message, Portal, ProviderAccount, utcnow
-from tests.conftest import use_settings
 from tests.helpers import (
     PROSTOR_SETTINGS,
     SMSC_SETTINGS,
@@ -29,6 +28,7 @@ from tests.helpers import (
     run_job,
     stored,
 )
+from tests.helpers.suite import use_settings
 
 
 def calls_ago(db, minutes, n=1):

@@ -5,7 +5,6 @@ from sqlalchemy import func, select
 from b24sms.flows import polling, reconciling
 from b24sms.rules.lifecycle import MessageState
 from b24sms.store.models import Message
-from tests.conftest import use_settings
 from tests.helpers import (
     SMSAERO_SETTINGS,
     SMSC_SETTINGS,
@@ -19,6 +18,7 @@ from tests.helpers import (
     stored,
 )
 from tests.helpers.rows import accepted_backlog
+from tests.helpers.suite import use_settings
 
 BACKLOG = 1050  # more than one poll claim (1,000) and more than one portal's report batches per call (20 x 50)
 

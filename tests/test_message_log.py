@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import text
 
 from b24sms.store.models import utcnow
-from tests.conftest import on_postgres
 from tests.helpers import bearer, open_page
 from tests.helpers.rows import installed_portal_id, stored_message
+from tests.helpers.suite import on_postgres
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from sqlalchemy import Text, type_coerce, update
 from b24sms import create_app
 from b24sms.rules.lifecycle import MessageState
 from b24sms.store.models import Portal, PortalState, ProviderAccount, utcnow
-from tests.conftest import ENCRYPTION_KEY, PUBLIC_URL, services_of, use_settings
 from tests.fakes.bitrix import CLIENT_ID, CLIENT_SECRET
 from tests.helpers import (
     PROSTOR_SETTINGS,
@@ -28,6 +27,7 @@ from tests.helpers import (
     run_job,
 )
 from tests.helpers.metrics import scrape, value
+from tests.helpers.suite import ENCRYPTION_KEY, PUBLIC_URL, services_of, use_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS_TOKEN = "scrape-me-0c4b8f"

@@ -8,9 +8,9 @@ from sqlalchemy import event
 
 from b24sms.rules.lifecycle import MessageState
 from b24sms.store.metrics import MessageCounts
-from tests.conftest import on_postgres
 from tests.helpers import install_with_prostor, post_sms
 from tests.helpers.metrics import scrape, value
+from tests.helpers.suite import on_postgres
 
 SCRAPES = 20
 OVER_MESSAGES = re.compile(r"\bFROM messages\b")

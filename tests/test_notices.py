@@ -13,7 +13,6 @@ from b24sms.bitrix import admins, notices
 from b24sms.flows import jobs
 from b24sms.flows.workers import Workers
 from b24sms.store.models import Portal, PortalNotice, PortalState, ProviderAccount
-from tests.conftest import on_postgres, services_of
 from tests.helpers import (
     APPLICATION_TOKEN,
     PROSTOR_SETTINGS,
@@ -30,6 +29,7 @@ from tests.helpers import (
     save_providers,
     stored,
 )
+from tests.helpers.suite import on_postgres, services_of
 
 LOW_PROSTOR = {**PROSTOR_SETTINGS, "balance_threshold": 200}  # the fake Prostor account holds 120.50 RUB
 

@@ -13,7 +13,6 @@ from b24sms import http_client
 from b24sms.providers import base
 from b24sms.providers.p1sms import P1sms
 from b24sms.rules.lifecycle import MessageState
-from tests.conftest import PUBLIC_URL
 from tests.fakes.p1sms import API_KEY, P1SMS
 from tests.helpers import (
     P1SMS_SETTINGS,
@@ -25,6 +24,7 @@ from tests.helpers import (
     run_job,
     stored,
 )
+from tests.helpers.suite import PUBLIC_URL
 
 CALLBACK = "https://sms.example.com/callbacks/p1sms/s3cret"
 

@@ -1,9 +1,9 @@
 """Bitrix24's limit kept on our side: 2 requests a second per portal, a burst of 50."""
 from b24sms.bitrix.rate_limit import TokenBucket
-from tests.conftest import use_services
 from tests.fakes.clock import StillClock
 from tests.helpers import install_with_prostor, run_job
 from tests.helpers.rows import accepted_backlog
+from tests.helpers.suite import use_services
 
 
 def test_a_burst_of_fifty_goes_at_once_then_two_a_second():

@@ -6,7 +6,6 @@ from sqlalchemy import select, text, update
 
 from b24sms.rules.lifecycle import MessageState
 from b24sms.store.models import Message, ProviderAccount, utcnow
-from tests.conftest import PUBLIC_URL
 from tests.helpers import (
     SMSAERO_SETTINGS,
     SMSC_SETTINGS,
@@ -20,6 +19,7 @@ from tests.helpers import (
     send_messages,
     stored,
 )
+from tests.helpers.suite import PUBLIC_URL
 
 
 def callback_path(url):

@@ -11,9 +11,9 @@ from b24sms.rules.lifecycle import MessageState
 from b24sms.store import retention
 from b24sms.store.models import DailyMessageCounts, Message, Portal, utcnow
 from b24sms.store.statistics import portal_statistics
-from tests.conftest import on_postgres, use_settings
 from tests.helpers import handler_form, install_with_prostor, make_due, message_id, run_job, uninstall
 from tests.helpers.rows import stored_message
+from tests.helpers.suite import on_postgres, use_settings
 
 LONG_TEXT = "x" * 200  # two GSM-7 segments
 OLD = timedelta(days=100)  # beyond the default RETENTION_DAYS of 90

@@ -9,7 +9,6 @@ from sqlalchemy import select
 
 from b24sms.store.models import Portal, ProviderAccount
 from b24sms.web import session_tokens
-from tests.conftest import ENCRYPTION_KEY, PUBLIC_URL
 from tests.fakes.bitrix import OAUTH
 from tests.helpers import (
     APPLICATION_TOKEN,
@@ -29,6 +28,7 @@ from tests.helpers import (
     save_providers,
     without_auth,
 )
+from tests.helpers.suite import ENCRYPTION_KEY, PUBLIC_URL
 
 EVIL = "https://evil.example/rest/"
 

@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import select, update
 
 from b24sms.store.models import Message, Portal, SenderName
-from tests.conftest import PUBLIC_URL
 from tests.fakes.smsaero import sign
 from tests.helpers import (
     PROSTOR_SETTINGS,
@@ -27,6 +26,7 @@ from tests.helpers import (
     suffix,
 )
 from tests.helpers import save_providers as save
+from tests.helpers.suite import PUBLIC_URL
 
 
 def sent_sender(prostor):

@@ -6,7 +6,6 @@ import pytest
 from sqlalchemy import select, text
 
 from b24sms.store.models import Portal, ProviderAccount
-from tests.conftest import PUBLIC_URL, use_settings
 from tests.helpers import (
     APPLICATION_TOKEN,
     PROSTOR_SETTINGS,
@@ -19,6 +18,7 @@ from tests.helpers import (
     open_page,
     save_providers,
 )
+from tests.helpers.suite import PUBLIC_URL, use_settings
 
 
 def test_save_checks_credentials_stores_them_encrypted_and_registers_the_sender(client, db, bitrix, prostor):

@@ -13,7 +13,6 @@ from b24sms.providers import PROVIDERS, base
 from b24sms.providers.smsru import SmsRu
 from b24sms.rules.lifecycle import MessageState
 from b24sms.store.models import ProviderAccount
-from tests.conftest import PUBLIC_URL
 from tests.fakes.smsru import API_ID, ERROR_WORDS, SMSRU, STATUS_WORDS, error
 from tests.helpers import (
     PROSTOR_SETTINGS,
@@ -29,6 +28,7 @@ from tests.helpers import (
     save_providers,
     stored,
 )
+from tests.helpers.suite import PUBLIC_URL
 
 SMSRU_SETTINGS = {"kind": "smsru", "sender": "SHOP", "credentials": {"api_id": API_ID}}
 OK = {"status": "OK", "status_code": 100}

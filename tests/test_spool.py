@@ -22,7 +22,6 @@ from b24sms.flows import spool
 from b24sms.rules.lifecycle import MessageState
 from b24sms.store import crypto
 from b24sms.store.db import unavailable
-from tests.conftest import ENCRYPTION_KEY, services_of, suite_config, use_settings
 from tests.helpers import (
     APPLICATION_TOKEN,
     PROSTOR_SETTINGS,
@@ -47,6 +46,7 @@ from tests.helpers.spool import (
     spooled,
     stored_ids,
 )
+from tests.helpers.suite import ENCRYPTION_KEY, services_of, suite_config, use_settings
 
 
 # ---------------------------------------------------------------- an SQLite file of the test's own

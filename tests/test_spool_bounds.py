@@ -19,9 +19,9 @@ from b24sms.flows.spool_usage import (
     SpoolUsage,
 )
 from b24sms.services import OutageWaits
-from tests.conftest import use_settings
 from tests.helpers import handler_form, handler_path, install_with_prostor, message_id, without_auth
 from tests.helpers.spool import locked, moved_away, post_all, replay_settled, spool_files, spooled, stored_ids
+from tests.helpers.suite import use_settings
 
 
 @pytest.fixture

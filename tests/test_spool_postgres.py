@@ -9,7 +9,6 @@ from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from b24sms.store.db import Database, unavailable
-from tests.conftest import TEST_DATABASE_URL, empty_tables, make_app, on_postgres, services_of, use_settings
 from tests.helpers import (
     APPLICATION_TOKEN,
     handler_form,
@@ -29,6 +28,7 @@ from tests.helpers.spool import (
     spooled,
     stored_ids,
 )
+from tests.helpers.suite import TEST_DATABASE_URL, empty_tables, make_app, on_postgres, services_of, use_settings
 
 pytestmark = pytest.mark.skipif(not on_postgres(), reason="a PostgreSQL outage needs PostgreSQL")
 

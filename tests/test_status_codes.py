@@ -4,8 +4,8 @@ from sqlalchemy import select, update
 
 from b24sms.bitrix.client import FixedToken, RestClient
 from b24sms.store.models import Message
-from tests.conftest import services_of
 from tests.helpers import bearer, handler_form, handler_path, make_due, message_id, run_job, stored, suffix
+from tests.helpers.suite import services_of
 
 PROMO_CODE = f"b24sms_{suffix('PROMO')}"
 

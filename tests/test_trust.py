@@ -6,7 +6,6 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 
 from b24sms.store.models import Message, Portal, utcnow
-from tests.conftest import PUBLIC_URL
 from tests.helpers import (
     APPLICATION_TOKEN,
     PROSTOR_SETTINGS,
@@ -24,6 +23,7 @@ from tests.helpers import (
     run_job,
     without_auth,
 )
+from tests.helpers.suite import PUBLIC_URL
 
 
 def portal_row(db):

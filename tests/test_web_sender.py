@@ -6,7 +6,6 @@ from flask.testing import FlaskClient
 
 from b24sms.flows import messaging
 from b24sms.rules.lifecycle import MessageState
-from tests.conftest import services_of
 from tests.helpers import (
     handler_form,
     handler_path,
@@ -18,6 +17,7 @@ from tests.helpers import (
     stored,
     wait_for,
 )
+from tests.helpers.suite import services_of
 
 
 def test_the_handler_answers_before_a_slow_provider_does(app, db, bitrix, prostor):
