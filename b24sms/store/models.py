@@ -4,6 +4,7 @@ Times are naive UTC throughout (SQLite keeps no zone); `utcnow()` is the one clo
 """
 import secrets
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 from sqlalchemy import (
     JSON,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -216,6 +218,12 @@ class Message(Base):
     # False for test messages sent from the settings page: Bitrix24 does not know them.
     report_to_bitrix: Mapped[bool] = mapped_column(Boolean, default=True)
     reported_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # What the provider said the message cost, in its currency (ISO 4217); NULL: no price known (never 0).
+    cost: Mapped[Decimal | None] = mapped_column(Numeric(14, 6))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    # Why a guard rail held or refused it (rules vocabulary: daily_cap, repeat, quiet_hours, stop_list...).
+    reason: Mapped[str | None] = mapped_column(String(32))
+    direction: Mapped[str] = mapped_column(String(3), default="out", server_default="out")  # out / in
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
