@@ -7,13 +7,16 @@ again) against loopback fakes of tests/fakes (Bitrix24 and Prostor SMS), which s
 ratio; a summary at the end says which targets were met. It measures, it does not gate: the exit code is 0
 unless the bench itself broke.
 
-Scenarios (--only ack,burst,sync,memory; all by default):
+Scenarios (--only ack,burst,sync,memory,portals,idle; all by default):
   ack     handler ack latency from concurrent callers, with a fast provider and a 2 s one (p99 within 1.5x)
   burst   1,000 handler calls from 64 callers, provider 2 s a request, no `jobs worker` (a cron-only
           deployment): every call answered within 1 s, every message at the provider within 60 s
   sync    20 portals x 500 messages the provider reports delivered: `jobs run-once` until every status
           reached Bitrix24 (one pass, within 2x the time floor, requests within 1.05x their floors)
   memory  peak RSS of one `jobs run-once` pass with 10,000 and 100,000 messages due for polling (< 200 MB, flat)
+  portals 1,000 portals x 20 and 5,000 x 4 delivered messages: passes, wall and CPU per portal against the floor
+          at the job's concurrency, with one job worker and two (scripts/bench_portals.py)
+  idle    10,000 portals with nothing due: an empty pass under 2 s
 
 Run from the project root:
     .venv/bin/python scripts/bench.py                      # everything (under ~10 minutes on 2 cores)
@@ -55,7 +58,7 @@ from tests.fakes.bitrix import FakeOAuthServer  # noqa: E402
 from tests.fakes.prostor import FakeProstor  # noqa: E402
 from tests.fakes.serving import LoopbackSite  # noqa: E402
 
-SCENARIOS = ("ack", "burst", "sync", "memory")
+SCENARIOS = ("ack", "burst", "sync", "memory", "portals", "idle")
 SLOW_PROVIDER = 2.0  # seconds a request to the slow provider takes
 CALL_TIMEOUT = 60  # seconds a bench caller waits for a handler answer (counted as not answered past that)
 ARRIVAL_WAIT = 90  # seconds after the last answer that the burst waits for messages to reach the provider
@@ -78,15 +81,18 @@ class Sizes:
     sync_messages: int  # per portal
     memory_portals: int
     memory_totals: tuple
+    portal_runs: tuple  # (portals, delivered messages each) for the `portals` scenario
+    idle_portals: int
 
 
-FULL = Sizes(300, 32, 1000, 64, 20, 500, 20, (10_000, 100_000))
-QUICK = Sizes(60, 16, 150, 32, 4, 200, 4, (2_000, 20_000))
+FULL = Sizes(300, 32, 1000, 64, 20, 500, 20, (10_000, 100_000), ((1000, 20), (5000, 4)), 10_000)
+QUICK = Sizes(60, 16, 150, 32, 4, 200, 4, (2_000, 20_000), ((100, 20), (300, 4)), 1000)
 
 
 @dataclass
 class Environment:
     app: AppUnderTest
+    site: LoopbackSite
     bitrix: FakeOAuthServer  # and its portals
     prostor: FakeProstor
     engine: object
@@ -131,7 +137,7 @@ class Bench:
                 list(pool.map(lambda portal: install_portal(app.url, portal, application_token,
                                                             [prostor_provider(prostor)]), bitrix.portals))
             tokens = {portal.domain: portal.issue()[0] for portal in bitrix.portals}
-            yield Environment(app, bitrix, prostor, engine, tokens, application_token)
+            yield Environment(app, site, bitrix, prostor, engine, tokens, application_token)
         finally:
             app.stop()
             site.close()
@@ -192,12 +198,12 @@ def not_ok(calls):
 def timed_pass(env, log_name="jobs.log"):
     """One `jobs run-once` process: (wall seconds including its start-up, its "pass: ..." line, the CPU seconds
     the process used, start-up included)."""
-    began, cpu_before = time.monotonic(), _children_cpu()
+    began, cpu_before = time.monotonic(), children_cpu()
     out = env.app.flask("jobs", "run-once", log_name=log_name)
-    return time.monotonic() - began, out.splitlines()[-1] if out else "", _children_cpu() - cpu_before
+    return time.monotonic() - began, out.splitlines()[-1] if out else "", children_cpu() - cpu_before
 
 
-def _children_cpu():
+def children_cpu():
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # children that ended: the pass that just ran
     return usage.ru_utime + usage.ru_stime
 
@@ -434,7 +440,15 @@ def memory(bench):
     bench.target("memory", "peak RSS flat with the queue's size", growth <= MEMORY_FLAT_RATIO, f"ratio={growth:.2f}")
 
 
-RUNS = {"ack": ack, "burst": burst, "sync": sync, "memory": memory}
+def many_portals(name):
+    def run(bench):
+        import bench_portals  # it imports this module's helpers
+        getattr(bench_portals, name)(bench)
+    return run
+
+
+RUNS = {"ack": ack, "burst": burst, "sync": sync, "memory": memory, "portals": many_portals("portals"),
+        "idle": many_portals("idle")}
 
 
 def main():

@@ -155,5 +155,9 @@ def _still_fresh(expires_at):
 
 
 def rest_client(services: Services, portal) -> RestClient:
-    """The portal's REST client, on its stored tokens."""
-    return RestClient.of(services, portal.client_endpoint, PortalTokens(services, portal.id))
+    """The portal's REST client, on its stored tokens. `portal`: a Portal, or a record of its id, client_endpoint,
+    access_token and token_expires_at (a job reads many portals' in one statement: none is read again)."""
+    tokens = PortalTokens(services, portal.id)
+    if portal.access_token and _still_fresh(portal.token_expires_at):
+        tokens._remember(portal.access_token, portal.token_expires_at)
+    return RestClient.of(services, portal.client_endpoint, tokens)

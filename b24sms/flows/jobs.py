@@ -1,6 +1,7 @@
 """One pass of every background duty. Each duty claims its own work (b24sms/store/claims.py), so passes may overlap
 safely, on one machine or many."""
 import logging
+import time
 from dataclasses import asdict, dataclass, field
 
 from b24sms.bitrix import messageservice_senders, notices
@@ -28,11 +29,14 @@ class PassReport:
     balances_checked: int = 0  # accounts with a balance threshold asked for their balance (hourly)
     notices_sent: int = 0  # notices to portal admins (low balance, refused credentials)
     expired: int = 0  # messages deleted by retention
+    seconds: float = 0.0  # the pass's wall time
+    cpu_seconds: float = 0.0  # the process's CPU time during the pass (every thread)
     # The duties that raised this pass (`jobs run-once` then exits non-zero naming them).
     failed_duties: list = field(default_factory=list)
 
     def __str__(self):
-        counts = " ".join(f"{name}={value}" for name, value in asdict(self).items() if name != "failed_duties")
+        counts = " ".join(f"{name}={value:.2f}" if isinstance(value, float) else f"{name}={value}"
+                          for name, value in asdict(self).items() if name != "failed_duties")
         return counts + (f" failed_duties={','.join(self.failed_duties)}" if self.failed_duties else "")
 
 
@@ -59,6 +63,7 @@ def run_once(services: Services):
         "expired": lambda: _expire(services),
     }
     result = PassReport()
+    began, cpu_began = services.clock.monotonic(), time.process_time()
     try:
         for _ in range(MAX_ROUNDS):
             worked = False
@@ -75,6 +80,7 @@ def run_once(services: Services):
                 break
     finally:
         workers.close()
+    result.seconds, result.cpu_seconds = services.clock.monotonic() - began, time.process_time() - cpu_began
     return result
 
 

@@ -5,6 +5,7 @@ as many per status request as the provider takes, and writes what it learned onl
 Reporting the changes to Bitrix24 is b24sms/flows/reporting.py.
 """
 import logging
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -12,7 +13,8 @@ from sqlalchemy import select, update
 
 from b24sms import providers
 from b24sms.bitrix import notices
-from b24sms.flows.workers import NotCalled, chunks
+from b24sms.flows import provider_health
+from b24sms.flows.workers import DutyFailed, NotCalled, chunks
 from b24sms.providers.base import UNKNOWN, ProviderError, RetryLater, Tracked
 from b24sms.rules import failover, lifecycle
 from b24sms.rules.lifecycle import MessageState
@@ -59,21 +61,137 @@ class Polled:
         return Polled(self.claimed + other.claimed, self.changed + other.changed)
 
 
-def accounts_due_polling(session, now):
+# Providers that allow one status request per interval (SMSC): their accounts are polled one by one, each taking its
+# slot first. So are accounts whose calls hang (a probe decides whether to call them): the rest, nearly every
+# account, are polled in bulk, many accounts per claim.
+SLOTTED_KINDS = tuple(kind for kind, cls in providers.PROVIDERS.items() if cls.poll_interval)
+POLL_SLICE = 2000  # messages one bulk claim takes, across accounts (a round's share: the next duty goes next)
+
+
+def accounts_due_polling(session, now, closed=()):
+    """The accounts with due messages that are polled one by one (see SLOTTED_KINDS); `closed`: accounts the pass
+    closed (they timed out), whose due messages are put off."""
+    special = ProviderAccount.kind.in_(SLOTTED_KINDS) | ProviderAccount.skip_until.is_not(None)
+    if closed:
+        special = special | ProviderAccount.id.in_(list(closed))
     return session.scalars(
-        select(Message.account_id).join(Portal)
-        .where(Message.state.in_(MessageState.POLLED), Message.due_at <= now, Message.account_id.is_not(None),
+        select(Message.account_id).join(Portal).join(ProviderAccount, ProviderAccount.id == Message.account_id)
+        .where(Message.state.in_(MessageState.POLLED), Message.due_at <= now, special,
                Portal.state != PortalState.UNINSTALLED)
         .distinct()
     ).all()
 
 
 def poll(services: Services, workers, gate):
-    """Poll every account with due messages, accounts in parallel."""
+    """One round of polling: a slice of due messages across accounts in bulk, then the accounts polled one by
+    one."""
+    polled = poll_in_bulk(services, workers, gate)
     with services.db.session() as session:
-        account_ids = accounts_due_polling(session, utcnow())
+        account_ids = accounts_due_polling(session, utcnow(), gate.closed)
     return workers.map(account_ids, lambda session, account_id: _poll_account(
-        services, workers, gate, session, account_id), start=Polled())
+        services, workers, gate, session, account_id), start=polled)
+
+
+def poll_in_bulk(services: Services, workers, gate):
+    """Claim up to POLL_SLICE due messages of many accounts in one statement, ask each account's provider (accounts
+    in parallel, each within its own limit) and write every answer back in one statement."""
+    with services.db.session() as session:
+        now = utcnow()
+        where = [Message.state.in_(MessageState.POLLED), Message.account_id.is_not(None)]
+        if gate.closed:
+            where.append(Message.account_id.not_in(list(gate.closed)))
+        claim = claims.claim(
+            session, claims.MESSAGES, where, now=now, lease=POLL_LEASE, limit=POLL_SLICE,
+            among=((Portal, Portal.id == Message.portal_id, Portal.state != PortalState.UNINSTALLED),
+                   (ProviderAccount, ProviderAccount.id == Message.account_id,
+                    ProviderAccount.kind.not_in(SLOTTED_KINDS), ProviderAccount.skip_until.is_(None))))
+        if not claim.ids:
+            return Polled()
+        tracked = defaultdict(list)
+        for m in claims.held(session, claims.MESSAGES, claim,
+                             columns=(Message.id, Message.account_id, Message.provider_message_id, Message.recipient)):
+            tracked[m.account_id].append((m.id, Tracked(m.provider_message_id, m.recipient)))
+        known = workers.providers(session, tracked)
+        session.commit()  # no transaction stays open across the provider calls
+
+    def ask(account_id):
+        provider = known[account_id][1]
+        per_request = list(chunks(tracked[account_id], provider.statuses_per_request))
+        one_by_one = provider.statuses_per_request == 1
+        return list(zip(per_request, workers.call_each(
+            [[t for _, t in chunk] for chunk in per_request], provider.statuses,
+            CALLS_PER_ACCOUNT if one_by_one else BULK_CALLS_PER_ACCOUNT, stop=gate.halts(account_id),
+            first_alone=one_by_one)))
+
+    asked = workers.each(list(tracked), ask)
+    with services.db.session() as session:
+        changed = _apply_bulk(session, gate, known, claim, asked)
+    failed = [account_id for account_id, outcome in asked.items() if isinstance(outcome, Exception)]
+    if failed:
+        raise DutyFailed(f"polling {len(failed)} of {len(asked)} accounts failed")
+    return Polled(claimed=len(claim.ids), changed=changed)
+
+
+def _apply_bulk(session, gate, known, claim, asked):
+    """Write what every account's requests answered (an account whose work raised: its messages are tried again
+    later). Returns how many messages changed state."""
+    now = utcnow()
+    answer_of, answered = {}, []
+    for account_id, outcome in asked.items():
+        account, provider = known[account_id]
+        if isinstance(outcome, Exception):
+            logger.error("status poll of %s account %s failed: %r", account.kind, account_id, outcome)
+            outcome = []
+        errors = [answer for _, answer in outcome if isinstance(answer, Exception)]
+        for chunk, answer in outcome:
+            for message_id, _ in chunk:
+                answer_of[message_id] = answer
+        for error in errors:
+            if isinstance(error, ProviderError):
+                gate.note(session, account_id, now, error)
+                notices.note_refusal(session, account, [error])
+            if not isinstance(error, NotCalled):
+                log = logger.warning if isinstance(error, ProviderError) else logger.error
+                log("status poll at %s failed (%s)", provider.kind, error)
+        if outcome and not errors:
+            answered.append(account_id)
+    provider_health.record_answers(session, answered)
+    session.commit()  # the accounts' rows are not held while their messages are locked and worked on
+    reports = {}
+    for answer in answer_of.values():
+        if isinstance(answer, list):
+            reports.update((report.provider_id, report) for report in answer)
+    messages = claims.held(session, claims.MESSAGES, claim, lock=True, columns=POLL_COLUMNS)
+    changed = 0
+    for message in messages:
+        answer = answer_of.get(message.id)
+        message.updated_at = now
+        if not isinstance(answer, list):  # not asked (its account's work raised), not called, or failed
+            message.due_at = now + _retry_delay(answer)
+            continue
+        changed += _apply_report(message, reports.get(message.provider_message_id), now)
+    claims.write_held(session, claims.MESSAGES, claim, messages, lifecycle.STATUS_COLUMNS + ("updated_at",))
+    session.commit()
+    return changed
+
+
+def _retry_delay(error):
+    if isinstance(error, NotCalled):
+        return POLL_HUNG_DELAY
+    return timedelta(minutes=2) if isinstance(error, RetryLater) else timedelta(minutes=15)
+
+
+def _apply_report(message, report, now):
+    """Apply one message's report (None: the answer did not name it) and set its next poll. Whether it changed
+    state."""
+    changed = 0
+    if report is not None:
+        changed = lifecycle.apply_status(message, report.status, report.raw,
+                                         error_code=report.error_code, error_text=report.error_text)
+    if message.state not in MessageState.FINAL:
+        age = now - message.created_at
+        message.due_at = None if age >= POLL_GIVE_UP else now + next_poll_delay(age)
+    return changed
 
 
 def _claim_account(session, account_id, now, lease, limit):
@@ -148,7 +266,7 @@ def _apply_poll(session, gate, account, provider, claim, chunk, answer):
         if isinstance(answer, ProviderError):
             gate.note(session, account.id, utcnow(), answer)
             notices.note_refusal(session, account, [answer])  # the portal's admins hear of refused credentials
-        delay = timedelta(minutes=2) if isinstance(answer, RetryLater) else timedelta(minutes=15)
+        delay = _retry_delay(answer)
         log = logger.warning if isinstance(answer, ProviderError) else logger.error
         log("status poll at %s failed (%s): next try in %s", provider.kind, answer, delay)
         for message in claims.held(session, claims.MESSAGES, claim, ids):
@@ -163,15 +281,8 @@ def _apply_poll(session, gate, account, provider, claim, chunk, answer):
     # one executemany: a status request answers for up to 200 messages.
     messages = claims.held(session, claims.MESSAGES, claim, ids, lock=True, columns=POLL_COLUMNS)
     for message in messages:
-        report = by_id.get(message.provider_message_id)
-        if report is not None:
-            changed += lifecycle.apply_status(message, report.status, report.raw,
-                                              error_code=report.error_code, error_text=report.error_text)
         message.updated_at = now
-        if message.state in MessageState.FINAL:
-            continue
-        age = now - message.created_at
-        message.due_at = None if age >= POLL_GIVE_UP else now + next_poll_delay(age)
+        changed += _apply_report(message, by_id.get(message.provider_message_id), now)
     claims.write_held(session, claims.MESSAGES, claim, messages, lifecycle.STATUS_COLUMNS + ("updated_at",))
     return changed
 

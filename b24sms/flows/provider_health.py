@@ -32,12 +32,20 @@ def record(session, account_id, now, error=None):
             timeouts_in_row=account.timeouts_in_row + 1,
             skip_until=case((account.timeouts_in_row + 1 >= SKIP_AFTER, now + PROBE_EVERY),
                             else_=account.skip_until))
-    else:  # it answered: only an account with something to clear is written (no lock on the hot path)
-        statement = (update(ProviderAccount)
-                     .where(account.id == account_id,
-                            (account.timeouts_in_row != 0) | account.skip_until.is_not(None))
-                     .values(timeouts_in_row=0, skip_until=None))
-    session.execute(statement.execution_options(synchronize_session=False))
+        session.execute(statement.execution_options(synchronize_session=False))
+    else:
+        record_answers(session, [account_id])
+
+
+def record_answers(session, account_ids):
+    """Record that each of these accounts answered its calls (one statement for them all): only an account with
+    something to clear is written (no lock on the hot path)."""
+    if account_ids:
+        account = ProviderAccount.__table__.c
+        session.execute(update(ProviderAccount)
+                        .where(account.id.in_(account_ids),
+                               (account.timeouts_in_row != 0) | account.skip_until.is_not(None))
+                        .values(timeouts_in_row=0, skip_until=None).execution_options(synchronize_session=False))
 
 
 def skips(session, accounts, now):

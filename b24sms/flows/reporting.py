@@ -9,14 +9,15 @@ pending; the lease's end is written only by its holder.
 import logging
 from collections import defaultdict
 from datetime import timedelta
+from functools import partial
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from b24sms.bitrix import sender_names
 from b24sms.bitrix.client import BATCH_LIMIT
 from b24sms.bitrix.errors import AuthRevoked, BitrixError, RateLimited
 from b24sms.bitrix.portal_tokens import rest_client
-from b24sms.flows.workers import NotCalled, chunks
+from b24sms.flows.workers import DutyFailed, NotCalled, chunks
 from b24sms.services import Services
 from b24sms.store import claims
 from b24sms.store.db import one_of
@@ -31,70 +32,135 @@ BATCHES_AT_ONCE = 2  # batch requests to one portal under way at once (well with
 UNREPORTABLE = {"ERROR_MESSAGE_NOT_FOUND", "ERROR_MESSAGE_STATUS_INCORRECT"}
 
 
-def portals_to_report(session, now):
-    pending = select(Message.portal_id).where(Message.report_pending.is_(True)).distinct()
-    return session.scalars(
-        select(Portal.id).where(Portal.id.in_(pending), Portal.state == PortalState.ACTIVE,
-                                Portal.report_not_before.is_(None) | (Portal.report_not_before <= now))
-    ).all()
+PORTAL_SLICE = 500  # portals one claim takes (a round's share: the next duty goes next)
+PER_PORTAL_READ = BATCH_LIMIT * BATCHES_AT_ONCE  # a portal's statuses read at a time
 
 
 def report(services: Services, workers):
-    """Report every portal's untold statuses, portals in parallel. Returns how many statuses were reported."""
+    """One round of reporting: claim up to PORTAL_SLICE portals with untold statuses in one statement, tell each
+    portal's Bitrix24 (portals in parallel, each within its own rate limit), mark what was told in bulk. Returns
+    how many statuses were reported."""
     with services.db.session() as session:
-        portal_ids = portals_to_report(session, utcnow())
-    return workers.map(portal_ids, lambda session, portal_id: report_portal(services, workers, session, portal_id))
-
-
-def report_portal(services: Services, workers, session, portal_id):
-    """Claim the portal's reports and tell Bitrix24 everything pending. Returns how many were reported."""
-    claim = claims.claim(session, claims.PORTAL_REPORTS, (Portal.id == portal_id, Portal.state == PortalState.ACTIVE),
-                         now=utcnow(), lease=REPORT_LEASE, limit=1)
-    if not claim.ids:
-        return 0  # another runner has it, or Bitrix24 asked us to wait
-    portal = session.get(Portal, portal_id)
-    reported, pause = 0, None
-    try:
-        reported, pause = _tell(session, rest_client(services, portal), services.settings, portal, workers)
-    finally:  # even after a surprise: the lease ends now (or after the pause), not when it runs out
-        session.rollback()
-        claims.settle(session, claims.PORTAL_REPORTS, portal_id, claim,
-                      report_not_before=utcnow() + pause if pause else None)
+        now = utcnow()
+        pending = select(Message.portal_id).where(Message.report_pending.is_(True))
+        claim = claims.claim(session, claims.PORTAL_REPORTS, (Portal.state == PortalState.ACTIVE,
+                                                               Portal.id.in_(pending)),
+                             now=now, lease=REPORT_LEASE, limit=PORTAL_SLICE, order_by=(Portal.id,))
+        if not claim.ids:
+            return 0
+        portals = {row.id: row for row in session.execute(
+            select(Portal.id, Portal.domain, Portal.client_endpoint, Portal.access_token, Portal.token_expires_at)
+            .where(one_of(session, Portal.id, claim.ids))).all()}
         session.commit()
+        clients = {portal_id: rest_client(services, portal) for portal_id, portal in portals.items()}
+        reported, pauses, busy, failed = 0, {}, set(claim.ids), []
+        try:
+            while busy and not workers.out_of_time():
+                messages = _untold(session, busy, workers.untold)
+                codes = _codes(services.settings, session, messages)
+                session.commit()  # no transaction stays open across the REST calls
+                told = workers.each(list(messages), partial(_tell, clients, messages, codes, workers))
+                done = []
+                for portal_id, outcome in told.items():
+                    portal = portals[portal_id]
+                    try:
+                        if isinstance(outcome, Exception):
+                            raise outcome
+                        portal_done, pause = _settle_batches(portal, outcome, workers)
+                    except Exception:  # a bug or an odd answer: this portal waits, the others go on
+                        logger.exception("reporting to portal %s failed", portal.domain)
+                        failed.append(portal_id)
+                        portal_done, pause = [], REPORT_PAUSE
+                    done += portal_done
+                    if pause is not None:
+                        pauses[portal_id] = pause
+                _mark_reported(session, done)
+                reported += len(done)
+                # A portal goes on while it had a full read and nothing to pause for: more may be waiting.
+                busy = {portal_id for portal_id, batch in messages.items()
+                        if len(batch) == PER_PORTAL_READ and portal_id not in pauses}
+        finally:  # even after a surprise: the leases end now (or after the pause), not when they run out
+            session.rollback()
+            _end_leases(session, claim, pauses)
+    if failed:
+        raise DutyFailed(f"reporting to {len(failed)} of {len(claim.ids)} portals failed")
     return reported
 
 
-def _tell(session, client, settings, portal, workers):
-    """(how many were reported, the pause Bitrix24 asked for or None). BATCHES_AT_ONCE batch requests go at
-    once, each waiting for its token in the portal's bucket."""
-    reported, after_id = 0, 0
-    legacy_code = sender_names.code_by_name(settings, portal)
-    while not workers.out_of_time():
-        messages = session.execute(  # plain rows: a portal may have thousands to tell
-            select(Message.id, Message.bitrix_message_id, Message.status, Message.sender_code, Message.sender)
-            .where(Message.portal_id == portal.id, Message.report_pending.is_(True), Message.id > after_id)
-            .order_by(Message.id).limit(BATCH_LIMIT * BATCHES_AT_ONCE)
-        ).all()
-        if not messages:
-            break
-        after_id = messages[-1].id
-        session.commit()  # no transaction stays open across the REST calls
-        batches = list(chunks(messages, BATCH_LIMIT))
-        commands = [{f"m{m.id}": ("messageservice.message.status.update",
-                                  {"CODE": m.sender_code or legacy_code(m.sender), "MESSAGE_ID": m.bitrix_message_id,
-                                   "STATUS": m.status})
-                     for m in batch} for batch in batches]
-        for batch, outcome in zip(batches, workers.call_each(commands, client.batch, BATCHES_AT_ONCE,
-                                                             first_alone=False)):
-            pause = _pause_for(portal, outcome)
-            done = [] if pause is not None or isinstance(outcome, NotCalled) else _told(portal, batch, outcome)
-            _mark_reported(session, done)
-            reported += len(done)
-            if pause is None and not done and not isinstance(outcome, NotCalled):
-                pause = REPORT_PAUSE  # every command failed: don't hammer the portal
-            if pause is not None:
-                return reported, (pause or None)
-    return reported, None
+def _untold(session, portal_ids, untold):
+    """{portal id: up to PER_PORTAL_READ of its untold statuses, in id order}, for all of them in one statement
+    (plain rows: a portal may have thousands to tell). `untold`: messages this pass could not report (left for the
+    next pass, not asked again in this one)."""
+    ranked = (select(Message.id, Message.portal_id, Message.bitrix_message_id, Message.status, Message.sender_code,
+                     Message.sender, func.row_number().over(partition_by=Message.portal_id, order_by=Message.id)
+                     .label("place"))
+              .where(one_of(session, Message.portal_id, portal_ids), Message.report_pending.is_(True)))
+    if untold:
+        ranked = ranked.where(Message.id.not_in(list(untold)))
+    ranked = ranked.subquery()
+    messages = defaultdict(list)
+    for row in session.execute(select(ranked).where(ranked.c.place <= PER_PORTAL_READ)
+                               .order_by(ranked.c.portal_id, ranked.c.id)).all():
+        messages[row.portal_id].append(row)
+    return messages
+
+
+def _codes(settings, session, messages):
+    """{message id: the CODE its status is reported under}: the sender it came through. Messages stored before
+    the CODE was kept find it by their sender name (their portals' names are read only then)."""
+    codes, legacy = {}, set()
+    for portal_id, batch in messages.items():
+        for m in batch:
+            codes[m.id] = m.sender_code
+            if m.sender_code is None:
+                legacy.add(portal_id)
+    for portal in session.scalars(select(Portal).where(Portal.id.in_(legacy))) if legacy else ():
+        code_of = sender_names.code_by_name(settings, portal)
+        for m in messages[portal.id]:
+            codes[m.id] = codes[m.id] or code_of(m.sender)
+    return codes
+
+
+def _tell(clients, untold, codes, workers, portal_id):
+    """Tell the portal's Bitrix24 its `untold` statuses: BATCHES_AT_ONCE batch requests at once, each waiting for its
+    token in the portal's bucket. [(the batch's messages, its outcome)]."""
+    batches = list(chunks(untold[portal_id], BATCH_LIMIT))
+    commands = [{f"m{m.id}": ("messageservice.message.status.update",
+                              {"CODE": codes[m.id], "MESSAGE_ID": m.bitrix_message_id, "STATUS": m.status})
+                 for m in batch} for batch in batches]
+    return list(zip(batches, workers.call_each(commands, clients[portal_id].batch, BATCHES_AT_ONCE,
+                                               first_alone=False)))
+
+
+def _settle_batches(portal, outcome, workers):
+    """(the messages that need not be told again, the pause to take or None; 0: stop, the portal needs its admin)
+    from one portal's batches."""
+    done = []
+    for batch, answer in outcome:
+        pause = _pause_for(portal, answer)
+        told = [] if pause is not None or isinstance(answer, NotCalled) else _told(portal, batch, answer)
+        done += told
+        told_ids = {m.id for m in told}
+        workers.untold.update(m.id for m in batch if m.id not in told_ids and not isinstance(answer, NotCalled))
+        if pause is None and not told and not isinstance(answer, NotCalled):
+            pause = REPORT_PAUSE  # every command failed: don't hammer the portal
+        if pause is not None:
+            return done, pause
+    return done, None
+
+
+def _end_leases(session, claim, pauses):
+    """End the claim's leases: at once, or after the pause Bitrix24 asked for."""
+    now = utcnow()
+    later = defaultdict(list)
+    for portal_id in claim.ids:
+        later[pauses.get(portal_id)].append(portal_id)
+    for pause, portal_ids in later.items():
+        session.execute(update(Portal).where(one_of(session, Portal.id, portal_ids),
+                                             Portal.report_lease == claim.token)
+                        .values(report_lease=None, report_not_before=now + pause if pause else None)
+                        .execution_options(synchronize_session=False))
+    session.commit()
 
 
 def _pause_for(portal, outcome):

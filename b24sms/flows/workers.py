@@ -8,7 +8,12 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 
+from sqlalchemy import select
+
+from b24sms.providers import for_account
 from b24sms.services import Services
+from b24sms.store.db import one_of
+from b24sms.store.models import ProviderAccount
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +28,9 @@ class NotCalled(Exception):
 
 class Workers:
     def __init__(self, services: Services):
-        self.db, self.clock = services.db, services.clock
+        self.db, self.clock, self.settings, self.http = services.db, services.clock, services.settings, services.http
+        self._providers = {}  # account id -> (account, provider), built once per pass
+        self.untold = set()  # messages whose status Bitrix24 did not take in this pass: tried again in the next
         self.concurrency = services.settings.job_concurrency
         self.deadline = self.clock.monotonic() + services.settings.job_pass_seconds
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="b24sms-job")
@@ -49,6 +56,22 @@ class Workers:
         if failed:
             raise DutyFailed(f"{len(failed)} of {len(keys)} failed")
         return total
+
+    def each(self, keys, work):
+        """`work(key)` for every key, in parallel, with no database session (provider and Bitrix24 calls only).
+        Returns {key: what it returned, or the exception it raised}."""
+        futures = {key: self._pool.submit(_outcome, work, key) for key in keys}
+        return {key: future.result() for key, future in futures.items()}
+
+    def providers(self, session, account_ids):
+        """{account id: (the account, its provider)}, each built once per pass (credentials decrypted once): the
+        accounts not met before in this pass are read in one statement."""
+        missing = [account_id for account_id in account_ids if account_id not in self._providers]
+        if missing:
+            for account in session.scalars(select(ProviderAccount).where(one_of(session, ProviderAccount.id,
+                                                                               missing))):
+                self._providers[account.id] = (account, for_account(account, self.settings, self.http))
+        return {account_id: self._providers[account_id] for account_id in account_ids}
 
     def _in_session(self, work, key):
         if self.out_of_time():

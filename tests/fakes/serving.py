@@ -35,6 +35,7 @@ class LoopbackSite:
     def __init__(self, lost_answer_seconds: float = 0.0):
         self.lost_answer_seconds = lost_answer_seconds
         self.fakes: list[FakeService] = []
+        self._routed: dict[tuple[str, str], FakeService | None] = {}
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
         self.server = LoopbackServer("127.0.0.1", 0, self.wsgi)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
@@ -43,7 +44,18 @@ class LoopbackSite:
 
     def add(self, fake: Fake) -> Fake:
         self.fakes.append(fake)
+        self._routed.clear()
         return fake
+
+    def _fake_for(self, request: Request) -> FakeService | None:
+        """The fake whose routes take the request; remembered per method and URL path (a bench serves thousands
+        of portals, and each request would otherwise be matched against every one of them)."""
+        key = (request.method, request.url.split("?", 1)[0])
+        if key not in self._routed:
+            self._routed[key] = next((fake for fake in self.fakes
+                                      if any(matches(route, request.method, request.url) for route in fake.routes)),
+                                     None)
+        return self._routed[key]
 
     def close(self) -> None:
         self.server.shutdown()
@@ -52,8 +64,7 @@ class LoopbackSite:
     def wsgi(self, environ, start_response):
         incoming = WsgiRequest(environ)
         request = Request(incoming.method, incoming.url, incoming.headers, incoming.get_data(as_text=True))
-        fake = next((fake for fake in self.fakes
-                     if any(matches(route, request.method, request.url) for route in fake.routes)), None)
+        fake = self._fake_for(request)
         if fake is None:
             status, headers, body = 404, {"Content-Type": "text/plain"}, "no fake answers this URL"
         else:
