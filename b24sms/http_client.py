@@ -66,9 +66,12 @@ class CappedAdapter(HTTPAdapter):
 def build(public_url="", max_answer_bytes=MAX_ANSWER_BYTES) -> requests.Session:
     session = requests.Session()
     # requests reads the whole environment (proxies, CA bundle) and ~/.netrc on every request when trust_env is
-    # on: about a millisecond a call. Where no proxy or CA bundle is set there is nothing to find, and netrc
-    # credentials must never go to a provider anyway; with a proxy set, requests' own handling (no_proxy) stays.
-    session.trust_env = bool(getproxies() or os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE"))
+    # on: about a millisecond a call. Netrc credentials must never go to a provider anyway, and a CA bundle named
+    # in the environment is read here once; with a proxy set, requests' own handling (no_proxy) stays.
+    session.trust_env = bool(getproxies())
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
     session.headers["User-Agent"] = f"b24sms/{__version__}" + (f" (+{public_url})" if public_url else "")
     session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))  # accept none
     adapter = CappedAdapter(max_answer_bytes, pool_connections=POOL_HOSTS, pool_maxsize=CONNECTIONS_PER_HOST)

@@ -37,7 +37,7 @@ import traceback
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import requests
@@ -104,6 +104,9 @@ class Bench:
     def __init__(self, args):
         self.args = args
         self.sizes = QUICK if args.quick else FULL
+        if args.portals:
+            runs = tuple(tuple(int(n) for n in run.split("x")) for run in args.portals.split(","))
+            self.sizes = replace(self.sizes, portal_runs=runs)
         self.latency = args.latency
         self.workdir = Path(tempfile.mkdtemp(prefix="b24sms-bench-"))
         self.workers = int(os.environ.get("WEB_CONCURRENCY", "2"))  # as the Procfile's web process
@@ -199,7 +202,8 @@ def timed_pass(env, log_name="jobs.log"):
     """One `jobs run-once` process: (wall seconds including its start-up, its "pass: ..." line, the CPU seconds
     the process used, start-up included)."""
     began, cpu_before = time.monotonic(), children_cpu()
-    out = env.app.flask("jobs", "run-once", log_name=log_name)
+    prefix = (str(Path(sys.executable).parent / "py-spy"), "record", "--gil", "--nonblocking", "-r", "100", "-f", "raw", "-o", f"/tmp/prof{int(time.time())}.txt", "--") if os.environ.get("PROFILE") else ()
+    out = env.app.flask_concurrently(1, "jobs", "run-once", log_name=log_name, argv_prefix=prefix)[0]
     return time.monotonic() - began, out.splitlines()[-1] if out else "", children_cpu() - cpu_before
 
 
@@ -237,7 +241,8 @@ def insert_polled_messages(env, per_portal, portals):
                          "provider": "prostor", "provider_message_id": smsc_id, "provider_status": "accepted",
                          "state": "accepted", "attempts": 1, "due_at": now, "possible_duplicate": False,
                          "status": "queued", "reported_status": "queued", "report_pending": False,
-                         "report_to_bitrix": True, "created_at": now, "updated_at": now})
+                         "report_to_bitrix": True, "created_at": now, "updated_at": now,
+                         "sender_code": "b24sms"})
     columns = set(messages.c.keys())  # a column dropped from the schema since is left out
     rows = [{name: value for name, value in row.items() if name in columns} for row in rows]
     with env.engine.begin() as connection:
@@ -460,6 +465,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--database-url", help="a PostgreSQL database to use instead of temporary SQLite files; "
                                                "its public schema is dropped and made again for each scenario")
+    parser.add_argument("--portals", help="the portals scenario's runs, as portals x delivered messages each "
+                                          "(default 1000x20,5000x4; --quick 100x20,300x4)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (databases, logs)")
     args = parser.parse_args()
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]

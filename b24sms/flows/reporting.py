@@ -32,7 +32,7 @@ BATCHES_AT_ONCE = 2  # batch requests to one portal under way at once (well with
 UNREPORTABLE = {"ERROR_MESSAGE_NOT_FOUND", "ERROR_MESSAGE_STATUS_INCORRECT"}
 
 
-PORTAL_SLICE = 500  # portals one claim takes (a round's share: the next duty goes next)
+PORTAL_SLICE = 200  # portals one claim takes (a round's share: the next duty goes next)
 PER_PORTAL_READ = BATCH_LIMIT * BATCHES_AT_ONCE  # a portal's statuses read at a time
 
 

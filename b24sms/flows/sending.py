@@ -10,6 +10,7 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from sqlalchemy import select
 
@@ -23,6 +24,7 @@ from b24sms.rules import failover, lifecycle
 from b24sms.rules.lifecycle import MessageState
 from b24sms.services import Services
 from b24sms.store import callback_urls, claims
+from b24sms.store.db import one_of
 from b24sms.store.models import Message, Portal, PortalState, utcnow
 
 logger = logging.getLogger(__name__)
@@ -43,6 +45,7 @@ SEND_COLUMNS = tuple(getattr(Message, name) for name in (
 
 
 # ---------------------------------------------------------------- claims
+INSTALLED = Message.portal_id.in_(select(Portal.id).where(Portal.state != PortalState.UNINSTALLED))
 # A paused portal's messages wait where they are (received, retry_wait): no claim to send takes them
 # (pausing.NOT_PAUSED).
 
@@ -59,15 +62,6 @@ def claim_due(session, portal_id, now, limit=CLAIM_BATCH):
     return claims.claim(session, claims.MESSAGES,
                         (Message.portal_id == portal_id, Message.state.in_(MessageState.TO_SEND), NOT_PAUSED),
                         now=now, lease=SENDING_LEASE, limit=limit, values=lifecycle.claimed_to_send(now))
-
-
-def portals_with_due_sends(session, now):
-    return session.scalars(
-        select(Message.portal_id).join(Portal)
-        .where(Message.state.in_(MessageState.TO_SEND), Message.due_at <= now,
-               Portal.state != PortalState.UNINSTALLED, Portal.paused.is_(False))
-        .distinct()
-    ).all()
 
 
 # ---------------------------------------------------------------- sending
@@ -264,22 +258,29 @@ def backoff(attempts):
 
 # ---------------------------------------------------------------- the job's duties
 def send_due(services: Services, workers, gate):
-    """Every stored message whose (re)try is due, portals in parallel. Returns how many were settled (not left
-    waiting for a retry). A provider that times out is not called again in this pass."""
-    with services.db.session() as session:
-        portal_ids = portals_with_due_sends(session, utcnow())
-    return workers.map(portal_ids, lambda session, portal_id: _send_portal(services, workers, gate, session,
-                                                                           portal_id))
-
-
-def _send_portal(services, workers, gate, session, portal_id):
+    """Every stored message whose (re)try is due: claimed across portals, CLAIM_BATCH at a time in one statement,
+    each portal's sent along its chain, portals in parallel. Returns how many were settled (not left waiting for
+    a retry). A provider that times out is not called again in this pass."""
     started, settled = utcnow(), 0  # only what was due when this began: a retry set for "now" waits its turn
     while not workers.out_of_time():
-        claim = claim_due(session, portal_id, started)
+        with services.db.session() as session:
+            claim = claims.claim(
+                session, claims.MESSAGES, (Message.state.in_(MessageState.TO_SEND), NOT_PAUSED, INSTALLED),
+                now=started, lease=SENDING_LEASE, limit=CLAIM_BATCH, values=lifecycle.claimed_to_send(started))
+            by_portal = defaultdict(list)
+            for message_id, portal_id in session.execute(select(Message.id, Message.portal_id)
+                                                         .where(one_of(session, Message.id, claim.ids))):
+                by_portal[portal_id].append(message_id)
         if not claim.ids:
             break
-        settled += sum(m.state != MessageState.RETRY_WAIT for m in send_held(services, session, claim, gate))
+        settled = workers.map(by_portal, partial(_send_share, services, gate, claim, by_portal), start=settled)
     return settled
+
+
+def _send_share(services, gate, claim, by_portal, session, portal_id):
+    """Send one portal's share of a claim (the claim's token holds its messages). How many were settled."""
+    share = claims.Claim(claim.token, tuple(by_portal[portal_id]))
+    return sum(m.state != MessageState.RETRY_WAIT for m in send_held(services, session, share, gate))
 
 
 def recover_stuck(workers):

@@ -32,13 +32,15 @@ class Workers:
         self._providers = {}  # account id -> (account, provider), built once per pass
         self.untold = set()  # messages whose status Bitrix24 did not take in this pass: tried again in the next
         self.concurrency = services.settings.job_concurrency
-        self.deadline = self.clock.monotonic() + services.settings.job_pass_seconds
+        self.seconds = services.settings.job_pass_seconds
+        self.deadline = self.clock.monotonic() + self.seconds
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="b24sms-job")
         # Plain HTTP calls fanned out by a task of the pool above (never a task that waits on another pool task).
         self._calls = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="b24sms-call")
 
-    def out_of_time(self):
-        return self.clock.monotonic() >= self.deadline
+    def out_of_time(self, share=1.0):
+        """Whether the pass (or `share` of its time) is spent."""
+        return self.clock.monotonic() >= self.deadline - (1 - share) * self.seconds
 
     def map(self, keys, work, start=0):
         """`work(session, key)` for every key, in parallel, each in a session of its own (committed when it

@@ -20,7 +20,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, CursorResult, bindparam, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from b24sms.store.db import lock_rows, one_of
+from b24sms.store.db import core_columns, lock_rows, one_of
 from b24sms.store.models import Message, Portal
 
 
@@ -104,12 +104,14 @@ def held(session: Session, queue: Queue, claim_: Claim, ids: Iterable[int] | Non
     ids = list(claim_.ids if ids is None else ids)
     if not ids:
         return []
-    where = (one_of(session, queue.model.id, ids), queue.token == claim_.token)
+    table = queue.model.__table__  # Core columns: plain rows come back without the ORM's loading machinery
+    where = (one_of(session, table.c.id, ids), table.c[queue.token.key] == claim_.token)
     if lock:
         return lock_rows(session, queue.model, *where, columns=columns)
     if columns is not None:
         return [SimpleNamespace(**row._mapping) for row in
-                session.execute(select(*columns).where(*where).order_by(queue.model.id)).all()]
+                session.execute(select(*core_columns(queue.model, columns)).where(*where)
+                                .order_by(table.c.id)).all()]
     return session.scalars(select(queue.model).where(*where).order_by(queue.model.id)
                            .execution_options(populate_existing=True)).all()
 

@@ -110,11 +110,19 @@ def lock_rows(session, model, *where, columns=None):
     if session.get_bind().dialect.name == "sqlite":
         session.execute(update(model).where(*where).values(id=model.id).execution_options(synchronize_session=False))
     if columns is not None:
-        rows = session.execute(select(*columns).where(*where).order_by(model.id).with_for_update()).all()
+        rows = session.execute(select(*core_columns(model, columns)).where(*where)
+                               .order_by(model.__table__.c.id).with_for_update()).all()
         return [SimpleNamespace(**row._mapping) for row in rows]
     return session.scalars(
         select(model).where(*where).order_by(model.id).with_for_update().execution_options(populate_existing=True)
     ).all()
+
+
+def core_columns(model, columns):
+    """The table's own columns for these mapped attributes: a select of them returns plain rows without the ORM's
+    loading machinery (a job pass reads thousands of rows at a time)."""
+    table = model.__table__
+    return [table.c[column.key] for column in columns]
 
 
 def one_of(session, column, ids):
