@@ -20,9 +20,9 @@ MAX_ROUNDS = 1000
 # side, so that what one round polls is reported by the next and a pass that runs out of time leaves neither undone.
 ROUND = (("replayed",), ("recovered",), ("reconciled",), ("senders_checked",), ("sent",),
          ("status_changes", "reported"), ("balances_checked",), ("notices_sent",), ("expired",))
-# Duties that make work for others start no new round past this share of JOB_PASS_SECONDS: the rest of the pass
-# tells Bitrix24 what they found (a pass that runs out of time never leaves the reports of its polls undone).
-TIME_SHARE = {"reconciled": 0.8, "sent": 0.8, "status_changes": 0.8}
+# Duties that make work for others (sending, reconciling, polling) have this share of JOB_PASS_SECONDS: the rest of
+# the pass tells Bitrix24 what they found (a pass that runs out of time never leaves the reports of its polls undone).
+PRODUCERS_SHARE = 0.8
 
 
 @dataclass
@@ -56,14 +56,15 @@ def run_once(services: Services):
     # An account that hangs is called once per pass, not once per message or round: other accounts go on.
     gate = provider_health.PassGate()
     workers = Workers(services)
+    producing = workers.sharing(PRODUCERS_SHARE)
     duties = {
         # Handler calls spooled during a database outage, first: the send duty below sends them in this pass.
         "replayed": lambda: spool.replay_duty(services),
         "recovered": lambda: sending.recover_stuck(workers),
-        "reconciled": lambda: reconciling.reconcile_due(services, workers, gate),
+        "reconciled": lambda: reconciling.reconcile_due(services, producing, gate),
         "senders_checked": lambda: heal_senders(services, workers),
-        "sent": lambda: sending.send_due(services, workers, gate),
-        "status_changes": lambda: polling.poll(services, workers, gate),
+        "sent": lambda: sending.send_due(services, producing, gate),
+        "status_changes": lambda: polling.poll(services, producing, gate),
         "reported": lambda: reporting.report(services, workers),
         # After sending and polling: what they (and the balance checks) noted is told in the same pass.
         "balances_checked": lambda: balances.check_due(services, workers, gate),
@@ -77,8 +78,7 @@ def run_once(services: Services):
         for _ in range(MAX_ROUNDS):
             worked = False
             for group in ROUND:
-                names = [name for name in group if name not in result.failed_duties
-                         and not workers.out_of_time(TIME_SHARE.get(name, 1.0))]
+                names = [name for name in group if name not in result.failed_duties and not workers.out_of_time()]
                 if not names:
                     continue
                 # A group's duties go side by side: while one waits on its round trips, the other works.

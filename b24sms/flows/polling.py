@@ -31,7 +31,7 @@ POLL_HUNG_DELAY = timedelta(minutes=2)  # messages of an account that hangs: pol
 POSTPONE_BATCH = 1000  # messages of a hung account put off at once (nothing is loaded: ids only)
 CLAIM_MIN = 100  # messages one polling claim takes at least (providers asked one message per request)
 # What applying a polled status reads (lifecycle.apply_status works on these plain records as on messages).
-POLL_COLUMNS = (Message.id, Message.provider_message_id, Message.created_at, Message.state, Message.status,
+POLL_COLUMNS = (Message.id, Message.account_id, Message.provider_message_id, Message.created_at, Message.state, Message.status,
                 Message.report_to_bitrix, Message.report_pending, Message.provider_status, Message.error_code,
                 Message.error_text, Message.due_at)
 # Providers asked one message per request: this many requests to one account at once; bulk ones (Prostor: 200
@@ -95,6 +95,8 @@ def poll(services: Services, workers, gate):
 def poll_in_bulk(services: Services, workers, gate):
     """Claim up to POLL_SLICE due messages of many accounts in one statement, ask each account's provider (accounts
     in parallel, each within its own limit) and write every answer back in one statement."""
+    if workers.out_of_time():
+        return Polled()
     with services.db.session() as session:
         now = utcnow()
         where = [Message.state.in_(MessageState.POLLED), Message.account_id.is_not(None)]
@@ -166,6 +168,9 @@ def _apply_bulk(session, gate, known, claim, asked):
     for message in messages:
         answer = answer_of.get(message.id)
         message.updated_at = now
+        if isinstance(answer, NotCalled) and not gate.is_closed(message.account_id):
+            message.due_at = now  # the pass ran out of time before its request: due at the next one
+            continue
         if not isinstance(answer, list):  # not asked (its account's work raised), not called, or failed
             message.due_at = now + _retry_delay(answer)
             continue

@@ -12,6 +12,7 @@ from datetime import timedelta
 from functools import partial
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import selectinload
 
 from b24sms.bitrix import sender_names
 from b24sms.bitrix.client import BATCH_LIMIT
@@ -114,7 +115,8 @@ def _codes(settings, session, messages):
             codes[m.id] = m.sender_code
             if m.sender_code is None:
                 legacy.add(portal_id)
-    for portal in session.scalars(select(Portal).where(Portal.id.in_(legacy))) if legacy else ():
+    for portal in session.scalars(select(Portal).where(Portal.id.in_(legacy))
+                                  .options(selectinload(Portal.sender_names))) if legacy else ():
         code_of = sender_names.code_by_name(settings, portal)
         for m in messages[portal.id]:
             codes[m.id] = codes[m.id] or code_of(m.sender)

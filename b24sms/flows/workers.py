@@ -4,6 +4,7 @@
 One key's failure (a bug, an odd answer) does not stop the others: it is logged, and the duty is reported failed
 once every key is done.
 """
+import copy
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
@@ -38,9 +39,15 @@ class Workers:
         # Plain HTTP calls fanned out by a task of the pool above (never a task that waits on another pool task).
         self._calls = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="b24sms-call")
 
-    def out_of_time(self, share=1.0):
-        """Whether the pass (or `share` of its time) is spent."""
-        return self.clock.monotonic() >= self.deadline - (1 - share) * self.seconds
+    def out_of_time(self):
+        return self.clock.monotonic() >= self.deadline
+
+    def sharing(self, share):
+        """These workers for a duty that has `share` of the pass's time (the same threads and what the pass built
+        once): its work stops when that is spent."""
+        view = copy.copy(self)
+        view.deadline = self.deadline - (1 - share) * self.seconds
+        return view
 
     def map(self, keys, work, start=0):
         """`work(session, key)` for every key, in parallel, each in a session of its own (committed when it
