@@ -202,8 +202,7 @@ def timed_pass(env, log_name="jobs.log"):
     """One `jobs run-once` process: (wall seconds including its start-up, its "pass: ..." line, the CPU seconds
     the process used, start-up included)."""
     began, cpu_before = time.monotonic(), children_cpu()
-    prefix = (str(Path(sys.executable).parent / "py-spy"), "record", "--gil", "--nonblocking", "-r", "100", "-f", "raw", "-o", f"/tmp/prof{int(time.time())}.txt", "--") if os.environ.get("PROFILE") else ()
-    out = env.app.flask_concurrently(1, "jobs", "run-once", log_name=log_name, argv_prefix=prefix)[0]
+    out = env.app.flask("jobs", "run-once", log_name=log_name)
     return time.monotonic() - began, out.splitlines()[-1] if out else "", children_cpu() - cpu_before
 
 

@@ -1,8 +1,10 @@
-"""Statuses: poll providers for messages not yet final, and read the receipts providers push.
+"""Statuses: poll providers for messages not yet final (receipts that providers push are b24sms/flows/receipts.py).
 
-Polling works per provider account, accounts in parallel: each claims its own due messages (b24sms/store/claims.py),
-as many per status request as the provider takes, and writes what it learned only while it holds them.
-Reporting the changes to Bitrix24 is b24sms/flows/reporting.py.
+Nearly every account is polled in bulk: one claim takes the due messages of many accounts (b24sms/store/claims.py),
+each account's provider is asked as many per status request as it takes (accounts in parallel, each within its own
+limit), and every answer is written back in one statement, only where the claim still holds the message. Accounts
+with one status request per interval (SMSC) or whose calls hang are polled one by one. Reporting the changes to
+Bitrix24 is b24sms/flows/reporting.py.
 """
 import logging
 from collections import defaultdict
@@ -15,12 +17,11 @@ from b24sms import providers
 from b24sms.bitrix import notices
 from b24sms.flows import provider_health
 from b24sms.flows.workers import DutyFailed, NotCalled, chunks
-from b24sms.providers.base import UNKNOWN, ProviderError, RetryLater, Tracked
-from b24sms.rules import failover, lifecycle
+from b24sms.providers.base import ProviderError, RetryLater, Tracked
+from b24sms.rules import lifecycle
 from b24sms.rules.lifecycle import MessageState
 from b24sms.services import Services
 from b24sms.store import claims
-from b24sms.store.db import lock_rows
 from b24sms.store.models import Message, Portal, PortalState, ProviderAccount, utcnow
 
 logger = logging.getLogger(__name__)
@@ -31,9 +32,9 @@ POLL_HUNG_DELAY = timedelta(minutes=2)  # messages of an account that hangs: pol
 POSTPONE_BATCH = 1000  # messages of a hung account put off at once (nothing is loaded: ids only)
 CLAIM_MIN = 100  # messages one polling claim takes at least (providers asked one message per request)
 # What applying a polled status reads (lifecycle.apply_status works on these plain records as on messages).
-POLL_COLUMNS = (Message.id, Message.account_id, Message.provider_message_id, Message.created_at, Message.state, Message.status,
-                Message.report_to_bitrix, Message.report_pending, Message.provider_status, Message.error_code,
-                Message.error_text, Message.due_at)
+POLL_COLUMNS = (Message.id, Message.account_id, Message.provider_message_id, Message.created_at, Message.state,
+                Message.status, Message.report_to_bitrix, Message.report_pending, Message.provider_status,
+                Message.error_code, Message.error_text, Message.due_at)
 # Providers asked one message per request: this many requests to one account at once; bulk ones (Prostor: 200
 # ids a request) get two, a claim's worth.
 CALLS_PER_ACCOUNT = 4
@@ -290,47 +291,3 @@ def _apply_poll(session, gate, account, provider, claim, chunk, answer):
         changed += _apply_report(message, by_id.get(message.provider_message_id), now)
     claims.write_held(session, claims.MESSAGES, claim, messages, lifecycle.STATUS_COLUMNS + ("updated_at",))
     return changed
-
-
-# ---------------------------------------------------------------- receipts pushed by providers
-def apply_receipts(session, account, reports, now, message_key):
-    """Statuses a provider pushed for `account`'s messages. Never backwards (the state machine sees to it); an
-    unreadable status makes the message due for polling at once. `message_key`: our key for the message, which
-    per-message receipt URLs carry (None on others); it settles a send whose answer was lost. Returns (matched,
-    changed)."""
-    matched = changed = 0
-    for report in reports:
-        rows = lock_rows(session, Message, Message.account_id == account.id,
-                         Message.provider_message_id == report.provider_id)
-        if not rows and message_key and len(reports) == 1:
-            rows = _taken_after_all(session, account, message_key, report.provider_id, now)
-        message = rows[0] if rows else None
-        if message is None:
-            # Not ours, or the send has not committed yet: polling will find the status.
-            logger.info("receipt for unknown %s message %s ignored", account.kind, report.provider_id)
-            continue
-        matched += 1
-        if lifecycle.apply_status(message, report.status, report.raw,
-                                  error_code=report.error_code, error_text=report.error_text):
-            changed += 1
-        elif report.status == UNKNOWN and message.state in MessageState.POLLED:
-            message.due_at = now
-        session.commit()
-    session.commit()  # also ends the lock a receipt for an unknown message took
-    return matched, changed
-
-
-def _taken_after_all(session, account, message_key, provider_id, now):
-    """The message named by a receipt URL, if its send to `account` was left unsettled: it waits to learn whether
-    the provider took it, or it was given up there after a lost answer and waits to be sent elsewhere. The
-    provider did take it, so it is that provider's (a send elsewhere under way, or done, is left alone)."""
-    rows = lock_rows(session, Message, Message.provider_key == str(message_key)[:40],
-                     Message.portal_id == account.portal_id)
-    taken = [message for message in rows
-             if (message.state == MessageState.RECONCILING and message.account_id == account.id)
-             or (message.state in (MessageState.RECONCILING, *MessageState.TO_SEND)
-                 and failover.was_given_up(message.attempt_log, account.id))]
-    for message in taken:
-        logger.info("message %s: a receipt shows %s took it (%s)", message.id, account.kind, provider_id)
-        lifecycle.taken_after_all(message, account, provider_id, now)
-    return taken

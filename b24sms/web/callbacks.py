@@ -4,7 +4,7 @@ import logging
 from flask import Blueprint, Response, jsonify, request
 
 from b24sms import providers
-from b24sms.flows import polling
+from b24sms.flows import receipts
 from b24sms.providers.base import ProviderError, Receipt
 from b24sms.rules.errors import N_, BadRequest, Forbidden, NotFound
 from b24sms.store import callback_urls
@@ -30,7 +30,7 @@ def receive_receipt(kind, secret):
         reports = provider.read_receipt(receipt)
     except ProviderError as exc:
         raise BadRequest(N_("The receipt could not be read: %(words)s"), "bad_receipt", words=exc.text) from None
-    matched, changed = polling.apply_receipts(session, account, reports, utcnow(), request.args.get("m"))
+    matched, changed = receipts.apply_receipts(session, account, reports, utcnow(), request.args.get("m"))
     if provider.receipt_reply is not None:  # the answer the provider counts as "received" (SMS.RU: 100)
         return Response(provider.receipt_reply, mimetype="text/plain")
     return jsonify(ok=True, received=len(reports), matched=matched, changed=changed)
