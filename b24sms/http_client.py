@@ -19,7 +19,7 @@ from requests.adapters import HTTPAdapter
 from b24sms._version import __version__
 
 # Hosts kept in the pool, and connections kept per host: providers and Bitrix24 portals are many hosts, and the
-# job has JOB_CONCURRENCY calls under way at once.
+# job has JOB_CONCURRENCY calls under way at once, many of them to one provider's host (the app passes it).
 POOL_HOSTS = 64
 CONNECTIONS_PER_HOST = 16
 # The most of one answer that is read (decoded, so a compressed bomb stops here too). The largest real answers,
@@ -63,7 +63,8 @@ class CappedAdapter(HTTPAdapter):
         return response
 
 
-def build(public_url="", max_answer_bytes=MAX_ANSWER_BYTES) -> requests.Session:
+def build(public_url="", max_answer_bytes=MAX_ANSWER_BYTES,
+          connections_per_host=CONNECTIONS_PER_HOST) -> requests.Session:
     session = requests.Session()
     # requests reads the whole environment (proxies, CA bundle) and ~/.netrc on every request when trust_env is
     # on: about a millisecond a call. Netrc credentials must never go to a provider anyway, and a CA bundle named
@@ -74,7 +75,8 @@ def build(public_url="", max_answer_bytes=MAX_ANSWER_BYTES) -> requests.Session:
         session.verify = bundle
     session.headers["User-Agent"] = f"b24sms/{__version__}" + (f" (+{public_url})" if public_url else "")
     session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))  # accept none
-    adapter = CappedAdapter(max_answer_bytes, pool_connections=POOL_HOSTS, pool_maxsize=CONNECTIONS_PER_HOST)
+    adapter = CappedAdapter(max_answer_bytes, pool_connections=POOL_HOSTS,
+                            pool_maxsize=max(connections_per_host, CONNECTIONS_PER_HOST))
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session

@@ -177,3 +177,16 @@ def test_answers_under_the_cap_read_as_before_redirects_too():
 
     assert answer.json() == {"answer": "x" * 900} and [hop.status_code for hop in answer.history] == [301]
     assert b"".join(streamed.iter_content(100)) == answer.content
+
+
+def test_a_ca_bundle_named_in_the_environment_is_read_once_without_reading_the_rest_per_call(monkeypatch, tmp_path):
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    bundle = tmp_path / "company-ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+
+    client = http_client.build()
+
+    assert client.trust_env is False  # no ~/.netrc, no environment lookups on every call
+    assert client.verify == str(bundle)  # yet certificates are checked against the company's bundle

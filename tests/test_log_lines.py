@@ -61,7 +61,7 @@ def test_a_forged_receipt_is_one_escaped_line(log_output, client, db, bitrix, sm
 
     assert answer.status_code == 200 and answer.get_json()["matched"] == 0
     [line] = one_line_each(log_output, caplog)
-    assert line.endswith(f"b24sms.flows.polling: receipt for unknown smsc message 77\\n{FORGED}\\r\\n{FORGED} ignored")
+    assert line.endswith(f"b24sms.flows.receipts: receipt for unknown smsc message 77\\n{FORGED}\\r\\n{FORGED} ignored")
 
 
 def test_the_development_servers_request_line_is_one_line(log_output, app, caplog):
