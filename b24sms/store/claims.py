@@ -14,13 +14,12 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, CursorResult, bindparam, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from b24sms.store.db import core_columns, lock_rows, one_of
+from b24sms.store.db import core_columns, lock_rows, one_of, plain_records
 from b24sms.store.models import Message, Portal
 
 
@@ -109,9 +108,8 @@ def held(session: Session, queue: Queue, claim_: Claim, ids: Iterable[int] | Non
     if lock:
         return lock_rows(session, queue.model, *where, columns=columns)
     if columns is not None:
-        return [SimpleNamespace(**row._mapping) for row in
-                session.execute(select(*core_columns(queue.model, columns)).where(*where)
-                                .order_by(table.c.id)).all()]
+        return plain_records(session.execute(select(*core_columns(queue.model, columns)).where(*where)
+                                             .order_by(table.c.id)))
     return session.scalars(select(queue.model).where(*where).order_by(queue.model.id)
                            .execution_options(populate_existing=True)).all()
 

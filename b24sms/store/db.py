@@ -110,12 +110,17 @@ def lock_rows(session, model, *where, columns=None):
     if session.get_bind().dialect.name == "sqlite":
         session.execute(update(model).where(*where).values(id=model.id).execution_options(synchronize_session=False))
     if columns is not None:
-        rows = session.execute(select(*core_columns(model, columns)).where(*where)
-                               .order_by(model.__table__.c.id).with_for_update()).all()
-        return [SimpleNamespace(**row._mapping) for row in rows]
+        return plain_records(session.execute(select(*core_columns(model, columns)).where(*where)
+                                             .order_by(model.__table__.c.id).with_for_update()))
     return session.scalars(
         select(model).where(*where).order_by(model.id).with_for_update().execution_options(populate_existing=True)
     ).all()
+
+
+def plain_records(result):
+    """A result's rows as plain records (attribute access, writable), the column names read once."""
+    names = list(result.keys())
+    return [SimpleNamespace(**dict(zip(names, row))) for row in result]
 
 
 def core_columns(model, columns):
