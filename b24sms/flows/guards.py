@@ -119,8 +119,9 @@ def _not_repeats(session, portal, guards, messages, now):
     window = guards.repeat_window_minutes
     for message in messages:
         # A test SMS from the page is sent on purpose, however often: never a repeat.
-        if window and message.report_to_bitrix and not store.first_send(session, portal.id, message.recipient, rules.text_key(message.body), now,
-                                           now - timedelta(minutes=window)):
+        repeat = window and message.report_to_bitrix and not store.first_send(
+            session, portal.id, message.recipient, rules.text_key(message.body), now, now - timedelta(minutes=window))
+        if repeat:
             _refuse(message, rules.REPEAT)
         else:
             message.admitted_at = now

@@ -13,7 +13,7 @@ Every call here runs inside the caller's transaction and commits nothing.
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import case, delete, func, literal, select
+from sqlalchemy import case, delete, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -60,11 +60,10 @@ def take(session: Session, portal_id: int, period: str, wanted: int, cap: int | 
 def give_back(session: Session, portal_id: int, period: str, count: int) -> None:
     """Un-count messages taken in this transaction that will not go after all (repeats found after the count)."""
     if count > 0:
-        table = GuardCounter.__table__
-        session.execute(table.update().where(table.c.portal_id == portal_id, table.c.period == period)
-                        .values(messages=func.max(table.c.messages - count, 0)
-                                if session.get_bind().dialect.name == "sqlite"
-                                else func.greatest(table.c.messages - count, 0)))
+        smaller = func.max if session.get_bind().dialect.name == "sqlite" else func.greatest
+        session.execute(update(GuardCounter).where(GuardCounter.portal_id == portal_id, GuardCounter.period == period)
+                        .values(messages=smaller(GuardCounter.messages - count, 0))
+                        .execution_options(synchronize_session=False))
 
 
 def counted(session: Session, portal_id: int, period: str) -> int:
