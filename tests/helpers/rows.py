@@ -62,10 +62,10 @@ def canary_rows(db):
 
 def waiting_messages(db, portal_id, numbers, *, text, recipient="+79161234567"):
     """Handler calls stored for message_id(n) of `numbers` and left to the job (the web sender was busy), in one
-    statement: as intake stores them, due now."""
+    statement: as intake stores them, due now. `text` may name the message: "Order {n}"."""
     now = utcnow()
     rows = [{"portal_id": portal_id, "bitrix_message_id": f"{n:032x}", "provider_key": new_provider_key(),
-             "recipient": recipient, "recipient_raw": recipient, "body": text, "segments": 1, "attempts": 0,
+             "recipient": recipient, "recipient_raw": recipient, "body": text.format(n=n), "segments": 1, "attempts": 0,
              "origin": {"module_id": "bizproc"}, "state": MessageState.RECEIVED, "due_at": now - timedelta(seconds=1),
              "report_pending": False, "report_to_bitrix": True, "created_at": now, "updated_at": now}
             for n in numbers]
