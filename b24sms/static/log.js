@@ -9,7 +9,8 @@
   var CRM_PATHS = { "1": "lead", "2": "deal", "3": "contact", "4": "company" };
   var DOCUMENT_PREFIXES = { LEAD: "lead", DEAL: "deal", CONTACT: "contact", COMPANY: "company" };
 
-  function stateWords(m) { return t("state_words_" + m.state); }
+  // A message the quiet hours hold has not failed a try: it simply waits to be sent.
+  function stateWords(m) { return t("state_words_" + (m.reason === "quiet_hours" ? "received" : m.state)); }
   P.stateWords = stateWords;
 
   // A provider's refusal in the admin's words, the provider's own words kept after them.
