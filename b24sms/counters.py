@@ -1,5 +1,6 @@
 """The metrics counted as things happen, in whichever process does them (see b24sms.metrics for the scrape):
-provider calls by provider kind, operation and outcome, job duty durations and failures. No database here, so
+provider calls by provider kind, operation and outcome, job duty durations and failures, messages the guard rails
+held or refused by reason. No database here, so
 the provider layer may count its calls."""
 import threading
 import time
@@ -24,6 +25,10 @@ JOB_DUTY_SECONDS = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100),
 )
 JOB_DUTY_FAILURES = Counter("b24sms_job_duty_failures", "Job duties that raised, by duty.", ["duty"])
+# The guard rails (b24sms/flows/guards.py): messages held back (quiet hours) and refused (stop list, repeat, caps).
+GUARD_HELD = Counter("b24sms_messages_held", "Messages the guard rails held back for later, by reason.", ["reason"])
+GUARD_REFUSED = Counter("b24sms_messages_refused", "Messages the guard rails refused (failed), by reason.",
+                        ["reason"])
 
 _call_depth = threading.local()  # provider methods call one another (find_sent -> send): count the outer one
 

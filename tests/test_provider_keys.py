@@ -11,9 +11,11 @@ from b24sms.store.models import Message, Portal
 from tests.helpers import (
     APPLICATION_TOKEN,
     SMSC_SETTINGS,
+    crm_text,
     install_with_chain,
     install_with_prostor,
     make_due,
+    message_id,
     post_sms,
     run_job,
     stored,
@@ -67,7 +69,7 @@ def test_a_fresh_database_meeting_an_account_that_saw_its_row_ids_really_sends(c
 
     assert [answer["state"] for answer in answers] == [MessageState.ACCEPTED] * 3
     new = [message for message in prostor.sent.values() if message["clientId"] not in earlier]
-    assert [message["text"] for message in new] == ["Hello from CRM"] * 3
+    assert [message["text"] for message in new] == [crm_text(message_id(n)) for n in (1, 2, 3)]
     assert {message["clientId"] for message in new} == {stored(db, n).provider_key for n in (1, 2, 3)}
     assert {stored(db, n).provider_message_id for n in (1, 2, 3)} == {"1051", "1052", "1053"}
 

@@ -36,6 +36,9 @@ logger = logging.getLogger(__name__)
 
 LOW_BALANCE = "low_balance"
 CREDENTIALS_REFUSED = "credentials_refused"
+# Causes of the portal itself (no account): a cap of its guard rails was reached (the reasons' own words).
+DAILY_CAP = "daily_cap"
+MONTHLY_CAP = "monthly_cap"
 QUIET = timedelta(days=1)  # one notice per cause this often at most; a refused notice is tried again after it
 STALE_AFTER = timedelta(hours=3)  # a cause last seen longer ago is over (balances are checked hourly)
 CLAIM_LIMIT = 20  # notices of one portal one claim takes
@@ -48,21 +51,32 @@ TEXTS = {  # in the gettext catalogue like every other word; translated into the
     CREDENTIALS_REFUSED: N_("b24sms: %(provider)s refuses the account's credentials saved in the app (%(words)s). "
                             "SMS cannot go out through it: check the login and password (or key) in the app's "
                             "settings."),
+    DAILY_CAP: N_("b24sms: today's cap of %(cap)s set in the app is reached. Further SMS today are not sent: they "
+                  "fail with the reason \"daily cap\". Raise the cap in the app's settings if that is wrong."),
+    MONTHLY_CAP: N_("b24sms: this month's cap of %(cap)s set in the app is reached. Further SMS this month are not "
+                    "sent: they fail with the reason \"monthly cap\". Raise the cap in the app's settings if that "
+                    "is wrong."),
 }
+PORTAL_CAUSES = (DAILY_CAP, MONTHLY_CAP)
 
 
 # ---------------------------------------------------------------- noting causes (any runner, any process)
 def note(session, portal_id, account_id, cause, detail):
-    """The cause was seen now (`detail`: what the notice will say). A new cause is due at once; one noted again
-    keeps its due time; one told within the last day becomes due when that day is over. Not committed."""
+    """The cause was seen now (`detail`: what the notice will say); `account_id` None: a cause of the portal
+    itself. A new cause is due at once; one noted again keeps its due time; one told within the last day becomes
+    due when that day is over. Not committed."""
     now = utcnow()
     table = PortalNotice.__table__
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = dialect.insert(table).values(portal_id=portal_id, account_id=account_id, cause=cause,
                                              detail=detail, noted_at=now, due_at=now)
     column = table.c
+    if account_id is None:  # the portal's own causes are unique under a partial index
+        target = {"index_elements": [column.portal_id, column.cause], "index_where": column.account_id.is_(None)}
+    else:
+        target = {"index_elements": [column.portal_id, column.account_id, column.cause]}
     session.execute(statement.on_conflict_do_update(
-        index_elements=[column.portal_id, column.account_id, column.cause],
+        **target,
         set_={"detail": statement.excluded.detail, "noted_at": statement.excluded.noted_at,
               "due_at": case((column.due_at.is_not(None), column.due_at),
                              (column.quiet_until > now, column.quiet_until), else_=now)}))
@@ -124,15 +138,17 @@ def _send_portal(services, session, portal_id):
 
 def _send_one(client, portal, account, notice, now):
     """Tell the portal's admins of one notice. Returns the notice's columns to write once it is settled."""
-    if account is None or account.position is None or notice.noted_at is None \
-            or notice.noted_at < now - STALE_AFTER:  # the account left the chain, or the cause is over
+    gone = account is None or account.position is None  # the account left the chain
+    if (gone and notice.cause not in PORTAL_CAUSES) or notice.noted_at is None \
+            or notice.noted_at < now - STALE_AFTER:  # or the cause is over
         return {"due_at": None}
     admins = [str(user_id) for user_id in (portal.admin_user_ids or [])]
     if not admins:
         logger.warning("notice %s for portal %s: no admin of the portal is known yet (none opened the app since); "
                        "trying again in a day", notice.cause, portal.domain)
         return {"due_at": now + QUIET, "last_error": "no admin known"}
-    text = compose(notice.cause, language_for(portal.language), account.kind, notice.detail or {})
+    text = compose(notice.cause, language_for(portal.language), account.kind if account else None,
+                   notice.detail or {})
     commands = {f"u{user_id}": ("im.notify.system.add", {
         "USER_ID": user_id, "MESSAGE": text, "MESSAGE_OUT": text,
         # A newer notice of the same cause replaces the older one in the admin's list.
@@ -165,7 +181,7 @@ def compose(cause, language, kind, detail):
     values = {"provider": cls.title if cls else kind,
               "balance": _money(detail.get("balance"), detail.get("currency")),
               "threshold": _money(detail.get("threshold"), detail.get("currency")),
-              "words": _plain(detail.get("words") or "")}
+              "words": _plain(detail.get("words") or ""), "cap": detail.get("cap", "?")}
     return translate_to(language, TEXTS[cause], values)
 
 

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 from b24sms.bitrix import messageservice_senders, notices
 from b24sms.counters import measured_duty
-from b24sms.flows import balances, polling, provider_health, reconciling, reporting, sending, spool
+from b24sms.flows import balances, guards, polling, provider_health, reconciling, reporting, sending, spool
 from b24sms.flows.workers import DutyFailed, Workers
 from b24sms.services import Services
 from b24sms.store import retention
@@ -114,6 +114,8 @@ def _run_duty(name, duty, result):
 
 def _expire(services):
     with services.db.session() as session:
+        guards.forget_old_repeats(session, services.clock.now())  # a handful of rows: no count of its own
+        session.commit()
         return retention.delete_expired(session, services.settings.retention_days, services.clock.now())
 
 

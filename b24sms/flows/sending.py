@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from b24sms import providers
 from b24sms.bitrix import notices
-from b24sms.flows import provider_health
+from b24sms.flows import guards, provider_health
 from b24sms.flows.pausing import NOT_PAUSED
 from b24sms.flows.workers import chunks
 from b24sms.providers.base import PER_MESSAGE, AnswerLost, Outgoing, ProviderError
@@ -84,8 +84,12 @@ def send_held(services: Services, session, claim, gate):
         select(Portal).where(Portal.id.in_({m.portal_id for m in messages})))}
     for message in messages:
         message.portal = portals[message.portal_id]
+    # ---- guard rails hook (issue 20): stop list, quiet hours, caps and repeats decide before any provider call;
+    # the held and refused messages are written (and committed) by admit, only the rest go on to the round.
+    to_send = guards.admit(session, claim, messages, utcnow())
+    # ---- end of the guard rails hook
     try:
-        _Round(services, session, gate, claim).run(messages)
+        _Round(services, session, gate, claim).run(to_send)
     except LeaseLost:  # another runner took the messages over: their fate is its to write
         session.rollback()
         logger.warning("a send round lost its lease on %d messages; their new holder settles them", len(messages))

@@ -9,7 +9,8 @@
   var CRM_PATHS = { "1": "lead", "2": "deal", "3": "contact", "4": "company" };
   var DOCUMENT_PREFIXES = { LEAD: "lead", DEAL: "deal", CONTACT: "contact", COMPANY: "company" };
 
-  function stateWords(m) { return t("state_words_" + m.state); }
+  // A message the quiet hours hold has not failed a try: it simply waits to be sent.
+  function stateWords(m) { return t("state_words_" + (m.reason === "quiet_hours" ? "received" : m.state)); }
   P.stateWords = stateWords;
 
   // A provider's refusal in the admin's words, the provider's own words kept after them.
@@ -66,7 +67,10 @@
   function messageRow(m) {
     var provider = el("td", {}, [P.providerTitle(m.provider), m.tried && m.tried.length > 1 ? trail(m) : null]);
     var status = el("td", { class: "status status-" + m.state }, [el("span", { text: stateWords(m) })]);
-    var error = errorWords(m);
+    // The guard rails' reason replaces the error words: it says in full why the message waits or was not sent.
+    var reason = m.reason && data.strings["reason_" + m.reason] ? t("reason_" + m.reason) : "";
+    var error = reason ? "" : errorWords(m);
+    if (reason) status.appendChild(el("div", { class: "reason " + (m.state === "failed" ? "error" : "warning"), text: reason }));
     if (error) status.appendChild(el("div", { class: "error", text: error }));
     if (m.possible_duplicate) status.appendChild(el("div", { class: "warning", text: t("possible_duplicate") }));
     return el("tr", { "data-message-id": m.message_id }, [
@@ -187,6 +191,12 @@
     stats.days.forEach(function (d) { Object.keys(sum).forEach(function (k) { sum[k] += d[k]; }); });
     $("stats-totals").textContent = t("stats_totals", { sent: P.number(sum.sent), delivered: P.number(sum.delivered),
       undelivered: P.number(sum.undelivered), failed: P.number(sum.failed), segments: P.number(sum.segments) });
+    var refused = Object.keys(stats.refused || {}).filter(function (r) { return data.strings["refused_short_" + r]; });
+    if (refused.length) {
+      $("stats-totals").textContent += " " + t("refused_totals", { list: refused.map(function (r) {
+        return t("refused_short_" + r, { n: P.number(stats.refused[r]) });
+      }).join(", ") });
+    }
     var empty = !stats.days.some(function (d) { return d.sent || d.failed; });
     $("chart").hidden = $("chart-legend").hidden = empty;
     if (!empty) drawChart(stats);

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -89,6 +90,8 @@ class Portal(Base):
     paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Bitrix24 user ids of verified admins (visits, ONAPPINSTALL), most recent first: who gets notices.
     admin_user_ids: Mapped[list | None] = mapped_column(JSON)
+    # The guard rails an admin set (b24sms/rules/guards.py, GuardSettings.as_json); NULL: the defaults.
+    guards: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -224,6 +227,8 @@ class Message(Base):
     # Why a guard rail held or refused it (rules vocabulary: daily_cap, repeat, quiet_hours, stop_list...).
     reason: Mapped[str | None] = mapped_column(String(32))
     direction: Mapped[str] = mapped_column(String(3), default="out", server_default="out")  # out / in
+    # When the guard rails let it go (b24sms/flows/guards.py): counted against the caps once, never a repeat of itself.
+    admitted_at: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -244,12 +249,15 @@ class PortalNotice(Base):
 
     __tablename__ = "portal_notices"
     __table_args__ = (UniqueConstraint("portal_id", "account_id", "cause", name="uq_portal_notices_cause"),
+                      # A cause of the portal itself (a cap reached) has no account: one row per cause all the same.
+                      Index("uq_portal_notices_portal_cause", "portal_id", "cause", unique=True,
+                            sqlite_where=text("account_id IS NULL"), postgresql_where=text("account_id IS NULL")),
                       Index("ix_portal_notices_due", "due_at"), NEVER_REUSED)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     portal_id: Mapped[int] = mapped_column(ForeignKey("portals.id", ondelete="CASCADE"))
-    account_id: Mapped[int] = mapped_column(ForeignKey("provider_accounts.id", ondelete="CASCADE"))
-    cause: Mapped[str] = mapped_column(String(32))  # "low_balance" | "credentials_refused"
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("provider_accounts.id", ondelete="CASCADE"))
+    cause: Mapped[str] = mapped_column(String(32))  # "low_balance" | "credentials_refused" | "daily_cap" | ...
     detail: Mapped[dict | None] = mapped_column(JSON)  # what the notice says: the balance, the provider's words
     noted_at: Mapped[datetime | None] = mapped_column(DateTime)  # the cause was last seen then
     due_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -288,3 +296,46 @@ class DailyMessageCounts(Base):
     undelivered: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     segments: Mapped[int] = mapped_column(Integer, default=0)  # of the sent ones: what providers bill
+
+
+class GuardCounter(Base):
+    """Messages a portal's guard rails let go in one period ("d2026-12-04", "m2026-12"): what its caps count. Taken
+    with one conditional UPDATE (b24sms/store/guards.py), so runners at once never pass a cap together."""
+
+    __tablename__ = "guard_counters"
+    __table_args__ = (UniqueConstraint("portal_id", "period", name="uq_guard_counters_period"), NEVER_REUSED)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    portal_id: Mapped[int] = mapped_column(ForeignKey("portals.id", ondelete="CASCADE"))
+    period: Mapped[str] = mapped_column(String(12))
+    messages: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    granted: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # what the last UPDATE let go
+
+
+class GuardRepeat(Base):
+    """The last time a text (its digest) went to a number from a portal: what repeat suppression compares with."""
+
+    __tablename__ = "guard_repeats"
+    __table_args__ = (UniqueConstraint("portal_id", "recipient", "text_key", name="uq_guard_repeats_key"),
+                      Index("ix_guard_repeats_sent_at", "sent_at"), NEVER_REUSED)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    portal_id: Mapped[int] = mapped_column(ForeignKey("portals.id", ondelete="CASCADE"))
+    recipient: Mapped[str] = mapped_column(String(32))
+    text_key: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class StopListEntry(Base):
+    """A number of a portal's stop list: no SMS goes to it. `reason`: "admin" (added on the page) or "reply"
+    (the recipient answered with a stop word)."""
+
+    __tablename__ = "stop_list"
+    __table_args__ = (UniqueConstraint("portal_id", "number", name="uq_stop_list_number"),
+                      Index("ix_stop_list_portal_created", "portal_id", "created_at"), NEVER_REUSED)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    portal_id: Mapped[int] = mapped_column(ForeignKey("portals.id", ondelete="CASCADE"))
+    number: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

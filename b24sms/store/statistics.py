@@ -54,10 +54,21 @@ def portal_statistics(session: Session, portal_id: int, days: int, today: date |
             for name in totals:
                 totals[name] += row._mapping[name]
     return {
+        "refused": refused_since(session, portal_id, first),
         "days": [{"date": day.isoformat(), **counts} for day, counts in by_day.items()],
         "providers": [{"kind": kind, **totals} for kind, totals in
                       sorted(by_provider.items(), key=lambda item: (-item[1]["sent"], item[0]))],
     }
+
+
+def refused_since(session: Session, portal_id: int, first: date) -> dict[str, int]:
+    """Messages of the window the guard rails refused, by reason (of the messages still stored)."""
+    rows = session.execute(
+        select(Message.reason, func.count())
+        .where(Message.portal_id == portal_id, Message.created_at >= datetime.combine(first, time.min),
+               Message.state == MessageState.FAILED, Message.reason.is_not(None))
+        .group_by(Message.reason)).all()
+    return {reason: count for reason, count in rows}
 
 
 def _counts_since(portal_id: int, first: date) -> CompoundSelect:

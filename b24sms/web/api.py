@@ -2,7 +2,7 @@
 from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 
 from b24sms.bitrix import sender_names
-from b24sms.flows import balances, messaging, pausing, provider_settings
+from b24sms.flows import balances, guard_settings, messaging, pausing, provider_settings
 from b24sms.providers import approved_names
 from b24sms.rules import handler_call
 from b24sms.rules.errors import N_, BadRequest, Forbidden
@@ -39,7 +39,8 @@ def settings_view(portal):
     settings = services().settings
     return {"portal": portal_view(portal),
             "providers": provider_settings.describe_accounts(portal, settings, full=g.page.is_admin),
-            "senders": sender_names.describe(settings, portal)}
+            "senders": sender_names.describe(settings, portal),
+            "guards": guard_settings.describe(portal)}
 
 
 @bp.get("/settings")
@@ -50,9 +51,21 @@ def read_settings():
 @bp.put("/settings")
 def save_settings():
     require_admin()
-    body = json_body()
-    provider_settings.save_and_register(services(), db_session(), g.portal, body.get("providers"), body.get("senders"))
+    guard_settings.save_settings(services(), db_session(), g.portal, json_body())
     return jsonify(settings_view(g.portal))
+
+
+@bp.get("/stop-list")
+def read_stop_list():
+    require_admin()  # the numbers are the portal's customers': for its administrators
+    return jsonify(guard_settings.stop_list_page(db_session(), g.portal, request.args.get("q"),
+                                                 request.args.get("before")))
+
+
+@bp.put("/stop-list")
+def change_stop_list():
+    require_admin()
+    return jsonify(guard_settings.change_stop_list(db_session(), g.portal, json_body()))
 
 
 @bp.get("/sender-names")

@@ -11,7 +11,8 @@ from b24sms.web.page_strings import STRINGS
 COLUMNS = (  # (the log view's field, the column's heading)
     ("message_id", N_("Bitrix24 message id")), ("created_at", N_("Created (UTC)")), ("to", N_("Recipient")),
     ("text", N_("Text")), ("segments", N_("SMS segments")), ("provider", N_("Provider")), ("sender", N_("Sender")),
-    ("state", N_("Status")), ("status", N_("Bitrix24 status")), ("error", N_("Error")), ("attempts", N_("Attempts")),
+    ("state", N_("Status")), ("status", N_("Bitrix24 status")), ("error", N_("Error")), ("reason", N_("Reason")),
+    ("attempts", N_("Attempts")),
     ("tried", N_("Providers tried")), ("updated_at", N_("Updated (UTC)")),
 )
 BOM = "\ufeff"  # spreadsheet programs take the file for UTF-8 (Cyrillic texts) only with it
@@ -25,7 +26,9 @@ def row(view):
     error = view["error"]
     tried = " > ".join(f"{_title(t.get('provider'))}: {t.get('result')}" for t in view["tried"])
     state = STRINGS.get(f"state_words_{view['state']}")
-    values = {**view, "error": f"{error['code']}: {error['message']}" if error else "", "tried": tried,
+    reason = STRINGS.get(f"reason_{view['reason']}") if view.get("reason") else None
+    values = {**view, "reason": translate(reason) if reason else view.get("reason"),
+              "error": f"{error['code']}: {error['message']}" if error else "", "tried": tried,
               "provider": _title(view["provider"]), "state": translate(state) if state else view["state"]}
     return [_cell(values.get(name)) for name, _ in COLUMNS]
 

@@ -56,6 +56,23 @@ STRINGS = {
     "state_words_undelivered": N_("Not delivered"),
     "state_words_failed": N_("Failed"),
     "possible_duplicate": N_("May have arrived twice: one provider's answer was lost, so the next one sent it."),
+    # the guard rails: why a message waits or was refused
+    "reason_quiet_hours": N_("Waiting: quiet hours in the recipient's time zone"),
+    "reason_stop_list": N_("Not sent: the number is on the stop list"),
+    "reason_repeat": N_("Not sent: the same text went to this number a moment ago"),
+    "reason_daily_cap": N_("Not sent: today's cap is reached"),
+    "reason_monthly_cap": N_("Not sent: this month's cap is reached"),
+    "refused_totals": N_("Not sent by the guard rails: %(list)s."),
+    "refused_short_stop_list": N_("stop list: %(n)s"),
+    "refused_short_repeat": N_("repeats: %(n)s"),
+    "refused_short_daily_cap": N_("daily cap: %(n)s"),
+    "refused_short_monthly_cap": N_("monthly cap: %(n)s"),
+    # the guard rails' settings and the stop list
+    "guards_saved": N_("Guard rails saved."),
+    "stop_list_empty": N_("The stop list is empty."),
+    "stop_list_changed": N_("Stop list: %(added)s added, %(removed)s removed."),
+    "stop_reason_admin": N_("added by an administrator"),
+    "stop_reason_reply": N_("the recipient asked to stop"),
     # where a message came from
     "origin_crm": N_("CRM card"),
     "origin_robot": N_("Robot or business process"),

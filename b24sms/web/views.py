@@ -19,6 +19,8 @@ def message_view(message, **extra):
         "provider_status": message.provider_status,
         "error": {"code": message.error_code, "message": message.error_text} if message.error_code else None,
         "attempts": message.attempts,
+        # Why the guard rails hold it (quiet_hours) or refused it (stop_list, repeat, daily_cap, monthly_cap).
+        "reason": message.reason,
         # A provider was given up after a lost answer and the next one sent it: the SMS may arrive twice.
         "possible_duplicate": bool(message.possible_duplicate),
         # Each provider call along the failover chain (no internal ids).

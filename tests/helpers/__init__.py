@@ -78,16 +78,24 @@ def install_with_log(client, bitrix):
     return token
 
 
-def handler_form(bitrix, message_id, phone="+7 (916) 123-45-67", text="Hello from CRM",
+def handler_form(bitrix, message_id, phone="+7 (916) 123-45-67", text=None,
                  application_token=APPLICATION_TOKEN, module="crm", **extra):
     """What Bitrix24 posts to HANDLER for a CRM (or `bizproc`) SMS of user 1; the fake portal remembers the sender
-    it went through."""
+    it went through. The text names the message unless given: the same text again would be a repeat (guard
+    rails)."""
+    text = crm_text(message_id) if text is None else text
     access, _ = bitrix.issue("1")
     return bitrix.handler_form(message_id, phone, text, access, application_token, module, **extra)
 
 
 def message_id(n):
     return f"{n:032x}"
+
+
+def crm_text(bitrix_message_id):
+    """The text of the suite's CRM SMS with this id: "Hello from CRM" for the first one, numbered after it."""
+    number = int(bitrix_message_id, 16) if all(c in "0123456789abcdef" for c in bitrix_message_id) else None
+    return "Hello from CRM" if number == 1 else f"Hello from CRM ({bitrix_message_id})"
 
 
 def make_due(db):
@@ -169,7 +177,7 @@ def install_event(bitrix, access, refresh, application_token):
 def handler_payload(bitrix, bitrix_message_id):
     """A handler call's fields as the app reads them (no `auth`): to store one directly."""
     return {"type": "SMS", "code": "b24sms", "message_id": bitrix_message_id, "message_to": "+79161234567",
-            "message_body": "Hello from CRM", "module_id": "crm"}
+            "message_body": crm_text(bitrix_message_id), "module_id": "crm"}
 
 
 def post_sms(client, bitrix, n=1, **extra):

@@ -58,3 +58,16 @@ def count(db, model):
 def canary_rows(db):
     with db.session() as session:
         return session.scalar(select(func.count()).select_from(EncryptionCanary))
+
+
+def waiting_messages(db, portal_id, numbers, *, text, recipient="+79161234567"):
+    """Handler calls stored for message_id(n) of `numbers` and left to the job (the web sender was busy), in one
+    statement: as intake stores them, due now. `text` may name the message: "Order {n}"."""
+    now = utcnow()
+    rows = [{"portal_id": portal_id, "bitrix_message_id": f"{n:032x}", "provider_key": new_provider_key(),
+             "recipient": recipient, "recipient_raw": recipient, "body": text.format(n=n), "segments": 1, "attempts": 0,
+             "origin": {"module_id": "bizproc"}, "state": MessageState.RECEIVED, "due_at": now - timedelta(seconds=1),
+             "report_pending": False, "report_to_bitrix": True, "created_at": now, "updated_at": now}
+            for n in numbers]
+    with db.session() as session:
+        session.execute(insert(Message), rows)
