@@ -1,4 +1,6 @@
 """SMSC.ru: every documented status and error code, in the API's own answer shapes."""
+from decimal import Decimal
+
 import pytest
 
 from b24sms import http_client
@@ -79,7 +81,8 @@ def test_error_codes(rsps, code, error, fails_over):
 def test_send_builds_the_documented_request(rsps):
     rsps.post(SMSC + "send.php", json={"id": 42, "cnt": 1, "cost": "1.40", "balance": "98.60"})
     accepted = provider().send(base.Outgoing(key="42", phone="+79161234567", text="Привет", sender="SHOP"))
-    assert accepted == base.Accepted(provider_id="42", status=base.QUEUED, raw="accepted")
+    assert accepted == base.Accepted(provider_id="42", status=base.QUEUED, raw="accepted", cost=Decimal("1.40"),
+                                     currency="RUB")
     form = form_of(rsps.calls[0])
     assert form == {"login": "smsc-user", "psw": "smsc-pass", "fmt": "3", "charset": "utf-8", "phones": "79161234567",
                     "mes": "Привет", "id": "42", "cost": "3", "sender": "SHOP"}

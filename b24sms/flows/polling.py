@@ -34,7 +34,7 @@ CLAIM_MIN = 100  # messages one polling claim takes at least (providers asked on
 # What applying a polled status reads (lifecycle.apply_status works on these plain records as on messages).
 POLL_COLUMNS = (Message.id, Message.account_id, Message.provider_message_id, Message.created_at, Message.state,
                 Message.status, Message.report_to_bitrix, Message.report_pending, Message.provider_status,
-                Message.error_code, Message.error_text, Message.due_at)
+                Message.error_code, Message.error_text, Message.due_at, Message.cost, Message.currency)
 # Providers asked one message per request: this many requests to one account at once; bulk ones (Prostor: 200
 # ids a request) get two, a claim's worth.
 CALLS_PER_ACCOUNT = 4
@@ -194,6 +194,7 @@ def _apply_report(message, report, now):
     if report is not None:
         changed = lifecycle.apply_status(message, report.status, report.raw,
                                          error_code=report.error_code, error_text=report.error_text)
+        lifecycle.note_cost(message, report.cost, report.currency)  # Twilio's price comes only later
     if message.state not in MessageState.FINAL:
         age = now - message.created_at
         message.due_at = None if age >= POLL_GIVE_UP else now + next_poll_delay(age)

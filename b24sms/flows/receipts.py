@@ -32,6 +32,7 @@ def apply_receipts(session, account, reports, now, message_key):
             changed += 1
         elif report.status == UNKNOWN and message.state in MessageState.POLLED:
             message.due_at = now
+        lifecycle.note_cost(message, report.cost, report.currency)
         session.commit()
     session.commit()  # also ends the lock a receipt for an unknown message took
     return matched, changed

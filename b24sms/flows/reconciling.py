@@ -144,7 +144,8 @@ class _Asking:
             message.error_code = message.error_text = None
             logger.info("message %s: %s does not have it, sending again", message.id, provider.kind)
         else:
-            lifecycle.accept(message, found.provider_id, found.status, found.raw, self.now + FIRST_POLL_DELAY)
+            lifecycle.accept(message, found.provider_id, found.status, found.raw, self.now + FIRST_POLL_DELAY,
+                             getattr(found, "cost", None), getattr(found, "currency", None))
             logger.info("message %s: %s had it after all (%s)", message.id, provider.kind, found.provider_id)
         return 1
 

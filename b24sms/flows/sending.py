@@ -222,7 +222,8 @@ class _Round:
                 errors.append(result)
             else:
                 message.attempt_log = failover.settled(message.attempt_log, utcnow())
-                lifecycle.accept(message, result.provider_id, result.status, result.raw, utcnow() + FIRST_POLL_DELAY)
+                lifecycle.accept(message, result.provider_id, result.status, result.raw, utcnow() + FIRST_POLL_DELAY,
+                                 result.cost, result.currency)
                 errors.append(None)
         return errors
 

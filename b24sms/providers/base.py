@@ -47,6 +47,15 @@ from b24sms.providers.vocabulary import (  # noqa: F401  (provider modules impor
     Unreachable,
 )
 
+MAX_COST = Decimal("99999999")  # what messages.cost (NUMERIC(14, 6)) holds
+COST_PLACES = Decimal("0.000001")
+
+
+def currency_code(value, default=None) -> str | None:
+    """An ISO 4217 code from a provider's answer (`usd` -> USD), else `default`."""
+    code = str(value or "").strip().upper()
+    return code if len(code) == 3 and code.isascii() and code.isalpha() else default
+
 
 class Provider:
     """Base of every provider. Subclasses set the class attributes and implement the three calls."""
@@ -194,6 +203,17 @@ class Provider:
                 f"{self.title} answered HTTP {response.status_code} with a body that is not JSON",
                 f"http_{response.status_code}",
             ) from None
+
+    def cost(self, value) -> Decimal | None:
+        """A price from a provider's answer, defensively: a number (or its text) of at most MAX_COST, as a positive
+        amount (Twilio states prices as negative); anything else (missing, garbled, not finite) is None, never 0
+        by mistake. A stated 0 stays 0 (a free message)."""
+        if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+            return None
+        amount = self.decimal(str(value).strip().replace(",", "."))
+        if amount is None or not amount.is_finite() or abs(amount) > MAX_COST:
+            return None
+        return abs(amount).quantize(COST_PLACES)
 
     def decimal(self, value) -> Decimal | None:
         try:

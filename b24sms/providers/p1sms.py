@@ -19,6 +19,7 @@ HTTP status (the status of a refusal is not documented).
 - Balance `apiUsers/getUserBalanceInfo` (the check on save), senders `apiUsers/getUserSenders`.
 """
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
@@ -219,13 +220,24 @@ class P1sms(Provider):
         ids = [int(m.provider_id) if m.provider_id.isdigit() else m.provider_id for m in messages]
         data = self._call("POST", "apiSms/get", {"apiSmsIdList": ids})
         items = data if isinstance(data, list) else []
-        return [self._report(item.get("id"), item) for item in items
+        return [self._priced(self._report(item.get("id"), item), item) for item in items
                 if isinstance(item, dict) and item.get("id") not in (None, "")]
+
+    def _priced(self, report, item):
+        """apiSms/get's `cost` of the message (what it means is not documented: a positive amount is taken as its
+        price, in the account's currency; 0, before it is billed, as unknown)."""
+        cost = self.cost(item.get("cost"))
+        if cost is None or cost <= 0:
+            return report
+        return replace(report, cost=cost, currency=self.account_currency())
+
+    def account_currency(self):
+        return "KZT" if ".kz" in urlsplit(self.base_url).netloc else "RUB"
 
     def balance(self):
         data = self._call("GET", "apiUsers/getUserBalanceInfo")
         amount = data.get("balance") if isinstance(data, dict) else data
-        return Balance(self.decimal(amount), "KZT" if ".kz" in urlsplit(self.base_url).netloc else "RUB")
+        return Balance(self.decimal(amount), self.account_currency())
 
     def sender_names(self):
         # {"data": [{"senderName": "SHOP", "status": null}]}: what status means is not documented, so only the

@@ -93,7 +93,7 @@ class SmsAero(Provider):
             raise ProviderError(f"{self.title} accepted the message but gave no id")
         report = self._report(item)
         return Accepted(provider_id=report.provider_id, status=QUEUED if report.status == UNKNOWN else report.status,
-                        raw=report.raw)
+                        raw=report.raw, cost=report.cost, currency=report.currency)
 
     def statuses(self, messages):
         reports = []
@@ -137,8 +137,9 @@ class SmsAero(Provider):
     def _report(self, item):
         raw = str(item.get("status", "")).strip()
         extended = str(item.get("extendStatus") or "").strip()
+        cost = self.cost(item.get("cost"))  # per message, in roubles
         return StatusReport(provider_id=str(item["id"]).strip(), status=self.map_status(raw),
-                            raw=f"{raw} {extended}".strip())
+                            raw=f"{raw} {extended}".strip(), cost=cost, currency="RUB" if cost is not None else None)
 
 
 MAX_SIGN_PAGES = 20

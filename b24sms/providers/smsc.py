@@ -7,6 +7,7 @@ lost answer we ask it (`find_sent`) before sending again.
 """
 import re
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from b24sms.providers.base import (
     ACCOUNT,
@@ -101,7 +102,16 @@ class Smsc(Provider):
         answer = self._post("send.php", params)
         if not isinstance(answer, dict) or answer.get("id") in (None, ""):
             raise ProviderError(f"{self.title} answered without a message id")
-        return Accepted(provider_id=str(answer["id"]), status=QUEUED, raw="accepted")
+        # `cost=3` makes SMSC answer the request's price (`cost`, here this one message's: one a request) and its
+        # segments (`cnt`), in the account's currency.
+        cost = self.cost(answer.get("cost"))
+        return Accepted(provider_id=str(answer["id"]), status=QUEUED, raw="accepted", cost=cost,
+                        currency=self.account_currency() if cost is not None else None)
+
+    def account_currency(self):
+        """The currency SMSC bills in: the account's, by the site it is on (smsc.ru: RUB)."""
+        host = urlsplit(self.base_url).hostname or ""
+        return next((code for suffix, code in REGIONAL_CURRENCIES.items() if host.endswith(suffix)), "RUB")
 
     def statuses(self, messages):
         ids = ",".join(m.provider_id for m in messages)
@@ -159,6 +169,9 @@ class Smsc(Provider):
         return StatusReport(provider_id=str(item["id"]).strip(), status=status, raw=raw,
                             error_code=f"smsc:{err}" if failed else None,
                             error_text=f"SMSC status {raw}, delivery error {err}" if failed else None)
+
+
+REGIONAL_CURRENCIES = {".kz": "KZT", ".ua": "UAH"}  # SMSC's regional sites; smsc.ru and the rest: RUB
 
 
 def _valid_id(key):

@@ -204,7 +204,9 @@ class SmsRu(Provider):
         if entry is None:  # not named in the answer: it may have been taken
             return AnswerLost(f"{self.title} answered without this message", "missing_in_answer")
         if str(entry.get("status", "")).upper() == "OK" and entry.get("sms_id") not in (None, ""):
-            return Accepted(provider_id=str(entry["sms_id"]), status=QUEUED, raw=str(entry.get("status_code", "")))
+            cost = self.cost(entry.get("cost"))  # per number, in roubles
+            return Accepted(provider_id=str(entry["sms_id"]), status=QUEUED, raw=str(entry.get("status_code", "")),
+                            cost=cost, currency="RUB" if cost is not None else None)
         return self._error_of(entry.get("status_code"), entry.get("status_text"))
 
     # -- statuses, balance, senders --
@@ -218,7 +220,7 @@ class SmsRu(Provider):
         sms = answer.get("sms")
         if not isinstance(sms, dict):
             return []  # nothing readable: each message is polled again later
-        return [self._report(sms_id, entry.get("status_code"), entry.get("status_text"))
+        return [self._report(sms_id, entry.get("status_code"), entry.get("status_text"), entry.get("cost"))
                 for sms_id, entry in sms.items() if isinstance(entry, dict)]
 
     def balance(self):
@@ -253,14 +255,16 @@ class SmsRu(Provider):
                 reports.append(self._report(lines[1], lines[2], None))
         return reports
 
-    def _report(self, sms_id, code, text):
+    def _report(self, sms_id, code, text, cost=None):
         raw = str(code if code is not None else "").strip()
         status = self.map_status(raw)
         failed = status == UNDELIVERED
         words = str(text or "").strip()
+        cost = self.cost(cost)
         return StatusReport(provider_id=str(sms_id).strip(), status=status, raw=raw,
                             error_code=f"smsru:{raw}" if failed else None,
-                            error_text=(words or f"SMS.RU status {raw}") if failed else None)
+                            error_text=(words or f"SMS.RU status {raw}") if failed else None,
+                            cost=cost, currency="RUB" if cost is not None else None)
 
 
 def _groups(messages):

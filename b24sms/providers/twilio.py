@@ -23,6 +23,7 @@ from b24sms.providers.base import (
     SenderRejected,
     Setting,
     StatusReport,
+    currency_code,
 )
 from b24sms.rules.errors import N_
 
@@ -107,15 +108,24 @@ class Twilio(Provider):
         if not answer.get("sid"):
             raise ProviderError(f"{self.title} accepted the message but gave no sid")
         raw = str(answer.get("status") or "")
-        return Accepted(provider_id=str(answer["sid"]), status=self.map_status(raw) if raw else QUEUED, raw=raw)
+        cost, currency = self._price(answer)
+        return Accepted(provider_id=str(answer["sid"]), status=self.map_status(raw) if raw else QUEUED, raw=raw,
+                        cost=cost, currency=currency)
 
     def statuses(self, messages):
         reports = []
         for message in messages:  # one message per request: that is all Twilio offers
             answer = self._call("GET", f"/Messages/{message.provider_id}.json")
             reports.append(self._report(message.provider_id, answer.get("status"), answer.get("error_code"),
-                                        answer.get("error_message")))
+                                        answer.get("error_message"), *self._price(answer)))
         return reports
+
+    def _price(self, resource):
+        """The Message resource's `price` (negative, "-0.00750"; null until Twilio knows it, often only after
+        sending) and `price_unit` (USD): (cost, currency), or (None, None)."""
+        cost = self.cost(resource.get("price")) if isinstance(resource, dict) else None
+        currency = currency_code(resource.get("price_unit")) if cost is not None else None
+        return (cost, currency) if currency else (None, None)
 
     def balance(self):
         answer = self._call("GET", "/Balance.json")
@@ -143,13 +153,14 @@ class Twilio(Provider):
         status = fields.get("MessageStatus") or fields.get("SmsStatus")
         return [self._report(sid, status, fields.get("ErrorCode"), None)]
 
-    def _report(self, sid, raw, error_code, error_message):
+    def _report(self, sid, raw, error_code, error_message, cost=None, currency=None):
         raw = str(raw or "")
         status = self.map_status(raw)
         code = str(error_code) if error_code not in (None, "", 0, "0") else None
         return StatusReport(provider_id=str(sid), status=status, raw=raw,
                             error_code=f"twilio:{code}" if code else None,
-                            error_text=error_message or (f"Twilio error {code}" if code else None))
+                            error_text=error_message or (f"Twilio error {code}" if code else None),
+                            cost=cost, currency=currency)
 
 
 def signature(auth_token, url, params):

@@ -142,6 +142,9 @@ class Accepted:
     provider_id: str
     status: str = QUEUED
     raw: str = ""
+    # What the provider said the message cost (positive, in `currency`, ISO 4217); None: it did not say.
+    cost: Decimal | None = None
+    currency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,8 @@ class StatusReport:
     raw: str  # the provider's own value
     error_code: str | None = None
     error_text: str | None = None
+    cost: Decimal | None = None  # as on Accepted: where the status answer carries the price
+    currency: str | None = None
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ Bitrix24 already shows a message as sent when it hands it to our handler, so a p
 the message but not reported (it would move the CRM card backwards); every later status is.
 """
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, Protocol
 
 from b24sms.rules.failover import Account
@@ -42,6 +43,8 @@ class MessageRow(Protocol):
     possible_duplicate: bool
     account_id: int | None
     provider: str | None
+    cost: Decimal | None
+    currency: str | None
 
 
 STATE_FOR_STATUS = {
@@ -52,8 +55,9 @@ STATE_FOR_STATUS = {
     FAILED: MessageState.FAILED,
 }
 STATUS_FOR_STATE = {state: status for status, state in STATE_FOR_STATUS.items()}
-# The columns apply_status may change: a bulk writer of its results writes these back.
-STATUS_COLUMNS = ("state", "status", "report_pending", "provider_status", "error_code", "error_text", "due_at")
+# The columns apply_status (and note_cost beside it) may change: a bulk writer of its results writes these back.
+STATUS_COLUMNS = ("state", "status", "report_pending", "provider_status", "error_code", "error_text", "due_at",
+                  "cost", "currency")
 # After a lost answer: give the provider time to file the message before asking it.
 RECONCILE_DELAY = timedelta(seconds=60)
 
@@ -98,14 +102,25 @@ def apply_status(message: MessageRow, status: str, raw: object, *, error_code: o
 
 
 def accept(message: MessageRow, provider_id: str | None, status: str, raw: object,
-           poll_at: datetime | None) -> None:
+           poll_at: datetime | None, cost: Decimal | None = None, currency: str | None = None) -> None:
     """The provider took the message (at send, on asking it, or as a receipt shows): keep its id, poll at
-    `poll_at`, and move to its first status."""
+    `poll_at`, and move to its first status (and keep its price, where the provider said)."""
     message.provider_message_id = provider_id
     message.error_code = message.error_text = None
     message.state = MessageState.ACCEPTED
     message.due_at = poll_at
     apply_status(message, status, raw)
+    note_cost(message, cost, currency)
+
+
+def note_cost(message: MessageRow, cost: Decimal | None, currency: str | None) -> bool:
+    """Keep what the provider said the message cost. A price the provider did not state (None) never replaces
+    a known one, and a price without its currency is not kept: an amount in an unknown currency says nothing.
+    Returns whether it changed."""
+    if cost is None or not currency or (message.cost == cost and message.currency == currency):
+        return False
+    message.cost, message.currency = cost, currency
+    return True
 
 
 def fail(message: MessageRow, code: str | None, text: str | None) -> None:
