@@ -1,6 +1,7 @@
 """How stored things look in JSON answers."""
 from b24sms.providers.base import QUEUED
 from b24sms.rules import lifecycle
+from b24sms.rules.segments import measure
 
 
 def message_view(message, **extra):
@@ -11,6 +12,10 @@ def message_view(message, **extra):
         "to_raw": message.recipient_raw,
         "text": message.body,
         "segments": message.segments,
+        "encoding": measure(message.body or "").encoding,  # gsm7 / ucs2: what the segments were counted in
+        # What the provider said it cost, as a decimal string, in `currency`; both null when it did not say.
+        "cost": _amount(message.cost),
+        "currency": message.currency if message.cost is not None else None,
         "origin": message.origin,  # module, author, CRM bindings or the business process (contract)
         "provider": message.provider,
         "sender": message.sender,  # the sender name it asked for; null: the provider account's own sender
@@ -30,6 +35,14 @@ def message_view(message, **extra):
         "updated_at": _iso(message.updated_at),
         **extra,
     }
+
+
+def _amount(value):
+    """A price as JSON: a decimal string without trailing zeros ("0.0079"), never a float."""
+    if value is None:
+        return None
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _iso(moment):

@@ -3,7 +3,9 @@ HTTP 200 for errors. Like SMSC it keeps the id we assign; a repeated id is sent 
 deduplication)."""
 import re
 import time
+from decimal import Decimal
 
+from b24sms.rules.segments import segments
 from tests.fakes.service import Answer, FakeService, Request, failure, reply
 
 SMSC = "https://smsc.ru/sys/"
@@ -16,6 +18,7 @@ class FakeSmsc(FakeService):
     def __init__(self, login="smsc-user", password="smsc-pass", base=SMSC):
         super().__init__()
         self.login, self.password, self.balance = login, password, "98.60"
+        self.price = Decimal("1.40")  # roubles a segment
         self.sent = []  # every message that went out: {"id", "phones", "mes", "sender"}
         self.statuses = {}  # our id -> (status code, err)
         self.initial_status = (-1, 0)  # a message's (status, err) once taken ((1, 0): delivered at once)
@@ -58,7 +61,11 @@ class FakeSmsc(FakeService):
             return reply(200, {"error": "invalid number", "error_code": 7})
         self.sent.append({k: form.get(k) for k in ("id", "phones", "mes", "sender")})
         self.statuses[form["id"]] = self.initial_status
-        return reply(200, {"id": smsc_id(form["id"]), "cnt": 1, "cost": "1.40", "balance": self.balance})
+        if form.get("cost") != "3":  # the answer names the price only when asked to
+            return reply(200, {"id": smsc_id(form["id"]), "cnt": segments(form.get("mes", ""))})
+        parts = segments(form.get("mes", ""))  # `cost` is the whole request's: `cnt` segments at the price
+        return reply(200, {"id": smsc_id(form["id"]), "cnt": parts, "cost": f"{self.price * parts:.2f}",
+                           "balance": self.balance})
 
     def _status(self, form):
         ids, phones = form.get("id", "").split(","), form.get("phone", "").split(",")

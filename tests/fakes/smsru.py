@@ -4,6 +4,7 @@ import hashlib
 import re
 from urllib.parse import parse_qsl, urlsplit
 
+from b24sms.rules.segments import segments
 from tests.fakes.service import Answer, FakeService, Request, failure, reply
 
 SMSRU = "https://sms.ru/"
@@ -61,6 +62,7 @@ class FakeSmsRu(FakeService):
         self.senders = ["SHOP"]
         self.callbacks = []  # the account's handler URLs (callback/get)
         self.counter = 10_000_000
+        self.price = 0.5  # roubles a segment (sms/send answers `cost` per number)
         self.routes = [("POST", re.compile(re.escape(base) + r"\w+/\w+"))]
 
     @property
@@ -106,7 +108,9 @@ class FakeSmsRu(FakeService):
             sms_id = f"{self.counter // 10_000_000:06d}-{self.counter}"
             self.sent.append({"sms_id": sms_id, "to": number, "text": text, "from": form.get("from")})
             self.statuses[sms_id] = 100
-            sms[number] = {"status": "OK", "status_code": 100, "sms_id": sms_id}
+            parts = segments(text)  # SMS.RU bills per segment: `sms` of them at `cost` for this number
+            sms[number] = {"status": "OK", "status_code": 100, "sms_id": sms_id, "cost": self.price * parts,
+                           "sms": parts}
         return reply(200, {"status": "OK", "status_code": 100, "sms": sms, "balance": self.balance})
 
     def _status(self, form):

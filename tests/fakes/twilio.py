@@ -52,7 +52,7 @@ class FakeTwilio(FakeService):
             "sid": sid, "account_sid": self.account_sid, "to": form["To"], "from": form.get("From"),
             "messaging_service_sid": form.get("MessagingServiceSid"), "body": form.get("Body"),
             "status": "queued", "num_segments": "1", "direction": "outbound-api", "error_code": None,
-            "error_message": None, "price": None, "status_callback": form.get("StatusCallback"),
+            "error_message": None, "price": None, "price_unit": "USD", "status_callback": form.get("StatusCallback"),
         }
         return reply(201, self.messages[sid])
 
@@ -60,8 +60,11 @@ class FakeTwilio(FakeService):
         return reply(status, {"code": code, "message": message,
                               "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status})
 
-    def set_status(self, sid, status, error_code=None):
+    def set_status(self, sid, status, error_code=None, price="-0.00790"):
+        """Move a message on; like Twilio, its price is known once it left (null before, negative: a debit)."""
         self.messages[sid].update(status=status, error_code=error_code)
+        if status in ("sent", "delivered", "undelivered") and self.messages[sid]["price"] is None:
+            self.messages[sid]["price"] = price
 
     def status_callback(self, sid, status, error_code=None):
         """The form Twilio posts to a message's StatusCallback, with its X-Twilio-Signature header."""
