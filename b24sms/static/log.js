@@ -75,7 +75,8 @@
     if (m.possible_duplicate) status.appendChild(el("div", { class: "warning", text: t("possible_duplicate") }));
     return el("tr", { "data-message-id": m.message_id }, [
       el("td", { class: "nowrap", text: P.time(m.created_at) }), el("td", { class: "nowrap", text: m.to }),
-      el("td", { class: "text", text: m.text }), el("td", { text: m.sender || "" }), provider, originCell(m), status
+      el("td", { class: "text" }, [m.text, P.messageCost ? P.messageCost(m) : null]),  // costs.js
+      el("td", { text: m.sender || "" }), provider, originCell(m), status
     ]);
   }
 
@@ -207,6 +208,7 @@
         el("td", { text: P.number(p.delivered) }), el("td", { text: P.number(p.failed) })]));
     });
     $("provider-stats").hidden = !stats.providers.length;
+    if (P.showSpend) P.showSpend(stats);  // costs.js
   }
 
   function fillProviderFilter() {

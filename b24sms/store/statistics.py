@@ -14,6 +14,7 @@ from sqlalchemy import CompoundSelect, case, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from b24sms.rules.lifecycle import MessageState
+from b24sms.store import spend
 from b24sms.store.models import DailyMessageCounts, Message, utcnow
 
 COUNTS = ("sent", "delivered", "undelivered", "failed", "segments")
@@ -36,7 +37,7 @@ def portal_statistics(session: Session, portal_id: int, days: int, today: date |
     """The last `days` days up to `today` (UTC), oldest first, every day listed (zeros included), and the
     window's totals per provider kind:
     {"days": [{"date", "sent", "delivered", "undelivered", "failed", "segments"}],
-     "providers": [{"kind", "sent", "delivered", "failed"}]}"""
+     "providers": [{"kind", "sent", "delivered", "failed"}], "refused": {...}, and the spend (store/spend.py)}"""
     if days < 1:
         raise ValueError("days must be at least 1")
     today = today or utcnow().date()
@@ -58,6 +59,8 @@ def portal_statistics(session: Session, portal_id: int, days: int, today: date |
         "days": [{"date": day.isoformat(), **counts} for day, counts in by_day.items()],
         "providers": [{"kind": kind, **totals} for kind, totals in
                       sorted(by_provider.items(), key=lambda item: (-item[1]["sent"], item[0]))],
+        # what the messages cost where their providers said, and how many were sent with no price known
+        **spend.portal_spend(session, portal_id, first, today),
     }
 
 

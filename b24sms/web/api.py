@@ -4,7 +4,7 @@ from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 from b24sms.bitrix import sender_names
 from b24sms.flows import balances, guard_settings, messaging, pausing, provider_settings
 from b24sms.providers import approved_names
-from b24sms.rules import handler_call
+from b24sms.rules import handler_call, segments
 from b24sms.rules.errors import N_, BadRequest, Forbidden
 from b24sms.store import message_log, statistics
 from b24sms.web import csv_export, session_tokens
@@ -102,6 +102,19 @@ def test_sms():
     message = messaging.send_test_sms(services(), db_session(), g.portal, g.page.user_id, to.strip(), text,
                                       body.get("sender"))
     return jsonify(message_view(message))
+
+
+@bp.route("/length", methods=["GET", "POST"])
+def length():
+    """`{"characters", "encoding", "segments"}` of `text` (GET ?text=, or POST {"text"} for a long one): the rule
+    the providers bill by and the page counts with (b24sms/rules/segments.py)."""
+    text = request.args.get("text") if request.method == "GET" else json_body().get("text")
+    if not isinstance(text, str):
+        raise BadRequest(N_("Give the text to measure as `text`."), "missing_field", field_path="text")
+    if len(text) > handler_call.MAX_BODY:
+        raise BadRequest(N_("The text may have at most %(body)s characters."), "invalid_field", field_path="text",
+                         body=handler_call.MAX_BODY)
+    return jsonify(segments.measure(text).as_json())
 
 
 @bp.get("/messages")

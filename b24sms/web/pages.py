@@ -6,7 +6,7 @@ from b24sms import providers
 from b24sms.bitrix import visits
 from b24sms.i18n import language_for
 from b24sms.rules.errors import N_, Unauthorized
-from b24sms.web import page_strings, session_tokens
+from b24sms.web import cost_words, page_strings, session_tokens
 from b24sms.web.context import db_session, services
 from b24sms.web.i18n import translate, use_language
 
@@ -63,6 +63,7 @@ def render_settings(portal, user_id, is_admin, *, installing, language, demo=Non
         "portal": portal_view(portal),
         "catalog": [_translated(cls.describe()) for cls in providers.offered(settings).values()],
         "strings": page_strings.translated(),
+        "costs": cost_words.page_data(),  # the length counter's rule and the spend's words (static/costs.js)
         "demo": demo,
         # The provider whose form a first run opens with: the most used, or on the local demo the one that works
         # without an account anywhere.
