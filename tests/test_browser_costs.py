@@ -1,0 +1,154 @@
+"""Length and cost on the settings page in a real headless Chromium, in Russian and in English (issue 20, item 1):
+the test SMS's characters, encoding and segments counted as the text is typed, by the server's own rule; the
+log's price of a message SMSC billed; the spend per provider, per day and month to date, and "unknown" where a
+provider stated no price. Served and driven as tests/test_browser_guards.py does (the Bitrix24 stand-in, a
+loopback SMSC); screenshots go to test-artifacts/screenshots/<database>/ as costs-<language>-NN-<step>.png.
+
+Skipped where Chromium is not installed (`.ci/run` installs it)."""
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from b24sms import create_app, demo, providers
+from b24sms.rules.segments import measure
+from b24sms.store.models import Portal, utcnow
+from tests.fakes.serving import LoopbackServer, LoopbackSite, free_port
+from tests.fakes.smsc import FakeSmsc
+from tests.helpers.rows import stored_message
+from tests.helpers.suite import ENCRYPTION_KEY, empty_tables, services_of
+from tests.test_browser_guards import LATIN_ALLOWED, SHOTS, WORDS, Tab
+from tests.test_browser_guards import browser as guards_browser
+from tests.test_browser_guards import pytestmark as needs_chromium
+from tests.test_length import TABLE
+
+pytestmark = needs_chromium
+browser = guards_browser  # Chromium in the test's language, as the guard rails' browser test launches it
+
+SMSC_LOGIN, SMSC_PASSWORD = "shop-login", "shop-pass"
+
+EXPECTED = {
+    "ru": {"hello": "22 символа · GSM-7 · 1 SMS-часть", "cyrillic": "71 символ · UCS-2 · 2 SMS-части",
+           "emoji": "5 символов · UCS-2 · 1 SMS-часть", "price": "1,40\xa0₽", "month": "С начала месяца: 1,40\xa0₽",
+           "unpriced": "1 сообщение без известной цены", "unknown": "неизвестно"},
+    "en": {"hello": "22 characters · GSM-7 · 1 segment", "cyrillic": "71 characters · UCS-2 · 2 segments",
+           "emoji": "5 characters · UCS-2 · 1 segment", "price": "RUB\xa01.40", "month": "Month to date: RUB\xa01.40",
+           "unpriced": "1 message with no known price", "unknown": "unknown"},
+}
+
+
+class CostsTab(Tab):
+    def shot(self, name):
+        self.shots += 1
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SHOTS / f"costs-{self.language}-{self.shots:02d}-{name}.png"), full_page=True)
+
+    def shot_of(self, selector, name):
+        """One part of the page, at full size (the whole page is long)."""
+        self.shots += 1
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.locator(selector).screenshot(path=str(SHOTS / f"costs-{self.language}-{self.shots:02d}-{name}.png"))
+
+
+@pytest.fixture
+def smsc_server():
+    site = LoopbackSite()
+    url = f"{site.url}/sys/"
+    fake = site.add(FakeSmsc(login=SMSC_LOGIN, password=SMSC_PASSWORD, base=url))
+    yield fake, url
+    site.close()
+
+
+@pytest.fixture
+def live_app(database_url, tmp_path, smsc_server):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    app = create_app({
+        "APP_ENV": "development", "DATABASE_URL": database_url, "SECRET_KEY": "browser-test-secret",
+        "ENCRYPTION_KEYS": ENCRYPTION_KEY, "PUBLIC_URL": base, "B24_OAUTH_URL": base + demo.STAND_IN_PATH + "/oauth",
+        "B24_CLIENT_ID": demo.DEMO_CLIENT_ID, "B24_CLIENT_SECRET": demo.DEMO_CLIENT_SECRET,
+        "SMSC_API_URL": smsc_server[1], "ENABLE_LOG_PROVIDER": True, "SPOOL_DIR": str(tmp_path / "spool"),
+        "HTTP_TIMEOUT": 5,
+    }, instance_path=tmp_path / "instance")
+    server = LoopbackServer("127.0.0.1", port, app)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield app, base
+    server.shutdown()
+    server.server_close()
+    services_of(app).outbox.wait_idle(30)
+    empty_tables(app)
+
+
+def install_with_smsc(page, app, base, language):
+    page.goto(f"{base}/demo/bitrix/portal?LANG={language}&install=1")
+    most_used = next(iter(providers.offered(services_of(app).settings)))
+    page.wait_for_selector(f"#chain li[data-kind={most_used}]")
+    if most_used != "smsc":
+        page.click(f"#chain li[data-kind={most_used}] .remove button")
+        page.click(f"#chain li[data-kind={most_used}] button:has-text('{WORDS[language]['remove_yes']}')")
+        page.wait_for_selector(f"#chain li[data-kind={most_used}]", state="detached")
+        page.select_option("#add-kind", "smsc")
+        page.click("#add-provider")
+        page.wait_for_selector("#chain li[data-kind=smsc]")
+    page.fill("[data-field='providers[0].credentials.login']", SMSC_LOGIN)
+    page.fill("[data-field='providers[0].credentials.password']", SMSC_PASSWORD)
+    page.fill("[data-field='providers[0].sender']", "SHOP")
+    page.click("#save")
+    page.wait_for_selector("#settings-saved:visible")
+
+
+def latin_words(tab):
+    return [word for word in tab.latin_words() if word not in LATIN_ALLOWED | {"gsm", "ucs"}]
+
+
+@pytest.mark.parametrize("language", ["ru", "en"])
+def test_length_as_typed_the_price_in_the_log_and_the_spend(live_app, browser, smsc_server, language):
+    app, base = live_app
+    expected = EXPECTED[language]
+    tab = CostsTab(browser, language)
+    page = tab.page
+    install_with_smsc(page, app, base, language)
+
+    # The counter follows the text as it is typed, in the page's language and plural forms.
+    page.fill("#test-text", "")
+    page.type("#test-text", "Hello from the counter")
+    page.wait_for_selector(f"#test-length:has-text('{expected['hello']}')")
+    tab.shot("counter-latin")
+    page.fill("#test-text", "ж" * 71)
+    page.wait_for_selector(f"#test-length:has-text('{expected['cyrillic']}')")
+    tab.shot("counter-cyrillic")
+    tab.shot_of("#tools", "counter-close-up")
+    page.fill("#test-text", "Hi 😀!")
+    page.wait_for_selector(f"#test-length:has-text('{expected['emoji']}')")
+
+    # The page's count is the server's, text for text.
+    texts = [text for text, *_ in TABLE]
+    assert page.evaluate("texts => texts.map(t => window.b24sms.measure(t))", texts) == \
+        [measure(text).as_json() for text in texts]
+
+    # A test SMS that SMSC billed 1.40 roubles: its price in the log, and the month's spend.
+    page.fill("#test-text", "Привет" if language == "ru" else "Hello")  # one segment: 1.40
+    page.fill("#test-to", "+7 900 555-00-01")
+    page.click("#test-form button[type=submit]")
+    page.wait_for_selector(f"#messages tbody tr .cost:has-text('{expected['price']}')")
+    page.wait_for_selector(f"#spend-month:has-text('{expected['month']}')")
+    assert len(smsc_server[0].sent) == 1
+    tab.shot("price-and-spend")
+
+    # A message a provider took without a price: counted as such, never as 0.
+    with services_of(app).db.session() as session:
+        portal_id = session.scalars(select(Portal.id).where(Portal.member_id == demo.DEMO_MEMBER_ID)).one()
+        unpriced = stored_message(session, portal_id, state="delivered", created_at=utcnow(), provider="prostor")
+        unpriced.body = "Привет" if language == "ru" else "Hello"
+        session.commit()
+    page.click("#log-filters button[type=submit]")
+    page.wait_for_selector(f"#spend-unpriced:has-text('{expected['unpriced']}')")
+    page.wait_for_selector(f"#spend-by-provider:has-text('{expected['unknown']}')")
+    assert page.inner_text("#spend-by-provider").count(expected["price"]) == 1
+    tab.shot("spend-unknown")
+    tab.shot_of("#stats-section", "spend-section")
+    tab.shot_of("#log-section", "log-prices")
+
+    if language == "ru":
+        assert latin_words(tab) == []
+    assert tab.errors == []
