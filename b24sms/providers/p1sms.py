@@ -224,12 +224,10 @@ class P1sms(Provider):
                 if isinstance(item, dict) and item.get("id") not in (None, "")]
 
     def _priced(self, report, item):
-        """apiSms/get's `cost` of the message (what it means is not documented: a positive amount is taken as its
-        price, in the account's currency; 0, before it is billed, as unknown)."""
+        """apiSms/get's `cost` (its meaning is not documented): a positive amount is the price, in the account's
+        currency; 0 (not billed yet) or anything unreadable is unknown."""
         cost = self.cost(item.get("cost"))
-        if cost is None or cost <= 0:
-            return report
-        return replace(report, cost=cost, currency=self.account_currency())
+        return replace(report, cost=cost, currency=self.account_currency()) if cost and cost > 0 else report
 
     def account_currency(self):
         return "KZT" if ".kz" in urlsplit(self.base_url).netloc else "RUB"
