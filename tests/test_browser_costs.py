@@ -17,7 +17,7 @@ from tests.fakes.serving import LoopbackServer, LoopbackSite, free_port
 from tests.fakes.smsc import FakeSmsc
 from tests.helpers.rows import stored_message
 from tests.helpers.suite import ENCRYPTION_KEY, empty_tables, services_of
-from tests.test_browser_guards import LATIN_ALLOWED, SHOTS, WORDS, Tab
+from tests.test_browser_guards import SHOTS, WORDS, Tab
 from tests.test_browser_guards import browser as guards_browser
 from tests.test_browser_guards import pytestmark as needs_chromium
 from tests.test_length import TABLE
@@ -97,10 +97,6 @@ def install_with_smsc(page, app, base, language):
     page.wait_for_selector("#settings-saved:visible")
 
 
-def latin_words(tab):
-    return [word for word in tab.latin_words() if word not in LATIN_ALLOWED | {"gsm", "ucs"}]
-
-
 @pytest.mark.parametrize("language", ["ru", "en"])
 def test_length_as_typed_the_price_in_the_log_and_the_spend(live_app, browser, smsc_server, language):
     app, base = live_app
@@ -150,5 +146,5 @@ def test_length_as_typed_the_price_in_the_log_and_the_spend(live_app, browser, s
     tab.shot_of("#log-section", "log-prices")
 
     if language == "ru":
-        assert latin_words(tab) == []
+        assert tab.latin_words() == []
     assert tab.errors == []

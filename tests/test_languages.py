@@ -16,8 +16,12 @@ RUSSIAN_MO = ROOT / "b24sms/translations/ru/LC_MESSAGES/messages.mo"
 
 
 def _catalogue(path, reader):
+    """{msgid: msgstr}; a word with plural forms as (singular, plural): (forms...), whichever way it was read."""
+    def key(value):
+        return tuple(value) if isinstance(value, (list, tuple)) else value
+
     with open(path, "rb") as file:
-        return {message.id: message.string for message in reader(file) if message.id}
+        return {key(message.id): key(message.string) for message in reader(file) if message.id}
 
 
 def test_every_word_of_the_code_has_its_russian_translation(tmp_path):

@@ -3,6 +3,10 @@ prices providers stated; messages sent without a price are counted as such, neve
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy import func, select
+
+from b24sms.store import retention
+from b24sms.store.models import DailySpend, utcnow
 from b24sms.store.spend import amount_text
 from b24sms.store.statistics import portal_statistics
 from tests.helpers import bearer, install_with_prostor
@@ -78,3 +82,35 @@ def test_the_stats_api_carries_the_spend(client, db, bitrix, prostor):
     assert {"spend", "spend_by_provider", "month_to_date", "unpriced", "unpriced_by_provider",
             "month_to_date_unpriced"} <= body.keys()
     assert body["month_to_date"] == [] and body["unpriced"] == 0
+
+
+def test_the_spend_outlives_retention_as_the_counts_do(client, db, bitrix, prostor):
+    portal_id = installed_portal_id(client, bitrix, db)
+    now = utcnow()
+    old = (now - timedelta(days=100)).date()
+    with db.session() as session:
+        for cost in ("1.40", "2.80"):
+            priced(session, portal_id, old, cost, updated_at=at(old))
+        priced(session, portal_id, old, "0.0079", currency="USD", provider="twilio", updated_at=at(old))
+        priced(session, portal_id, old, None, currency=None, provider="prostor", updated_at=at(old))
+        priced(session, portal_id, now.date(), "4.49", provider="smsaero")  # recent: kept
+        session.commit()
+    with db.session() as session:
+        before = portal_statistics(session, portal_id, 120, today=now.date())
+    assert before["unpriced"] == 1 and len(before["spend"]) == 3
+
+    with db.session() as session:
+        assert retention.delete_expired(session, 90, now) == 4
+    with db.session() as session:
+        after = portal_statistics(session, portal_id, 120, today=now.date())
+        assert session.scalar(select(func.count()).select_from(DailySpend)) == 3  # RUB, USD, and the unpriced one
+    assert after == before
+    # Deleted again (a second batch of the same day) adds to the rows, never replaces them.
+    with db.session() as session:
+        priced(session, portal_id, old, "1.00", updated_at=at(old))
+        session.commit()
+    with db.session() as session:
+        retention.delete_expired(session, 90, now)
+    with db.session() as session:
+        spend = portal_statistics(session, portal_id, 120, today=now.date())["spend"]
+    assert {"date": old.isoformat(), "currency": "RUB", "amount": "5.2"} in spend

@@ -298,6 +298,24 @@ class DailyMessageCounts(Base):
     segments: Mapped[int] = mapped_column(Integer, default=0)  # of the sent ones: what providers bill
 
 
+class DailySpend(Base):
+    """What messages that retention deleted cost, per portal, day the message was created (UTC), provider kind and
+    currency, where their provider said; currency "" counts the messages a provider took without a price (amount
+    0). The spend in the statistics outlives the messages, as the counts do (store/spend.py)."""
+
+    __tablename__ = "daily_spend"
+    __table_args__ = (UniqueConstraint("portal_id", "day", "provider", "currency", name="uq_daily_spend_key"),
+                      NEVER_REUSED)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    portal_id: Mapped[int] = mapped_column(ForeignKey("portals.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    provider: Mapped[str] = mapped_column(String(32), default="")
+    currency: Mapped[str] = mapped_column(String(3), default="")
+    amount: Mapped[Decimal] = mapped_column(Numeric(18, 6), default=0)
+    messages: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class GuardCounter(Base):
     """Messages a portal's guard rails let go in one period ("d2026-12-04", "m2026-12"): what its caps count. Taken
     with one conditional UPDATE (b24sms/store/guards.py), so runners at once never pass a cap together."""

@@ -1,5 +1,5 @@
 """Retention: messages with a final state left unchanged for RETENTION_DAYS are deleted; their counts are folded
-into daily_message_counts first, in the same transaction, so statistics outlive them.
+into daily_message_counts (and their spend into daily_spend) first, in the same transaction, so statistics outlive them.
 
 Safe beside other runners: each batch claims its rows with `FOR UPDATE SKIP LOCKED` (PostgreSQL; SQLite has one
 runner at a time), and only the rows the DELETE actually returned are counted, so every deleted message is
@@ -12,6 +12,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from b24sms.rules.lifecycle import MessageState
+from b24sms.store import spend
 from b24sms.store.models import DailyMessageCounts, Message
 from b24sms.store.statistics import COUNTS, NO_PROVIDER, counts_of
 
@@ -45,10 +46,11 @@ def delete_batch(session, cutoff, size=BATCH):
     rows = session.execute(  # the condition again: SQLite has no row locks to hold between the two
         delete(Message).where(Message.id.in_(expired), *still_expired)
         .returning(Message.portal_id, Message.created_at, Message.provider, Message.state, Message.segments,
-                   Message.provider_message_id)
+                   Message.provider_message_id, Message.cost, Message.currency, Message.direction)
         .execution_options(synchronize_session=False)
     ).all()
     fold(session, rows)
+    spend.fold(session, rows)  # what they cost (or that no price was known) outlives them too
     session.commit()
     return len(rows)
 

@@ -3,20 +3,30 @@
 Only prices a provider stated count (messages.cost with its currency); a message a provider took without stating
 a price is counted as unpriced, never as 0, so that the page can say "price unknown" instead of showing a sum
 that is too low. Amounts are per currency (a chain of providers may bill in roubles and in dollars) and go out as
-decimal strings. Days are UTC days of the message's creation, as in the statistics; the spend is read from the
-stored messages, so it reaches back RETENTION_DAYS at most.
+decimal strings. Days are UTC days of the message's creation, as in the statistics. Retention folds the deleted
+messages' spend into daily_spend first (`fold`), so the spend outlives them as the counts do.
 """
 from collections import defaultdict
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from b24sms.store.models import Message
+from b24sms.store.models import DailySpend, Message
 
 PLACES = Decimal("0.000001")  # what messages.cost keeps
+UNPRICED = ""  # the currency of daily_spend rows that count messages taken without a price
+
+
+class Entry(NamedTuple):
+    day: date
+    provider: str
+    currency: str  # UNPRICED: `messages` were taken with no price known
+    amount: Decimal
+    messages: int
 
 
 def amount_text(amount: Decimal | float | int) -> str:
@@ -32,45 +42,85 @@ def portal_spend(session: Session, portal_id: int, first: date, today: date) -> 
      "month_to_date": [{"currency", "amount"}],
      "unpriced": n, "unpriced_by_provider": {"<kind>": n} (the window's messages a provider took without a price),
      "month_to_date_unpriced": n}"""
-    since = datetime.combine(first, time.min)
-    month_start = datetime.combine(today.replace(day=1), time.min)
-    day = func.date(Message.created_at)  # SQLite: 'YYYY-MM-DD' text; PostgreSQL: a date
-    priced = (Message.portal_id == portal_id, Message.cost.is_not(None), Message.currency.is_not(None))
-
-    by_day = session.execute(
-        select(day.label("day"), Message.currency, func.sum(Message.cost))
-        .where(*priced, Message.created_at >= since).group_by(day, Message.currency)).all()
-    spend = sorted(({"date": _day(row.day).isoformat(), "currency": row.currency, "amount": amount_text(row[2])}
-                    for row in by_day if _day(row.day) <= today), key=lambda e: (e["date"], e["currency"]))
-
-    by_provider = session.execute(
-        select(Message.provider, Message.currency, func.sum(Message.cost))
-        .where(*priced, Message.created_at >= since).group_by(Message.provider, Message.currency)).all()
-    providers = sorted(({"provider": kind or "", "currency": currency, "amount": amount_text(total)}
-                        for kind, currency, total in by_provider), key=lambda e: (e["provider"], e["currency"]))
-
-    month = session.execute(
-        select(Message.currency, func.sum(Message.cost))
-        .where(*priced, Message.created_at >= month_start).group_by(Message.currency)).all()
-
+    month_start = today.replace(day=1)
+    by_day: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    by_provider: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    month: dict[str, Decimal] = defaultdict(Decimal)
     unpriced: dict[str, int] = defaultdict(int)
-    taken_unpriced = (Message.portal_id == portal_id, Message.provider_message_id.is_not(None),
-                      Message.cost.is_(None), Message.direction == "out")
-    for kind, count in session.execute(
-            select(Message.provider, func.count()).where(*taken_unpriced, Message.created_at >= since)
-            .group_by(Message.provider)):
-        unpriced[kind or ""] += count
-    month_unpriced = session.scalar(
-        select(func.count()).select_from(Message).where(*taken_unpriced, Message.created_at >= month_start))
+    month_unpriced = 0
+    for entry in _entries(session, portal_id, min(first, month_start)):
+        if entry.day > today:  # created "in the future" by a clock that jumped
+            continue
+        in_window, in_month = entry.day >= first, entry.day >= month_start
+        if entry.currency == UNPRICED:
+            unpriced[entry.provider] += entry.messages if in_window else 0
+            month_unpriced += entry.messages if in_month else 0
+            continue
+        if in_window:
+            by_day[(entry.day.isoformat(), entry.currency)] += entry.amount
+            by_provider[(entry.provider, entry.currency)] += entry.amount
+        if in_month:
+            month[entry.currency] += entry.amount
     return {
-        "spend": spend,
-        "spend_by_provider": providers,
+        "spend": [{"date": day, "currency": currency, "amount": amount_text(total)}
+                  for (day, currency), total in sorted(by_day.items())],
+        "spend_by_provider": [{"provider": provider, "currency": currency, "amount": amount_text(total)}
+                              for (provider, currency), total in sorted(by_provider.items())],
         "month_to_date": [{"currency": currency, "amount": amount_text(total)}
-                          for currency, total in sorted(month, key=lambda row: row[0])],
+                          for currency, total in sorted(month.items())],
         "unpriced": sum(unpriced.values()),
-        "unpriced_by_provider": dict(sorted(unpriced.items())),
-        "month_to_date_unpriced": int(month_unpriced or 0),
+        "unpriced_by_provider": {kind: n for kind, n in sorted(unpriced.items()) if n},
+        "month_to_date_unpriced": month_unpriced,
     }
+
+
+def _entries(session: Session, portal_id: int, since: date) -> list[Entry]:
+    """The spend of the stored messages created since `since`, grouped, and what retention folded."""
+    priced = and_(Message.cost.is_not(None), Message.currency.is_not(None))
+    taken_unpriced = and_(Message.provider_message_id.is_not(None), Message.cost.is_(None),
+                          Message.direction == "out")
+    day = func.date(Message.created_at)  # SQLite: 'YYYY-MM-DD' text; PostgreSQL: a date
+    provider = func.coalesce(Message.provider, literal(""))
+    currency = case((priced, Message.currency), else_=literal(UNPRICED))
+    live = session.execute(
+        select(day, provider, currency, func.sum(case((priced, Message.cost), else_=0)), func.count())
+        .where(Message.portal_id == portal_id, Message.created_at >= datetime.combine(since, time.min),
+               priced | taken_unpriced)
+        .group_by(day, provider, currency)).all()
+    folded = session.execute(
+        select(DailySpend.day, DailySpend.provider, DailySpend.currency, DailySpend.amount, DailySpend.messages)
+        .where(DailySpend.portal_id == portal_id, DailySpend.day >= since)).all()
+    return [Entry(_day(row[0]), row[1] or "", row[2] or UNPRICED, Decimal(str(row[3] or 0)), int(row[4] or 0))
+            for row in (*live, *folded)]
+
+
+def fold(session: Session, rows: Any) -> None:
+    """Add deleted messages' spend to their (portal, day, provider, currency) rows (retention's, beside the counts):
+    an upsert that adds, so that runners folding into the same row at once both count. `rows` carry portal_id,
+    created_at, provider, provider_message_id, cost, currency and direction."""
+    totals: dict[tuple[int, date, str, str], list[Any]] = defaultdict(lambda: [Decimal(0), 0])
+    for row in rows:
+        if row.cost is not None and row.currency:
+            key, amount = (row.portal_id, row.created_at.date(), row.provider or "", row.currency), row.cost
+        elif row.provider_message_id is not None and row.cost is None and row.direction == "out":
+            key, amount = (row.portal_id, row.created_at.date(), row.provider or "", UNPRICED), Decimal(0)
+        else:
+            continue
+        totals[key][0] += Decimal(str(amount))
+        totals[key][1] += 1
+    if not totals:
+        return
+    # In key order: two runners upserting the same rows take their locks in the same order (no deadlock).
+    values = [{"portal_id": portal_id, "day": day, "provider": provider, "currency": currency,
+               "amount": amount.quantize(PLACES), "messages": messages}
+              for (portal_id, day, provider, currency), (amount, messages) in sorted(totals.items())]
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    table = DailySpend.__table__
+    insert = dialect.insert(table).values(values)
+    session.execute(insert.on_conflict_do_update(
+        index_elements=["portal_id", "day", "provider", "currency"],
+        set_={name: table.c[name] + insert.excluded[name] for name in ("amount", "messages")},
+    ))
 
 
 def _day(value: Any) -> date:

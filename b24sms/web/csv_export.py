@@ -10,11 +10,11 @@ from b24sms.web.page_strings import STRINGS
 
 COLUMNS = (  # (the log view's field, the column's heading)
     ("message_id", N_("Bitrix24 message id")), ("created_at", N_("Created (UTC)")), ("to", N_("Recipient")),
-    ("text", N_("Text")), ("segments", N_("SMS segments")), ("cost", N_("Cost")), ("currency", N_("Currency")),
-    ("provider", N_("Provider")), ("sender", N_("Sender")),
+    ("text", N_("Text")), ("segments", N_("SMS segments")), ("provider", N_("Provider")), ("sender", N_("Sender")),
     ("state", N_("Status")), ("status", N_("Bitrix24 status")), ("error", N_("Error")), ("reason", N_("Reason")),
     ("attempts", N_("Attempts")),
     ("tried", N_("Providers tried")), ("updated_at", N_("Updated (UTC)")),
+    ("cost", N_("Cost")), ("currency", N_("Currency")),  # what the provider said it cost; empty: not known
 )
 BOM = "\ufeff"  # spreadsheet programs take the file for UTF-8 (Cyrillic texts) only with it
 # What a spreadsheet takes for the start of a formula: = + - @, and a tab or carriage return before one (some
