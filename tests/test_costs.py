@@ -1,9 +1,11 @@
 """What a message cost (issue 20, item 1): each provider's price read from answers shaped like its API, kept with
 its currency on the message through the real send, poll and receipt paths, and shown by the log; where a provider
 states no price, or a garbled one, the message keeps none (null, never 0)."""
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import select
 
 from b24sms import http_client
 from b24sms.providers import base
@@ -12,6 +14,7 @@ from b24sms.providers.smsaero import SmsAero
 from b24sms.providers.smsc import Smsc
 from b24sms.providers.smsru import SmsRu
 from b24sms.providers.twilio import Twilio
+from b24sms.store.models import Message
 from tests.fakes.p1sms import P1SMS
 from tests.fakes.smsaero import SMSAERO
 from tests.fakes.smsc import SMSC
@@ -188,3 +191,40 @@ def test_a_provider_that_states_no_price_leaves_it_unknown(client, bitrix, prost
     run_job(runner)
     assert (stored(db).cost, stored(db).currency) == (None, None)
     assert cost_of(client, token, message["id"]) == (None, None)
+
+
+def test_a_twilio_price_is_asked_for_after_a_final_receipt_came_first(client, bitrix, twilio, db, runner):
+    install_with_chain(client, bitrix, TWILIO_SETTINGS)
+    post_sms(client, bitrix)
+    [sid] = twilio.messages
+    form, headers = twilio.status_callback(sid, "delivered")  # before any poll: no price known yet
+    path = twilio.messages[sid]["status_callback"].removeprefix("https://sms.example.com")
+    assert client.post(path, data=form, headers=headers).get_json()["changed"] == 1
+    assert (stored(db).state, stored(db).cost) == ("delivered", None)
+    assert stored(db).due_at is not None  # asked again for the price in a moment
+    twilio.set_status(sid, "delivered", price="-0.0158")  # Twilio has priced it meanwhile (two segments)
+    make_due(db)
+    run_job(runner)
+    message = stored(db)
+    assert (message.state, message.cost, message.currency, message.due_at) == ("delivered", Decimal("0.0158"), "USD",
+                                                                               None)
+    requests = len(twilio.requests)
+    make_due(db)
+    run_job(runner)
+    assert len(twilio.requests) == requests  # priced: never asked again
+
+
+def test_a_price_twilio_never_states_is_given_up(client, bitrix, twilio, db, runner):
+    install_with_chain(client, bitrix, TWILIO_SETTINGS)
+    post_sms(client, bitrix)
+    [sid] = twilio.messages
+    form, headers = twilio.status_callback(sid, "delivered")
+    client.post(twilio.messages[sid]["status_callback"].removeprefix("https://sms.example.com"), data=form,
+                headers=headers)
+    with db.session() as session:  # two days later, still no price (row by row: SQLite keeps times as text)
+        for message in session.scalars(select(Message)):
+            message.created_at -= timedelta(days=2)
+        session.commit()
+    make_due(db)
+    run_job(runner)
+    assert (stored(db).cost, stored(db).due_at) == (None, None)

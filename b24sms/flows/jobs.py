@@ -7,7 +7,17 @@ from dataclasses import asdict, dataclass, field
 
 from b24sms.bitrix import messageservice_senders, notices
 from b24sms.counters import measured_duty
-from b24sms.flows import balances, guards, polling, provider_health, reconciling, reporting, sending, spool
+from b24sms.flows import (
+    balances,
+    guards,
+    polling,
+    prices,
+    provider_health,
+    reconciling,
+    reporting,
+    sending,
+    spool,
+)
 from b24sms.flows.workers import DutyFailed, Workers
 from b24sms.services import Services
 from b24sms.store import retention
@@ -64,7 +74,8 @@ def run_once(services: Services):
         "reconciled": lambda: reconciling.reconcile_due(services, producing, gate),
         "senders_checked": lambda: heal_senders(services, workers),
         "sent": lambda: sending.send_due(services, producing, gate),
-        "status_changes": lambda: polling.poll(services, producing, gate),
+        # Statuses, and the prices that some providers state only after a final receipt (flows/prices.py).
+        "status_changes": lambda: polling.poll(services, producing, gate) + prices.poll_prices(services, producing),
         "reported": lambda: reporting.report(services, workers),
         # After sending and polling: what they (and the balance checks) noted is told in the same pass.
         "balances_checked": lambda: balances.check_due(services, workers, gate),

@@ -2,6 +2,7 @@
 settle a send whose answer was lost. Polling for the rest is b24sms/flows/polling.py."""
 import logging
 
+from b24sms.flows import prices
 from b24sms.providers.base import UNKNOWN
 from b24sms.rules import failover, lifecycle
 from b24sms.rules.lifecycle import MessageState
@@ -33,6 +34,7 @@ def apply_receipts(session, account, reports, now, message_key):
         elif report.status == UNKNOWN and message.state in MessageState.POLLED:
             message.due_at = now
         lifecycle.note_cost(message, report.cost, report.currency)
+        prices.ask_later(message, account.kind, now)  # a final receipt before the price (Twilio)
         session.commit()
     session.commit()  # also ends the lock a receipt for an unknown message took
     return matched, changed

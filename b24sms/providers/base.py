@@ -84,6 +84,9 @@ class Provider:
     # admin pastes into the provider's cabinet; the settings page shows it) or REGISTERED (one URL that
     # `register_receipts` hands the provider's API when the admin saves).
     receipts = None
+    # Whether the price of a message may come only after its status (Twilio): a final message whose receipt came
+    # before its price is asked again for it (b24sms/flows/prices.py).
+    prices_after_sending = False
     receipt_reply = None  # the text body a provider wants in answer to a receipt (SMS.RU: "100"); None: JSON
     status_table = {}  # the provider's value (lower-case) -> one of the vocabulary
     error_table = {}  # the provider's code or words (lower-case) -> ProviderError subclass

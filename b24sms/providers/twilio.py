@@ -45,6 +45,7 @@ class Twilio(Provider):
     offer_rank = 20
     takes_sender_names = False  # the sender is a number or a Messaging Service, not an alpha name
     statuses_per_request = 1
+    prices_after_sending = True  # `price` is null until the message has left
     receipts = PER_MESSAGE
 
     status_table = {
