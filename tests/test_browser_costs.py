@@ -1,8 +1,8 @@
 """Length and cost on the settings page in a real headless Chromium, in Russian and in English (issue 20, item 1):
 the test SMS's characters, encoding and segments counted as the text is typed, by the server's own rule; the
 log's price of a message SMSC billed; the spend per provider, per day and month to date, and "unknown" where a
-provider stated no price. Served and driven as tests/test_browser_guards.py does (the Bitrix24 stand-in, a
-loopback SMSC); screenshots go to test-artifacts/screenshots/<database>/ as costs-<language>-NN-<step>.png.
+provider stated no price. Served and driven with tests/helpers/browser.py (the Bitrix24 stand-in), against a
+loopback SMSC; screenshots go to test-artifacts/screenshots/<database>/ as costs-<language>-NN-<step>.png.
 
 Skipped where Chromium is not installed (`.ci/run` installs it)."""
 import threading
@@ -15,15 +15,13 @@ from b24sms.rules.segments import measure
 from b24sms.store.models import Portal, utcnow
 from tests.fakes.serving import LoopbackServer, LoopbackSite, free_port
 from tests.fakes.smsc import FakeSmsc
+from tests.helpers.browser import NEEDS_CHROMIUM, SHOTS, Tab
 from tests.helpers.rows import stored_message
 from tests.helpers.suite import ENCRYPTION_KEY, empty_tables, services_of
-from tests.test_browser_guards import SHOTS, WORDS, Tab
-from tests.test_browser_guards import browser as guards_browser
-from tests.test_browser_guards import pytestmark as needs_chromium
 from tests.test_length import TABLE
 
-pytestmark = needs_chromium
-browser = guards_browser  # Chromium in the test's language, as the guard rails' browser test launches it
+pytestmark = NEEDS_CHROMIUM
+REMOVE_YES = {"ru": "Да, удалить", "en": "Yes, remove"}
 
 SMSC_LOGIN, SMSC_PASSWORD = "shop-login", "shop-pass"
 
@@ -38,16 +36,15 @@ EXPECTED = {
 
 
 class CostsTab(Tab):
-    def shot(self, name):
-        self.shots += 1
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(SHOTS / f"costs-{self.language}-{self.shots:02d}-{name}.png"), full_page=True)
+    def __init__(self, browser, language):
+        super().__init__(browser, language, prefix="costs-")
 
     def shot_of(self, selector, name):
         """One part of the page, at full size (the whole page is long)."""
         self.shots += 1
         SHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.locator(selector).screenshot(path=str(SHOTS / f"costs-{self.language}-{self.shots:02d}-{name}.png"))
+        self.page.locator(selector).screenshot(path=str(SHOTS / f"{self.prefix}{self.language}-{self.shots:02d}-"
+                                                                f"{name}.png"))
 
 
 @pytest.fixture
@@ -60,7 +57,8 @@ def smsc_server():
 
 
 @pytest.fixture
-def live_app(database_url, tmp_path, smsc_server):
+def smsc_app(database_url, tmp_path, smsc_server):
+    """The app served on loopback as `make run` serves it (tests/helpers/browser.py's live_app), SMSC on loopback."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     app = create_app({
@@ -85,7 +83,7 @@ def install_with_smsc(page, app, base, language):
     page.wait_for_selector(f"#chain li[data-kind={most_used}]")
     if most_used != "smsc":
         page.click(f"#chain li[data-kind={most_used}] .remove button")
-        page.click(f"#chain li[data-kind={most_used}] button:has-text('{WORDS[language]['remove_yes']}')")
+        page.click(f"#chain li[data-kind={most_used}] button:has-text('{REMOVE_YES[language]}')")
         page.wait_for_selector(f"#chain li[data-kind={most_used}]", state="detached")
         page.select_option("#add-kind", "smsc")
         page.click("#add-provider")
@@ -98,8 +96,8 @@ def install_with_smsc(page, app, base, language):
 
 
 @pytest.mark.parametrize("language", ["ru", "en"])
-def test_length_as_typed_the_price_in_the_log_and_the_spend(live_app, browser, smsc_server, language):
-    app, base = live_app
+def test_length_as_typed_the_price_in_the_log_and_the_spend(smsc_app, browser, smsc_server, language):
+    app, base = smsc_app
     expected = EXPECTED[language]
     tab = CostsTab(browser, language)
     page = tab.page
