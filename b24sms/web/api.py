@@ -9,12 +9,14 @@ from b24sms.rules.errors import N_, BadRequest, Forbidden
 from b24sms.store import message_log, statistics
 from b24sms.web import csv_export, session_tokens
 from b24sms.web.context import db_session, services
+from b24sms.web.i18n import translate
 from b24sms.web.pages import portal_view
 from b24sms.web.views import message_view
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 MAX_PAGE = 200
 MAX_STATS_DAYS = 366
+TEST_TEXT = N_("b24sms test message")  # a test SMS's text when the page sends none: in the admin's language
 
 
 @bp.before_request
@@ -90,7 +92,7 @@ def pause():
 def test_sms():
     require_admin()
     body = json_body()
-    to, text = body.get("to"), body.get("text") or "b24sms test message"
+    to, text = body.get("to"), body.get("text") or translate(TEST_TEXT)
     if not isinstance(to, str) or not to.strip():
         raise BadRequest(N_("Enter the phone number to send the test SMS to."), "missing_field", field_path="to")
     if not isinstance(text, str):
