@@ -140,6 +140,7 @@ STRINGS = {
     "resent": N_("Sent again: %(state)s. The new message is at the top of the log."),
     "resent_from": N_("Sent again by an administrator"),
     "loading": N_("Loading…"),
+    "phone_missing": N_("Enter the phone number to send the test SMS to."),
 }
 
 
