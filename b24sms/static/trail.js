@@ -55,7 +55,9 @@
       result.className = "";
       result.textContent = t("sending");
       P.api("POST", "/api/messages/" + details.id + "/resend").then(function (m) {
-        results[details.id] = { kind: "ok", text: t("resent", { state: P.stateWords(m) }) };
+        var state = P.stateWords(m);  // inside a sentence: "Sent again: accepted by the provider."
+        state = state.charAt(0).toLocaleLowerCase(data.language) + state.slice(1);
+        results[details.id] = { kind: "ok", text: t("resent", { state: state }) };
         result.className = "ok";
         result.textContent = results[details.id].text;
         if (P.reloadLog) P.reloadLog();

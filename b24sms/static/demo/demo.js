@@ -41,6 +41,9 @@
     }, function () { throw new Error(word("network")); });
   }
 
+  // A state's words inside a sentence: "Stored: waiting to be sent".
+  function lower(text) { return text.charAt(0).toLocaleLowerCase(language) + text.slice(1); }
+
   function when(iso) { return iso ? timeFormat.format(new Date(iso)) : ""; }
 
   function renderSenders(senders) {
@@ -75,7 +78,7 @@
     if (!m.handler_status) return "";
     if (m.handler_status === 200 && answer.spooled) return word("answer-spooled");
     if (m.handler_status === 200) {
-      return word("answer-stored", { state: word("state-" + answer.state) || word("state-received") });
+      return word("answer-stored", { state: lower(word("state-" + answer.state) || word("state-received")) });
     }
     return word("answer-refused", { status: m.handler_status, message: answer.message || "" });
   }
