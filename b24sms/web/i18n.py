@@ -5,8 +5,8 @@ The catalogues and the translation of templates outside any request are in b24sm
 from flask import g, request
 from flask_babel import Babel, get_locale, get_translations, refresh
 
-from b24sms import i18n
-from b24sms.i18n import LANGUAGES, language_for
+from b24sms.i18n import LANGUAGES, format_money, format_number, language_for, translate_with
+from b24sms.i18n import plural_forms as forms_by_category
 
 
 def _select_locale():
@@ -33,20 +33,20 @@ def current_language():
 
 def translate(template, params=None):
     """`template` (N_, or NP_ whose count parameter picks the plural form) in the request's language."""
-    return i18n.translate_with(get_translations(), template, params)
+    return translate_with(get_translations(), template, params)
 
 
 def plural_forms(template):
     """Every form of an NP_ template in the request's language, by CLDR category (for the page's JS)."""
-    return i18n.plural_forms(get_translations(), current_language(), template)
+    return forms_by_category(get_translations(), current_language(), template)
 
 
 def number(value):
-    return i18n.format_number(current_language(), value)
+    return format_number(current_language(), value)
 
 
 def money(amount, currency=None):
-    return i18n.format_money(current_language(), amount, currency)
+    return format_money(current_language(), amount, currency)
 
 
 def init_app(app):
