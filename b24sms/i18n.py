@@ -37,7 +37,7 @@ def translate_with(catalogue, template, params=None):
     """`template` (N_ or NP_) through `catalogue`, its places filled from `params`; a plural template takes the
     form its count asks for in the catalogue's language."""
     if isinstance(template, Plural):
-        text = catalogue.ngettext(template, template.plural, _count(params, template.count))
+        text = catalogue.ngettext(template, template.plural, _count(params, template.counted_by))
     else:
         text = catalogue.gettext(template)
     return text % params if params else text

@@ -10,16 +10,12 @@ import re
 import pytest
 
 from b24sms.i18n import format_money, format_number
-from tests.test_browser_guards import (  # noqa: F401  (fixtures, used by name)
-    SHOTS,
-    WORDS,
-    Tab,
-    browser,
-    install_with_prostor,
-    live_app,
-    prostor_server,
-    pytestmark,
-)
+from tests import test_browser_guards as guards
+from tests.test_browser_guards import SHOTS, Tab, install_with_prostor
+
+# The served app, its loopback Prostor SMS and Chromium: the fixtures of tests/test_browser_guards.py.
+live_app, prostor_server, browser = guards.live_app, guards.prostor_server, guards.browser
+pytestmark = guards.pytestmark
 
 # Prostor's own words for a refused number: quoted as the provider said them, in every language.
 PROVIDER_WORDS = {"invalid", "mobile", "phone"}
@@ -50,7 +46,8 @@ class LanguageTab(Tab):
     def shot_of(self, selector, name):
         """A screenshot of one part of the page (the log, the demo panel), to look at closely."""
         self.shots += 1
-        self.page.locator(selector).screenshot(path=str(SHOTS / f"languages-{self.language}-{self.shots:02d}-{name}.png"))
+        path = SHOTS / f"languages-{self.language}-{self.shots:02d}-{name}.png"
+        self.page.locator(selector).screenshot(path=str(path))
 
     def english_left(self):
         """Latin words that are no name, no provider's quoted words and no Bitrix24 message id (32 hex digits)."""
@@ -80,7 +77,8 @@ def test_the_page_in_both_languages_at_1000_and_420_px(live_app, browser, prosto
     install_with_prostor(page, app, base, language)
     page.wait_for_selector("#tools")
     # The default test text is in the page's language.
-    assert page.input_value("#test-text") == ("Тестовое сообщение b24sms" if language == "ru" else "b24sms test message")
+    default_text = "Тестовое сообщение b24sms" if language == "ru" else "b24sms test message"
+    assert page.input_value("#test-text") == default_text
 
     # Numbers and plural forms: the page formats as the server does in notices.
     assert page.evaluate("b24sms.money(1234.5)") == format_money(language, 1234.5)

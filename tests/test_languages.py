@@ -32,7 +32,8 @@ def _translated(string):
 def test_every_word_of_the_code_has_its_russian_translation(tmp_path):
     template = tmp_path / "messages.pot"
     subprocess.run([str(Path(sys.executable).parent / "pybabel"), "extract", "-F", "babel.cfg", "-k", "N_",
-                    "-k", "NP_:1,2", "--no-location", "-o", str(template), "."], cwd=ROOT, check=True, capture_output=True)
+                    "-k", "NP_:1,2", "--no-location", "-o", str(template), "."],
+                   cwd=ROOT, check=True, capture_output=True)
     wanted = set(_catalogue(template, read_po))
     russian = _catalogue(RUSSIAN_PO, lambda file: read_po(file, locale="ru"))
     assert len(wanted) > 150  # the extraction found the code's words at all

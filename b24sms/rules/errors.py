@@ -10,22 +10,22 @@ def N_(template: str) -> str:
 
 
 class Plural(str):
-    """A template with a plural form (marked with `NP_`): the parameter named `count` picks the form, by the
+    """A template with a plural form (marked with `NP_`): the parameter named `counted_by` picks the form, by the
     language's plural rules (Russian has three: 1 символ, 2 символа, 5 символов). As a str it is the singular."""
 
     plural: str
-    count: str
+    counted_by: str
 
     def english(self, params: dict[str, Any]) -> str:
         """The English text (logs, callers without a language)."""
-        return (self if params.get(self.count) == 1 else self.plural) % params
+        return (self if params.get(self.counted_by) == 1 else self.plural) % params
 
 
 def NP_(singular: str, plural: str, count: str = "n") -> Plural:
     """Marks a plural template for the catalogue (`pybabel extract -k NP_:1,2`): `count` names the parameter
     whose number picks the form. Translated where it is shown, like N_'s."""
     template = Plural(singular)
-    template.plural, template.count = plural, count
+    template.plural, template.counted_by = plural, count
     return template
 
 
