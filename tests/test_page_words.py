@@ -59,6 +59,9 @@ def test_the_csv_is_worded_in_the_admins_language_and_keeps_the_codes(client, bi
         worded = [value for heading, value in row.items() if "код" not in heading.lower()
                   and "code" not in heading.lower() and heading != "Id сообщения в Битрикс24"]
         assert not RAW_WORDS & set(worded), (RAW_WORDS & set(worded), row)
+        # No English sentence either (the texts sent are the suite's; Prostor's own words are quoted).
+        english = [value for value in worded if re.search(r"[A-Za-z]{3,} [a-z]{3,}", value)]
+        assert set(english) <= {"Same text", words["refused"]}, english
         assert row[told] not in RAW_WORDS
 
 

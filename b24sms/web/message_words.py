@@ -38,6 +38,8 @@ def error_words(kind, code, text):
     failure = transport.failure(code)
     if failure:
         return translate(failure[0], {"provider": provider, **failure[1]})
+    if f"reason_{code}" in STRINGS:  # refused by the guard rails: the reason says it all (its text is English)
+        return translate(STRINGS[f"reason_{code}"])
     template = STRINGS.get("error_" + code.split(":")[0]) or STRINGS["error_other"]
     return translate(template, {"provider": provider, "words": text or code})
 
@@ -62,7 +64,7 @@ def trail(message, view):
     steps = [{"at": view["created_at"], "event": "received", "words": translate(STRINGS["trail_received"])}]
     for step in message.attempt_log or []:
         words = step_words(step)
-        if step.get("code") and step.get("result") not in ("accepted", "pending", "skipped"):
+        if str(step.get("code") or "").isdigit():  # a provider's numbered error: its number, for its support
             words += f" ({step['code']})"
         steps.append({"at": _iso(step.get("at")), "event": "attempt", "provider": step.get("provider"),
                       "result": step.get("result"), "code": step.get("code"), "words": words})

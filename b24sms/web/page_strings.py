@@ -106,6 +106,7 @@ STRINGS = {
     "error_short_retry_later": N_("busy, retry later"),
     "error_short_answer_lost": N_("answer lost"),
     "error_short_provider_error": N_("refused"),
+    "error_short_cannot_tell": N_("cannot be asked"),
     "error_short_network": N_("no connection"),
     "error_short_timeout": N_("no answer in time"),
     "error_short_tls": N_("secure connection failed"),
