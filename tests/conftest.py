@@ -43,6 +43,9 @@ from tests.helpers.suite import (  # noqa: E402
     unanswered_calls,
 )
 
+# The browser tests' fixtures (Chromium, the app served on loopback, a loopback Prostor SMS).
+pytest_plugins = ["tests.helpers.browser"]
+
 
 def pytest_configure():
     leave_out_the_developers_settings(os.environ)
