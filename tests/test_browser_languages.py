@@ -1,8 +1,9 @@
 """The settings page finished in both languages, in a real headless Chromium: no English left on the Russian page
 (demo panel included), numbers and plural forms as the language has them, the test number checked at its field,
 long texts clipped with a way to open them, a failed message's trail opened and the message sent again, and the
-page at 1000 px and at 420 px (no sideways scroll). Served and driven as tests/test_browser_guards.py does;
-screenshots go to test-artifacts/screenshots/<database>/ as languages-<language>-NN-<step>.png.
+page at 1000 px and at 420 px (no sideways scroll). Served and driven as tests/test_browser_guards.py does (the
+fixtures of tests/helpers/browser.py); screenshots go to test-artifacts/screenshots/<database>/ as
+languages-<language>-NN-<step>.png.
 
 Skipped where Chromium is not installed (`.ci/run` installs it)."""
 import re
@@ -10,12 +11,10 @@ import re
 import pytest
 
 from b24sms.i18n import format_money, format_number
-from tests import test_browser_guards as guards
-from tests.test_browser_guards import SHOTS, Tab, install_with_prostor
+from tests.helpers.browser import NEEDS_CHROMIUM, SHOTS, Tab
+from tests.test_browser_guards import install_with_prostor
 
-# The served app, its loopback Prostor SMS and Chromium: the fixtures of tests/test_browser_guards.py.
-live_app, prostor_server, browser = guards.live_app, guards.prostor_server, guards.browser
-pytestmark = guards.pytestmark
+pytestmark = NEEDS_CHROMIUM
 
 # Prostor's own words for a refused number: quoted as the provider said them, in every language.
 PROVIDER_WORDS = {"invalid", "mobile", "phone"}
@@ -37,16 +36,14 @@ PAGE = {
 
 
 class LanguageTab(Tab):
-    def shot(self, name):
-        self.shots += 1
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(SHOTS / f"languages-{self.language}-{self.shots:02d}-{name}.png"),
-                             full_page=True)
+    def __init__(self, browser, language):
+        super().__init__(browser, language, prefix="languages-")
 
     def shot_of(self, selector, name):
         """A screenshot of one part of the page (the log, the demo panel), to look at closely."""
         self.shots += 1
-        path = SHOTS / f"languages-{self.language}-{self.shots:02d}-{name}.png"
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        path = SHOTS / f"{self.prefix}{self.language}-{self.shots:02d}-{name}.png"
         self.page.locator(selector).screenshot(path=str(path))
 
     def english_left(self):
