@@ -43,7 +43,7 @@ test: $(VENV)/.dev
 # No dates are written (the template has no header; the catalogue keeps its own POT-Creation-Date), so when no
 # word changed this changes no file.
 translations: $(VENV)/.runtime
-	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --omit-header --project b24sms \
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k NP_:1,2 --no-location --sort-output --omit-header --project b24sms \
 		-o b24sms/translations/messages.pot .
 	$(BIN)/pybabel update -i b24sms/translations/messages.pot -d b24sms/translations --no-fuzzy-matching \
 		--ignore-obsolete --ignore-pot-creation-date

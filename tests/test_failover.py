@@ -59,7 +59,8 @@ def test_recipient_side_refusal_fails_without_trying_others(client, db, bitrix, 
     answer = post_sms(client, bitrix)
 
     assert answer["state"] == MessageState.FAILED
-    assert answer["error"] == {"code": "invalid_recipient", "message": "invalid mobile phone"}
+    assert answer["error"] == {"code": "invalid_recipient", "message": "invalid mobile phone",
+                               "words": "Prostor SMS refused the number: invalid mobile phone"}
     # The settings check (credentials, then the approved sender names); no send.
     assert [script for script, _ in smsc.requests] == ["balance.php", "senders.php"]
     run_job(runner)

@@ -167,7 +167,8 @@ def test_permanent_provider_refusal_fails_the_message(client, db, bitrix, prosto
 
     body = as_sent(client, response)
     assert body["state"] == "failed"
-    assert body["error"] == {"code": "invalid_recipient", "message": "invalid mobile phone"}
+    assert body["error"] == {"code": "invalid_recipient", "message": "invalid mobile phone",
+                             "words": "Prostor SMS refused the number: invalid mobile phone"}
     runner.invoke(args=["jobs", "run-once"])
     assert bitrix.statuses[message_id(12)] == "failed"
 

@@ -70,7 +70,8 @@ def test_a_low_balance_is_told_to_the_admin_once_a_day_in_russian(client, db, bi
     [notice] = bitrix.notifications
     assert notice["USER_ID"] == "1" and notice["MESSAGE_OUT"] == notice["MESSAGE"]
     assert "баланс" in notice["MESSAGE"] and "Prostor SMS" in notice["MESSAGE"]
-    assert "120.50 RUB" in notice["MESSAGE"] and "200.00 RUB" in notice["MESSAGE"]
+    # Numbers as the Russian page shows them (b24sms/i18n.py): a decimal comma.
+    assert "120,50 RUB" in notice["MESSAGE"] and "200,00 RUB" in notice["MESSAGE"]
     assert notice["TAG"].startswith("b24sms|low_balance|")
 
     hours_pass(db, 2)  # the next hourly check finds it still low: no second notice that day

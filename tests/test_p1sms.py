@@ -397,4 +397,5 @@ def test_a_refusal_at_p1sms_after_the_primary_failed_is_kept_with_its_words(clie
     answer = post_sms(client, bitrix)
 
     assert answer["state"] == MessageState.FAILED and answer["provider"] == "p1sms"
-    assert answer["error"] == {"code": "invalid_recipient:error", "message": "Неверный формат номера телефона"}
+    assert answer["error"] == {"code": "invalid_recipient:error", "message": "Неверный формат номера телефона",
+                               "words": "P1SMS refused the number: Неверный формат номера телефона"}

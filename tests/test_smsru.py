@@ -434,7 +434,8 @@ def test_a_recipient_refusal_at_sms_ru_fails_the_message(client, db, bitrix, sms
     smsru.refused_numbers["79161234567"] = 215
     answer = as_sent(client, client.post("/handler", data=handler_form(bitrix, message_id(1))))
     assert answer["state"] == MessageState.FAILED
-    assert answer["error"] == {"code": "invalid_recipient:215", "message": ERROR_WORDS[215]}
+    assert answer["error"] == {"code": "invalid_recipient:215", "message": ERROR_WORDS[215],
+                               "words": f"SMS.RU refused the number: {ERROR_WORDS[215]}"}
     run_job(runner)
     assert bitrix.statuses == {message_id(1): "failed"}
 

@@ -261,7 +261,8 @@ def test_a_recipient_refusal_at_smstraffic_fails_the_message(client, db, bitrix,
     answer = post_sms(client, bitrix)
 
     assert answer["state"] == MessageState.FAILED and answer["provider"] == "smstraffic"
-    assert answer["error"] == {"code": "invalid_recipient:403", "message": "bad phone number: 79161234567"}
+    assert answer["error"] == {"code": "invalid_recipient:403", "message": "bad phone number: 79161234567",
+                               "words": "SMS Traffic refused the number: bad phone number: 79161234567"}
 
 
 def test_a_lost_answer_is_never_sent_again_and_ends_outcome_unknown(client, db, bitrix, smstraffic, runner):

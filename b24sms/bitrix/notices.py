@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from b24sms import providers
 from b24sms.bitrix.errors import BitrixError
 from b24sms.bitrix.portal_tokens import rest_client
-from b24sms.i18n import language_for, translate_to
+from b24sms.i18n import format_money, format_number, language_for, translate_to
 from b24sms.providers.base import InvalidCredentials
 from b24sms.rules.errors import N_
 from b24sms.services import Services
@@ -178,21 +178,22 @@ def _refused(portal, notice, now, why):
 def compose(cause, language, kind, detail):
     """The notice's text in `language` ("ru" or "en")."""
     cls = providers.PROVIDERS.get(kind)
+    # Numbers as the settings page shows them (b24sms/i18n.py): 1 234,50 in Russian, 1,234.50 in English.
     values = {"provider": cls.title if cls else kind,
-              "balance": _money(detail.get("balance"), detail.get("currency")),
-              "threshold": _money(detail.get("threshold"), detail.get("currency")),
-              "words": _plain(detail.get("words") or ""), "cap": detail.get("cap", "?")}
+              "balance": format_money(language, detail.get("balance"), detail.get("currency")),
+              "threshold": format_money(language, detail.get("threshold"), detail.get("currency")),
+              "words": _plain(detail.get("words") or ""), "cap": _cap(language, detail.get("cap"))}
     return translate_to(language, TEXTS[cause], values)
 
 
-def _money(amount, currency):
-    if amount is None:
-        return "?"
+def _cap(language, cap):
+    """A cap as noted: a count of messages ("1000 SMS") or an amount of money ("1500.5")."""
+    text = "?" if cap is None else str(cap)
+    count, _, unit = text.partition(" ")
     try:
-        shown = f"{float(amount):.2f}"
-    except (TypeError, ValueError):
-        shown = str(amount)
-    return f"{shown} {currency}" if currency else shown
+        return f"{format_number(language, count)} {unit}" if unit else format_money(language, count)
+    except (ValueError, ArithmeticError):
+        return text
 
 
 def _plain(words):

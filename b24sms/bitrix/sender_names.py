@@ -10,14 +10,15 @@ import hashlib
 from dataclasses import dataclass
 
 from b24sms.rules import sender_names as rules
-from b24sms.rules.errors import N_, BadRequest
+from b24sms.rules.errors import N_, NP_, BadRequest
 from b24sms.store.models import SenderName
 
 MAX_NAMES = 20
 MAX_LENGTH = rules.MAX_LENGTH
 # The admin's words for each reason of sender_name_rules (a Problem's details fill the places).
 NAME_PROBLEMS = {
-    rules.LENGTH: N_("A sender name has 1 to %(limit)s characters."),
+    rules.LENGTH: NP_("A sender name has 1 to %(limit)s character.", "A sender name has 1 to %(limit)s characters.",
+                      "limit"),
     rules.INVISIBLE_CHARACTER: N_("A sender name cannot contain invisible or control characters (%(char)s)."),
     rules.STYLED_CHARACTER: N_("A sender name cannot contain restyled letters such as fullwidth ones (“%(char)s”): "
                                "type it as “%(plain)s”."),
@@ -25,10 +26,14 @@ NAME_PROBLEMS = {
 LIMIT_PROBLEMS = {
     rules.ALPHA_CHARACTER: N_("%(provider)s takes sender names of Latin letters, digits, spaces and %(signs)s only: "
                               "“%(name)s” has “%(char)s”."),
-    rules.ALPHA_LENGTH: N_("%(provider)s takes sender names of at most %(limit)s characters: “%(name)s” has "
-                           "%(length)s."),
-    rules.NUMBER_LENGTH: N_("%(provider)s takes sender numbers of at most %(limit)s digits: “%(name)s” has "
-                            "%(length)s."),
+    rules.ALPHA_LENGTH: NP_("%(provider)s takes sender names of at most %(limit)s character: “%(name)s” has "
+                            "%(length)s.",
+                            "%(provider)s takes sender names of at most %(limit)s characters: “%(name)s” has "
+                            "%(length)s.", "limit"),
+    rules.NUMBER_LENGTH: NP_("%(provider)s takes sender numbers of at most %(limit)s digit: “%(name)s” has "
+                             "%(length)s.",
+                             "%(provider)s takes sender numbers of at most %(limit)s digits: “%(name)s” has "
+                             "%(length)s.", "limit"),
 }
 
 

@@ -38,9 +38,17 @@ def handler_call(settings, *, code, message_id, to, text, user_id, origin=CRM, i
     return form
 
 
-def send(state, services, *, code, to, text, user_id, is_admin, origin=CRM):
+# Why the handler address could not be reached, in the admin's words (the page shows the sentence).
+UNREACHABLE = {
+    "timeout": N_("The handler address did not answer in time."),
+    "tls": N_("The secure connection (TLS) to the handler address could not be set up."),
+    "network": N_("The handler address could not be reached: no connection could be made."),
+}
+
+
+def send(state, services, *, code, to, text, user_id, is_admin, origin=CRM, language="en"):
     """Post the handler call for one SMS, through the app's own HTTP client; returns what the stand-in recorded
-    of it."""
+    of it. The handler is asked in the page's `language`, so that a refusal's words are the admin's."""
     settings = services.settings
     with state.lock:
         sender = dict(state.senders.get(str(code).lower()) or {})
@@ -56,10 +64,14 @@ def send(state, services, *, code, to, text, user_id, is_admin, origin=CRM):
                         origin=origin, is_admin=is_admin)
     try:
         response = services.http.post(sender["HANDLER"], data=build_query(form), timeout=settings.http_timeout,
-                             headers={"Content-Type": "application/x-www-form-urlencoded"}, allow_redirects=False)
-    except requests.RequestException as exc:
-        raise UpstreamError(N_("The handler address could not be reached: %(reason)s."), "handler_unreachable",
-                            reason=type(exc).__name__) from None
+                                      headers={"Content-Type": "application/x-www-form-urlencoded",
+                                               "Accept-Language": language}, allow_redirects=False)
+    except requests.exceptions.SSLError:
+        raise UpstreamError(UNREACHABLE["tls"], "handler_unreachable") from None
+    except requests.Timeout:
+        raise UpstreamError(UNREACHABLE["timeout"], "handler_unreachable") from None
+    except requests.RequestException:
+        raise UpstreamError(UNREACHABLE["network"], "handler_unreachable") from None
     try:
         answer = response.json()
     except ValueError:

@@ -107,7 +107,8 @@ def simulate_send():
         raise BadRequest(N_("Choose the sender and where the SMS comes from."), "invalid_field")
     db_session().close()  # the handler call below writes: hold no transaction across it
     record = crm.send(state_of(current_app), services(), code=code, to=to.strip(), text=text,
-                      user_id=g.page.user_id or demo.ADMIN_USER, is_admin=g.page.is_admin, origin=origin)
+                      user_id=g.page.user_id or demo.ADMIN_USER, is_admin=g.page.is_admin, origin=origin,
+                      language=g.page.language)
     return jsonify(_record_view(record))
 
 

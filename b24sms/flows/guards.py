@@ -9,7 +9,8 @@ Each message that has not passed them yet (`admitted_at` NULL) is, in this order
    the spend caps compare the known costs of the period; the admins are told once a day per cap;
 4. refused (`repeat`) when the same text went to the same number within the repeat window (one statement per
    message decides, so of two copies at once one goes); a repeat gives its count back. A test SMS from the page
-   is sent on purpose and never taken for a repeat.
+   and a failed message an admin sends again (b24sms/flows/resending.py) are sent on purpose and never taken for
+   a repeat: neither is reported to Bitrix24, which is how they are told apart.
 The rest go, `admitted_at` set: a retry later is neither counted again nor taken for a repeat of itself.
 Caps count in UTC days and months (portals keep no time zone of their own).
 Refusals go through lifecycle.fail, so `failed` is reported to the CRM card like any other.
@@ -118,7 +119,7 @@ def _not_repeats(session, portal, guards, messages, now):
     going = []
     window = guards.repeat_window_minutes
     for message in messages:
-        # A test SMS from the page is sent on purpose, however often: never a repeat.
+        # A test SMS or an admin's resend is sent on purpose, however often: never a repeat.
         repeat = window and message.report_to_bitrix and not store.first_send(
             session, portal.id, message.recipient, rules.text_key(message.body), now, now - timedelta(minutes=window))
         if repeat:

@@ -14,6 +14,7 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from b24sms import counters
 from b24sms.http_client import AnswerTooLarge
+from b24sms.providers import transport
 from b24sms.providers.vocabulary import (  # noqa: F401  (provider modules import these from here)
     ACCOUNT,
     DELIVERED,
@@ -188,14 +189,18 @@ class Provider:
         try:
             response = self.http.request(method, url, timeout=self.timeout, **kwargs)
         except AnswerTooLarge as exc:  # it took the request; what it answered cannot be told, as if lost
-            raise AnswerLost(f"{self.title} answered with more than {exc.limit} bytes", "answer_too_large") from None
+            raise AnswerLost(f"{self.title} answered with more than {exc.limit} bytes", transport.TOO_LARGE) from None
+        except requests.exceptions.SSLError:  # the handshake failed: nothing of the request was sent
+            raise Unreachable(f"{self.title}: the TLS connection could not be set up", transport.TLS) from None
         except requests.RequestException as exc:
             if _never_left(exc):
-                raise Unreachable(f"{self.title} could not be reached ({type(exc).__name__})", "network") from None
+                raise Unreachable(f"{self.title} could not be reached ({type(exc).__name__})",
+                                  transport.NETWORK) from None
             raise AnswerLost(f"{self.title} did not answer within {self.timeout} s or dropped the connection "
-                             f"({type(exc).__name__})", "timeout") from None
+                             f"({type(exc).__name__})", transport.TIMEOUT) from None
         if response.status_code == 429 or response.status_code >= 500:
-            raise RetryLater(f"{self.title} answered HTTP {response.status_code}", f"http_{response.status_code}")
+            raise RetryLater(f"{self.title} answered HTTP {response.status_code}",
+                             f"{transport.HTTP}_{response.status_code}")
         return response
 
     def json_of(self, response) -> dict | list:

@@ -9,6 +9,26 @@ def N_(template: str) -> str:
     return template
 
 
+class Plural(str):
+    """A template with a plural form (marked with `NP_`): the parameter named `counted_by` picks the form, by the
+    language's plural rules (Russian has three: 1 символ, 2 символа, 5 символов). As a str it is the singular."""
+
+    plural: str
+    counted_by: str
+
+    def english(self, params: dict[str, Any]) -> str:
+        """The English text (logs, callers without a language)."""
+        return (self if params.get(self.counted_by) == 1 else self.plural) % params
+
+
+def NP_(singular: str, plural: str, count: str = "n") -> Plural:
+    """Marks a plural template for the catalogue (`pybabel extract -k NP_:1,2`): `count` names the parameter
+    whose number picks the form. Translated where it is shown, like N_'s."""
+    template = Plural(singular)
+    template.plural, template.counted_by = plural, count
+    return template
+
+
 class AppError(Exception):
     status = 400
     code = "bad_request"
@@ -16,7 +36,9 @@ class AppError(Exception):
     def __init__(self, message: str, code: str | None = None, status: int | None = None, **params: Any) -> None:
         self.template = message
         self.params = params
-        self.message = message % params if params else message  # English: for logs and non-page callers
+        # English: for logs and non-page callers
+        self.message = message.english(params) if isinstance(message, Plural) else message % params if params \
+            else message
         super().__init__(self.message)
         if code:
             self.code = code

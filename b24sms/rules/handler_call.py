@@ -3,7 +3,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Self
 
-from b24sms.rules.errors import N_, BadRequest
+from b24sms.rules.errors import N_, NP_, BadRequest
 
 MAX_BODY = 5000
 MAX_PHONE = 64
@@ -55,7 +55,9 @@ def _field(name: str, value: Any, limit: int) -> str:
     if not isinstance(value, str):
         raise BadRequest(N_("%(name)s must be a single text value."), "invalid_field", name=name)
     if len(value) > limit:
-        raise BadRequest(N_("%(name)s is longer than %(limit)s characters."), "invalid_field", name=name, limit=limit)
+        raise BadRequest(NP_("%(name)s is longer than %(limit)s character.",
+                             "%(name)s is longer than %(limit)s characters.", "limit"),
+                         "invalid_field", name=name, limit=limit)
     if name != "message_body" and any(ord(char) < 32 for char in value):
         raise BadRequest(N_("%(name)s contains control characters."), "invalid_field", name=name)
     return value

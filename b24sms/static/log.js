@@ -5,6 +5,8 @@
   var PAGE = 50, REFRESH_MS = 5000;
   var FINAL = { delivered: 1, undelivered: 1, failed: 1 };
   var rows = [], refreshTimer = null, more = false;
+  var LONG_TEXT = 160;  // characters past which a text is clipped to a few lines, with "show all"
+  var openTexts = {};  // by message id: kept across the log's refreshes
   // Bitrix24's CRM owner types and where their cards live on the portal.
   var CRM_PATHS = { "1": "lead", "2": "deal", "3": "contact", "4": "company" };
   var DOCUMENT_PREFIXES = { LEAD: "lead", DEAL: "deal", CONTACT: "contact", COMPANY: "company" };
@@ -13,9 +15,10 @@
   function stateWords(m) { return t("state_words_" + (m.reason === "quiet_hours" ? "received" : m.state)); }
   P.stateWords = stateWords;
 
-  // A provider's refusal in the admin's words, the provider's own words kept after them.
+  // A provider's refusal in the admin's words, the provider's own words kept after them (the server words it).
   function errorWords(m) {
     if (!m.error) return "";
+    if (m.error.words) return m.error.words;
     var kind = String(m.error.code || "").split(":")[0];
     var key = "error_" + kind;
     var template = data.strings[key] ? key : "error_other";
@@ -64,6 +67,34 @@
     return el("div", { class: "trail muted", text: steps.join(" → ") });
   }
 
+  // The column headings, for the cells of the narrow layout (a card per message, each value under its name).
+  function headings() {
+    return Array.prototype.map.call(document.querySelectorAll("#messages thead th"), function (th) {
+      return th.textContent;
+    });
+  }
+
+  // A long text is clipped to a few lines; "show all" opens it in place, "hide" clips it again.
+  function textCell(m) {
+    var text = el("div", { class: "clip" + (openTexts[m.id] ? " open" : ""), text: m.text });
+    var cell = el("td", { class: "text" }, [text]);
+    if ((m.text || "").length > LONG_TEXT || (m.text || "").split("\n").length > 3) {
+      var toggle = el("button", { type: "button", class: "link toggle", "aria-expanded": String(!!openTexts[m.id]),
+        text: openTexts[m.id] ? t("show_less") : t("show_all") });
+      toggle.addEventListener("click", function () {
+        openTexts[m.id] = !openTexts[m.id];
+        text.classList.toggle("open", openTexts[m.id]);
+        toggle.textContent = openTexts[m.id] ? t("show_less") : t("show_all");
+        toggle.setAttribute("aria-expanded", String(openTexts[m.id]));
+      });
+      cell.appendChild(toggle);
+    } else {
+      text.classList.add("open");
+    }
+    if (P.messageCost) cell.appendChild(P.messageCost(m));  // costs.js
+    return cell;
+  }
+
   function messageRow(m) {
     var provider = el("td", {}, [P.providerTitle(m.provider), m.tried && m.tried.length > 1 ? trail(m) : null]);
     var status = el("td", { class: "status status-" + m.state }, [el("span", { text: stateWords(m) })]);
@@ -73,11 +104,15 @@
     if (reason) status.appendChild(el("div", { class: "reason " + (m.state === "failed" ? "error" : "warning"), text: reason }));
     if (error) status.appendChild(el("div", { class: "error", text: error }));
     if (m.possible_duplicate) status.appendChild(el("div", { class: "warning", text: t("possible_duplicate") }));
-    return el("tr", { "data-message-id": m.message_id }, [
+    if (m.origin && m.origin.resent_from) status.appendChild(el("div", { class: "muted", text: t("resent_from") }));
+    if (P.trail) status.appendChild(el("div", {}, [P.trail.button(m)]));  // static/trail.js
+    var cells = [
       el("td", { class: "nowrap", text: P.time(m.created_at) }), el("td", { class: "nowrap", text: m.to }),
-      el("td", { class: "text" }, [m.text, P.messageCost ? P.messageCost(m) : null]),  // costs.js
-      el("td", { text: m.sender || "" }), provider, originCell(m), status
-    ]);
+      textCell(m), el("td", { text: m.sender || "" }), provider, originCell(m), status
+    ];
+    var names = headings();
+    cells.forEach(function (cell, i) { cell.setAttribute("data-label", names[i] || ""); });
+    return el("tr", { "data-message-id": m.message_id, "data-id": m.id }, cells);
   }
 
   function filterQuery() {
@@ -94,6 +129,7 @@
     var body = document.querySelector("#messages tbody");
     body.textContent = "";
     rows.forEach(function (m) { body.appendChild(messageRow(m)); });
+    if (P.trail) rows.forEach(P.trail.reopen);
     $("log-empty").hidden = rows.length > 0;
     $("log-more").hidden = !more;
   }
@@ -163,7 +199,7 @@
       var group = svg("g", {}, [svg("title", {})]);
       group.firstChild.textContent = P.day(d.date) + ": " + t("chart_day", {
         sent: P.number(d.sent), delivered: P.number(d.delivered), undelivered: P.number(d.undelivered),
-        failed: P.number(d.failed), segments: P.number(d.segments) });
+        failed: P.number(d.failed), segments: P.tn("segments_count", d.segments) });
       SERIES.forEach(function (name) {
         var h = (c[name] / top) * (height - bottom - 4);
         if (h <= 0) return;
@@ -191,7 +227,8 @@
     var sum = { sent: 0, delivered: 0, undelivered: 0, failed: 0, segments: 0 };
     stats.days.forEach(function (d) { Object.keys(sum).forEach(function (k) { sum[k] += d[k]; }); });
     $("stats-totals").textContent = t("stats_totals", { sent: P.number(sum.sent), delivered: P.number(sum.delivered),
-      undelivered: P.number(sum.undelivered), failed: P.number(sum.failed), segments: P.number(sum.segments) });
+      undelivered: P.number(sum.undelivered), failed: P.number(sum.failed),
+      segments: P.tn("segments_count", sum.segments) });
     var refused = Object.keys(stats.refused || {}).filter(function (r) { return data.strings["refused_short_" + r]; });
     if (refused.length) {
       $("stats-totals").textContent += " " + t("refused_totals", { list: refused.map(function (r) {

@@ -5,6 +5,9 @@
   var data = JSON.parse(document.getElementById("page-data").textContent);
   var token = document.querySelector('meta[name="b24sms-token"]').content;
   var words = data.strings || {};
+  // Numbers as the server writes them in notices (b24sms/i18n.py): 1 234,50 in Russian, 1,234.50 in English.
+  var number = new Intl.NumberFormat(data.language, { maximumFractionDigits: 3 });
+  var money = new Intl.NumberFormat(data.language, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
   var catalog = {};
   data.catalog.forEach(function (p) { catalog[p.kind] = p; });
 
@@ -13,6 +16,19 @@
     var text = words[key] || key;
     return text.replace(/%\((\w+)\)s/g, function (_, name) {
       return params && params[name] !== undefined && params[name] !== null ? String(params[name]) : "";
+    });
+  }
+
+  // A plural entry (b24sms/web/page_strings.py, NP_): its forms by plural category, the one for `n` picked by the
+  // language's rules (Russian: 1 SMS-часть, 2 SMS-части, 5 SMS-частей); `n` is filled in formatted.
+  var plurals = new Intl.PluralRules(data.language);
+  function tn(key, n, params) {
+    var forms = words[key] || {};
+    var text = forms[plurals.select(n)] || forms.other || forms.many || key;
+    var all = { n: number.format(n) };
+    Object.keys(params || {}).forEach(function (k) { all[k] = params[k]; });
+    return text.replace(/%\((\w+)\)s/g, function (_, name) {
+      return all[name] !== undefined && all[name] !== null ? String(all[name]) : "";
     });
   }
 
@@ -56,8 +72,6 @@
 
   var dateTime = new Intl.DateTimeFormat(data.language, { dateStyle: "short", timeStyle: "medium" });
   var dayOnly = new Intl.DateTimeFormat(data.language, { day: "numeric", month: "short" });
-  var number = new Intl.NumberFormat(data.language);
-  var money = new Intl.NumberFormat(data.language, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 
   function time(iso) { return iso ? dateTime.format(new Date(iso)) : ""; }
   function day(isoDate) { return dayOnly.format(new Date(isoDate + "T00:00:00")); }
@@ -95,7 +109,7 @@
   }
 
   window.b24sms = {
-    data: data, catalog: catalog, t: t, $: $, el: el, api: api, request: request,
+    data: data, catalog: catalog, t: t, tn: tn, $: $, el: el, api: api, request: request,
     time: time, day: day, number: number.format, money: money.format, providerTitle: providerTitle,
     fitWindow: fitWindow, removeControl: removeControl,
     markDirty: function () {}  // settings.js marks unsaved changes

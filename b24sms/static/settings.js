@@ -7,6 +7,7 @@
   var chain = [], balances = {};
   var names = P.senderNames;  // static/senders.js
   var dirty = false;
+  var PHONE = /^(\+|00)?\d{5,15}$/;  // a number as typed, once spaces, brackets, dots and dashes are gone
   // The provider a first install starts with: the most used among those offered.
 
   var markDirty = P.markDirty = function () {
@@ -224,6 +225,13 @@
     $("test-form").addEventListener("submit", function (event) {
       event.preventDefault();
       clearErrors();
+      // The obvious mistakes are shown at the field at once; the server judges the rest (400 invalid_phone).
+      var typed = $("test-to").value.trim();
+      if (!typed || !PHONE.test(typed.replace(/[\s().-]/g, ""))) {
+        $("test-result").textContent = "";
+        showError({ field: "to", message: typed ? t("error_invalid_phone") : t("phone_missing") }, $("test-result"));
+        return;
+      }
       $("test-result").textContent = t("sending");
       var body = { to: $("test-to").value, text: $("test-text").value };
       if (!$("test-sender").hidden) body.sender = $("test-sender").value;

@@ -13,6 +13,7 @@ STATES = (MessageState.RECEIVED, MessageState.SENDING, MessageState.RETRY_WAIT, 
           MessageState.ACCEPTED, *MessageState.POLLED[1:], *MessageState.FINAL)
 MAX_QUERY = 100
 EXPORT_PAGE = 1000  # rows an export reads at a time
+MAX_ID = 2**63  # past any id the database can hold: such an id names no message
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,13 @@ def page_of_messages(session, portal, viewer, *, limit, before=None, filters=Fil
     if before:
         query = query.where(_before_clause(session, before))
     return session.scalars(query.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit)).all()
+
+
+def visible_message(session, portal, viewer, message_id):
+    """One message of the log by its `id`, or None where there is none the viewer may see."""
+    if not 0 < message_id < MAX_ID:
+        return None
+    return session.scalars(_visible(portal, viewer, Filters()).where(Message.id == message_id)).one_or_none()
 
 
 def every_message(open_session, portal, viewer, filters=Filters()):

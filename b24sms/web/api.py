@@ -2,19 +2,21 @@
 from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 
 from b24sms.bitrix import sender_names
-from b24sms.flows import balances, guard_settings, messaging, pausing, provider_settings
+from b24sms.flows import balances, guard_settings, messaging, pausing, provider_settings, resending
 from b24sms.providers import approved_names
 from b24sms.rules import handler_call, segments
 from b24sms.rules.errors import N_, BadRequest, Forbidden
 from b24sms.store import message_log, statistics
-from b24sms.web import csv_export, session_tokens
+from b24sms.web import csv_export, message_words, session_tokens
 from b24sms.web.context import db_session, services
+from b24sms.web.i18n import translate
 from b24sms.web.pages import portal_view
 from b24sms.web.views import message_view
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 MAX_PAGE = 200
 MAX_STATS_DAYS = 366
+TEST_TEXT = N_("b24sms test message")  # a test SMS's text when the page sends none: in the admin's language
 
 
 @bp.before_request
@@ -90,7 +92,7 @@ def pause():
 def test_sms():
     require_admin()
     body = json_body()
-    to, text = body.get("to"), body.get("text") or "b24sms test message"
+    to, text = body.get("to"), body.get("text") or translate(TEST_TEXT)
     if not isinstance(to, str) or not to.strip():
         raise BadRequest(N_("Enter the phone number to send the test SMS to."), "missing_field", field_path="to")
     if not isinstance(text, str):
@@ -123,6 +125,21 @@ def list_messages():
     messages = message_log.page_of_messages(db_session(), g.portal, g.page, limit=limit,
                                             before=request.args.get("before"), filters=_log_filters())
     return jsonify([message_view(message) for message in messages])
+
+
+@bp.get("/messages/<int:message_id>")
+def message_details(message_id):
+    """One message of the log with its whole trail: every provider tried, the status changes, in words."""
+    message = resending.message_of(db_session(), g.portal, g.page, message_id)
+    view = message_view(message)
+    return jsonify({**view, "trail": message_words.trail(message, view)})
+
+
+@bp.post("/messages/<int:message_id>/resend")
+def resend_message(message_id):
+    """An administrator sends a failed message again: 201 with the new message, as the log shows it."""
+    require_admin()
+    return jsonify(message_view(resending.resend(services(), db_session(), g.portal, g.page, message_id))), 201
 
 
 @bp.get("/messages.csv")

@@ -1,19 +1,21 @@
 """The message log as CSV (GET /api/messages.csv): the columns the page's table shows, one row a message, headed
-and worded in the page's language (the provider's own words kept)."""
+and worded in the page's language (the provider's own words kept), each worded column followed by the code it
+was worded from, so that a spreadsheet can still filter by it."""
 import csv
 import io
 
-from b24sms import providers
 from b24sms.rules.errors import N_
+from b24sms.web import message_words
 from b24sms.web.i18n import translate
-from b24sms.web.page_strings import STRINGS
 
-COLUMNS = (  # (the log view's field, the column's heading)
+COLUMNS = (  # (the column's value, its heading)
     ("message_id", N_("Bitrix24 message id")), ("created_at", N_("Created (UTC)")), ("to", N_("Recipient")),
     ("text", N_("Text")), ("segments", N_("SMS segments")), ("provider", N_("Provider")), ("sender", N_("Sender")),
-    ("state", N_("Status")), ("status", N_("Bitrix24 status")), ("error", N_("Error")), ("reason", N_("Reason")),
-    ("attempts", N_("Attempts")),
-    ("tried", N_("Providers tried")), ("updated_at", N_("Updated (UTC)")),
+    ("state", N_("Status")), ("state_code", N_("Status code")),
+    ("status", N_("Bitrix24 status")), ("status_code", N_("Bitrix24 status code")),
+    ("error", N_("Error")), ("error_code", N_("Error code")),
+    ("reason", N_("Reason")), ("reason_code", N_("Reason code")),
+    ("attempts", N_("Attempts")), ("tried", N_("Providers tried")), ("updated_at", N_("Updated (UTC)")),
     ("cost", N_("Cost")), ("currency", N_("Currency")),  # what the provider said it cost; empty: not known
 )
 BOM = "\ufeff"  # spreadsheet programs take the file for UTF-8 (Cyrillic texts) only with it
@@ -24,19 +26,14 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def row(view):
     """A message's row from its log view (b24sms/web/views.py)."""
-    error = view["error"]
-    tried = " > ".join(f"{_title(t.get('provider'))}: {t.get('result')}" for t in view["tried"])
-    state = STRINGS.get(f"state_words_{view['state']}")
-    reason = STRINGS.get(f"reason_{view['reason']}") if view.get("reason") else None
-    values = {**view, "reason": translate(reason) if reason else view.get("reason"),
-              "error": f"{error['code']}: {error['message']}" if error else "", "tried": tried,
-              "provider": _title(view["provider"]), "state": translate(state) if state else view["state"]}
+    error = view["error"] or {}
+    values = {**view, "provider": message_words.provider_title(view["provider"]),
+              "state": message_words.state_words(view), "state_code": view["state"],
+              "status": message_words.status_words(view["status"]), "status_code": view["status"],
+              "error": error.get("words") or "", "error_code": error.get("code"),
+              "reason": message_words.reason_words(view), "reason_code": view.get("reason"),
+              "tried": " > ".join(message_words.step_words(step) for step in view["tried"])}
     return [_cell(values.get(name)) for name, _ in COLUMNS]
-
-
-def _title(kind):
-    cls = providers.PROVIDERS.get(kind) if kind else None
-    return translate(cls.title) if cls else (kind or "")
 
 
 def lines(rows):

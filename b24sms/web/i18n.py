@@ -3,9 +3,10 @@
 The catalogues and the translation of templates outside any request are in b24sms/i18n.py.
 """
 from flask import g, request
-from flask_babel import Babel, get_locale, gettext, refresh
+from flask_babel import Babel, get_locale, get_translations, refresh
 
-from b24sms.i18n import LANGUAGES, language_for
+from b24sms.i18n import LANGUAGES, format_money, format_number, language_for, translate_with
+from b24sms.i18n import plural_forms as forms_by_category
 
 
 def _select_locale():
@@ -31,8 +32,21 @@ def current_language():
 
 
 def translate(template, params=None):
-    text = gettext(template)
-    return text % params if params else text
+    """`template` (N_, or NP_ whose count parameter picks the plural form) in the request's language."""
+    return translate_with(get_translations(), template, params)
+
+
+def plural_forms(template):
+    """Every form of an NP_ template in the request's language, by CLDR category (for the page's JS)."""
+    return forms_by_category(get_translations(), current_language(), template)
+
+
+def number(value):
+    return format_number(current_language(), value)
+
+
+def money(amount, currency=None):
+    return format_money(current_language(), amount, currency)
 
 
 def init_app(app):

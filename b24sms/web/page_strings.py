@@ -1,7 +1,8 @@
 """Every word the settings page's JS shows, marked for the catalogue and handed to the page translated: the JS
-itself holds no text of its own. `%(name)s` places are filled in by the JS."""
-from b24sms.rules.errors import N_
-from b24sms.web.i18n import translate
+itself holds no text of its own. `%(name)s` places are filled in by the JS. A plural entry (NP_) reaches the page
+as its forms by plural category ({"one", "few", "many", "other"}): the JS picks one with Intl.PluralRules."""
+from b24sms.rules.errors import N_, NP_, Plural
+from b24sms.web.i18n import plural_forms, translate
 
 STRINGS = {
     # the portal's state
@@ -105,17 +106,44 @@ STRINGS = {
     "error_short_retry_later": N_("busy, retry later"),
     "error_short_answer_lost": N_("answer lost"),
     "error_short_provider_error": N_("refused"),
+    "error_short_cannot_tell": N_("cannot be asked"),
+    "error_short_network": N_("no connection"),
+    "error_short_timeout": N_("no answer in time"),
+    "error_short_tls": N_("secure connection failed"),
+    "error_short_answer_too_large": N_("answer too large"),
+    "error_short_http": N_("server error"),
+    "trail_received": N_("Stored, waiting to be sent"),
+    "trail_reported": N_("Bitrix24 told: %(status)s"),
+    # the status Bitrix24 is told (the CRM card shows it)
+    "bitrix_status_queued": N_("queued"),
+    "bitrix_status_sent": N_("sent"),
+    "bitrix_status_delivered": N_("delivered"),
+    "bitrix_status_undelivered": N_("not delivered"),
+    "bitrix_status_failed": N_("failed"),
     # the chart
     "series_delivered": N_("delivered"),
     "series_undelivered": N_("not delivered"),
     "series_failed": N_("failed"),
     "series_pending": N_("sent, no final status yet"),
     "chart_day": N_("%(sent)s sent, %(delivered)s delivered, %(undelivered)s not delivered, %(failed)s failed, "
-                    "%(segments)s SMS segments"),
+                    "%(segments)s"),
     "stats_totals": N_("%(sent)s sent, %(delivered)s delivered, %(undelivered)s not delivered, %(failed)s failed; "
-                       "%(segments)s SMS segments billed by the providers."),
+                       "%(segments)s billed by the providers."),
+    # a number meets a noun: every form of the language (1 SMS-часть, 2 SMS-части, 5 SMS-частей)
+    "segments_count": NP_("%(n)s SMS segment", "%(n)s SMS segments"),
+    "attempts_count": NP_("%(n)s attempt", "%(n)s attempts"),
+    # long texts in the log, and a message's whole trail
+    "show_all": N_("Show all"),
+    "show_less": N_("Hide"),
+    "details": N_("Details"),
+    "hide_details": N_("Hide details"),
+    "resend": N_("Send again"),
+    "resent": N_("Sent again: %(state)s. The new message is at the top of the log."),
+    "resent_from": N_("Sent again by an administrator"),
+    "loading": N_("Loading…"),
+    "phone_missing": N_("Enter the phone number to send the test SMS to."),
 }
 
 
 def translated():
-    return {key: translate(text) for key, text in STRINGS.items()}
+    return {key: plural_forms(text) if isinstance(text, Plural) else translate(text) for key, text in STRINGS.items()}

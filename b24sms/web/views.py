@@ -2,6 +2,7 @@
 from b24sms.providers.base import QUEUED
 from b24sms.rules import lifecycle
 from b24sms.rules.segments import measure
+from b24sms.web.message_words import error_words
 
 
 def message_view(message, **extra):
@@ -22,7 +23,10 @@ def message_view(message, **extra):
         "state": message.state,
         "status": lifecycle.current_status(message) or (message.status or QUEUED),
         "provider_status": message.provider_status,
-        "error": {"code": message.error_code, "message": message.error_text} if message.error_code else None,
+        # `words`: the error in the page's language (the provider's own words kept in it); `message` as stored.
+        "error": {"code": message.error_code, "message": message.error_text,
+                  "words": error_words(message.provider, message.error_code, message.error_text)}
+        if message.error_code else None,
         "attempts": message.attempts,
         # Why the guard rails hold it (quiet_hours) or refused it (stop_list, repeat, daily_cap, monthly_cap).
         "reason": message.reason,

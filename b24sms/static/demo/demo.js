@@ -35,11 +35,14 @@
     }
     return fetch(url, options).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (answer) {
-        if (!response.ok) throw new Error(answer.message || ("HTTP " + response.status));
+        if (!response.ok) throw new Error(answer.message || word("http-error", { status: response.status }));
         return answer;
       });
     }, function () { throw new Error(word("network")); });
   }
+
+  // A state's words inside a sentence: "Stored: waiting to be sent".
+  function lower(text) { return text.charAt(0).toLocaleLowerCase(language) + text.slice(1); }
 
   function when(iso) { return iso ? timeFormat.format(new Date(iso)) : ""; }
 
@@ -69,6 +72,17 @@
     return cell;
   }
 
+  // The handler's answer in words: stored (and in which state), spooled, or refused with its message.
+  function answerWords(m) {
+    var answer = m.answer || {};
+    if (!m.handler_status) return "";
+    if (m.handler_status === 200 && answer.spooled) return word("answer-spooled");
+    if (m.handler_status === 200) {
+      return word("answer-stored", { state: lower(word("state-" + answer.state) || word("state-received")) });
+    }
+    return word("answer-refused", { status: m.handler_status, message: answer.message || "" });
+  }
+
   function renderMessages(messages) {
     var body = $("demo-told").querySelector("tbody");
     body.textContent = "";
@@ -80,9 +94,7 @@
       row.appendChild(el("td", m.text || "", "text"));
       row.appendChild(el("td", m.code || ""));
       row.appendChild(el("td", m.at ? (m.user_id ? word("author", { user: m.user_id }) : word("robot")) : ""));
-      var answer = m.handler_status ? "HTTP " + m.handler_status : "";
-      if (m.answer && (m.answer.message || m.answer.state)) answer += ": " + (m.answer.message || m.answer.state);
-      row.appendChild(el("td", answer));
+      row.appendChild(el("td", answerWords(m)));
       row.appendChild(statusesCell(m.statuses || []));
       body.appendChild(row);
     });
