@@ -46,7 +46,7 @@ class Settings:
     # A `jobs run-once` pass works through everything due until this many seconds are spent (cron: every minute).
     job_pass_seconds: int = 50
     # Provider and Bitrix24 calls one job pass (or a web process's sender) may have under way at once.
-    job_concurrency: int = 16
+    job_concurrency: int = 64
     log_level: str = "INFO"
     # Where handler calls wait while the database is unreachable (b24sms/flows/spool.py); relative to the project
     # root. Local to each machine: every machine serving the handler replays its own.
