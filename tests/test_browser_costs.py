@@ -5,23 +5,21 @@ provider stated no price. Served and driven with tests/helpers/browser.py (the B
 loopback SMSC; screenshots go to test-artifacts/screenshots/<database>/ as costs-<language>-NN-<step>.png.
 
 Skipped where Chromium is not installed (`.ci/run` installs it)."""
-import threading
 
 import pytest
 from sqlalchemy import select
 
-from b24sms import create_app, demo, providers
+from b24sms import demo
 from b24sms.rules.segments import measure
 from b24sms.store.models import Portal, utcnow
-from tests.fakes.serving import LoopbackServer, LoopbackSite, free_port
+from tests.fakes.serving import LoopbackSite
 from tests.fakes.smsc import FakeSmsc
-from tests.helpers.browser import NEEDS_CHROMIUM, SHOTS, Tab
+from tests.helpers.browser import NEEDS_CHROMIUM, Tab, install_provider, serve_app
 from tests.helpers.rows import stored_message
-from tests.helpers.suite import ENCRYPTION_KEY, empty_tables, services_of
+from tests.helpers.suite import services_of
 from tests.test_length import TABLE
 
 pytestmark = NEEDS_CHROMIUM
-REMOVE_YES = {"ru": "Да, удалить", "en": "Yes, remove"}
 
 SMSC_LOGIN, SMSC_PASSWORD = "shop-login", "shop-pass"
 
@@ -39,13 +37,6 @@ class CostsTab(Tab):
     def __init__(self, browser, language):
         super().__init__(browser, language, prefix="costs-")
 
-    def shot_of(self, selector, name):
-        """One part of the page, at full size (the whole page is long)."""
-        self.shots += 1
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.locator(selector).screenshot(path=str(SHOTS / f"{self.prefix}{self.language}-{self.shots:02d}-"
-                                                                f"{name}.png"))
-
 
 @pytest.fixture
 def smsc_server():
@@ -58,41 +49,12 @@ def smsc_server():
 
 @pytest.fixture
 def smsc_app(database_url, tmp_path, smsc_server):
-    """The app served on loopback as `make run` serves it (tests/helpers/browser.py's live_app), SMSC on loopback."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    app = create_app({
-        "APP_ENV": "development", "DATABASE_URL": database_url, "SECRET_KEY": "browser-test-secret",
-        "ENCRYPTION_KEYS": ENCRYPTION_KEY, "PUBLIC_URL": base, "B24_OAUTH_URL": base + demo.STAND_IN_PATH + "/oauth",
-        "B24_CLIENT_ID": demo.DEMO_CLIENT_ID, "B24_CLIENT_SECRET": demo.DEMO_CLIENT_SECRET,
-        "SMSC_API_URL": smsc_server[1], "ENABLE_LOG_PROVIDER": True, "SPOOL_DIR": str(tmp_path / "spool"),
-        "HTTP_TIMEOUT": 5,
-    }, instance_path=tmp_path / "instance")
-    server = LoopbackServer("127.0.0.1", port, app)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    yield app, base
-    server.shutdown()
-    server.server_close()
-    services_of(app).outbox.wait_idle(30)
-    empty_tables(app)
+    """The app served on loopback as `make run` serves it, SMSC on loopback."""
+    yield from serve_app(database_url, tmp_path, SMSC_API_URL=smsc_server[1])
 
 
 def install_with_smsc(page, app, base, language):
-    page.goto(f"{base}/demo/bitrix/portal?LANG={language}&install=1")
-    most_used = next(iter(providers.offered(services_of(app).settings)))
-    page.wait_for_selector(f"#chain li[data-kind={most_used}]")
-    if most_used != "smsc":
-        page.click(f"#chain li[data-kind={most_used}] .remove button")
-        page.click(f"#chain li[data-kind={most_used}] button:has-text('{REMOVE_YES[language]}')")
-        page.wait_for_selector(f"#chain li[data-kind={most_used}]", state="detached")
-        page.select_option("#add-kind", "smsc")
-        page.click("#add-provider")
-        page.wait_for_selector("#chain li[data-kind=smsc]")
-    page.fill("[data-field='providers[0].credentials.login']", SMSC_LOGIN)
-    page.fill("[data-field='providers[0].credentials.password']", SMSC_PASSWORD)
-    page.fill("[data-field='providers[0].sender']", "SHOP")
-    page.click("#save")
-    page.wait_for_selector("#settings-saved:visible")
+    install_provider(page, app, base, language, "smsc", {"login": SMSC_LOGIN, "password": SMSC_PASSWORD})
 
 
 @pytest.mark.parametrize("language", ["ru", "en"])

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from b24sms import demo, providers
+from b24sms import demo
 from b24sms.store.models import Portal
-from tests.helpers.browser import NEEDS_CHROMIUM, PROSTOR_LOGIN, PROSTOR_PASSWORD, Tab
+from tests.helpers.browser import NEEDS_CHROMIUM, Tab, install_with_prostor
 from tests.helpers.suite import services_of
 
 pytestmark = NEEDS_CHROMIUM
@@ -32,24 +32,6 @@ WORDS = {
 }
 VLADIVOSTOK = "+7 423 212-34-5"  # and a last digit: Asia/Vladivostok, seven hours ahead of Moscow
 MOSCOW = "+7 495 123-45-67"
-
-
-def install_with_prostor(page, app, base, language):
-    page.goto(f"{base}/demo/bitrix/portal?LANG={language}&install=1")
-    most_used = next(iter(providers.offered(services_of(app).settings)))
-    page.wait_for_selector(f"#chain li[data-kind={most_used}]")
-    if most_used != "prostor":
-        page.click(f"#chain li[data-kind={most_used}] .remove button")
-        page.click(f"#chain li[data-kind={most_used}] button:has-text('{WORDS[language]['remove_yes']}')")
-        page.wait_for_selector(f"#chain li[data-kind={most_used}]", state="detached")
-        page.select_option("#add-kind", "prostor")
-        page.click("#add-provider")
-        page.wait_for_selector("#chain li[data-kind=prostor]")
-    page.fill("[data-field='providers[0].credentials.login']", PROSTOR_LOGIN)
-    page.fill("[data-field='providers[0].credentials.password']", PROSTOR_PASSWORD)
-    page.fill("[data-field='providers[0].sender']", "SHOP")
-    page.click("#save")
-    page.wait_for_selector("#settings-saved:visible")
 
 
 def send_test_sms(page, to):

@@ -11,8 +11,7 @@ import re
 import pytest
 
 from b24sms.i18n import format_money, format_number
-from tests.helpers.browser import NEEDS_CHROMIUM, SHOTS, Tab
-from tests.test_browser_guards import install_with_prostor
+from tests.helpers.browser import NEEDS_CHROMIUM, Tab, install_with_prostor
 
 pytestmark = NEEDS_CHROMIUM
 
@@ -38,13 +37,6 @@ PAGE = {
 class LanguageTab(Tab):
     def __init__(self, browser, language):
         super().__init__(browser, language, prefix="languages-")
-
-    def shot_of(self, selector, name):
-        """A screenshot of one part of the page (the log, the demo panel), to look at closely."""
-        self.shots += 1
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        path = SHOTS / f"{self.prefix}{self.language}-{self.shots:02d}-{name}.png"
-        self.page.locator(selector).screenshot(path=str(path))
 
     def english_left(self):
         """Latin words that are no name, no provider's quoted words and no Bitrix24 message id (32 hex digits)."""

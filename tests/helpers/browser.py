@@ -54,14 +54,19 @@ def prostor_server():
 @pytest.fixture
 def live_app(database_url, tmp_path, prostor_server):
     """The app served on loopback as `make run` serves it (development, the stand-in verifying visits)."""
+    yield from serve_app(database_url, tmp_path, PROSTOR_API_URL=prostor_server[1])
+
+
+def serve_app(database_url, tmp_path, **provider_urls):
+    """Serves the app on loopback until the generator is closed: (app, base URL). `provider_urls`: the
+    `<KIND>_API_URL` settings pointing at loopback fakes."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     app = create_app({
         "APP_ENV": "development", "DATABASE_URL": database_url, "SECRET_KEY": "browser-test-secret",
         "ENCRYPTION_KEYS": ENCRYPTION_KEY, "PUBLIC_URL": base, "B24_OAUTH_URL": base + demo.STAND_IN_PATH + "/oauth",
         "B24_CLIENT_ID": demo.DEMO_CLIENT_ID, "B24_CLIENT_SECRET": demo.DEMO_CLIENT_SECRET,
-        "PROSTOR_API_URL": prostor_server[1], "ENABLE_LOG_PROVIDER": True, "SPOOL_DIR": str(tmp_path / "spool"),
-        "HTTP_TIMEOUT": 5,
+        "ENABLE_LOG_PROVIDER": True, "SPOOL_DIR": str(tmp_path / "spool"), "HTTP_TIMEOUT": 5, **provider_urls,
     }, instance_path=tmp_path / "instance")  # development reads the `.env` beside it: not the developer's
     server = LoopbackServer("127.0.0.1", port, app)
     # shutdown() waits for the loop's next look at it: every 50 ms, not the default half second.
@@ -71,6 +76,33 @@ def live_app(database_url, tmp_path, prostor_server):
     server.server_close()
     services_of(app).outbox.wait_idle(30)
     empty_tables(app)
+
+
+REMOVE_YES = {"ru": "Да, удалить", "en": "Yes, remove"}
+
+
+def install_provider(page, app, base, language, kind, credentials, sender="SHOP"):
+    """Installs the app from the stand-in with `kind` as the only provider (the first run offers the most used
+    one: it is removed first) and saves."""
+    page.goto(f"{base}/demo/bitrix/portal?LANG={language}&install=1")
+    most_used = next(iter(providers.offered(services_of(app).settings)))
+    page.wait_for_selector(f"#chain li[data-kind={most_used}]")
+    if most_used != kind:
+        page.click(f"#chain li[data-kind={most_used}] .remove button")
+        page.click(f"#chain li[data-kind={most_used}] button:has-text('{REMOVE_YES[language]}')")
+        page.wait_for_selector(f"#chain li[data-kind={most_used}]", state="detached")
+        page.select_option("#add-kind", kind)
+        page.click("#add-provider")
+        page.wait_for_selector(f"#chain li[data-kind={kind}]")
+    for name, value in credentials.items():
+        page.fill(f"[data-field='providers[0].credentials.{name}']", value)
+    page.fill("[data-field='providers[0].sender']", sender)
+    page.click("#save")
+    page.wait_for_selector("#settings-saved:visible")
+
+
+def install_with_prostor(page, app, base, language):
+    install_provider(page, app, base, language, "prostor", {"login": PROSTOR_LOGIN, "password": PROSTOR_PASSWORD})
 
 
 @pytest.fixture
@@ -116,6 +148,13 @@ class Tab:
         SHOTS.mkdir(parents=True, exist_ok=True)
         path = SHOTS / f"{self.prefix}{self.language}-{self.shots:02d}-{name}.png"
         self.page.screenshot(path=str(path), full_page=True)
+
+    def shot_of(self, selector, name):
+        """A screenshot of one part of the page (the log, a section), at full size, to look at closely."""
+        self.shots += 1
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        path = SHOTS / f"{self.prefix}{self.language}-{self.shots:02d}-{name}.png"
+        self.page.locator(selector).screenshot(path=str(path))
 
     def latin_words(self):
         """Words of the visible page in Latin letters that are not names: English left on a Russian page."""
