@@ -16,8 +16,8 @@ from tests.fakes.serving import LoopbackSite
 from tests.fakes.smsc import FakeSmsc
 from tests.helpers.browser import NEEDS_CHROMIUM, Tab, install_provider, serve_app
 from tests.helpers.rows import stored_message
+from tests.helpers.segments import SEGMENT_TABLE
 from tests.helpers.suite import services_of
-from tests.test_length import TABLE
 
 pytestmark = NEEDS_CHROMIUM
 
@@ -78,7 +78,7 @@ def test_length_as_typed_the_price_in_the_log_and_the_spend(smsc_app, browser, s
     page.wait_for_selector(f"#test-length:has-text('{expected['emoji']}')")
 
     # The page's count is the server's, text for text.
-    texts = [text for text, *_ in TABLE]
+    texts = [text for text, *_ in SEGMENT_TABLE]
     assert page.evaluate("texts => texts.map(t => window.b24sms.measure(t))", texts) == \
         [measure(text).as_json() for text in texts]
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from b24sms import demo
 from b24sms.store.models import Portal
-from tests.helpers.browser import NEEDS_CHROMIUM, Tab, install_with_prostor
+from tests.helpers.browser import NEEDS_CHROMIUM, Tab, install_prostor_in_browser
 from tests.helpers.suite import services_of
 
 pytestmark = NEEDS_CHROMIUM
@@ -48,7 +48,7 @@ def test_an_admin_sets_caps_quiet_hours_and_a_stop_list_and_reads_the_reasons_in
     words = WORDS[language]
     tab = Tab(browser, language, prefix="guards-")
     page = tab.page
-    install_with_prostor(page, app, base, language)
+    install_prostor_in_browser(page, app, base, language)
     page.wait_for_selector("#guards-section")
     assert page.input_value("#guard-repeat") == "10" and not page.is_checked("#guard-quiet")
     tab.shot("guards-defaults")

@@ -11,7 +11,7 @@ import re
 import pytest
 
 from b24sms.i18n import format_money, format_number
-from tests.helpers.browser import NEEDS_CHROMIUM, Tab, install_with_prostor
+from tests.helpers.browser import NEEDS_CHROMIUM, Tab, install_prostor_in_browser
 
 pytestmark = NEEDS_CHROMIUM
 
@@ -63,7 +63,7 @@ def test_the_page_in_both_languages_at_1000_and_420_px(live_app, browser, prosto
     words = PAGE[language]
     tab = LanguageTab(browser, language)
     page = tab.page
-    install_with_prostor(page, app, base, language)
+    install_prostor_in_browser(page, app, base, language)
     page.wait_for_selector("#tools")
     # The default test text is in the page's language.
     default_text = "Тестовое сообщение b24sms" if language == "ru" else "b24sms test message"

@@ -13,39 +13,14 @@ from hypothesis import strategies as st
 from b24sms.rules import segments
 from b24sms.rules.segments import measure
 from tests.helpers import bearer, install_with_prostor
+from tests.helpers.segments import SEGMENT_TABLE
 
 COSTS_JS = Path(__file__).resolve().parent.parent / "b24sms" / "static" / "costs.js"
 NODE = shutil.which("node") or shutil.which("nodejs")
 
-# (text, characters, encoding, segments): the boundaries, the extension characters, Cyrillic, emoji.
-TABLE = [
-    ("", 0, "gsm7", 1),
-    ("Hello", 5, "gsm7", 1),
-    ("x" * 160, 160, "gsm7", 1),
-    ("x" * 161, 161, "gsm7", 2),
-    ("x" * 306, 306, "gsm7", 2),
-    ("x" * 307, 307, "gsm7", 3),
-    ("€" * 80, 80, "gsm7", 1),  # an extension character takes two units: 160
-    ("€" * 81, 81, "gsm7", 2),
-    ("x" * 159 + "[", 160, "gsm7", 2),  # 161 units
-    ("^{}\\[~]|€", 9, "gsm7", 1),
-    ("@£$¥èéùìòÇØøÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ¡ÄÖÑÜ§¿äöñüà", 41, "gsm7", 1),
-    ("ж" * 70, 70, "ucs2", 1),
-    ("ж" * 71, 71, "ucs2", 2),
-    ("ж" * 134, 134, "ucs2", 2),
-    ("ж" * 135, 135, "ucs2", 3),
-    ("Привет, мир", 11, "ucs2", 1),
-    ("x" * 200 + "ж", 201, "ucs2", 3),  # one character outside GSM-7 makes the whole text UCS-2
-    ("😀" * 35, 35, "ucs2", 1),  # an emoji is a surrogate pair: two units
-    ("😀" * 36, 36, "ucs2", 2),
-    ("ж" * 69 + "😀", 70, "ucs2", 2),
-    ("ç", 1, "ucs2", 1),  # only the capital Ç is GSM-7
-    ("`", 1, "ucs2", 1),
-    ("line\nbreak\r", 11, "gsm7", 1),
-]
 
 
-@pytest.mark.parametrize("text, characters, encoding, parts", TABLE)
+@pytest.mark.parametrize("text, characters, encoding, parts", SEGMENT_TABLE)
 def test_the_rule(text, characters, encoding, parts):
     assert measure(text).as_json() == {"characters": characters, "encoding": encoding, "segments": parts}
     assert segments.segments(text) == parts
@@ -53,7 +28,7 @@ def test_the_rule(text, characters, encoding, parts):
 
 def test_the_api_measures_by_the_rule(client, bitrix, prostor):
     token = install_with_prostor(client, bitrix)
-    for text, characters, encoding, parts in TABLE:
+    for text, characters, encoding, parts in SEGMENT_TABLE:
         answer = client.get("/api/length", query_string={"text": text}, headers=bearer(token))
         assert answer.status_code == 200
         assert answer.get_json() == {"characters": characters, "encoding": encoding, "segments": parts}
@@ -109,7 +84,7 @@ needs_node = pytest.mark.skipif(NODE is None, reason="Node.js is not installed (
 
 @needs_node
 def test_the_page_and_the_server_agree_on_the_table():
-    texts = [text for text, *_ in TABLE]
+    texts = [text for text, *_ in SEGMENT_TABLE]
     assert measured_by_the_page(texts) == [measure(text).as_json() for text in texts]
 
 

@@ -101,7 +101,7 @@ def install_provider(page, app, base, language, kind, credentials, sender="SHOP"
     page.wait_for_selector("#settings-saved:visible")
 
 
-def install_with_prostor(page, app, base, language):
+def install_prostor_in_browser(page, app, base, language):
     install_provider(page, app, base, language, "prostor", {"login": PROSTOR_LOGIN, "password": PROSTOR_PASSWORD})
 
 
