@@ -62,6 +62,18 @@ def test_each_entry_says_where_the_message_came_from(client, db, bitrix, prostor
     assert entry["origin"]["bindings"] == [{"OWNER_TYPE_ID": "3", "OWNER_ID": "42"}]
 
 
+def test_each_entry_says_which_way_it_went(client, db, bitrix, prostor):
+    """The contract's `direction`: a message a CRM card sent is `out` (a client's reply, `in`, comes with Open
+    Lines)."""
+    from tests.helpers import handler_form, install_with_prostor, message_id
+
+    token = install_with_prostor(client, bitrix)
+    client.post("/handler", data=handler_form(bitrix, message_id(1)))
+
+    [entry] = client.get("/api/messages", headers=bearer(token)).get_json()
+    assert entry["direction"] == "out"
+
+
 def test_dates_are_whole_days_and_combine_with_the_rest(client, log):
     today = utcnow().date()
     week_ago = (today - timedelta(days=7)).isoformat()

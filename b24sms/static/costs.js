@@ -19,8 +19,8 @@
   // "24 characters", "24 символа": the form of the number's plural category in the page's language.
   function counted(word, n) {
     var forms = plurals[word] || {};
-    var template = forms[pluralRules.select(n)] || forms.other || "%(num)s";
-    return template.replace("%(num)s", number.format(n));
+    var template = forms[pluralRules.select(n)] || forms.other || forms.many || "%(n)s";
+    return template.replace("%(n)s", number.format(n));
   }
 
   // ---- the segments rule, as rules/segments.py measures ----

@@ -1,15 +1,12 @@
 """The words of the page's length counter and spend (static/costs.js), marked for the catalogue and handed to the
 page translated, with the rule it counts by (b24sms/rules/segments.py: one rule for the server and the page).
 
-Words with a number have all their plural forms: the page picks one by the CLDR category of the number
-(`Intl.PluralRules`), so `PLURAL_FORMS` hands it the translation for each category its language has.
+Words with a number are plural entries (NP_), handed to the page with every form by plural category, as the
+page's other words are (web/page_strings.py); the page picks one with `Intl.PluralRules`.
 """
-from babel import Locale
-from flask_babel import get_translations
-
 from b24sms.rules import segments
-from b24sms.rules.errors import N_
-from b24sms.web.i18n import current_language, translate
+from b24sms.rules.errors import N_, NP_
+from b24sms.web.i18n import plural_forms, translate
 
 STRINGS = {
     "length_line": N_("%(characters)s · %(encoding)s · %(segments)s"),
@@ -23,34 +20,15 @@ STRINGS = {
     "spend_month": N_("Month to date: %(amounts)s"),
     "spend_window": N_("The last 30 days: %(amounts)s"),
 }
-
-
-def _forms(translations, n):
-    """Every word with a number, as the catalogue has it for `n` (`%(num)s` is filled in by the page)."""
-    return {
-        "characters": translations.ngettext("%(num)s character", "%(num)s characters", n),
-        "segments": translations.ngettext("%(num)s segment", "%(num)s segments", n),
-        "unpriced": translations.ngettext("%(num)s message with no known price",
-                                          "%(num)s messages with no known price", n),
-    }
-
-
-def plural_forms():
-    """{"<word>": {"<CLDR category>": "<template>"}} in the current language: for each category the page's
-    `Intl.PluralRules` may name, the form gettext gives a whole number of that category ("other", which in
-    Russian only fractions reach, takes the form of 5)."""
-    translations = get_translations()
-    locale = Locale.parse(current_language())
-    samples: dict[str, int] = {}
-    for n in range(0, 200):
-        samples.setdefault(locale.plural_form(n), n)
-    samples.setdefault("other", samples.get("many", 5))
-    by_category = {category: _forms(translations, n) for category, n in samples.items()}
-    return {word: {category: forms[word] for category, forms in by_category.items()}
-            for word in _forms(translations, 1)}
+# Words with a number: the page picks the form (web/i18n.plural_forms hands it every one, by plural category).
+PLURALS = {
+    "characters": NP_("%(n)s character", "%(n)s characters"),
+    "segments": NP_("%(n)s segment", "%(n)s segments"),
+    "unpriced": NP_("%(n)s message with no known price", "%(n)s messages with no known price"),
+}
 
 
 def page_data():
     """What the page's costs.js needs: its words, their plural forms and the segments rule."""
     return {"strings": {key: translate(text) for key, text in STRINGS.items()},
-            "plurals": plural_forms(), "segments_rule": segments.RULE}
+            "plurals": {key: plural_forms(text) for key, text in PLURALS.items()}, "segments_rule": segments.RULE}

@@ -30,6 +30,7 @@ def message_view(message, **extra):
         "attempts": message.attempts,
         # Why the guard rails hold it (quiet_hours) or refused it (stop_list, repeat, daily_cap, monthly_cap).
         "reason": message.reason,
+        "direction": message.direction or "out",  # out: sent by the portal; in: a client's reply (contract)
         # A provider was given up after a lost answer and the next one sent it: the SMS may arrive twice.
         "possible_duplicate": bool(message.possible_duplicate),
         # Each provider call along the failover chain (no internal ids).
