@@ -35,8 +35,9 @@ jobs: migrate
 # Two processes (pytest-xdist), one a core, each on a database of its own (tests/conftest.py); PYTEST_ARGS="-n 0"
 # runs it in one. Bytecode is written even where PYTHONDONTWRITEBYTECODE is set: pytest keeps its rewritten test
 # modules there, which each process would otherwise rewrite on every run (seconds of a core).
+# Work stealing: a process that runs out of tests takes some of the other's, so neither waits on the last long ones.
 test: $(VENV)/.dev
-	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n 2 --dist worksteal $(PYTEST_ARGS)
 
 # After changing words of the pages or the API: extract them, merge them into the Russian catalogue (fill in the
 # new msgstr lines in b24sms/translations/ru/LC_MESSAGES/messages.po), then run this again to compile it.

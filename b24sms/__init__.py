@@ -49,7 +49,7 @@ def build_services(settings: Settings) -> Services:
     """This process's services: one database engine, one HTTP client, one rate limit for Bitrix24, and the web
     sender (handler calls are answered once stored; this process's sender then calls the provider)."""
     clock = SystemClock()
-    return Services(settings=settings, db=Database(settings.database_url),
+    return Services(settings=settings, db=Database.of_process(settings.database_url),
                     http=http_client.build(settings.public_url, connections_per_host=settings.job_concurrency),
                     clock=clock,
                     bitrix_rate_limit=TokenBucket(clock), outage_waits=OutageWaits(), make_outbox=outbox.WebSender)

@@ -110,8 +110,8 @@ def test_two_runners_at_once_split_the_work_and_do_none_of_it_twice(app, client,
 
 def test_a_pass_that_runs_out_of_time_still_reports_what_it_polled(app, client, db, bitrix, add_portal, prostor):
     portals = portals_with_backlog(client, db, bitrix, add_portal, prostor, 30)
-    prostor.latency = 0.5  # each status request: polling all thirty, two at a time, would take longer than the pass
-    use_settings(app, job_pass_seconds=6, job_concurrency=2)
+    prostor.latency = 0.2  # each status request: polling all thirty, two at a time, would take longer than the pass
+    use_settings(app, job_pass_seconds=2, job_concurrency=2)
 
     with app.app_context():
         report = jobs.run_once(services_of(app))

@@ -77,7 +77,9 @@ def _admit_portal(session, messages, now):
         if message.recipient in blocked:
             _refuse(message, rules.STOP_LIST)
             continue
-        until = rules.quiet_until(guards.quiet_hours, rules.recipient_zone(message.recipient or "", now), now)
+        # The number's zone only where quiet hours are set: a Russian number spans eleven zones, each looked at.
+        until = None if guards.quiet_hours is None else rules.quiet_until(
+            guards.quiet_hours, rules.recipient_zone(message.recipient or "", now), now)
         if until is not None:
             message.reason = rules.QUIET_HOURS
             lifecycle.retry_at(message, until)

@@ -2,6 +2,7 @@
 schema. The web's request sessions are b24sms/web/context.py's; `flask db upgrade` is b24sms/cli.py's."""
 import fcntl
 import sqlite3
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,6 +42,10 @@ class DatabaseUnavailable(Exception):
     """The database could not take a write for the whole of a bounded wait; the message is one loggable line."""
 
 
+_SHARED: dict[str, "Database"] = {}
+_SHARED_LOCK = threading.Lock()
+
+
 class Database:
     def __init__(self, url):
         self.url = url
@@ -61,6 +66,16 @@ class Database:
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
         if self.is_sqlite:
             event.listen(self.Session, "after_begin", _apply_lock_wait)
+
+    @classmethod
+    def of_process(cls, url: str) -> "Database":
+        """This process's Database for `url`, made on first use: one engine (its pool, its compiled statements)
+        per database and process, however many apps the process makes (the suite, the chaos and bench scripts
+        make several)."""
+        with _SHARED_LOCK:
+            if url not in _SHARED:
+                _SHARED[url] = cls(url)
+            return _SHARED[url]
 
     @property
     def is_sqlite(self):

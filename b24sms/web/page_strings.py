@@ -1,8 +1,10 @@
 """Every word the settings page's JS shows, marked for the catalogue and handed to the page translated: the JS
 itself holds no text of its own. `%(name)s` places are filled in by the JS. A plural entry (NP_) reaches the page
 as its forms by plural category ({"one", "few", "many", "other"}): the JS picks one with Intl.PluralRules."""
+from functools import lru_cache
+
 from b24sms.rules.errors import N_, NP_, Plural
-from b24sms.web.i18n import plural_forms, translate
+from b24sms.web.i18n import current_language, plural_forms, translate
 
 STRINGS = {
     # the portal's state
@@ -146,4 +148,10 @@ STRINGS = {
 
 
 def translated():
+    """Every word of the page in the request's language (the same for every page in it: worked out once)."""
+    return dict(_in_language(current_language()))
+
+
+@lru_cache(maxsize=8)
+def _in_language(language):  # the catalogue is read once per process; `language` is the request's
     return {key: plural_forms(text) if isinstance(text, Plural) else translate(text) for key, text in STRINGS.items()}

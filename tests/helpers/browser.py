@@ -105,17 +105,33 @@ def install_prostor_in_browser(page, app, base, language):
     install_provider(page, app, base, language, "prostor", {"login": PROSTOR_LOGIN, "password": PROSTOR_PASSWORD})
 
 
-@pytest.fixture
-def browser(language):
-    """Chromium in the language of the test (its own controls, a date field's format, follow it)."""
+@pytest.fixture(scope="session")
+def chromium_by_language():
+    """Chromium, started once per process and language: its UI language (`--lang`) is fixed at launch, and every
+    test gets a fresh context of its own (b24sms pages share nothing between contexts)."""
     from playwright.sync_api import sync_playwright
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            f"--lang={language}", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        started = {}
+
+        def chromium(language):
+            if language not in started:
+                started[language] = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+                    f"--lang={language}", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+            return started[language]
+
         yield chromium
-        chromium.close()
+        for process in started.values():
+            process.close()
+
+
+@pytest.fixture
+def browser(language, chromium_by_language):
+    """Chromium in the language of the test (its own controls, a date field's format, follow it)."""
+    chromium = chromium_by_language(language)
+    yield chromium
+    for context in chromium.contexts:  # a test's tabs end with it
+        context.close()
 
 
 class Tab:
