@@ -23,6 +23,9 @@ from b24sms.providers.vocabulary import (  # noqa: F401  (provider modules impor
     PER_MESSAGE,
     QUEUED,
     REGISTERED,
+    REPLIES_HOOKED,
+    REPLIES_PASTED,
+    REPLIES_PULLED,
     SENT,
     STATUS_RANK,
     UNDELIVERED,
@@ -40,6 +43,8 @@ from b24sms.providers.vocabulary import (  # noqa: F401  (provider modules impor
     ProviderError,
     Receipt,
     RejectedContent,
+    Reply,
+    ReplyPage,
     RetryLater,
     SenderRejected,
     Setting,
@@ -89,6 +94,12 @@ class Provider:
     # before its price is asked again for it (b24sms/flows/prices.py).
     prices_after_sending = False
     receipt_reply = None  # the text body a provider wants in answer to a receipt (SMS.RU: "100"); None: JSON
+    # How replies to our numbers reach us (REPLIES_HOOKED, REPLIES_PASTED, REPLIES_PULLED); empty where the
+    # provider cannot receive. `reply_answer`: (body, content type) the provider wants in answer to a pushed reply
+    # (Twilio: an empty TwiML), None: JSON. `replies_help`: where in the cabinet the admin pastes our URL (N_).
+    reply_ways: frozenset = frozenset()
+    reply_answer: tuple[str, str] | None = None
+    replies_help = ""
     status_table = {}  # the provider's value (lower-case) -> one of the vocabulary
     error_table = {}  # the provider's code or words (lower-case) -> ProviderError subclass
 
@@ -170,6 +181,27 @@ class Provider:
         """Where the provider's API takes the account's receipt URL (SMS.RU), see that `callback_url` is
         registered there, once. Called after the admin saved; by default nothing."""
 
+    # -- replies, for providers that receive SMS on our numbers --
+    @classmethod
+    def receives_replies(cls) -> bool:
+        return bool(cls.reply_ways)
+
+    def verify_reply(self, pushed: Receipt) -> bool:
+        """Whether a pushed reply is the provider's own. By default the secret in the URL is the only proof."""
+        return True
+
+    def read_replies(self, pushed: Receipt) -> list[Reply]:
+        """The replies a push carries (REPLIES_HOOKED, REPLIES_PASTED)."""
+        raise ProviderError(f"{self.title} does not push replies", "no_replies")
+
+    def fetch_replies(self, cursor: str | None) -> ReplyPage:
+        """Replies that came after `cursor` (None: the first fetch, which starts from now or the provider's
+        shortest window), oldest first (REPLIES_PULLED)."""
+        raise ProviderError(f"{self.title} keeps no replies to fetch", "no_replies")
+
+    def hook_replies(self, number: str, url: str) -> None:
+        """Where the provider's API sets a number's incoming URL (REPLIES_HOOKED), point `number` at `url`."""
+
     # -- helpers for subclasses --
     def map_status(self, raw) -> str:
         return self.status_table.get(_table_key(raw), UNKNOWN)
@@ -239,6 +271,7 @@ class Provider:
             "credentials": fields,
             "sender": asdict(cls.sender_setting) if cls.sender_setting else None,
             "receipts": cls.receipts,
+            "replies": sorted(cls.reply_ways),
             "cabinet_url": cls.cabinet_url,
             "reports_balance": cls.reports_balance,
             "keys_help": cls.keys_help,

@@ -87,6 +87,11 @@ PER_MESSAGE = "per_message"
 ACCOUNT = "account"
 REGISTERED = "registered"  # one URL per account, which the provider's API takes on save (register_receipts)
 
+# ---- how replies (SMS a client sends to one of our numbers) reach us; a provider may have several ways ----
+REPLIES_HOOKED = "hooked"  # pushed to a URL that the provider's API sets on the number when the admin saves (Twilio)
+REPLIES_PASTED = "pasted"  # pushed to a URL the admin pastes into the provider's cabinet (SMSC, Devino)
+REPLIES_PULLED = "pulled"  # fetched by a job duty, from where the last fetch ended (SMSC, Exolve, Devino)
+
 # ---- declarations and values ----
 @dataclass(frozen=True)
 class Setting:
@@ -183,3 +188,25 @@ class StatusReport:
 class Balance:
     amount: Decimal | None
     currency: str | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An SMS a client sent to one of our numbers, as the provider tells it (free of portals and the database)."""
+
+    provider_id: str  # the provider's id of the incoming message: what makes taking it in idempotent
+    sender: str  # the client's number, as the provider gives it
+    receiver: str  # our number it came to, as the provider gives it
+    text: str
+    received_at: datetime | None = None  # naive UTC; None when the provider gave no time we can read
+    raw: dict = field(default_factory=dict)  # the provider's fields as they came (unknown ones kept)
+
+
+@dataclass(frozen=True)
+class ReplyPage:
+    """What one fetch of replies brought, and where the next fetch starts (the provider's id or a moment, as text;
+    the same cursor again when nothing new came)."""
+
+    replies: list[Reply]
+    cursor: str | None
+    more: bool = False  # the provider holds more than this fetch took: fetch again at once

@@ -140,6 +140,11 @@ class ProviderAccount(Base):
     # Below this balance the portal's admins are notified (b24sms/flows/balances.py); NULL: no check.
     balance_threshold: Mapped[float | None] = mapped_column(Float)
     balance_checked_at: Mapped[datetime | None] = mapped_column(DateTime)  # the duty's last balance call
+    # Pulling replies (providers that keep them to be fetched): where the last fetch ended (the provider's id or
+    # moment), when the next is due, and who holds the fetch now.
+    replies_cursor: Mapped[str | None] = mapped_column(String(64))
+    replies_due_at: Mapped[datetime | None] = mapped_column(DateTime)
+    replies_lease: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -227,6 +232,10 @@ class Message(Base):
     # Why a guard rail held or refused it (rules vocabulary: daily_cap, repeat, quiet_hours, stop_list...).
     reason: Mapped[str | None] = mapped_column(String(32))
     direction: Mapped[str] = mapped_column(String(3), default="out", server_default="out")  # out / in
+    # An operator's answer in an Open Line: its line; the chat and message ids it came with are in `origin`, for
+    # imconnector.send.status.delivery once a provider took it (line_confirmed then).
+    line: Mapped[str | None] = mapped_column(String(16))
+    line_confirmed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # When the guard rails let it go (b24sms/flows/guards.py): counted against the caps once, never a repeat of itself.
     admitted_at: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -357,3 +366,6 @@ class StopListEntry(Base):
     number: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+from b24sms.store import reply_models  # noqa: E402,F401 (its tables join this metadata)
