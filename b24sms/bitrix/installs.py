@@ -112,7 +112,7 @@ def on_install_event(services: Services, session, auth):
 
 def on_uninstall_event(session, auth, clean):
     """ONAPPUNINSTALL: the pinned application_token is the only proof there is."""
-    portal = _pinned_portal(session, auth)
+    portal = pinned_portal(session, auth)
     if clean:
         session.delete(portal)
         logger.info("portal %s uninstalled with CLEAN: all its data deleted", portal.domain)
@@ -125,7 +125,8 @@ def on_uninstall_event(session, auth, clean):
     return portal
 
 
-def _pinned_portal(session, auth):
+def pinned_portal(session, auth):
+    """The portal an event names, proven by its pinned application_token (the only proof an event carries)."""
     if not isinstance(auth, dict) or not auth.get("member_id"):
         raise Unauthorized(N_("The event carries no auth[member_id]."), "no_auth")
     portal = session.scalars(select(Portal).where(Portal.member_id == str(auth["member_id"]))).one_or_none()

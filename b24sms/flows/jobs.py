@@ -10,10 +10,12 @@ from b24sms.counters import measured_duty
 from b24sms.flows import (
     balances,
     guards,
+    line_delivery,
     polling,
     prices,
     provider_health,
     reconciling,
+    replies,
     reporting,
     sending,
     spool,
@@ -29,7 +31,8 @@ MAX_ROUNDS = 1000
 # A round: each duty once, in this order. Polling and reporting each take a slice of their work per round, side by
 # side, so that what one round polls is reported by the next and a pass that runs out of time leaves neither undone.
 ROUND = (("replayed",), ("recovered",), ("reconciled",), ("senders_checked",), ("sent",),
-         ("status_changes", "reported"), ("balances_checked",), ("notices_sent",), ("expired",))
+         ("status_changes", "reported"), ("replies_pulled",), ("replies_delivered", "answers_confirmed"),
+         ("balances_checked",), ("notices_sent",), ("expired",))
 # Duties that make work for others (sending, reconciling, polling) have this share of JOB_PASS_SECONDS: the rest of
 # the pass tells Bitrix24 what they found (a pass that runs out of time never leaves the reports of its polls undone).
 PRODUCERS_SHARE = 0.8
@@ -44,6 +47,9 @@ class PassReport:
     sent: int = 0
     status_changes: int = 0
     reported: int = 0
+    replies_pulled: int = 0  # replies fetched from providers that keep them to be fetched (new ones)
+    replies_delivered: int = 0  # replies an Open Line took
+    answers_confirmed: int = 0  # operators' answers confirmed to their line once a provider took them
     balances_checked: int = 0  # accounts with a balance threshold asked for their balance (hourly)
     notices_sent: int = 0  # notices to portal admins (low balance, refused credentials)
     expired: int = 0  # messages deleted by retention
@@ -77,6 +83,10 @@ def run_once(services: Services):
         # Statuses, and the prices that some providers state only after a final receipt (flows/prices.py).
         "status_changes": lambda: polling.poll(services, producing, gate) + prices.poll_prices(services, producing),
         "reported": lambda: reporting.report(services, workers),
+        # Two-way SMS: replies fetched, replies handed to their Open Line, operators' answers confirmed there.
+        "replies_pulled": lambda: replies.pull_due(services, producing),
+        "replies_delivered": lambda: line_delivery.deliver_due(services, workers),
+        "answers_confirmed": lambda: line_delivery.confirm_answers(services, workers),
         # After sending and polling: what they (and the balance checks) noted is told in the same pass.
         "balances_checked": lambda: balances.check_due(services, workers, gate),
         "notices_sent": lambda: notices.send_due(services, workers),

@@ -83,8 +83,8 @@ def save_settings(services: Services, session, portal, entries, names):
         account.sender = sender or None
         account.credentials = credentials
         balances.set_threshold(account, thresholds[position])
-        if providers.PROVIDERS[kind].receipts:
-            callback_urls.assign_secret(account)
+        if providers.PROVIDERS[kind].receipts or providers.PROVIDERS[kind].receives_replies():
+            callback_urls.assign_secret(account)  # its receipt and reply URLs carry it
     retired = sender_names.store(session, settings, portal, names) if names is not None else set()
     session.commit()
     session.expire(portal, ["accounts"])  # the relationship is ordered by position: read it again

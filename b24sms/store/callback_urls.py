@@ -1,4 +1,5 @@
-"""Receipt URLs: `/callbacks/<kind>/<secret>`, one random secret per provider account (see url_secrets)."""
+"""Receipt URLs `/callbacks/<kind>/<secret>` and reply URLs `/inbound/<kind>/<secret>`: one random secret per
+provider account (see url_secrets), which both carry."""
 from b24sms.store import url_secrets
 from b24sms.store.models import ProviderAccount
 
@@ -13,6 +14,13 @@ def url_for(public_url, account):
     if not account.callback_secret:
         return None
     return f"{public_url}/callbacks/{account.kind}/{account.callback_secret}"
+
+
+def inbound_url_for(public_url, account):
+    """The account's URL for pushed replies under PUBLIC_URL, or None while it has no secret."""
+    if not account.callback_secret:
+        return None
+    return f"{public_url}/inbound/{account.kind}/{account.callback_secret}"
 
 
 def account_for(session, kind, secret):

@@ -20,14 +20,15 @@ from sqlalchemy import ColumnElement, CursorResult, bindparam, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from b24sms.store.db import core_columns, lock_rows, one_of, plain_records
-from b24sms.store.models import Message, Portal
+from b24sms.store.models import Message, Portal, ProviderAccount
+from b24sms.store.reply_models import IncomingMessage
 
 
 @dataclass(frozen=True)
 class Queue:
     """A table worked through by claims: its due column (when the next runner may take a row) and its token."""
 
-    model: type[Message] | type[Portal]
+    model: type[Message] | type[Portal] | type[IncomingMessage] | type[ProviderAccount]
     due: InstrumentedAttribute[datetime | None]  # the column whose value <= now makes a row due
     token: InstrumentedAttribute[str] | InstrumentedAttribute[str | None]  # the holder's lease token
     free: str | None  # the token's value once a holder settled the row
@@ -36,6 +37,10 @@ class Queue:
 
 MESSAGES = Queue(Message, Message.due_at, Message.lease_token, "")
 PORTAL_REPORTS = Queue(Portal, Portal.report_not_before, Portal.report_lease, None, null_is_due=True)
+# Replies on their way to an Open Line, and the accounts whose replies a duty fetches (never fetched: due).
+INCOMING = Queue(IncomingMessage, IncomingMessage.due_at, IncomingMessage.lease, None)
+REPLY_PULLS = Queue(ProviderAccount, ProviderAccount.replies_due_at, ProviderAccount.replies_lease, None,
+                    null_is_due=True)
 
 
 @dataclass(frozen=True)

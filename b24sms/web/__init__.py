@@ -6,7 +6,7 @@ from flask import current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from b24sms.rules.errors import N_, AppError, BadRequest
-from b24sms.web import api, callbacks, context, events, handler, health, metrics, pages
+from b24sms.web import api, callbacks, context, events, handler, health, inbound, metrics, pages
 from b24sms.web.i18n import translate
 
 logger = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ PAGE_BLUEPRINTS = "b24sms.page_blueprints"
 # handler calls are a few KB, and whatever a handler call carries may have to be spooled (b24sms/flows/spool.py).
 BODY_LIMITS = {"handler": lambda settings: settings.handler_max_bytes}
 # Paths that carry a secret: a portal's handler key, a provider account's receipt secret.
-SECRET_IN_PATH = re.compile(r"(/handler/|/callbacks/[^/\s?]+/)[^/\s?\"]+")
+SECRET_IN_PATH = re.compile(r"(/handler/|/(?:callbacks|inbound)/[^/\s?]+/)[^/\s?\"]+")
 
 
 def loggable(text):
@@ -48,7 +48,7 @@ class MaskSecretPaths(logging.Filter):
 
 def init_app(app):
     context.init_app(app)
-    for module in (pages, handler, events, callbacks, api, health, metrics):
+    for module in (pages, handler, events, callbacks, inbound, api, health, metrics):
         app.register_blueprint(module.bp)
     answer_errors_as_pages(app, pages.bp)
     app.register_error_handler(AppError, _app_error)

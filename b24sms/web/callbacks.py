@@ -5,11 +5,12 @@ from flask import Blueprint, Response, jsonify, request
 
 from b24sms import providers
 from b24sms.flows import receipts
-from b24sms.providers.base import ProviderError, Receipt
+from b24sms.providers.base import ProviderError
 from b24sms.rules.errors import N_, BadRequest, Forbidden, NotFound
 from b24sms.store import callback_urls
 from b24sms.store.models import utcnow
 from b24sms.web.context import db_session, services
+from b24sms.web.forms import pushed_request
 
 bp = Blueprint("callbacks", __name__)
 logger = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ def receive_receipt(kind, secret):
     if account is None:
         raise NotFound(N_("No receipt address like this one."), "unknown_callback")
     provider = providers.for_account(account, app_services.settings, app_services.http)
-    receipt = _receipt(app_services.settings.public_url)
+    receipt = pushed_request(app_services.settings.public_url)
     if not provider.verify_receipt(receipt):
         logger.warning("%s receipt with a bad signature refused", kind)
         raise Forbidden(N_("The receipt's signature does not match."), "bad_signature")
@@ -34,18 +35,3 @@ def receive_receipt(kind, secret):
     if provider.receipt_reply is not None:  # the answer the provider counts as "received" (SMS.RU: 100)
         return Response(provider.receipt_reply, mimetype="text/plain")
     return jsonify(ok=True, received=len(reports), matched=matched, changed=changed)
-
-
-def _receipt(public_url):
-    """The request as a provider-neutral Receipt. The URL is rebuilt from PUBLIC_URL, which is what the
-    provider was given (behind a proxy, request.url may say http or an inner host)."""
-    url = public_url + request.path
-    if request.query_string:
-        url += "?" + request.query_string.decode("latin-1")
-    return Receipt(
-        url=url,
-        params=tuple(request.form.items(multi=True)),
-        query=tuple(request.args.items(multi=True)),
-        json=request.get_json(silent=True) if request.is_json else None,
-        headers={name.lower(): value for name, value in request.headers.items()},
-    )

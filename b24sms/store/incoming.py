@@ -1,0 +1,43 @@
+"""Replies as stored: taken in once per provider id, however often a provider pushes or a duty fetches them."""
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from b24sms.store.reply_models import IncomingMessage, OpenLine, ReplyNumber
+
+
+def insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Insert the rows whose (portal, provider, provider id) is not stored yet (INSERT ... ON CONFLICT DO NOTHING,
+    so a reply pushed twice at once is stored once). Returns the rows that were new. Not committed."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    table = IncomingMessage.__table__
+    new = []
+    for row in rows:  # one at a time: which ones were new is what the stop list and the count need
+        statement = (dialect.insert(table).values(**row)
+                     .on_conflict_do_nothing(index_elements=["portal_id", "provider", "provider_message_id"])
+                     .returning(table.c.id))
+        if session.execute(statement).scalar_one_or_none() is not None:
+            new.append(row)
+    return new
+
+
+def portal_of_number(session: Session, number: str) -> int | None:
+    """The portal a reply number belongs to (one number, one portal)."""
+    return session.scalar(select(ReplyNumber.portal_id).where(ReplyNumber.number == number))
+
+
+def line_fed_by(session: Session, portal_id: int, number: str) -> OpenLine | None:
+    """The portal's active Open Line that the reply number feeds (the lowest line id where several do)."""
+    lines = session.scalars(select(OpenLine).where(OpenLine.portal_id == portal_id, OpenLine.active.is_(True))
+                            .order_by(OpenLine.id)).all()
+    return next((line for line in lines if number in (line.reply_numbers or [])), None)
+
+
+def line_gone(session: Session, portal_id: int, line: str, why: str) -> None:
+    """Bitrix24 says the line is deleted or inactive: it takes no more replies until connected again."""
+    row = session.scalars(select(OpenLine).where(OpenLine.portal_id == portal_id, OpenLine.line == line)).first()
+    if row is not None:
+        row.active, row.error = False, why[:500]
