@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from b24sms import create_app, demo
+from b24sms.bitrix import open_lines
 from b24sms.bitrix.client import FixedToken, RestClient
 from b24sms.config import load_settings
 from b24sms.demo import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_DOMAIN, DEMO_MEMBER_ID, tokens
@@ -407,3 +408,30 @@ def test_the_bx24_stand_in_script_is_served_locally(client):
     for name in ("init:", "fitWindow:", "installFinish:", "getAuth:", "resizeWindow:", "callMethod:", "calls:"):
         assert name in script
     assert "http" not in script.replace("https://api.bitrix24.com/api/v1/", "")  # no network
+
+
+def test_the_stand_in_takes_our_open_lines_connector_and_keeps_what_each_line_took(app, loopback):
+    settings = services_of(app).settings
+    token, _ = tokens.issue(settings, "1", True)
+    client = RestClient.of(services_of(app), STAND_IN + "/rest/", FixedToken(token))
+    sms = open_lines.ClientMessage(id="7", phone="+79161234567", text="Yes, Tuesday", date=1763860000, name="Maria")
+
+    open_lines.ensure_connector(client, settings)
+    open_lines.ensure_connector(client, settings)  # again: event.get says they are bound
+    with pytest.raises(open_lines.LineGone):
+        open_lines.send_messages(client, settings, 1, [sms])  # no line is on yet
+    open_lines.activate(client, settings, 1, True)
+    open_lines.set_connector_data(client, settings, 1, {"ID": "1", "URL": PUBLIC_URL, "URL_IM": PUBLIC_URL,
+                                                        "NAME": "SMS"})
+    taken = open_lines.send_messages(client, settings, 1, [sms])
+    open_lines.confirm_delivery(client, settings, 1, [open_lines.Delivered("9800", "55", "+79161234567", ["a-1"])])
+
+    assert taken[0].success and taken[0].chat_id == "9800"
+    assert open_lines.line_status(client, settings, 1) == open_lines.LineStatus(True, True, None)
+    snapshot = state_of(app).snapshot()
+    assert {"ONIMCONNECTORMESSAGEADD", "ONIMCONNECTORLINEDELETE", "ONIMCONNECTORSTATUSDELETE"} <= set(
+        snapshot["events"])
+    (line,) = snapshot["lines"]
+    assert (line["line"], line["active"], line["name"], line["delivered"]) == ("1", True, "SMS", 1)
+    assert [(sent["from"], sent["name"], sent["text"]) for sent in line["messages"]] == [
+        ("+79161234567", "Maria", "Yes, Tuesday")]

@@ -10,10 +10,11 @@ from datetime import timedelta
 
 from sqlalchemy import exists, select
 
-from b24sms.bitrix import sender_names
+from b24sms.bitrix import open_lines, sender_names
 from b24sms.bitrix.errors import AuthRevoked, BitrixError
 from b24sms.bitrix.handler_keys import ensure_handler_key, handler_url
 from b24sms.bitrix.portal_tokens import rest_client
+from b24sms.providers import UnknownProvider, provider_class
 from b24sms.services import Services
 from b24sms.store.models import Portal, PortalState, ProviderAccount, utcnow
 
@@ -148,7 +149,9 @@ def ensure_sender(client, portal, settings):
 
 def sync_sender(services: Services, session, portal, *, check_first, retired=()):
     """Register or check the senders and keep the outcome on the portal; Bitrix trouble is logged, not raised.
-    `retired`: CODEs to unregister (names just removed); a check finds any left over by itself."""
+    `retired`: CODEs to unregister (names just removed); a check finds any left over by itself. A portal with a
+    provider that receives replies gets the Open Lines connector and its events too (both paths: an app update
+    drops connectors and bindings)."""
     client, settings = rest_client(services, portal), services.settings
     try:
         if check_first:
@@ -157,12 +160,35 @@ def sync_sender(services: Services, session, portal, *, check_first, retired=())
             register_sender(client, portal, settings, retired=retired)
     except AuthRevoked:
         session.refresh(portal)  # the refresh marked the portal needs_reauth in its own transaction
+        session.commit()
+        return portal.sender_registered
     except BitrixError as exc:
         logger.warning("sender registration on %s failed: %s", portal.domain, exc)
         if not check_first:
             portal.sender_registered = False
+    if receives_replies(portal):
+        _ensure_connector(client, portal, settings)
     session.commit()
     return portal.sender_registered
+
+
+def receives_replies(portal) -> bool:
+    """Whether one of the portal's accounts (retired ones left out) is with a provider that receives replies."""
+    for account in portal.active_accounts:
+        try:
+            if provider_class(account.kind).receives_replies():
+                return True
+        except UnknownProvider:
+            continue
+    return False
+
+
+def _ensure_connector(client, portal, settings):
+    """The Open Lines connector and its event bindings; trouble is logged and never undoes the senders."""
+    try:
+        open_lines.ensure_connector(client, settings)
+    except BitrixError as exc:
+        logger.warning("Open Lines connector on %s not registered: %s", portal.domain, exc)
 
 
 def portals_due_sender_check(session, now):

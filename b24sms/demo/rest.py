@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlsplit
 
 from b24sms.bitrix.forms import FormError, parse
-from b24sms.demo import DEMO_CLIENT_ID
+from b24sms.demo import DEMO_CLIENT_ID, open_lines
 from b24sms.demo.tokens import Token
 
 BATCH_LIMIT = 50
@@ -234,6 +234,7 @@ METHODS = {
     "event.bind": _event_bind,
     "event.unbind": _event_unbind,
     "im.notify.system.add": _notify_system,
+    **open_lines.METHODS,  # imconnector.* and event.get
 }
 # messageservice.* (but status updates) and event binding need an admin's token, as on a real portal.
 ADMIN_ONLY = {"messageservice.sender.add", "messageservice.sender.update", "messageservice.sender.delete",

@@ -24,7 +24,7 @@ from b24sms.demo.state import state_of
 from b24sms.web.context import services
 
 bp = Blueprint("demo_bitrix", __name__, url_prefix=STAND_IN_PATH)
-SCOPE = "crm,messageservice,user,im"
+SCOPE = "crm,messageservice,user,im,imopenlines,imconnector"
 
 
 def _answer(status, body):

@@ -1,5 +1,6 @@
 """What the stand-in Bitrix24 was told and did: its senders and event bindings, the SMS its "CRM" handed to a
-HANDLER, the statuses reported for them, its notifications.
+HANDLER, the statuses reported for them, its notifications, our Open Lines connector and the clients' SMS each
+of its lines took (demo/open_lines.py).
 
 Kept in memory, one per app (the development server is one process; `flask run` serves it from threads, hence
 the lock). A restart forgets it: the demo page registers the portal's senders again when they are gone (as the
@@ -20,6 +21,9 @@ class StandInState:
         self.events = {}  # EVENT (upper-case) -> handler URL
         self.messages = OrderedDict()  # MESSAGE_ID -> what was sent to the handler, with the statuses told
         self.notifications = []
+        self.connectors = {}  # our Open Lines connector: ID -> what it was registered with
+        self.lines = {}  # line id ("1") -> {"line", "active", "connector", "data", "messages", "delivered"}
+        self.chats = {}  # (line, our chat id) -> the line's chat number
         self.used_refresh_tokens = set()  # nonces: refresh tokens rotate
         self.app_id = 1
 
@@ -57,6 +61,10 @@ class StandInState:
             del self.notifications[:-KEEP_NOTIFICATIONS]
             return self.notifications[-1]["id"]
 
+    def chat_of(self, line, chat_id):
+        """The line's chat for one client (the caller holds the lock): one chat per client and line."""
+        return self.chats.setdefault((line, chat_id), 9800 + len(self.chats))
+
     # ---------------------------------------------------------------- what the panel shows
     def snapshot(self, language="en", limit=20):
         with self.lock:
@@ -69,6 +77,9 @@ class StandInState:
                 "events": dict(self.events),
                 "messages": messages[:limit],
                 "notifications": list(reversed(self.notifications))[:limit],
+                "lines": [{"line": line["line"], "active": line.get("active", False),
+                           "name": line["data"].get("NAME"), "messages": list(reversed(line["messages"]))[:limit],
+                           "delivered": len(line["delivered"])} for line in self.lines.values()],
             }
 
 

@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl
 import requests
 
 from b24sms.bitrix import forms
+from tests.fakes.open_lines import OpenLinesPortal
 from tests.fakes.service import Answer, FakeService, Request, reply
 
 OAUTH = "https://oauth.bitrix.info"
@@ -59,9 +60,9 @@ class FakeOAuthServer(FakeService):
                     self.portals[0])
 
 
-class FakePortal(FakeService):
-    """One portal's REST (messageservice senders and statuses, event.bind, im.notify, user.admin, batch) and its
-    side of OAuth, with what a test can change and read."""
+class FakePortal(OpenLinesPortal, FakeService):
+    """One portal's REST (messageservice senders and statuses, event.bind, im.notify, user.admin, batch, the Open
+    Lines connector: tests/fakes/open_lines.py) and its side of OAuth, with what a test can change and read."""
 
     def __init__(self, oauth: FakeOAuthServer, domain: str, member_id: str, endpoint: str):
         super().__init__(lock=oauth.lock)  # one Bitrix24: the OAuth server and its portals change state together
@@ -90,6 +91,7 @@ class FakePortal(FakeService):
         self.before_notify = None  # called as each im.notify.system.add arrives (another runner at work meanwhile)
         self.lose_refresh_answers = 0  # rotate the refresh token, then lose the answer this many times
         self.before_refresh = None  # called as each refresh request arrives (a slow OAuth server)
+        self.init_open_lines()
 
     # -- what a test or a script does as Bitrix24 --
     def issue(self, user_id: str = "1") -> tuple[str, str]:
@@ -244,10 +246,13 @@ class FakePortal(FakeService):
         if method == NOTIFY:
             return self._notify(params)
         if method == "event.bind":
-            if params.get("EVENT") in self.events:
+            event = str(params.get("EVENT") or "").upper()  # Bitrix24 keeps event names upper-case
+            if event in self.events:
                 return 400, {"error": "", "error_description": "Handler already binded"}
-            self.events[params["EVENT"]] = params.get("HANDLER")
+            self.events[event] = params.get("HANDLER")
             return 200, {"result": True}
+        if method.startswith("imconnector.") or method in ("event.get", "event.unbind"):
+            return self.open_lines_method(method, params)
         return _not_found()
 
     def _sender_method(self, method: str, params: dict) -> tuple[int, dict]:
