@@ -5,6 +5,7 @@ A provider module only declares its settings and its two tables (statuses, error
 parses its answers. This base owns the HTTP session, the timeout and the classification of transport failures,
 so that a new provider is one module. Providers know nothing of portals, Flask or the database.
 """
+import logging
 import unicodedata
 from dataclasses import asdict
 from decimal import Decimal, InvalidOperation
@@ -39,6 +40,7 @@ from b24sms.providers.vocabulary import (  # noqa: F401  (provider modules impor
     LookAlike,
     LookAlikes,
     NoMoney,
+    NumberNotFound,
     Outgoing,
     ProviderError,
     Receipt,
@@ -53,6 +55,7 @@ from b24sms.providers.vocabulary import (  # noqa: F401  (provider modules impor
     Unreachable,
 )
 
+logger = logging.getLogger(__name__)
 MAX_COST = Decimal("99999999")  # what messages.cost (NUMERIC(14, 6)) holds
 COST_PLACES = Decimal("0.000001")
 
@@ -203,6 +206,17 @@ class Provider:
         """Where the provider's API sets a number's incoming URL (REPLIES_HOOKED), point `number` at `url`."""
 
     # -- helpers for subclasses --
+    def reply(self, raw, provider_id, sender, receiver, text, received_at=None) -> Reply | None:
+        """A Reply from one item a provider pushed or listed, or None (logged: the caller skips it) where the item
+        names no id or no sender. Every field of the item is kept in `raw`."""
+        provider_id, sender = _plain(provider_id), _plain(sender)
+        if not provider_id or not sender:
+            logger.warning("%s: a reply naming no id or no sender was skipped: %.300r", self.title, raw)
+            return None
+        text = "" if text is None or isinstance(text, (dict, list)) else str(text).replace("\x00", "")
+        return Reply(provider_id=provider_id, sender=sender, receiver=_plain(receiver), text=text,
+                     received_at=received_at, raw=dict(raw) if isinstance(raw, dict) else {"item": raw})
+
     def map_status(self, raw) -> str:
         return self.status_table.get(_table_key(raw), UNKNOWN)
 
@@ -306,6 +320,19 @@ def approved_names(entries, read_entry) -> list[str] | None:
         if found[1] and name not in names:
             names.append(name)
     return names if readable or not entries else None
+
+
+def first_of(fields, names):
+    """The value of the first of `names` that `fields` holds (neither missing, None nor empty), else None: where a
+    provider's field names are not certain, every plausible one is read."""
+    return next((fields[name] for name in names if fields.get(name) not in (None, "")), None)
+
+
+def _plain(value) -> str:
+    """An id or a number from a provider's item, as one line of text ("" for nothing, or for a nested value)."""
+    if value is None or isinstance(value, (dict, list, bool)):
+        return ""
+    return str(value).replace("\x00", "").strip()
 
 
 def digits_only(phone):

@@ -15,12 +15,18 @@ What Devino cannot do, and what we do instead:
   the body is read leniently (flat, under `result`, or a list), an unknown word is kept raw.
 - No call lists the approved sender names (`sender_names` is None): Devino refuses a wrong one when sending.
 - The limits on request rates are not published.
+- Replies: devino.online documents no incoming SMS. The previous platform connects an incoming number on request,
+  with a URL that it calls for each SMS (`sourcePhone`, `number`, `prefix`, `text`, `messageId`; GET or POST not
+  stated: both are read); that is REPLIES_PASTED. Its pull (`integrationapi.net/rest/Sms/In`) needs a session
+  from the account's login and password (`rest/user/sessionId`), which this app does not have (an API key only):
+  no REPLIES_PULLED. No signature: the secret in the URL is the proof.
 """
 from b24sms.providers.base import (
     DELIVERED,
     FAILED,
     PER_MESSAGE,
     QUEUED,
+    REPLIES_PASTED,
     SENT,
     UNDELIVERED,
     UNKNOWN,
@@ -37,6 +43,7 @@ from b24sms.providers.base import (
     Setting,
     StatusReport,
     digits_only,
+    first_of,
 )
 from b24sms.rules.errors import N_
 from b24sms.rules.sender_names import ALPHA_NAME_OR_NUMBER
@@ -66,6 +73,11 @@ class Devino(Provider):
     sends_per_request = SENDS_PER_REQUEST
     statuses_per_request = 1000  # nothing is asked (see the docstring): a claim's worth settles in no time
     receipts = PER_MESSAGE
+    reply_ways = frozenset({REPLIES_PASTED})
+    # Devino sends the text of an answer `{sms=<text>}` back to the client as an SMS: the answer says nothing.
+    reply_answer = ("", "text/plain; charset=utf-8")
+    replies_help = N_("Devino connects an incoming number on request (the cabinet or its support): give this URL "
+                      "as the number's “URL for incoming SMS”.")
 
     status_table = {  # the receipts' words (unpublished; CLICKED is documented for shortened links)
         "queued": QUEUED, "scheduled": QUEUED, "accepted": QUEUED, "enroute": QUEUED, "sending": QUEUED,
@@ -194,6 +206,16 @@ class Devino(Provider):
         if not reports:
             raise ProviderError("the receipt names no messageId", "bad_receipt")
         return reports
+
+    # -- replies --
+    def read_replies(self, pushed):
+        fields = pushed.fields  # the query of a GET, the form (or JSON) of a POST; `prefix` kept in `raw`
+        reply = self.reply(fields, first_of(fields, ("messageId", "message_id", "id")),
+                           first_of(fields, ("sourcePhone", "source_phone", "from")),
+                           first_of(fields, ("number", "destination", "to")), fields.get("text"))
+        if reply is None:
+            raise ProviderError("the pushed reply names no messageId or no sourcePhone", "bad_reply")
+        return [reply]
 
     def _report(self, entry):
         raw = str(entry.get("status") or entry.get("state") or "").strip()

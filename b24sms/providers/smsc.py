@@ -5,8 +5,9 @@ letters, digits and `.-_`: our key is 32 random hex characters, so statuses are 
 the phone. SMSC does not drop a repeated id (a status query answers for the last message with it), so after a
 lost answer we ask it (`find_sent`) before sending again.
 """
+import logging
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 from b24sms.providers.base import (
@@ -14,6 +15,8 @@ from b24sms.providers.base import (
     DELIVERED,
     FAILED,
     QUEUED,
+    REPLIES_PASTED,
+    REPLIES_PULLED,
     SENT,
     UNDELIVERED,
     UNKNOWN,
@@ -25,17 +28,29 @@ from b24sms.providers.base import (
     Provider,
     ProviderError,
     RejectedContent,
+    ReplyPage,
     RetryLater,
     Setting,
     StatusReport,
     approved_names,
     digits_only,
+    first_of,
 )
 from b24sms.rules.errors import N_
 from b24sms.rules.sender_names import ALPHA_NAME_OR_NUMBER
 
+logger = logging.getLogger(__name__)
 MAX_ID = 2_147_483_647
 TEXT_ID = re.compile(r"[A-Za-z0-9.\-_]{1,40}")
+MOSCOW = timezone(timedelta(hours=3))  # SMSC's clock: Moscow time (UTC+3 all year since 2014)
+REPLY_PAGE = 1000  # incoming messages one get_answers request asks for (`cnt`, at most 10 000)
+# The fields of an incoming message: `get_answers` lists id, phone, message, to_phone, sent; what SMSC pushes to
+# the account's handler URL is documented less surely, so every plausible name is read.
+REPLY_ID = ("id", "sms_id", "msg_id", "message_id")
+REPLY_SENDER = ("phone", "from", "sender", "phone_from")
+REPLY_RECEIVER = ("to_phone", "to", "phone_to", "receiver")
+REPLY_TEXT = ("message", "mes", "msg", "text", "sms")
+REPLY_TIME = ("sent", "time", "date", "received")
 
 
 class Smsc(Provider):
@@ -57,6 +72,12 @@ class Smsc(Provider):
     statuses_per_request = 200
     poll_interval = timedelta(minutes=1)  # SMSC allows one bulk status request a minute (error 9 beyond)
     receipts = ACCOUNT
+    # Replies come to dedicated receiving numbers: pulled (`get_answers` after the last id: the source of truth) and
+    # pushed to the account's one handler URL (shared with the receipts), which only wakes the pull up sooner.
+    reply_ways = frozenset({REPLIES_PASTED, REPLIES_PULLED})
+    replies_help = N_("In the SMSC cabinet, under “Settings” (Настройки пользователя), paste this URL as the "
+                      "handler URL for incoming messages, as it is: it ends in ?charset=utf-8, without which SMSC "
+                      "sends the text in windows-1251. Delivery statuses come to the same URL.")
 
     status_table = {
         "-1": QUEUED,  # waiting to be sent (or scheduled)
@@ -161,6 +182,45 @@ class Smsc(Provider):
             raise ProviderError("the receipt names no id or status", "bad_receipt")
         return [self._report(fields)]
 
+    # -- replies --
+    def fetch_replies(self, cursor):
+        """Incoming messages after the id `cursor` (the first fetch: those of the last hour), as
+        `get.php?get_answers=1`; always in UTF-8 (`charset=utf-8`, sent by `_post`)."""
+        params = {"get_answers": "1", "cnt": str(REPLY_PAGE)}
+        after = str(cursor).strip() if cursor not in (None, "") and str(cursor).strip().isdigit() else None
+        if cursor not in (None, "") and after is None:
+            logger.warning("SMSC: the replies cursor %.40r is not an id: fetching the last hour", cursor)
+        params.update({"after_id": after} if after else {"hour": "1"})
+        answer = self._post("get.php", params)
+        rows = answer if isinstance(answer, list) else [answer] if isinstance(answer, dict) and answer else []
+        replies, last = [], int(after) if after else None
+        for row in rows:
+            if not isinstance(row, dict):
+                logger.warning("SMSC: an incoming message that is not an object was skipped: %.300r", row)
+                continue
+            row_id = str(row.get("id", "")).strip()
+            if row_id.isdigit():  # past a row that cannot be read too: it would only come back
+                last = max(last or 0, int(row_id))
+            reply = self._reply(row)
+            if reply is not None:
+                replies.append(reply)
+        replies.sort(key=lambda reply: int(reply.provider_id) if reply.provider_id.isdigit() else 0)
+        return ReplyPage(replies, str(last) if last is not None else None, more=len(rows) >= REPLY_PAGE)
+
+    def read_replies(self, pushed):
+        fields = pushed.fields
+        if first_of(fields, REPLY_TEXT) is None and fields.get("status") not in (None, ""):
+            return []  # a delivery status on the account's one URL: no reply in it
+        reply = self._reply(fields)
+        if reply is None:
+            raise ProviderError("the pushed reply names no id or no phone", "bad_reply")
+        return [reply]
+
+    def _reply(self, fields):
+        return self.reply(fields, first_of(fields, REPLY_ID), first_of(fields, REPLY_SENDER),
+                          first_of(fields, REPLY_RECEIVER), first_of(fields, REPLY_TEXT) or "",
+                          moscow_time(first_of(fields, REPLY_TIME)))
+
     def _report(self, item):
         raw = str(item.get("status", "")).strip()
         status = self.map_status(raw)
@@ -172,6 +232,23 @@ class Smsc(Provider):
 
 
 REGIONAL_CURRENCIES = {".kz": "KZT", ".ua": "UAH"}  # SMSC's regional sites; smsc.ru and the rest: RUB
+
+
+def moscow_time(value):
+    """SMSC's "dd.mm.YYYY HH:MM:SS" (Moscow time) or a unix time, as naive UTC; None where it is neither."""
+    text = str(value or "").strip()
+    if text.isdigit():
+        try:
+            return datetime.fromtimestamp(int(text), UTC).replace(tzinfo=None)
+        except (OverflowError, OSError, ValueError):
+            return None
+    for layout in ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%y %H:%M:%S"):
+        try:
+            moment = datetime.strptime(text, layout).replace(tzinfo=MOSCOW)
+        except ValueError:
+            continue
+        return moment.astimezone(UTC).replace(tzinfo=None)
+    return None
 
 
 def _valid_id(key):

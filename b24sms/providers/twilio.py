@@ -9,6 +9,7 @@ from b24sms.providers.base import (
     FAILED,
     PER_MESSAGE,
     QUEUED,
+    REPLIES_HOOKED,
     SENT,
     UNDELIVERED,
     Accepted,
@@ -16,6 +17,7 @@ from b24sms.providers.base import (
     InvalidCredentials,
     InvalidRecipient,
     NoMoney,
+    NumberNotFound,
     Provider,
     ProviderError,
     RejectedContent,
@@ -24,6 +26,8 @@ from b24sms.providers.base import (
     Setting,
     StatusReport,
     currency_code,
+    digits_only,
+    first_of,
 )
 from b24sms.rules.errors import N_
 
@@ -47,6 +51,12 @@ class Twilio(Provider):
     statuses_per_request = 1
     prices_after_sending = True  # `price` is null until the message has left
     receipts = PER_MESSAGE
+    # Replies: `hook_replies` sets the number's SmsUrl by API when the admin saves; Twilio then posts each incoming
+    # SMS there, signed as receipts are, and wants TwiML back (an empty body is its error 11200).
+    reply_ways = frozenset({REPLIES_HOOKED})
+    reply_answer = ("<Response/>", "text/xml")
+    replies_help = N_("Nothing to paste: on saving, the app sets the number's “A message comes in” webhook in "
+                      "Twilio to its own URL.")
 
     status_table = {
         "accepted": QUEUED,
@@ -153,6 +163,34 @@ class Twilio(Provider):
             raise ProviderError("the receipt names no MessageSid", "bad_receipt")
         status = fields.get("MessageStatus") or fields.get("SmsStatus")
         return [self._report(sid, status, fields.get("ErrorCode"), None)]
+
+    # -- replies --
+    def verify_reply(self, pushed):
+        return self.verify_receipt(pushed)  # the same X-Twilio-Signature over the URL Twilio called
+
+    def read_replies(self, pushed):
+        fields = pushed.fields  # parameters Twilio adds later are kept in `raw`
+        reply = self.reply(fields, first_of(fields, ("MessageSid", "SmsMessageSid", "SmsSid")), fields.get("From"),
+                           fields.get("To"), fields.get("Body"))
+        if reply is None:
+            raise ProviderError("the pushed reply names no MessageSid or no From", "bad_reply")
+        return [reply]
+
+    def hook_replies(self, number, url):
+        """Find the number's Sid on the account (IncomingPhoneNumbers, filtered by PhoneNumber), then point its
+        SmsUrl at `url`. A number the account does not have raises NumberNotFound."""
+        wanted = (number or "").strip()
+        if wanted.isdigit():
+            wanted = "+" + wanted
+        listed = self._call("GET", "/IncomingPhoneNumbers.json", params={"PhoneNumber": wanted})
+        entries = listed.get("incoming_phone_numbers")
+        entry = next((entry for entry in entries if isinstance(entry, dict) and entry.get("sid")
+                      and digits_only(str(entry.get("phone_number") or "")) == digits_only(wanted)), None) \
+            if isinstance(entries, list) and digits_only(wanted) else None
+        if entry is None:
+            raise NumberNotFound(f"{wanted or number!r} is not a phone number of this Twilio account "
+                                 "(Phone Numbers > Active numbers in the Twilio console)", "number_not_found")
+        self._call("POST", f"/IncomingPhoneNumbers/{entry['sid']}.json", data={"SmsUrl": url, "SmsMethod": "POST"})
 
     def _report(self, sid, raw, error_code, error_message, cost=None, currency=None):
         raw = str(raw or "")

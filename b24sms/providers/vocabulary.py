@@ -82,6 +82,12 @@ class RejectedContent(ProviderError):
     fails_over = False
 
 
+class NumberNotFound(ProviderError):
+    """The number the admin gave for replies is not one of the account's (hook_replies): shown at that field."""
+
+    kind = "number_not_found"
+
+
 # ---- how receipts reach us ----
 PER_MESSAGE = "per_message"
 ACCOUNT = "account"

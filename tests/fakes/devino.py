@@ -24,6 +24,8 @@ class FakeDevino(FakeService):
         self.senders = {"SHOP"}  # the approved sender names
         self.blocked = False
         self.ids = itertools.count(3_482_512_350_952_730_368)
+        self.incoming = {}  # messageId -> an SMS a client sent to the account's incoming number
+        self.incoming_ids = itertools.count(235_515)
         pattern = re.compile(re.escape(base) + r"(sms/messages|billing-api/.+)")
         self.routes = [("GET", pattern), ("POST", pattern)]
 
@@ -70,6 +72,19 @@ class FakeDevino(FakeService):
         if self.balance <= 0:
             return [("billing.error", "")]
         return []
+
+    def receive(self, sender, receiver, text, prefix=""):
+        """A client's SMS to the account's incoming number: its messageId."""
+        message_id = str(next(self.incoming_ids))
+        self.incoming[message_id] = {"sourcePhone": sender, "number": receiver, "prefix": prefix, "text": text,
+                                     "messageId": message_id}
+        return message_id
+
+    def pushed_reply(self, message_id):
+        """The parameters Devino sends the number's external handler for an incoming SMS (in the query of a GET,
+        or as the form of a POST: the docs do not say which). Its pull API needs a session from a login and
+        password (integrationapi.net), which the app does not use: not faked."""
+        return dict(self.incoming[message_id])
 
     def callback(self, message_id, status, **extra):
         """(callback URL, JSON body) of a status notification for a message sent with a callbackUrl: the

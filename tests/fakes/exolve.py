@@ -7,6 +7,7 @@ reads) or the enum names."""
 import itertools
 import json
 import re
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from tests.fakes.service import Answer, FakeService, Request, failure, reply
@@ -15,6 +16,7 @@ EXOLVE = "https://api.exolve.ru/"
 API_KEY = "eyJhbGciOiJSUzI1NiJ9.exolve-test-application-key.c2lnbmF0dXJl"
 APPLICATION = "6f1c4d2e-0a7b-4c55-9c1e-2f6b3d8e9a10"
 OWN_NUMBER = "79991234567"  # the application's mobile number
+INCOMING, OUTGOING = 1, 2  # `direction` as this fake lists it (the real values are unconfirmed)
 
 
 class FakeExolve(FakeService):
@@ -80,7 +82,35 @@ class FakeExolve(FakeService):
         if body.get("message_id") not in (None, ""):
             entry = self.messages.get(str(body["message_id"]))
             return reply(200, {"messages": [entry] if entry else []})
-        return reply(200, {"messages": list(self.messages.values())[: int(body.get("limit") or 100)]})
+        limit = int(body.get("limit") or 100)
+        if limit > 2000:
+            return reply(400, {"error": {"code": 3, "message": "limit must be at most 2000"}})
+        entries = list(self.messages.values())
+        directions = body.get("direction")
+        if directions not in (None, [], ""):
+            wanted = directions if isinstance(directions, list) else [directions]
+            entries = [entry for entry in entries if entry["direction"] in wanted]
+        if body.get("date_gte"):
+            since = moment(body["date_gte"])
+            entries = [entry for entry in entries if moment(entry["date"]) >= since]
+        offset = int(body.get("offset") or 0)
+        return reply(200, {"messages": entries[offset: offset + limit]})
+
+    def receive(self, sender, receiver=OWN_NUMBER, text="", at=None):
+        """A client's SMS to the application's number (`at`: aware, now by default): its message_id."""
+        message_id = str(next(self.ids))
+        at = (at or datetime.now(UTC)).astimezone(UTC)
+        self.messages[message_id] = {
+            "message_id": message_id, "application_uuid": APPLICATION,
+            "date": at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond:06d}123Z", "number": receiver,
+            "sender": sender, "receiver": receiver, "text": text, "direction": INCOMING, "segments_count": 1,
+            "billing_status": 0, "delivery_status": 0, "channel": 0, "status": 0,
+        }
+        return message_id
+
+    def pushed_reply(self, message_id):
+        """Exolve pushes no incoming SMS (none documented): what GetList lists for it is all there is."""
+        return dict(self.messages[message_id])
 
     def set_status(self, message_id, delivery_status, status=None):
         self.messages[message_id].update(delivery_status=delivery_status,
@@ -89,3 +119,8 @@ class FakeExolve(FakeService):
     def delivery_report(self, message_id):
         """What a delivery report to the application's URL is taken to carry: the message as GetList lists it."""
         return dict(self.messages[message_id])
+
+
+def moment(text):
+    """An RFC 3339 moment as this fake compares them (nanoseconds cut to microseconds)."""
+    return datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", text)).astimezone(UTC)

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
-Answer = tuple[int, dict[str, str], str]  # HTTP status, headers, body
+Answer = tuple[int, dict[str, str], "str | bytes"]  # HTTP status, headers, body (bytes: already encoded)
 Route = tuple[str, "str | re.Pattern[str]"]  # HTTP method, a URL (its query ignored) or a pattern it starts with
 
 # What `FakeService.trouble` may decide for a request (the chaos script draws them).

@@ -74,7 +74,7 @@ class LoopbackSite:
                 time.sleep(self.lost_answer_seconds)
                 status, headers, body = 504, {"Content-Type": "text/plain"}, "Gateway Timeout"
         start_response(f"{status} {HTTPStatus(status).phrase}", list(headers.items()))
-        return [body.encode()]
+        return [body if isinstance(body, bytes) else body.encode()]
 
 
 def free_port() -> int:

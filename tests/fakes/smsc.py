@@ -1,9 +1,12 @@
 """SMSC.ru (providers.md): form POSTs to send.php / status.php / balance.php / senders.php, `fmt=3` JSON answers,
 HTTP 200 for errors. Like SMSC it keeps the id we assign; a repeated id is sent again (SMSC promises no
 deduplication)."""
+import json
 import re
 import time
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from b24sms.rules.segments import segments
 from tests.fakes.service import Answer, FakeService, Request, failure, reply
@@ -12,6 +15,7 @@ SMSC = "https://smsc.ru/sys/"
 SMSC_ERRORS = {1: "parameters error", 2: "authorise error", 3: "no money", 4: "IP is blocked",
                5: "invalid date format", 6: "message is denied", 7: "invalid number",
                8: "can't deliver", 9: "duplicate request, wait a minute"}
+MOSCOW_OFFSET = timedelta(hours=3)
 
 
 class FakeSmsc(FakeService):
@@ -26,6 +30,8 @@ class FakeSmsc(FakeService):
         self.send_errors = []  # error codes to answer instead of accepting the next sends
         self.fail_next = []  # HTTP statuses (or exceptions such as requests.Timeout) instead of an answer
         self.senders = ["SHOP"]  # the names SMSC's moderator approved (senders.php?get=1 lists them)
+        self.answers = []  # incoming SMS on the account's receiving numbers, oldest first (get_answers lists them)
+        self.answer_ids = iter(range(28_000_001, 10**9))
         self.routes = [("POST", re.compile(re.escape(base) + r"\w+\.php"))]
 
     @property
@@ -49,6 +55,8 @@ class FakeSmsc(FakeService):
             return self._status(form)
         if script == "balance.php":
             return reply(200, {"balance": self.balance, "currency": "RUB"})
+        if script == "get.php" and form.get("get_answers") == "1":
+            return self._answers(form)
         if script == "senders.php" and form.get("get") == "1":
             return reply(200, [{"id": 100 + n, "sender": name} for n, name in enumerate(self.senders)])
         return reply(200, {"error": "parameters error", "error_code": 1})
@@ -84,6 +92,41 @@ class FakeSmsc(FakeService):
                            "last_timestamp": int(time.time()), "flag": 0, "err": err, "id": smsc_id(id_),
                            "phone": phone.lstrip("+")})
         return reply(200, answer)
+
+
+    def receive(self, sender, receiver, text, at=None):
+        """A client's SMS to a receiving number (`at`: naive UTC, now by default): its id."""
+        at = at or datetime.now(UTC).replace(tzinfo=None)
+        self.answers.append({"id": next(self.answer_ids), "phone": sender, "message": text, "to_phone": receiver,
+                             "sent": (at + MOSCOW_OFFSET).strftime("%d.%m.%Y %H:%M:%S"), "utc": at})
+        return str(self.answers[-1]["id"])
+
+    def _answers(self, form):
+        """get_answers: after `after_id`, else within `hour` hours; `cnt` at most; in windows-1251 (SMSC's
+        default) unless `charset=utf-8` was asked."""
+        rows = self.answers
+        if form.get("after_id"):
+            rows = [row for row in rows if row["id"] > int(form["after_id"])]
+        else:
+            since = datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=int(form.get("hour") or 1))
+            rows = [row for row in rows if row["utc"] >= since]
+        if form.get("to_phone"):
+            rows = [row for row in rows if row["to_phone"] == form["to_phone"]]
+        rows = [{k: v for k, v in row.items() if k != "utc"} for row in rows[: int(form.get("cnt") or 1000)]]
+        return self.encoded(form, json.dumps(rows, ensure_ascii=False))
+
+    def encoded(self, form, body):
+        if form.get("charset") == "utf-8":
+            return 200, {"Content-Type": "application/json; charset=utf-8"}, body.encode()
+        return 200, {"Content-Type": "application/json"}, body.encode("cp1251", errors="replace")
+
+    def pushed_reply(self, answer_id, charset=None):
+        """(fields, body) of the POST SMSC makes to the account's handler URL for an incoming SMS: the body in
+        windows-1251 unless the URL asked `charset=utf-8`."""
+        row = next(row for row in self.answers if str(row["id"]) == str(answer_id))
+        fields = {"id": str(row["id"]), "phone": row["phone"], "mes": row["message"], "to": row["to_phone"],
+                  "sent": row["sent"], "time": str(int(row["utc"].replace(tzinfo=UTC).timestamp()))}
+        return fields, urlencode(fields, encoding=charset or "cp1251").encode("ascii")
 
 
 def smsc_id(value):

@@ -19,6 +19,9 @@ class FakeTwilio(FakeService):
         self.refuse_next = []  # (HTTP status, error code, message) to answer instead of the next sends
         self.account_status = "active"
         self.counter = 0
+        # The account's numbers (IncomingPhoneNumbers), by E.164: where each one's incoming SMS go (SmsUrl).
+        self.numbers = {"+15017122661": {"sid": "PN" + "1" * 32, "phone_number": "+15017122661",
+                                         "sms_url": "", "sms_method": "POST"}}
         pattern = re.compile(re.escape(base) + r"Accounts/.+")
         self.routes = [("GET", pattern), ("POST", pattern)]
 
@@ -31,6 +34,17 @@ class FakeTwilio(FakeService):
         prefix = f"Accounts/{self.account_sid}"
         if request.method == "POST" and path == f"{prefix}/Messages.json":
             return self._create(form)
+        if path == f"{prefix}/IncomingPhoneNumbers.json" and request.method == "GET":
+            wanted = request.query.get("PhoneNumber")
+            listed = [entry for number, entry in self.numbers.items() if wanted in (None, number)]
+            return reply(200, {"incoming_phone_numbers": listed, "page": 0, "page_size": 50,
+                               "next_page_uri": None})
+        match = re.fullmatch(re.escape(prefix) + r"/IncomingPhoneNumbers/(\w+)\.json", path)
+        entry = next((entry for entry in self.numbers.values() if match and entry["sid"] == match.group(1)), None)
+        if entry is not None and request.method == "POST":
+            entry.update(sms_url=form.get("SmsUrl", entry["sms_url"]),
+                         sms_method=form.get("SmsMethod", entry["sms_method"]))
+            return reply(200, entry)
         if path == f"{prefix}/Balance.json":
             return reply(200, {"account_sid": self.account_sid, "balance": "12.34", "currency": "USD"})
         if path == f"{prefix}.json":
@@ -65,6 +79,32 @@ class FakeTwilio(FakeService):
         self.messages[sid].update(status=status, error_code=error_code)
         if status in ("sent", "delivered", "undelivered") and self.messages[sid]["price"] is None:
             self.messages[sid]["price"] = price
+
+    def receive(self, sender, receiver, text):
+        """A client's SMS to one of the account's numbers: its MessageSid."""
+        self.counter += 1
+        sid = f"SM{self.counter:032x}"
+        self.messages[sid] = {"sid": sid, "account_sid": self.account_sid, "to": receiver, "from": sender,
+                              "body": text, "status": "received", "num_segments": "1", "direction": "inbound",
+                              "error_code": None, "error_message": None, "price": None, "price_unit": "USD"}
+        return sid
+
+    def pushed_reply(self, sid, url=None, **extra):
+        """(form, headers) of the POST Twilio makes to the number's SmsUrl (or `url`) for an incoming SMS, signed
+        with X-Twilio-Signature over that URL exactly as given; `extra` parameters are added (and signed)."""
+        message = self.messages[sid]
+        url = url or self.numbers[message["to"]]["sms_url"]
+        form = {"ToCountry": "US", "ToState": "CA", "SmsMessageSid": sid, "NumMedia": "0", "ToCity": "",
+                "FromZip": "", "SmsSid": sid, "FromState": "", "SmsStatus": "received", "FromCity": "",
+                "Body": message["body"], "FromCountry": "RU", "To": message["to"], "MessagingServiceSid": "",
+                "ToZip": "", "NumSegments": "1", "MessageSid": sid, "AccountSid": self.account_sid,
+                "From": message["from"], "ApiVersion": "2010-04-01", **extra}
+        return form, {"X-Twilio-Signature": self.sign(url, form)}
+
+    def sign(self, url, form):
+        signed = url + "".join(k + form[k] for k in sorted(form))
+        digest = hmac.new(self.auth_token.encode(), signed.encode(), hashlib.sha1).digest()
+        return base64.b64encode(digest).decode()
 
     def status_callback(self, sid, status, error_code=None):
         """The form Twilio posts to a message's StatusCallback, with its X-Twilio-Signature header."""
