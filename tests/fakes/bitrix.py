@@ -17,6 +17,7 @@ SENDER_CODE = "b24sms"
 STATUSES = ("queued", "sent", "delivered", "undelivered", "failed")
 BATCH_LIMIT = 50
 NOTIFY = "im.notify.system.add"
+IMCONNECTOR_LINE_METHODS = ("imconnector.activate", "imconnector.connector.data.set", "imconnector.status")
 
 
 def refusal(status: int, code: str, description: str) -> Answer:
@@ -248,6 +249,8 @@ class FakePortal(FakeService):
                 return 400, {"error": "", "error_description": "Handler already binded"}
             self.events[params["EVENT"]] = params.get("HANDLER")
             return 200, {"result": True}
+        if method in IMCONNECTOR_LINE_METHODS:
+            return self._imconnector_line(method, params)
         return _not_found()
 
     def _sender_method(self, method: str, params: dict) -> tuple[int, dict]:
@@ -310,6 +313,27 @@ class FakePortal(FakeService):
             return 400, {"error": "MESSAGE_EMPTY", "error_description": "Message can't be empty"}
         self.notifications.append(params)
         return 200, {"result": 12000 + len(self.notifications)}  # the notification's id
+
+    # -- imconnector: connecting an Open Line (activate, connector.data.set, status) --
+    # State kept lazily so that this block stands alone: `connector_lines` {(CONNECTOR, LINE): {"active", "data"}};
+    # `connector_refusal` (code, description): every such call is refused with it, inside a 200 as Bitrix24 does.
+    def _imconnector_line(self, method: str, params: dict) -> tuple[int, dict]:
+        lines = self.__dict__.setdefault("connector_lines", {})
+        refusal = getattr(self, "connector_refusal", None)
+        if refusal:
+            return 200, {"result": {"result": False, "error": refusal[0], "error_description": refusal[1]}}
+        if not params.get("CONNECTOR") or not str(params.get("LINE") or "").isdigit():
+            return 400, {"error": "ERROR_ARGUMENT", "error_description": "Empty CONNECTOR or LINE"}
+        state = lines.setdefault((params["CONNECTOR"], int(params["LINE"])), {"active": False, "data": None})
+        if method == "imconnector.activate":
+            state["active"] = str(params.get("ACTIVE")) == "1"
+            return 200, {"result": True}
+        if method == "imconnector.connector.data.set":
+            state["data"] = params.get("DATA")
+            return 200, {"result": {"result": True}}
+        return 200, {"result": {"LINE": int(params["LINE"]), "CONNECTOR": params["CONNECTOR"], "ERROR": False,
+                                "CONFIGURED": state["data"] is not None, "STATUS": state["active"]}}
+    # -- end of imconnector --
 
 
 def _rest_call(request: Request) -> tuple[str, dict]:
