@@ -4,7 +4,7 @@ creates the contact), and operators' answers confirmed to their line once a prov
 (imconnector.send.status.delivery)."""
 import logging
 from collections import defaultdict
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from sqlalchemy import select, update
 
@@ -67,8 +67,7 @@ def _deliver(services: Services, session, claim, portal_id, ids) -> int:
 
 def _send_to_line(services, session, claim, client, line, replies, now) -> int:
     try:
-        results = open_lines.send_messages(client, services.settings, line,
-                                           [open_lines.ChatMessage.of_reply(reply) for reply in replies])
+        results = open_lines.send_messages(client, services.settings, line, [_client_message(r) for r in replies])
     except open_lines.LineGone as exc:  # deleted or switched off: recorded, not retried for ever
         logger.warning("open line %s is gone or inactive: %s", line, exc)
         incoming.line_gone(session, replies[0].portal_id, line, str(exc))
@@ -83,8 +82,9 @@ def _send_to_line(services, session, claim, client, line, replies, now) -> int:
             _retry(session, claim, reply, line, str(exc), now)
         session.commit()
         return 0
-    delivered = 0
-    for reply, result in zip(replies, results, strict=False):
+    delivered, by_id = 0, {result.message_id: result for result in results}
+    for reply in replies:
+        result = by_id.get(str(reply.id)) or open_lines.LineResult(str(reply.id), False, error="no answer for it")
         if result.success:
             delivered += claims.settle(session, claims.INCOMING, reply.id, claim, state=IncomingState.DELIVERED,
                                        line=line, bitrix_chat_id=result.chat_id, bitrix_session_id=result.session_id,
@@ -93,6 +93,14 @@ def _send_to_line(services, session, claim, client, line, replies, now) -> int:
             _retry(session, claim, reply, line, result.error or "refused", now)
     session.commit()
     return delivered
+
+
+def _client_message(reply) -> open_lines.ClientMessage:
+    moment = reply.received_at or reply.created_at
+    # A sender that is not a number (a short code, a name) cannot be checked as a phone by Bitrix24.
+    return open_lines.ClientMessage(id=str(reply.id), phone=reply.sender, text=reply.body,
+                                    date=int(moment.replace(tzinfo=UTC).timestamp()),
+                                    skip_phone_validate=not reply.sender.startswith("+"))
 
 
 def _retry(session, claim, reply, line, why, now):
@@ -133,8 +141,7 @@ def _confirm(services, session, portal_id, rows) -> int:
         by_line[row.line].append(row)
     for line, answers in by_line.items():
         try:
-            open_lines.confirm_delivery(client, services.settings, line,
-                                        [open_lines.Confirmation.of_answer(row) for row in answers])
+            open_lines.confirm_delivery(client, services.settings, line, [_delivered(row) for row in answers])
             confirmed += len(answers)
         except BitrixError as exc:
             logger.warning("answers in open line %s not confirmed: %s", line, exc)
@@ -142,3 +149,11 @@ def _confirm(services, session, portal_id, rows) -> int:
                 one_of(session, Message.__table__.c.id, [row.id for row in answers])).values(line_confirmed=False))
     session.commit()
     return confirmed
+
+
+def _delivered(answer) -> open_lines.Delivered:
+    origin = answer.origin or {}
+    im = origin.get("im") or {}
+    return open_lines.Delivered(im_chat_id=str(im.get("chat_id", "")), im_message_id=str(im.get("message_id", "")),
+                                chat_id=str((origin.get("chat") or {}).get("id", "")), message_ids=[str(answer.id)],
+                                date=int(answer.updated_at.replace(tzinfo=UTC).timestamp()))

@@ -4,7 +4,7 @@ import logging
 
 from b24sms import providers
 from b24sms.bitrix import messageservice_senders, sender_names
-from b24sms.flows import balances
+from b24sms.flows import balances, reply_numbers
 from b24sms.providers import approved_names
 from b24sms.providers.base import ACCOUNT, ProviderError
 from b24sms.providers.refusals import asked
@@ -32,6 +32,7 @@ def describe_accounts(portal, settings, *, full):
             if cls is not None and cls.receipts == ACCOUNT:
                 entry["callback_url"] = callback_urls.url_for(settings.public_url, account)
             entry["balance_threshold"] = account.balance_threshold
+            entry.update(reply_numbers.describe(settings, account))
         described.append(entry)
     return described
 
@@ -59,6 +60,7 @@ def save_settings(services: Services, session, portal, entries, names):
     kinds = [kind for kind, _, _ in cleaned]
     if len(set(kinds)) != len(kinds):
         raise BadRequest(N_("Each provider may appear once in the chain."), "invalid_settings")
+    wanted_numbers = reply_numbers.parse(session, portal, entries, offered)  # before any provider is called
 
     to_send_with = portal.sender_names if names is None else names
     for index, (kind, sender, _) in enumerate(cleaned):  # the providers' declared limits: before any is called
@@ -85,10 +87,12 @@ def save_settings(services: Services, session, portal, entries, names):
         balances.set_threshold(account, thresholds[position])
         if providers.PROVIDERS[kind].receipts or providers.PROVIDERS[kind].receives_replies():
             callback_urls.assign_secret(account)  # its receipt and reply URLs carry it
+    reply_numbers.store(session, portal, saved, wanted_numbers)
     retired = sender_names.store(session, settings, portal, names) if names is not None else set()
     session.commit()
     session.expire(portal, ["accounts"])  # the relationship is ordered by position: read it again
     _register_receipts(services, saved)
+    reply_numbers.hook(services, session, saved)
     return retired
 
 

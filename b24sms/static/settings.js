@@ -78,6 +78,70 @@
     return el("label", {}, [el("span", { text: t("receipt_url_help", { provider: spec.title }) }), url]);
   }
 
+  // A URL for the provider's cabinet, with a button that copies it.
+  function copyableUrl(value, labelText, className) {
+    var url = el("input", { type: "text", readonly: "readonly", class: className, "aria-label": labelText });
+    url.value = value;
+    url.addEventListener("focus", function () { url.select(); });
+    var copy = el("button", { type: "button", class: "secondary copy", text: t("copy") });
+    copy.addEventListener("click", function () {
+      url.select();
+      var done = function () { copy.textContent = t("copied"); };
+      if (navigator.clipboard && navigator.clipboard.writeText) navigator.clipboard.writeText(value).then(done, function () {
+        if (document.execCommand("copy")) done();
+      });
+      else if (document.execCommand("copy")) done();
+    });
+    return el("div", { class: "row" }, [url, copy]);
+  }
+
+  // The numbers that receive replies (providers that can), how the replies reach b24sms, and what went wrong.
+  function repliesBlock(spec, entry, index) {
+    if (!admin || !spec.replies || !spec.replies.length) return null;
+    entry.reply_numbers = entry.reply_numbers || [];
+    var path = "providers[" + index + "].reply_numbers";
+    var box = el("fieldset", { class: "replies", "data-field": path }, [el("legend", { text: t("reply_numbers") }),
+      el("small", { class: "muted help", text: t("reply_numbers_help") })]);
+    var list = el("ul", { class: "plain" });
+    entry.reply_numbers.forEach(function (number, j) {
+      var input = el("input", { type: "tel", autocomplete: "off", "data-field": path + "[" + j + "]",
+        "aria-label": t("reply_number") });
+      input.value = number;
+      input.addEventListener("input", function () { entry.reply_numbers[j] = input.value; markDirty(); });
+      var item = el("li", { class: "row" }, [input]);
+      item.appendChild(P.removeControl(function () { entry.reply_numbers.splice(j, 1); markDirty(); renderChain(); }, number || t("reply_number")));
+      list.appendChild(item);
+    });
+    box.appendChild(list);
+    var add = el("button", { type: "button", class: "link add-reply-number", text: t("add_reply_number") });
+    add.addEventListener("click", function () {
+      entry.reply_numbers.push("");
+      renderChain();
+      var inputs = document.querySelectorAll('[data-field^="' + path + '["]');
+      if (inputs.length) inputs[inputs.length - 1].focus();
+    });
+    box.appendChild(add);
+    if (spec.replies.indexOf("pasted") >= 0) {
+      if (entry.inbound_url) {
+        box.appendChild(el("p", { class: "muted", text: t("inbound_url_help", { provider: spec.title }) }));
+        box.appendChild(copyableUrl(entry.inbound_url, t("inbound_url"), "inbound-url"));
+        if (entry.replies_help) box.appendChild(el("small", { class: "muted help", text: entry.replies_help }));
+      } else {
+        box.appendChild(el("p", { class: "muted", text: t("inbound_after_save", { provider: spec.title }) }));
+      }
+    }
+    if (spec.replies.indexOf("hooked") >= 0) {
+      var hooks = entry.reply_hooks || [];
+      if (!hooks.length && entry.reply_numbers.length) box.appendChild(el("p", { class: "muted", text: t("hook_after_save", { provider: spec.title }) }));
+      hooks.forEach(function (hook) {
+        box.appendChild(hook.hooked
+          ? el("p", { class: "muted hook-ok", text: t("hook_ok", { number: hook.number }) })
+          : el("p", { class: "error hook-error", text: t("hook_error", { number: hook.number, provider: spec.title, words: hook.error || "" }) }));
+      });
+    }
+    return box;
+  }
+
   function balanceLine(entry) {
     var row = balances[entry.kind];
     if (!row) return null;
@@ -140,6 +204,8 @@
       }
       var receipts = receiptsNote(spec, entry);
       if (receipts) item.appendChild(receipts);
+      var replies = repliesBlock(spec, entry, index);
+      if (replies) item.appendChild(replies);
       list.appendChild(item);
     });
     if (!admin) return;
@@ -195,9 +261,17 @@
       event.preventDefault();
       clearErrors();
       $("save").disabled = true;
+      // Empty reply-number boxes go before saving: the fields then match the numbers an error names by index.
+      chain.forEach(function (e) {
+        if (e.reply_numbers) e.reply_numbers = e.reply_numbers.map(function (n) { return n.trim(); }).filter(Boolean);
+      });
+      renderChain();
       var body = {
         providers: chain.map(function (e) {
-          return { kind: e.kind, sender: e.sender || "", credentials: e.credentials || {}, balance_threshold: e.balance_threshold };
+          var spec = P.catalog[e.kind] || {};
+          var sent = { kind: e.kind, sender: e.sender || "", credentials: e.credentials || {}, balance_threshold: e.balance_threshold };
+          if (spec.replies && spec.replies.length) sent.reply_numbers = e.reply_numbers || [];
+          return sent;
         }),
         senders: names.body()
       };

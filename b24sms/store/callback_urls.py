@@ -16,14 +16,15 @@ def url_for(public_url, account):
     return f"{public_url}/callbacks/{account.kind}/{account.callback_secret}"
 
 
-def inbound_url_for(public_url, account):
-    """The account's URL for pushed replies under PUBLIC_URL, or None while it has no secret."""
-    if not account.callback_secret:
-        return None
-    return f"{public_url}/inbound/{account.kind}/{account.callback_secret}"
-
-
 def account_for(session, kind, secret):
     """The account a receipt URL belongs to, or None."""
     account = url_secrets.find(session, ProviderAccount, "callback_secret", "callback_secret_hash", secret)
     return account if account is not None and account.kind == kind else None
+
+
+def inbound_url_for(public_url, account):
+    """The account's inbound URL (replies pushed by the provider) under PUBLIC_URL, or None while it has no
+    secret: the same secret as its receipts."""
+    if not account.callback_secret:
+        return None
+    return f"{public_url}/inbound/{account.kind}/{account.callback_secret}"

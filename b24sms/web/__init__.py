@@ -23,8 +23,8 @@ PAGE_BLUEPRINTS = "b24sms.page_blueprints"
 # Blueprints whose requests may be smaller than MAX_CONTENT_LENGTH, and the setting that says how much: Bitrix24's
 # handler calls are a few KB, and whatever a handler call carries may have to be spooled (b24sms/flows/spool.py).
 BODY_LIMITS = {"handler": lambda settings: settings.handler_max_bytes}
-# Paths that carry a secret: a portal's handler key, a provider account's receipt secret.
-SECRET_IN_PATH = re.compile(r"(/handler/|/(?:callbacks|inbound)/[^/\s?]+/)[^/\s?\"]+")
+# Paths that carry a secret: a portal's handler key, a provider account's receipt (and inbound) secret.
+SECRET_IN_PATH = re.compile(r"(/handler/|/callbacks/[^/\s?]+/|/inbound/[^/\s?]+/)[^/\s?\"]+")
 
 
 def loggable(text):

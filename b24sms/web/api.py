@@ -2,7 +2,8 @@
 from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 
 from b24sms.bitrix import sender_names
-from b24sms.flows import balances, guard_settings, messaging, pausing, provider_settings, resending
+from b24sms.flows import balances, guard_settings, line_settings, messaging, pausing, provider_settings, resending
+from b24sms.flows.reply_numbers import HOOK_FAILED
 from b24sms.providers import approved_names
 from b24sms.rules import handler_call, segments
 from b24sms.rules.errors import N_, BadRequest, Forbidden
@@ -19,10 +20,16 @@ MAX_STATS_DAYS = 366
 TEST_TEXT = N_("b24sms test message")  # a test SMS's text when the page sends none: in the admin's language
 
 
+# What a connector page's token (POST /connector, one Open Line) may call: its line, nothing else.
+LINE_ENDPOINTS = {"api.read_lines", "api.change_line"}
+
+
 @bp.before_request
 def authenticate():
     g.page, g.portal = session_tokens.open_session(services().settings.secret_key,
                                                    request.headers.get("Authorization"), db_session())
+    if g.page.line is not None and request.endpoint not in LINE_ENDPOINTS:
+        raise Forbidden(N_("This page may change only its own Open Line."), "line_only")
 
 
 def require_admin():
@@ -40,9 +47,20 @@ def json_body():
 def settings_view(portal):
     settings = services().settings
     return {"portal": portal_view(portal),
-            "providers": provider_settings.describe_accounts(portal, settings, full=g.page.is_admin),
+            "providers": [_translated_replies(entry) for entry in
+                          provider_settings.describe_accounts(portal, settings, full=g.page.is_admin)],
             "senders": sender_names.describe(settings, portal),
             "guards": guard_settings.describe(portal)}
+
+
+def _translated_replies(entry):
+    """An entry's words about replies in the page's language (a provider's own words stay as it said them)."""
+    if entry.get("replies_help"):
+        entry["replies_help"] = translate(entry["replies_help"])
+    for hook in entry.get("reply_hooks", ()):
+        if hook["error"] == HOOK_FAILED:
+            hook["error"] = translate(HOOK_FAILED)
+    return entry
 
 
 @bp.get("/settings")
@@ -55,6 +73,23 @@ def save_settings():
     require_admin()
     guard_settings.save_settings(services(), db_session(), g.portal, json_body())
     return jsonify(settings_view(g.portal))
+
+
+@bp.get("/lines")
+def read_lines():
+    """The portal's Open Lines connected to our connector (a connector page's token: its own line only)."""
+    require_admin()
+    lines = line_settings.describe_lines(db_session(), g.portal)
+    return jsonify([line for line in lines if g.page.line in (None, line["line"])])
+
+
+@bp.put("/lines/<line>")
+def change_line(line):
+    """Connect (`"active": true`) or disconnect an Open Line, fed by the portal's reply numbers it names."""
+    require_admin()
+    if g.page.line is not None and g.page.line != line:
+        raise Forbidden(N_("This page may change only its own Open Line."), "line_only")
+    return jsonify(line_settings.change_line(services(), db_session(), g.portal, line, json_body()))
 
 
 @bp.get("/stop-list")

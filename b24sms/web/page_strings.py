@@ -36,6 +36,25 @@ STRINGS = {
     "receipt_url": N_("Delivery receipt URL"),
     "receipt_url_help": N_(
         "Delivery receipt URL: paste it into the %(provider)s cabinet (settings, status handler URL)"),
+    # replies: the numbers that receive them, and how they reach b24sms
+    "reply_numbers": N_("Numbers that receive replies"),
+    "reply_numbers_help": N_("Your numbers at this provider, e.g. +79161234567. Replies to them reach the Open "
+                             "Lines you connect in Bitrix24's Contact Center."),
+    "reply_number": N_("Reply number"),
+    "add_reply_number": N_("Add a number"),
+    "inbound_url": N_("Incoming SMS URL"),
+    "inbound_url_help": N_("Incoming SMS URL: paste it into the %(provider)s cabinet"),
+    "inbound_after_save": N_("Save to get the incoming SMS URL for your %(provider)s account."),
+    "copy": N_("Copy"),
+    "copied": N_("Copied"),
+    "hook_ok": N_("%(number)s: replies come to b24sms."),
+    "hook_error": N_("%(number)s: %(provider)s did not take b24sms's address: %(words)s"),
+    "hook_after_save": N_("Save: b24sms then asks %(provider)s to send the replies to these numbers here."),
+    # the connector's page (an Open Line)
+    "line_connected": N_("Connected: replies to the ticked numbers come into this Open Line."),
+    "line_not_connected": N_("Not connected."),
+    "line_not_configured": N_("Bitrix24 says the line is not set up yet."),
+    "line_error": N_("Bitrix24 says: %(words)s"),
     # sender names
     "sender_name": N_("Sender name"),
     "default_sender": N_("default"),

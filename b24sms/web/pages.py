@@ -4,6 +4,7 @@ from flask import Blueprint, current_app, render_template, request, url_for
 
 from b24sms import providers
 from b24sms.bitrix import visits
+from b24sms.flows import line_settings
 from b24sms.i18n import language_for
 from b24sms.rules.errors import N_, Unauthorized
 from b24sms.web import cost_words, page_strings, session_tokens
@@ -36,6 +37,27 @@ def _page(installing):
                                                  installing=installing)
     return render_settings(portal, user_id, is_admin, installing=installing,
                            language=language_for(request.args.get("LANG") or portal.language))
+
+
+@bp.route("/connector", methods=["POST"])
+def connector_page():
+    """The PLACEMENT_HANDLER of our Open Lines connector (SETTING_CONNECTOR), opened in the Contact Center's
+    slider for one line: verified as the settings page is, for admins; its token opens that line's calls only."""
+    use_language(language_for(request.args.get("LANG")))
+    if not request.form.get("AUTH_ID"):
+        raise Unauthorized(N_("Open b24sms from your Bitrix24 portal: this page works only inside it."),
+                           "not_in_bitrix")
+    portal, user_id, line, shown = line_settings.open_connector_page(services(), db_session(), request.form,
+                                                                     request.args)
+    language = language_for(request.args.get("LANG") or portal.language)
+    use_language(language)
+    request.portal_domain = portal.domain  # the slider's frame is the portal's
+    token = session_tokens.mint(services().settings.secret_key, session_tokens.PageSession(
+        portal.id, portal.install_id, user_id, True, language, line=line))
+    page_data = {"is_admin": True, "language": language, "catalog": [], "strings": page_strings.translated(),
+                 **shown}
+    return render_template("connector.html", token=token, page_data=page_data, language=language, line=line,
+                           bx24_script=_bx24_script(portal))
 
 
 def use_local_bx24_script(app, member_id, static_filename):

@@ -26,12 +26,15 @@ class PageSession:
     user_id: str | None
     is_admin: bool
     language: str = "en"  # the portal's language as the iframe's LANG gave it: ru or en
+    # The Open Line a connector page (POST /connector) was opened for: such a token opens only that line's calls
+    # (GET /api/lines, PUT /api/lines/<line>); None for the settings page's.
+    line: str | None = None
 
 
 def mint(secret_key, session: PageSession) -> str:
     return URLSafeTimedSerializer(secret_key, salt=SALT).dumps(
         {"p": session.portal_id, "i": session.install_id, "u": session.user_id, "a": session.is_admin,
-         "l": session.language}
+         "l": session.language, **({"o": session.line} if session.line is not None else {})}
     )
 
 
@@ -48,8 +51,11 @@ def read(secret_key, header_value) -> PageSession:
     if not isinstance(data, dict) or not isinstance(data.get("p"), int) or not isinstance(data.get("i"), str):
         raise Unauthorized(N_("The session token is not valid."), "bad_session")
     language = data.get("l") if data.get("l") in LANGUAGES else "en"
+    line = data.get("o")
+    if line is not None and not isinstance(line, str):
+        raise Unauthorized(N_("The session token is not valid."), "bad_session")
     return PageSession(portal_id=data["p"], install_id=data["i"], user_id=data.get("u"), is_admin=bool(data.get("a")),
-                       language=language)
+                       language=language, line=line)
 
 
 def open_session(secret_key, header_value, db_session) -> tuple[PageSession, Portal]:

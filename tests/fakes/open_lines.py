@@ -12,6 +12,7 @@ from collections import defaultdict
 CONNECTOR_ID = re.compile(r"[a-z0-9_]+")
 NAME_ALLOWED = re.compile(r"[^\W\d_]+(?:[ '\-]+[^\W\d_]+)*[ '\-]*")  # letters, spaces, hyphens, apostrophes
 NAME_LIMIT = 25
+LINE_SETUP = ("imconnector.activate", "imconnector.connector.data.set", "imconnector.status")
 NOT_ACTIVE = ("NOT_ACTIVE_LINE", "Line with this ID is inactive or does not exist")
 MISSING_DATA = ("IMCONNECTOR_NOT_ALL_THE_REQUIRED_DATA", "Not all required data has been provided")
 
@@ -28,6 +29,9 @@ class OpenLinesPortal:
         self.refused_messages: set[str] = set()  # our message ids a line refuses (SUCCESS false for that one)
         self.connector_answers_nested = True  # {"result": {"result": true}}; False: {"result": true}
         self.errors_inside_200 = False  # refusals as a 200 with result.result false
+        # (code, description): every call that connects a line (activate, connector.data.set, status) is refused
+        # with it, inside a 200 as Bitrix24 does.
+        self.connector_refusal: tuple[str, str] | None = None
         self.application_token: str | None = None  # what the event forms carry unless told otherwise
         self._sessions: dict[tuple[str, str], dict] = {}  # (line, our chat id) -> {"ID", "CHAT_ID"}
 
@@ -89,6 +93,9 @@ class OpenLinesPortal:
         }.get(method)
         if handler is None:
             return 400, {"error": "ERROR_METHOD_NOT_FOUND", "error_description": "Method not found!"}
+        if self.connector_refusal and method in LINE_SETUP:
+            code, description = self.connector_refusal
+            return 200, {"result": {"result": False, "error": code, "error_description": description}}
         with self.lock:
             return handler(params)
 
