@@ -145,7 +145,8 @@ def describe(settings, account):
     rows = numbers_of(object_session(account), account) if account.id is not None else []
     described = {"reply_numbers": [row.number for row in rows]}
     if REPLIES_PASTED in cls.reply_ways:
-        described["inbound_url"] = callback_urls.inbound_url_for(settings.public_url, account)
+        url = callback_urls.inbound_url_for(settings.public_url, account)
+        described["inbound_url"] = url and url + cls.pasted_url_query
         described["replies_help"] = cls.replies_help
     if REPLIES_HOOKED in cls.reply_ways:
         described["reply_hooks"] = [{"number": row.number, "hooked": row.hooked, "error": row.hook_error}

@@ -103,6 +103,7 @@ class Provider:
     reply_ways: frozenset = frozenset()
     reply_answer: tuple[str, str] | None = None
     replies_help = ""
+    pasted_url_query = ""  # what the URL to paste must end in (SMSC: its default charset is windows-1251)
     status_table = {}  # the provider's value (lower-case) -> one of the vocabulary
     error_table = {}  # the provider's code or words (lower-case) -> ProviderError subclass
 

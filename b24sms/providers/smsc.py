@@ -75,6 +75,7 @@ class Smsc(Provider):
     # Replies come to dedicated receiving numbers: pulled (`get_answers` after the last id: the source of truth) and
     # pushed to the account's one handler URL (shared with the receipts), which only wakes the pull up sooner.
     reply_ways = frozenset({REPLIES_PASTED, REPLIES_PULLED})
+    pasted_url_query = "?charset=utf-8"
     replies_help = N_("In the SMSC cabinet, under “Settings” (Настройки пользователя), paste this URL as the "
                       "handler URL for incoming messages, as it is: it ends in ?charset=utf-8, without which SMSC "
                       "sends the text in windows-1251. Delivery statuses come to the same URL.")

@@ -77,13 +77,13 @@ def upgrade():
     op.create_index('ix_incoming_state_due', 'incoming_messages', ['state', 'due_at'])
     op.create_index('ix_incoming_portal_created', 'incoming_messages', ['portal_id', 'created_at'])
     op.create_index('ix_incoming_portal_sender', 'incoming_messages', ['portal_id', 'sender', 'created_at'])
-    with op.batch_alter_table('provider_accounts') as batch:
-        batch.add_column(sa.Column('replies_cursor', sa.String(length=64), nullable=True))
-        batch.add_column(sa.Column('replies_due_at', sa.DateTime(), nullable=True))
-        batch.add_column(sa.Column('replies_lease', sa.String(length=16), nullable=True))
-    with op.batch_alter_table('messages') as batch:
-        batch.add_column(sa.Column('line', sa.String(length=16), nullable=True))
-        batch.add_column(sa.Column('line_confirmed', sa.Boolean(), nullable=False, server_default=sa.false()))
+    # Plain ALTER TABLE ADD COLUMN (SQLite has it): a batch would copy the table, and SQLite's copy would lose the
+    # AUTOINCREMENT that keeps message ids from being reused.
+    op.add_column('provider_accounts', sa.Column('replies_cursor', sa.String(length=64), nullable=True))
+    op.add_column('provider_accounts', sa.Column('replies_due_at', sa.DateTime(), nullable=True))
+    op.add_column('provider_accounts', sa.Column('replies_lease', sa.String(length=16), nullable=True))
+    op.add_column('messages', sa.Column('line', sa.String(length=16), nullable=True))
+    op.add_column('messages', sa.Column('line_confirmed', sa.Boolean(), nullable=False, server_default=sa.false()))
 
 
 def downgrade():

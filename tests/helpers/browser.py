@@ -29,7 +29,9 @@ BX24_STAND_IN = (Path(__file__).resolve().parent.parent.parent / "b24sms" / "sta
 LATIN_ALLOWED = {"b24sms", "prostor", "sms", "smsc", "aero", "twilio", "api", "csv", "email", "sid", "auth",
                  "token", "account", "bitrix24", "local", "demo", "shop", "shop2", "http", "https", "url", "crm",
                  "e.164", "rub", "mg", "ac", "lk", "ru", "cabinet", "console", "com", "smsaero", "www", "bench",
-                 "id", "gsm", "ucs"}  # "id": the field name api_id; GSM-7 and UCS-2: the SMS encodings' names
+                 "id", "gsm", "ucs", "charset", "utf", "windows"}
+# ("id": the field name api_id; GSM-7 and UCS-2: the SMS encodings' names; charset=utf-8 and windows-1251: what the
+# SMSC reply URL asks for)
 
 PROSTOR_LOGIN, PROSTOR_PASSWORD = "bench", "bench-pass"
 LOG_REFRESH_MS = 5000  # b24sms/static/log.js: how often the log reloads while a message moves
