@@ -154,7 +154,7 @@ def test_the_operators_answer_goes_out_as_plain_text_once_and_is_confirmed(clien
     [entry] = delivery["MESSAGES"]
     assert entry["im"] == {"chat_id": "77", "message_id": "901"} and entry["chat"]["id"] == CLIENT
     log = client.get("/api/messages", headers=bearer(twilio_line)).get_json()
-    assert [(m["direction"], m["to"], m["state"]) for m in log] == [("out", CLIENT, "accepted")]
+    assert [(m["direction"], m["to"], m["state"], m["line"]) for m in log] == [("out", CLIENT, "accepted", "3")]
 
 
 def test_an_answer_with_a_wrong_token_or_to_a_stopped_number_sends_nothing(client, db, bitrix, twilio, runner,

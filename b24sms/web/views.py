@@ -31,6 +31,7 @@ def message_view(message, **extra):
         # Why the guard rails hold it (quiet_hours) or refused it (stop_list, repeat, daily_cap, monthly_cap).
         "reason": message.reason,
         "direction": message.direction or "out",  # out: sent by the portal; in: a client's reply (contract)
+        "line": message.line,  # the Open Line of an operator's answer (contract); None for the rest
         # A provider was given up after a lost answer and the next one sent it: the SMS may arrive twice.
         "possible_duplicate": bool(message.possible_duplicate),
         # Each provider call along the failover chain (no internal ids).
