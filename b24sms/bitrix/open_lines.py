@@ -108,10 +108,6 @@ def ensure_connector(client, settings) -> None:
             _bind(client, event, handler)
 
 
-def unregister_connector(client, settings) -> None:
-    _checked(client.call("imconnector.unregister", {"ID": connector_id(settings)}))
-
-
 def activate(client, settings, line, active: bool) -> None:
     _checked(client.call("imconnector.activate", {"CONNECTOR": connector_id(settings), "LINE": _line(line),
                                                   "ACTIVE": "1" if active else "0"}))

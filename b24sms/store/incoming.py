@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from b24sms.store.reply_models import IncomingMessage, OpenLine, ReplyNumber
+from b24sms.store.reply_models import IncomingMessage, OpenLine
 
 
 def insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -22,11 +22,6 @@ def insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> list[dict[st
         if session.execute(statement).scalar_one_or_none() is not None:
             new.append(row)
     return new
-
-
-def portal_of_number(session: Session, number: str) -> int | None:
-    """The portal a reply number belongs to (one number, one portal)."""
-    return session.scalar(select(ReplyNumber.portal_id).where(ReplyNumber.number == number))
 
 
 def line_fed_by(session: Session, portal_id: int, number: str) -> OpenLine | None:
