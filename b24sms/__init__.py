@@ -24,6 +24,19 @@ def create_app(test_config=None, instance_path=None):
     `test_config`: settings named as in the environment, and Flask's own keys (TESTING); anything else is an
     error (b24sms/config.py)."""
     app = Flask(__name__, instance_path=str(instance_path or ROOT / "instance"))
+    settings = configure(app, test_config)
+    i18n.init_app(app)
+    web.init_app(app)
+    if settings.app_env != "production":  # the local demo and its Bitrix24 stand-in (GET /demo)
+        demo_page.init_app(app)
+    cli.init_app(app)
+    return app
+
+
+def configure(app, test_config=None) -> Settings:
+    """The app's settings and services, from the environment and `test_config`; returns the settings. Apart from
+    its pages and commands (create_app's), this is all an app is: the test suite configures one app per process anew
+    for each test, which is much cheaper than compiling its URL rules each time."""
     flask_keys, overrides = _split(test_config or {}, app.config)
     settings = load_settings(app.instance_path, overrides)
     # Flask's app.config holds what Flask itself reads; every setting of ours is read from `settings`.
@@ -35,14 +48,9 @@ def create_app(test_config=None, instance_path=None):
     crypto.configure(settings.encryption_keys)
     services = build_services(settings)
     app.extensions[EXTENSION] = services
-    i18n.init_app(app)
-    web.init_app(app)
-    if settings.app_env != "production":  # the local demo and its Bitrix24 stand-in (GET /demo)
-        demo_page.init_app(app)
-    cli.init_app(app)
     # Keys that cannot read the stored secrets are logged, not fatal: /healthz then answers 503 with the reason.
     canary.check_at_start_up(services.db)
-    return app
+    return settings
 
 
 def build_services(settings: Settings) -> Services:

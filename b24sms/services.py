@@ -16,6 +16,7 @@ import requests
 from b24sms.bitrix.rate_limit import TokenBucket
 from b24sms.config import Settings
 from b24sms.store.db import Database
+from b24sms.store.metrics import MessageCounts
 
 EXTENSION = "b24sms.services"  # app.extensions key
 
@@ -76,6 +77,8 @@ class Services:
     outage_waits: OutageWaits
     make_outbox: InitVar[Callable[["Services"], Outbox]]
     outbox: Outbox = field(init=False)
+    # /metrics: the messages counted by state at most every 30 s in this process (store/metrics.py).
+    message_counts: MessageCounts = field(default_factory=MessageCounts)
 
     def __post_init__(self, make_outbox):
         object.__setattr__(self, "outbox", make_outbox(self))  # it sends with these services

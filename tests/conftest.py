@@ -30,6 +30,7 @@ from tests.helpers.suite import (  # noqa: E402
     GIVEN_DATABASE_URL,
     PUBLIC_URL,
     TEST_DATABASE_URL,
+    configured_anew,
     create_worker_database,
     empty_tables,
     leave_out_the_developers_settings,
@@ -68,9 +69,15 @@ def database_url(tmp_path_factory):
         yield migrated(Database(f"sqlite:///{folder / 'test.sqlite3'}"))
 
 
+@pytest.fixture(scope="session")
+def process_app(database_url, tmp_path_factory):
+    """This process's app, whose settings and services each test's `app` starts anew."""
+    return suite_app(suite_config(database_url, tmp_path_factory.mktemp("spool")))
+
+
 @pytest.fixture
-def app(database_url, tmp_path):
-    app = suite_app(suite_config(database_url, tmp_path / "spool"))
+def app(process_app, database_url, tmp_path):
+    app = configured_anew(process_app, suite_config(database_url, tmp_path / "spool"))
     yield app
     services_of(app).outbox.wait_idle(30)
     empty_tables(app)

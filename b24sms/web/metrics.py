@@ -3,7 +3,7 @@ production without METRICS_TOKEN it is off (404, as for any unknown path), and s
 import hmac
 import logging
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from werkzeug.exceptions import NotFound
 
 from b24sms.rules.errors import N_, Unauthorized
@@ -12,14 +12,12 @@ from b24sms.store import metrics
 from b24sms.web.context import services
 
 logger = logging.getLogger(__name__)
-MESSAGE_COUNTS = "b24sms.message_counts"  # app.extensions: this process's MessageCounts
 
 bp = Blueprint("metrics", __name__)
 
 
 @bp.record_once
 def _set_up(state):
-    state.app.extensions[MESSAGE_COUNTS] = metrics.MessageCounts()
     if _off(state.app.extensions[EXTENSION].settings):
         logger.warning("GET /metrics is off: APP_ENV=production and METRICS_TOKEN is not set. Set METRICS_TOKEN "
                        "and scrape with Authorization: Bearer <METRICS_TOKEN> to turn it on.")
@@ -31,7 +29,7 @@ def scrape():
     if _off(app_services.settings):
         raise NotFound()
     _require_token(app_services.settings.metrics_token)
-    body, content_type = metrics.exposition(app_services.db, current_app.extensions[MESSAGE_COUNTS],
+    body, content_type = metrics.exposition(app_services.db, app_services.message_counts,
                                             accept=request.headers.get("Accept"))
     return Response(body, content_type=content_type)
 

@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 from jinja2 import BytecodeCache
 from sqlalchemy import create_engine, make_url, text
 
-from b24sms import create_app
+from b24sms import configure, create_app
 from b24sms.bitrix.rate_limit import TokenBucket
 from b24sms.config import is_setting
 from b24sms.flows.outbox import WebSender
@@ -146,6 +146,16 @@ def suite_app(config, **services):
     app = settled(create_app(config))
     app.jinja_env.bytecode_cache = COMPILED_TEMPLATES
     use_services(app, bitrix_rate_limit=TokenBucket(StillClock()), **services)
+    return app
+
+
+def configured_anew(app, config):
+    """`app` as suite_app(config) makes it: Flask's config, the settings and the services anew (b24sms.configure),
+    the URL rules kept. An app's URL rules take longer to compile than most tests take to run, so the suite
+    compiles them once per process and starts that app anew for each test."""
+    app.config = app.make_config()
+    configure(app, config)
+    use_services(app, bitrix_rate_limit=TokenBucket(StillClock()))
     return app
 
 
