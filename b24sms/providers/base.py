@@ -97,6 +97,9 @@ class Provider:
     # before its price is asked again for it (b24sms/flows/prices.py).
     prices_after_sending = False
     receipt_reply = None  # the text body a provider wants in answer to a receipt (SMS.RU: "100"); None: JSON
+    # The request headers (lower case) its check of a pushed receipt or reply reads (Twilio's signature): a reply
+    # pushed while the database is away is spooled with them, and checked when it is replayed.
+    signed_headers: tuple[str, ...] = ()
     # How replies to our numbers reach us (REPLIES_HOOKED, REPLIES_PASTED, REPLIES_PULLED); empty where the
     # provider cannot receive. `reply_answer`: (body, content type) the provider wants in answer to a pushed reply
     # (Twilio: an empty TwiML), None: JSON. `replies_help`: where in the cabinet the admin pastes our URL (N_).
