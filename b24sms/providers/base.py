@@ -78,6 +78,9 @@ class Provider:
     # Whether the portal's sender names (alpha names, b24sms/bitrix/sender_names.py) go out as this provider's sender;
     # False where the sender is something else (a from number): the account's own sender is used then.
     takes_sender_names = True
+    # Whether what it sends from must be one of the account's own numbers (Twilio's `From`): an operator's answer
+    # then goes from the reply number that received the client's last reply, where that is the account's.
+    needs_from_number = False
     # What the provider takes as a sender (sender_name_rules.SenderLimits: length, alphabet), checked on save at the
     # field; None where its rules are not known (the provider refuses a wrong sender when sending).
     sender_name_limits = None

@@ -49,6 +49,7 @@ class Twilio(Provider):
     default_base_url = "https://api.twilio.com/2010-04-01/"  # TWILIO_API_URL overrides it
     offer_rank = 20
     takes_sender_names = False  # the sender is a number or a Messaging Service, not an alpha name
+    needs_from_number = True  # `From` must be one of the account's numbers
     statuses_per_request = 1
     prices_after_sending = True  # `price` is null until the message has left
     receipts = PER_MESSAGE
