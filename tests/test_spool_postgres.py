@@ -1,5 +1,6 @@
-"""The handler through a real PostgreSQL outage: a database of its own (`spool_<test database>`) stops accepting
-connections and its sessions are ended. Calls are answered 200 from the spool and stored once when it returns."""
+"""The handler and pushed replies through a real PostgreSQL outage: a database of its own (`spool_<test database>`)
+stops accepting connections and its sessions are ended. Calls are answered 200 (replies as their provider
+expects) from the spool and stored once when it returns."""
 import logging
 import time
 from contextlib import contextmanager
@@ -21,12 +22,18 @@ from tests.helpers import (
 )
 from tests.helpers.spool import (
     delivered_and_reported,
+    devino_answer,
+    devino_push,
     post_all,
+    receiving_on_twilio_and_devino,
     replay_settled,
+    replies_stored,
     sent_once_each,
     spool_files,
     spooled,
     stored_ids,
+    twilio_push,
+    twiml,
 )
 from tests.helpers.suite import TEST_DATABASE_URL, empty_tables, make_app, on_postgres, services_of, use_settings
 
@@ -142,6 +149,41 @@ def test_a_call_the_spool_cannot_take_answers_503_and_nothing_is_stored(app, cli
     assert answer.status_code == 503 and answer.get_json()["error"] == "database_unavailable"
     run_job(runner)
     assert stored_ids(db) == [] and prostor.sent == {}
+
+
+def test_replies_pushed_in_an_outage_are_answered_then_stored_once_and_a_forged_one_dropped(
+        app, client, db, bitrix, twilio, devino, runner, admin, caplog):
+    caplog.set_level(logging.DEBUG)
+    _, devino_path = receiving_on_twilio_and_devino(client, bitrix)
+    twilio_call, sid = twilio_push(twilio, "Is my order ready?")
+    devino_call, devino_id = devino_push(devino, devino_path, "Перезвоните мне")
+    (path, form, headers), _ = twilio_push(twilio, "hello")
+    secret = path.rsplit("/", 1)[1]
+
+    with database_away(admin, db):
+        began = time.monotonic()
+        answers = post_all(app, [twilio_call, twilio_call, devino_call, (path, {**form, "Body": "forged"}, headers)])
+        assert [twiml(answers[0]), twiml(answers[1]), devino_answer(answers[2]), twiml(answers[3])] == [True] * 4
+        assert time.monotonic() - began < 15  # within Twilio's 15 s
+        assert len(spool_files(app)) == 1
+    replay_settled(app, runner)
+    run_job(runner)
+
+    assert replies_stored(db) == [("devino", devino_id), ("twilio", sid)]
+    dropped = [r.getMessage() for r in caplog.records if "dropped at replay" in r.getMessage()]
+    assert dropped == ["spooled twilio reply dropped at replay: 403 bad_signature"]
+    assert secret not in caplog.text and devino_path not in caplog.text
+
+
+def test_the_web_process_replays_pushed_replies_by_itself_when_the_database_returns(app, client, db, bitrix,
+                                                                                   twilio, devino, admin):
+    receiving_on_twilio_and_devino(client, bitrix)
+    call, sid = twilio_push(twilio, "are you there?")
+    with database_away(admin, db):
+        assert twiml(client.post(call[0], data=call[1], headers=call[2]))
+        assert len(spool_files(app)) == 1
+
+    wait_for(lambda: replies_stored(db) == [("twilio", sid)] and not spool_files(app))
 
 
 def test_postgres_outages_are_told_from_faults_of_the_statement(admin):

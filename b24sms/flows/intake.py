@@ -18,10 +18,11 @@ from b24sms.store.models import Message, utcnow
 INLINE_GRACE = timedelta(minutes=2)
 
 
-def receive(session, portal, incoming, *, report_to_bitrix=True, sender=None, sender_code=None):
+def receive(session, portal, incoming, *, report_to_bitrix=True, sender=None, sender_code=None, line=None):
     """Store the message (unique per portal + Bitrix id), with the sender name it asks for (`sender`; None: each
     provider's own) and the CODE of the sender it came through (`sender_code`: its statuses are reported under
-    it). Returns (message, created)."""
+    it); an operator's answer with its Open Line (`line`; the chat and message ids to confirm it with are in its
+    origin). Returns (message, created)."""
     now = utcnow()
     values = {
         "portal_id": portal.id,
@@ -36,6 +37,7 @@ def receive(session, portal, incoming, *, report_to_bitrix=True, sender=None, se
         "origin": incoming.origin,
         "attempts": 0,
         "report_to_bitrix": report_to_bitrix,
+        "line": line,
         **lifecycle.received(now + INLINE_GRACE),
         "created_at": now,
         "updated_at": now,

@@ -1,19 +1,22 @@
 """An operator's answer in an Open Line (the event ONIMCONNECTORMESSAGEADD) becomes an SMS to the chat's number:
 stored first like a handler call (once per Bitrix24 message), sent off the request through the portal's provider
-chain with its guard rails (a number that sent STOP gets nothing), and confirmed to the line once a provider took
+chain with its guard rails (a number that sent STOP gets nothing), from the number that received the client's
+last reply where the provider needs a from-number (Twilio), and confirmed to the line once a provider took
 it (b24sms/flows/line_delivery.py). Also the line events: a deleted line, a connector switched off on a line."""
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 
 from b24sms.bitrix import installs, open_lines
 from b24sms.flows import intake
+from b24sms.rules import replies as reply_rules
 from b24sms.rules.handler_call import HandlerCall
 from b24sms.rules.lifecycle import MessageState
+from b24sms.rules.phones import InvalidPhone, normalize
 from b24sms.rules.replies import plain_text
 from b24sms.services import Services
-from b24sms.store.models import Message
+from b24sms.store import incoming
 from b24sms.store.reply_models import OpenLine
 
 logger = logging.getLogger(__name__)
@@ -42,11 +45,9 @@ def take_answers(services: Services, session, data, auth) -> Answered:
         if answer is None:
             skipped += 1
             continue
-        message, created = intake.receive(session, portal, answer, report_to_bitrix=False)
+        message, created = intake.receive(session, portal, _from_reply_number(session, portal, answer, line),
+                                          report_to_bitrix=False, line=line)
         if created:
-            session.execute(Message.__table__.update().where(Message.__table__.c.id == message.id)
-                            .values(line=line, direction="out"))
-            session.commit()
             stored += 1
             if message.state == MessageState.RECEIVED:
                 services.outbox.submit(portal.id, message.id)
@@ -67,6 +68,20 @@ def _answer(entry, line) -> HandlerCall | None:
               "im": {"chat_id": str(im.get("chat_id", ""))[:32], "message_id": im_message_id[:32]},
               "chat": {"id": number[:32]}}
     return HandlerCall(message_id=f"openlines-{line}-{im_message_id}"[:64], phone=number, text=text, origin=origin)
+
+
+def _from_reply_number(session, portal, answer: HandlerCall, line) -> HandlerCall:
+    """The answer, its origin naming the reply number (and its account) that received the client's last reply,
+    which a provider that needs a from-number sends it from (b24sms/rules/replies.py answer_from)."""
+    try:
+        client = normalize(answer.phone, portal.region)
+    except InvalidPhone:
+        return answer  # refused at intake
+    received = incoming.last_reply_to(session, portal.id, client, line)
+    if received is None:
+        return answer
+    number, account_id = received
+    return replace(answer, origin={**answer.origin, **reply_rules.reply_number_origin(number, account_id)})
 
 
 def line_deleted(session, auth, line) -> bool:

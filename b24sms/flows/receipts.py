@@ -1,15 +1,39 @@
-"""Statuses that providers push (receipts): applied to the messages they name, never backwards; a receipt can also
-settle a send whose answer was lost. Polling for the rest is b24sms/flows/polling.py."""
+"""Statuses that providers push (receipts, `POST /callbacks/<kind>/<secret>`): applied to the messages they name,
+never backwards; a receipt can also settle a send whose answer was lost. Polling for the rest is
+b24sms/flows/polling.py."""
 import logging
+from dataclasses import dataclass
 
-from b24sms.flows import prices
-from b24sms.providers.base import UNKNOWN
+from b24sms.flows import prices, pushes
+from b24sms.providers.base import UNKNOWN, Receipt
 from b24sms.rules import failover, lifecycle
 from b24sms.rules.lifecycle import MessageState
+from b24sms.services import Services
 from b24sms.store.db import lock_rows
-from b24sms.store.models import Message
+from b24sms.store.models import Message, utcnow
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReceiptAnswer:
+    """What a pushed receipt is answered with: the text the provider counts as "received" (SMS.RU: 100), or
+    (None) JSON of the counts."""
+
+    body: str | None
+    received: int
+    matched: int
+    changed: int
+
+
+def take_pushed(services: Services, session, kind: str, secret: str, pushed: Receipt,
+                message_key: str | None) -> ReceiptAnswer:
+    """A receipt pushed to an account's receipt URL: checked as the provider's own, read and applied.
+    `message_key`: the `m` of a per-message receipt URL (see apply_receipts)."""
+    taken = pushes.take(services, session, pushes.RECEIPT, kind, secret, pushed)
+    matched, changed = apply_receipts(session, taken.account, taken.items, utcnow(), message_key)
+    return ReceiptAnswer(taken.provider.receipt_reply, len(taken.items), matched, changed)
+
 
 def apply_receipts(session, account, reports, now, message_key):
     """Statuses a provider pushed for `account`'s messages. Never backwards (the state machine sees to it); an

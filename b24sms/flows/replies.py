@@ -1,22 +1,21 @@
 """Replies: SMS that clients send to a portal's reply numbers, taken in when a provider pushes them
-(`POST /inbound/<kind>/<secret>`) or when the job fetches them (providers that keep them to be fetched, from a
-cursor, at least once a minute). Either way a reply is stored first, once per provider id; a stop word puts the
-client's number on the portal's stop list (the reply still goes to the line, so the operator sees it). Handing
-replies to their Open Line is b24sms/flows/line_delivery.py's."""
+(`POST /inbound/<kind>/<secret>`, b24sms/flows/pushed_replies.py) or when the job fetches them (providers that
+keep them to be fetched, from a cursor, at least once a minute). Either way a reply is stored first, once per
+provider id; a stop word puts the client's number on the portal's stop list (the reply still goes to the line, so
+the operator sees it). Handing replies to their Open Line is b24sms/flows/line_delivery.py's."""
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
 from b24sms import providers
+from b24sms.flows import pushes
 from b24sms.providers.base import REPLIES_PULLED, ProviderError, Receipt, Reply
 from b24sms.rules import guards as guard_rules
-from b24sms.rules.errors import N_, BadRequest, Forbidden, NotFound
 from b24sms.rules.phones import InvalidPhone, normalize
 from b24sms.rules.replies import is_stop_word
 from b24sms.services import Services
-from b24sms.store import callback_urls, claims, incoming, stop_list
+from b24sms.store import claims, incoming, stop_list
 from b24sms.store.models import Portal, PortalState, ProviderAccount
 from b24sms.store.reply_models import IncomingState, ReplyNumber
 
@@ -29,35 +28,15 @@ PULL_SLICE = 100  # accounts one claim takes
 TEXT_LIMIT = 20_000  # what an Open Line chat message takes; a reassembled SMS is far shorter
 
 
-@dataclass(frozen=True)
-class PushAnswer:
-    """What a pushed reply is answered with: the provider's own answer (Twilio: an empty TwiML) or JSON."""
-
-    body: str | None
-    content_type: str | None
-    received: int
-    stored: int
-
-
-def take_pushed(services: Services, session, kind: str, secret: str, pushed: Receipt) -> PushAnswer:
-    """A reply pushed by a provider to an account's inbound URL: checked, stored, answered at once."""
-    account = callback_urls.account_for(session, kind, secret)
-    if account is None:
-        raise NotFound(N_("No reply address like this one."), "unknown_inbound")
-    provider = providers.for_account(account, services.settings, services.http)
-    if not provider.receives_replies():
-        raise NotFound(N_("No reply address like this one."), "unknown_inbound")
-    if not provider.verify_reply(pushed):
-        logger.warning("%s reply with a bad signature refused", kind)
-        raise Forbidden(N_("The reply's signature does not match."), "bad_signature")
-    try:
-        replies = provider.read_replies(pushed)
-    except ProviderError as exc:
-        raise BadRequest(N_("The reply could not be read: %(words)s"), "bad_reply", words=exc.text) from None
-    stored = store(session, account.portal_id, account.id, account.kind, replies, services.clock.now())
+def store_pushed(services: Services, session, kind: str, secret: str, pushed: Receipt) -> tuple[int, int]:
+    """A push to an account's inbound URL, checked as the provider's own, its replies stored once (committed).
+    Returns (received, stored). Both the live push (b24sms/flows/pushed_replies.py) and its replay from the
+    spool come here."""
+    taken = pushes.take(services, session, pushes.REPLY, kind, secret, pushed)
+    account = taken.account
+    stored = store(session, account.portal_id, account.id, account.kind, taken.items, services.clock.now())
     session.commit()
-    body, content_type = provider.reply_answer or (None, None)
-    return PushAnswer(body, content_type, len(replies), stored)
+    return len(taken.items), stored
 
 
 def store(session, portal_id: int, account_id: int | None, kind: str, replies: list[Reply], now: datetime) -> int:

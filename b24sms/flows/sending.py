@@ -22,6 +22,7 @@ from b24sms.flows.workers import chunks
 from b24sms.providers.base import PER_MESSAGE, AnswerLost, Outgoing, ProviderError
 from b24sms.rules import failover, lifecycle
 from b24sms.rules.lifecycle import MessageState
+from b24sms.rules.replies import answer_from
 from b24sms.services import Services
 from b24sms.store import callback_urls, claims
 from b24sms.store.db import one_of
@@ -41,7 +42,7 @@ RECOVERY_LEASE = timedelta(minutes=1)
 SEND_WRITES = tuple(dict.fromkeys(("account_id", "provider", "attempts", "attempt_log", "updated_at",
                                    "provider_message_id", "possible_duplicate", *lifecycle.STATUS_COLUMNS)))
 SEND_COLUMNS = tuple(getattr(Message, name) for name in (
-    "id", "portal_id", "provider_key", "recipient", "body", "sender", "report_to_bitrix", *SEND_WRITES))
+    "id", "portal_id", "provider_key", "recipient", "body", "sender", "origin", "report_to_bitrix", *SEND_WRITES))
 
 
 # ---------------------------------------------------------------- claims
@@ -245,14 +246,17 @@ def _no_account(message, chain, route, skipped, after_a_failure):
 
 def outgoing(message, account, settings, provider):
     """The message as a provider sends it: with the sender name it asked for (a handler call's `code`, a test
-    SMS), else the account's own sender. Per-message receipt URLs name the message, so that a receipt can
-    settle a send whose answer was lost."""
+    SMS), or an operator's answer from the reply number the client wrote to (where the provider needs a
+    from-number), else the account's own sender. Per-message receipt URLs name the message, so that a receipt
+    can settle a send whose answer was lost."""
     callback_url = None
     if provider.receipts == PER_MESSAGE and account.callback_secret:
         callback_url = f"{callback_urls.url_for(settings.public_url, account)}?m={message.provider_key}"
     takes_name = message.sender and provider.sends_with_sender_names()
-    return Outgoing(key=message.provider_key, phone=message.recipient, text=message.body,
-                    sender=message.sender if takes_name else account.sender, callback_url=callback_url)
+    sender = answer_from(message.origin, account.id, provider.needs_from_number) or \
+        (message.sender if takes_name else account.sender)
+    return Outgoing(key=message.provider_key, phone=message.recipient, text=message.body, sender=sender,
+                    callback_url=callback_url)
 
 
 def backoff(attempts):

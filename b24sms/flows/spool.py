@@ -1,21 +1,24 @@
-"""The handler's spool: a handler call that the database could not take is written to a local file, answered 200,
-and stored once the database is back. Bitrix24 never retries a handler call: without the spool an outage loses it.
+"""The spool: what the database could not take (a Bitrix24 handler call, a reply a provider pushed) is written to a
+local file, answered as if stored, and stored once the database is back. Bitrix24 never retries a handler call,
+and a provider that was answered does not push again: without the spool an outage loses them.
 
-A record is one JSON line, `{"key": <handler key, null for the legacy /handler>, "form": [[name, value], ...],
-"spooled_at": ...}`: the call as it was posted, so that replaying it is the same call. Its key and auth need the
-database, so they are checked at replay, and a call they refuse is dropped then, with a warning. The directory
-is 0700 and the files 0600: they hold handler keys and Bitrix24 tokens, so their content is never logged.
+A record is one JSON line of a kind (b24sms/flows/spool_records.py: the request as it came, so that replaying it is
+the same request). What needs the database (a handler key, an auth, an account's secret and signature) is checked
+at replay, and a record refused then is dropped, with a warning. The directory is 0700 and the files 0600: they
+hold handler keys, Bitrix24 tokens and providers' URL secrets, so their content is never logged.
 
 Writing: each process appends to its own file (`calls-<pid>.jsonl`) under the file's OS lock, and fsyncs
-before the call is answered; within SPOOL_MAX_BYTES and SPOOL_MAX_CALLS (b24sms/flows/spool_usage.py). Replay (a thread
-of the web process that spooled, and every `jobs run-once`) takes a file's lock, renames it to `replaying-...` (a
-writer that finds its file gone starts a new one), stores each record and removes the file only when every record
-in it was stored or dropped. Storing inserts nothing when the message is already there, so a record replayed
-twice stores one message. A file another replayer holds is left to it; the OS releases the lock of one that died.
+before the request is answered; within SPOOL_MAX_BYTES and SPOOL_MAX_CALLS (b24sms/flows/spool_usage.py: a
+record counts as a call). Replay (a thread of the web process that spooled, and every `jobs run-once`) takes a
+file's lock, renames it to `replaying-...` (a writer that finds its file gone starts a new one), stores each
+record and removes the file only when every record in it was stored or dropped. Storing inserts nothing when the
+message or reply is already there, so a record replayed twice stores it once. A file another replayer holds is
+left to it; the OS releases the lock of one that died.
 
 SPOOL_DIR is per machine. With several machines, a machine's spool is replayed only by its own web processes
-and by a job runner on that machine: run `jobs run-once` (cron) on every machine that serves the handler, and
-keep SPOOL_DIR on a local disk (file locks over a network file system cannot be trusted).
+and by a job runner on that machine: run `jobs run-once` (cron) on every machine that serves the handler or
+takes pushed replies, and keep SPOOL_DIR on a local disk (file locks over a network file system cannot be
+trusted).
 """
 import fcntl
 import json
@@ -27,29 +30,20 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from b24sms.bitrix.forms import parse
-from b24sms.config import ConfigError
-from b24sms.flows import messaging, spool_usage
-from b24sms.rules import handler_call
-from b24sms.rules.errors import AppError, BadRequest, UpstreamError
-from b24sms.rules.lifecycle import MessageState
+from b24sms.flows import spool_records, spool_usage
+from b24sms.flows.spool_records import DATABASE_AWAY
+from b24sms.rules.errors import N_, AppError
 from b24sms.services import Services
-from b24sms.store.db import error_line, unavailable
 from b24sms.store.models import utcnow
 
 logger = logging.getLogger(__name__)
 
 LIVE, CLAIMED = "calls-", "replaying-"  # file name prefixes: being written to; taken by a replayer
 LOCK_RETRY_PAUSE = 0.01  # seconds between a writer's tries for its file's lock (services.outage_waits.spool_lock)
-# What came of one record (the first four are ReplayReport's counters).
-STORED, ALREADY_STORED, DROPPED, HELD_BACK, DATABASE_AWAY = (
-    "stored", "already_stored", "dropped", "held_back", "database_away")
 
 
 class SpoolUnwritable(Exception):
-    """The call could not be written to the spool; the message is one loggable line."""
+    """The record could not be written to the spool; the message is one loggable line."""
 
 
 class SpoolStuck(Exception):
@@ -74,13 +68,33 @@ class ReplayReport:
 _writing = threading.Lock()  # this process's threads take turns at its file (and at its SpoolUsage)
 
 
+def keep(services: Services, record, *, vouched, what, outage):
+    """Spool a record the database cannot take now (`outage`: why), and see that this process replays it.
+    `what`: the record in the log (no key, no secret). Raises AppError 503 where the spool cannot take it."""
+    try:
+        write(services, record, vouched)
+    except spool_usage.SpoolFull:  # logged there, once in a while: not per request of a flood
+        raise AppError(N_("The message could not be stored now: the database is unavailable."), "spool_full",
+                       status=503) from None
+    except SpoolUnwritable as exc:
+        logger.error("%s not taken: it cannot be stored now (%s) and the spool cannot be written (%s)", what,
+                     outage, exc)
+        raise AppError(N_("The message could not be stored now: the database is unavailable."),
+                       "database_unavailable", status=503) from None
+    logger.warning("%s spooled: it cannot be stored now (%s)", what, outage)
+    replay_in_background(services)
+
+
 def append(services: Services, handler_key, form_pairs, vouched=True):
-    """Write one handler call to this process's spool file and fsync it. Raises SpoolUnwritable, or
+    """Write one handler call (`form_pairs` as posted) to the spool (see `write`)."""
+    write(services, spool_records.of_handler_call(handler_key, form_pairs), vouched)
+
+
+def write(services: Services, record, vouched=True):
+    """Write one record (spool_records.py) to this process's spool file and fsync it. Raises SpoolUnwritable, or
     spool_usage.SpoolFull past SPOOL_MAX_BYTES or SPOOL_MAX_CALLS (a smaller part of them unless `vouched`: this
-    process has stored calls with this handler key lately)."""
-    record = {"key": handler_key, "form": [[name, value] for name, value in form_pairs],
-              "spooled_at": utcnow().isoformat() + "Z"}
-    line = json.dumps(record).encode() + b"\n"
+    process has stored with the record's handler key or URL secret lately)."""
+    line = json.dumps({**record, "spooled_at": utcnow().isoformat() + "Z"}).encode() + b"\n"
     try:
         directory = _directory(services.settings)
         with _writing:
@@ -179,7 +193,7 @@ def replay_duty(services: Services):
     """The job's duty: replay, and fail (so that `jobs run-once` says so) when records are held back."""
     report = replay(services, send_at_once=False)
     if report.held_back and not report.database_away:
-        raise SpoolStuck(f"{report.held_back} spooled handler calls could not be stored; the log says why")
+        raise SpoolStuck(f"{report.held_back} spooled records could not be stored; the log says why")
     return report.stored
 
 
@@ -213,7 +227,7 @@ def _replay_file(services, path, report, send_at_once):
         lines = [line for line in handle.read().splitlines() if line.strip()]
         held_back = report.held_back
         for line in lines:
-            outcome = _replay_line(services, line, send_at_once)
+            outcome = spool_records.replay(services, line, send_at_once)
             if outcome == DATABASE_AWAY:
                 report.database_away = True
                 break
@@ -231,42 +245,6 @@ def _claim(path):
     os.rename(path, claimed)
     _sync_directory(path.parent)
     return claimed
-
-
-def _replay_line(services, line, send_at_once):
-    try:
-        record = json.loads(line)
-        data = parse(record["form"])
-        message_id = handler_call.HandlerCall.from_payload(data).message_id  # for the log: checked when it was spooled
-        handler_key = record["key"]
-    except (ValueError, KeyError, TypeError, BadRequest):  # a line cut short by a crash before it was answered
-        logger.warning("a spooled handler call that cannot be read was dropped")
-        return DROPPED
-    auth = data.get("auth") if isinstance(data.get("auth"), dict) else None
-    try:
-        with services.db.session() as session:
-            message, created = messaging.store_handler_call(services, session, data, auth, handler_key)
-            to_send = created and message.state == MessageState.RECEIVED
-            if to_send:
-                message.due_at = utcnow()  # due now: the job's send duty sends it unless the web sender does
-        if to_send and send_at_once:  # the web process's replay: its sender sends it at once
-            services.outbox.submit(message.portal_id, message.id)
-    except UpstreamError as exc:  # Bitrix24 could not verify a legacy call: ask again later
-        logger.warning("spooled handler call for message %s held back: %s", message_id, exc.code)
-        return HELD_BACK
-    except AppError as exc:
-        logger.warning("spooled handler call for message %s dropped at replay: %s %s", message_id, exc.status,
-                       exc.code)
-        return DROPPED
-    except ConfigError:  # ENCRYPTION_KEYS cannot read the portal's key yet: like an outage, wait for the fix
-        return DATABASE_AWAY
-    except SQLAlchemyError as exc:
-        if unavailable(exc):
-            return DATABASE_AWAY
-        logger.error("spooled handler call for message %s could not be stored (%s); held back", message_id,
-                     error_line(exc))
-        return HELD_BACK
-    return STORED if created else ALREADY_STORED
 
 
 # ---------------------------------------------------------------- the web process's replay thread

@@ -12,11 +12,14 @@ at most that much.
 A call whose handler key this process has not seen stored lately (`vouched` False: an unknown key, a portal not
 heard from since this process started, the legacy /handler) may fill only 1/UNVOUCHED_PART of each bound: a flood
 of calls to made-up keys during an outage fills that part and is refused, and the portals this process knows
-keep the rest.
+keep the rest. A pushed reply counts as a call, its URL's secret as its key (VouchedKeys keeps each kind of key
+apart).
 """
+import hashlib
 import logging
 import os
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +30,7 @@ logger = logging.getLogger(__name__)
 UNVOUCHED_PART = 4
 REFUSALS_LOGGED_EVERY = 60  # seconds: the most often a full spool is logged
 READ_CHUNK = 1 << 20
+VOUCHED_KEYS_KEPT = 50_000  # keys remembered per process and kind of key (the most recently stored-with first)
 
 
 class SpoolFull(Exception):
@@ -64,7 +68,8 @@ class SpoolUsage:
                                           ("SPOOL_MAX_CALLS", self.calls, 1, settings.spool_max_calls)):
             bound = limit // part
             if held + adding > bound:
-                whose = "" if vouched else f" (1/{part} of it: calls whose handler key this process has not seen)"
+                whose = "" if vouched else (f" (1/{part} of it: calls whose handler key this process has not seen, "
+                                            "replies to a URL it has not)")
                 reason = (f"{name}={limit} reached{whose}: the spool holds {self.bytes} bytes, "
                           f"{self.calls} calls")
                 self.refusals.refused(reason)
@@ -141,5 +146,34 @@ class RefusalLog:
             if self._logged_at is not None and now - self._logged_at < REFUSALS_LOGGED_EVERY:
                 return
             count, self._refused, self._logged_at = self._refused, 0, now
-        logger.error("the spool is full (%s): handler calls that cannot be stored now are answered 503 and not "
-                     "kept (%d since the last such line)", reason, count)
+        logger.error("the spool is full (%s): handler calls and pushed replies that cannot be stored now are "
+                     "answered 503 and not kept (%d since the last such line)", reason, count)
+
+
+class VouchedKeys:
+    """Digests of the keys (handler keys, the secrets of reply URLs) this process has stored with lately (a
+    bounded, least recently used set): during an outage, what tells a known portal's request from one to a
+    made-up key without the database."""
+
+    def __init__(self, kept=VOUCHED_KEYS_KEPT):
+        self._kept = kept
+        self._digests = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, key):
+        digest = _digest(key)
+        with self._lock:
+            self._digests[digest] = None
+            self._digests.move_to_end(digest)
+            while len(self._digests) > self._kept:
+                self._digests.popitem(last=False)
+
+    def has(self, key):
+        if key is None:  # the legacy /handler: only its auth, checked against Bitrix24, vouches for it
+            return False
+        with self._lock:
+            return _digest(key) in self._digests
+
+
+def _digest(key):
+    return hashlib.sha256(key.encode()).digest()

@@ -78,6 +78,9 @@ class Provider:
     # Whether the portal's sender names (alpha names, b24sms/bitrix/sender_names.py) go out as this provider's sender;
     # False where the sender is something else (a from number): the account's own sender is used then.
     takes_sender_names = True
+    # Whether what it sends from must be one of the account's own numbers (Twilio's `From`): an operator's answer
+    # then goes from the reply number that received the client's last reply, where that is the account's.
+    needs_from_number = False
     # What the provider takes as a sender (sender_name_rules.SenderLimits: length, alphabet), checked on save at the
     # field; None where its rules are not known (the provider refuses a wrong sender when sending).
     sender_name_limits = None
@@ -97,6 +100,9 @@ class Provider:
     # before its price is asked again for it (b24sms/flows/prices.py).
     prices_after_sending = False
     receipt_reply = None  # the text body a provider wants in answer to a receipt (SMS.RU: "100"); None: JSON
+    # The request headers (lower case) its check of a pushed receipt or reply reads (Twilio's signature): a reply
+    # pushed while the database is away is spooled with them, and checked when it is replayed.
+    signed_headers: tuple[str, ...] = ()
     # How replies to our numbers reach us (REPLIES_HOOKED, REPLIES_PASTED, REPLIES_PULLED); empty where the
     # provider cannot receive. `reply_answer`: (body, content type) the provider wants in answer to a pushed reply
     # (Twilio: an empty TwiML), None: JSON. `replies_help`: where in the cabinet the admin pastes our URL (N_).

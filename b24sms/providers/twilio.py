@@ -32,6 +32,7 @@ from b24sms.providers.base import (
 from b24sms.rules.errors import N_
 
 MESSAGING_SERVICE_PREFIX = "MG"
+SIGNATURE_HEADER = "x-twilio-signature"
 
 
 class Twilio(Provider):
@@ -48,9 +49,11 @@ class Twilio(Provider):
     default_base_url = "https://api.twilio.com/2010-04-01/"  # TWILIO_API_URL overrides it
     offer_rank = 20
     takes_sender_names = False  # the sender is a number or a Messaging Service, not an alpha name
+    needs_from_number = True  # `From` must be one of the account's numbers
     statuses_per_request = 1
     prices_after_sending = True  # `price` is null until the message has left
     receipts = PER_MESSAGE
+    signed_headers = (SIGNATURE_HEADER,)
     # Replies: `hook_replies` sets the number's SmsUrl by API when the admin saves; Twilio then posts each incoming
     # SMS there, signed as receipts are, and wants TwiML back (an empty body is its error 11200).
     reply_ways = frozenset({REPLIES_HOOKED})
@@ -149,7 +152,7 @@ class Twilio(Provider):
 
     # -- receipts --
     def verify_receipt(self, receipt):
-        given = receipt.headers.get("x-twilio-signature", "").encode()
+        given = receipt.headers.get(SIGNATURE_HEADER, "").encode()
         token = self.credentials.get("auth_token", "")
         # Twilio signs the URL sometimes with the default port and sometimes without: accept either.
         matches = [hmac.compare_digest(given, signature(token, url, receipt.params).encode())

@@ -130,9 +130,10 @@ class Tracked:
 
 @dataclass(frozen=True)
 class Receipt:
-    """A delivery receipt as it reached us, free of any web framework."""
+    """What a provider pushed to us (a delivery receipt, a reply) as it reached us, free of any web framework."""
 
     url: str  # the public URL the provider called (what we gave it), query string included
+    method: str = "POST"
     params: tuple = ()  # (name, value) pairs of the form body, repeats kept
     query: tuple = ()  # (name, value) pairs of the query string
     json: dict | list | None = None

@@ -1,6 +1,7 @@
-"""Two-way SMS, the pure part: which replies are stop words, and how an operator's answer in an Open Line (BB-code,
-the operator's signature first) becomes the plain text of an SMS."""
+"""Two-way SMS, the pure part: which replies are stop words, how an operator's answer in an Open Line (BB-code,
+the operator's signature first) becomes the plain text of an SMS, and which number it goes from."""
 import re
+from typing import Any
 
 # What people send to stop SMS (in either case, with or without punctuation around); the admin adds words of
 # their own (guard rails' stop_words).
@@ -15,6 +16,8 @@ _BARE_LINK = re.compile(r"\[url\](.*?)\[/url\]", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"\[/?(?:b|i|u|s|color|size|font|user|chat|send|put|code|icon|quote|left|right|center|"
                   r"justify|list|\*|img|br)(?:=[^\]]*)?\]", re.IGNORECASE)
 _QUOTE_BLOCK = re.compile(r"-{10,}.*?-{10,}", re.DOTALL)  # a quoted earlier message between dashed lines
+# In an operator's answer's origin: the reply number that received the client's last reply, and its account.
+REPLY_NUMBER = "reply_number"
 
 
 def is_stop_word(text: str, own_words: tuple[str, ...] = ()) -> bool:
@@ -35,3 +38,18 @@ def plain_text(bb_code: str) -> str:
     text = _TAG.sub("", text)
     lines = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def reply_number_origin(number: str, account_id: int) -> dict[str, Any]:
+    """What an operator's answer's origin keeps of the reply number that received the client's last reply."""
+    return {REPLY_NUMBER: {"number": number, "account_id": account_id}}
+
+
+def answer_from(origin: dict[str, Any] | None, account_id: int, needs_from_number: bool) -> str | None:
+    """The number an operator's answer goes from when the provider account `account_id` sends it: the reply number
+    that received the client's last reply, where the provider needs a from-number and the number is that
+    account's (after a failover to another account it is not). None: the account's own sender."""
+    kept = (origin or {}).get(REPLY_NUMBER)
+    if not needs_from_number or not isinstance(kept, dict) or kept.get("account_id") != account_id:
+        return None
+    return str(kept.get("number") or "") or None

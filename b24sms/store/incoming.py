@@ -2,7 +2,7 @@
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,19 @@ def insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> list[dict[st
         if session.execute(statement).scalar_one_or_none() is not None:
             new.append(row)
     return new
+
+
+def last_reply_to(session: Session, portal_id: int, client: str, line: str) -> tuple[str, int] | None:
+    """(the reply number, its account) that received the most recent reply from the number `client` to the portal,
+    the replies that went to Open Line `line` first; None when the client never replied."""
+    row = session.execute(
+        select(IncomingMessage.receiver, IncomingMessage.account_id)
+        .where(IncomingMessage.portal_id == portal_id, IncomingMessage.sender == client,
+               IncomingMessage.account_id.is_not(None))
+        .order_by(case((IncomingMessage.line == line, 0), else_=1), IncomingMessage.created_at.desc(),
+                  IncomingMessage.id.desc())
+        .limit(1)).first()
+    return (row.receiver, row.account_id) if row is not None else None
 
 
 def line_fed_by(session: Session, portal_id: int, number: str) -> OpenLine | None:

@@ -32,6 +32,7 @@ def pushed_request(public_url):
         url += "?" + request.query_string.decode("latin-1")
     return Receipt(
         url=url,
+        method=request.method,
         params=tuple(request.form.items(multi=True)),
         query=tuple(request.args.items(multi=True)),
         json=request.get_json(silent=True) if request.is_json else None,
