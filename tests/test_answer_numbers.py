@@ -37,6 +37,7 @@ def receiving(client, bitrix, twilio):
                                    headers=bearer(token))
             assert connected.status_code == 200, connected.get_json()
 
+    chain.token = token  # the admin's page token
     return chain
 
 
@@ -67,6 +68,9 @@ def test_an_answer_goes_from_the_number_the_client_wrote_to(client, bitrix, twil
     answer(client, bitrix, "3", "Yes, today.", 901)
 
     assert sent_from(twilio) == [(CLIENT, SECOND, "Yes, today.")]
+    [logged] = [entry for entry in client.get("/api/messages", headers=bearer(receiving.token)).get_json()
+                if entry["text"] == "Yes, today."]
+    assert logged["origin"]["reply_number"] == {"number": SECOND}  # the number, not our account's internal id
 
 
 def test_without_a_reply_from_the_client_an_answer_goes_from_the_accounts_own_sender(client, bitrix, twilio,

@@ -1,6 +1,7 @@
 """How stored things look in JSON answers."""
 from b24sms.providers.base import QUEUED
 from b24sms.rules import lifecycle
+from b24sms.rules.replies import REPLY_NUMBER
 from b24sms.rules.segments import measure
 from b24sms.web.message_words import error_words
 
@@ -17,7 +18,7 @@ def message_view(message, **extra):
         # What the provider said it cost, as a decimal string, in `currency`; both null when it did not say.
         "cost": _amount(message.cost),
         "currency": message.currency if message.cost is not None else None,
-        "origin": message.origin,  # module, author, CRM bindings or the business process (contract)
+        "origin": _origin(message.origin),  # module, author, CRM bindings or the business process (contract)
         "provider": message.provider,
         "sender": message.sender,  # the sender name it asked for; null: the provider account's own sender
         "state": message.state,
@@ -53,3 +54,11 @@ def _amount(value):
 
 def _iso(moment):
     return moment.isoformat() + "Z" if moment else None
+
+
+def _origin(origin):
+    """The origin as stored, but for the provider account an operator's answer was meant for (an internal id):
+    the number it goes from stays."""
+    if not isinstance(origin, dict) or not isinstance(origin.get(REPLY_NUMBER), dict):
+        return origin
+    return {**origin, REPLY_NUMBER: {"number": origin[REPLY_NUMBER].get("number")}}
