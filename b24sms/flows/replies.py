@@ -45,7 +45,8 @@ def take_pushed(services: Services, session, kind: str, secret: str, pushed: Rec
     if account is None:
         raise NotFound(N_("No reply address like this one."), "unknown_inbound")
     provider = providers.for_account(account, services.settings, services.http)
-    if not provider.receives_replies():
+    # A kind this deployment does not offer (`log` with ENABLE_LOG_PROVIDER off, as in production) takes nothing.
+    if not provider.receives_replies() or account.kind not in providers.offered(services.settings):
         raise NotFound(N_("No reply address like this one."), "unknown_inbound")
     if not provider.verify_reply(pushed):
         logger.warning("%s reply with a bad signature refused", kind)
