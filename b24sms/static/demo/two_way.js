@@ -25,6 +25,7 @@
     state.className = connected ? "ok" : "muted";
     state.textContent = connected ? word("connected", { line: line, number: number })
       : word("not-connected", { line: line });
+    $("demo-connect-line").hidden = connected;  // connected again by itself when the stand-in restarts
   }
 
   // The chats an operator may answer in: one per client who wrote to the line.
@@ -39,6 +40,7 @@
     });
     if (chats.indexOf(chosen) >= 0) select.value = chosen;
     else if (chats.length) select.value = chats[chats.length - 1];
+    select.hidden = !chats.length;
     $("demo-answer-send").disabled = !chats.length;
     $("demo-no-chats").hidden = chats.length > 0;
   }
