@@ -226,3 +226,22 @@ def test_the_log_providers_inbound_url_reads_a_pushed_form_and_is_closed_where_l
     with db.session() as session:
         assert session.scalars(select(IncomingMessage.provider_message_id)).all() == ["r-1"]
     assert services_of(app).settings.enable_log_provider is False
+
+
+def test_a_connector_that_asks_for_signatures_gets_them_and_the_sms_goes_without(client, db, app, loopback, runner,
+                                                                                 connected):
+    reply(client, connected, "Hello?")
+    run_job(runner)
+    state = state_of(app)
+    with state.lock:  # as Bitrix24's default for a connector registered without NEED_SIGNATURE
+        for connector in state.connectors.values():
+            connector["NEED_SIGNATURE"] = None
+
+    assert answer(client, connected, "Tomorrow at noon.").status_code == 200
+
+    [(_, _, event)] = posted(loopback, "/events")
+    assert event["data[MESSAGES][0][message][text]"] == "[b]Demo Operator:[/b] [br]Tomorrow at noon."
+    with db.session() as session:
+        assert session.scalars(select(Message.body)).one() == "Tomorrow at noon."
+    [operator] = [said for said in line_of(client, connected)["chat"] if said["by"] == "operator"]
+    assert operator["text"] == "Tomorrow at noon."  # the chat shows what the operator typed
