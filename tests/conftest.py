@@ -25,6 +25,7 @@ from tests.fakes.smsru import FakeSmsRu  # noqa: E402
 from tests.fakes.smstraffic import FakeSmsTraffic  # noqa: E402
 from tests.fakes.twilio import FakeTwilio  # noqa: E402
 from tests.helpers import PROSTOR_SETTINGS, TWO_NAMES, installed, save_providers  # noqa: E402
+from tests.helpers.demo import serve_from  # noqa: E402
 from tests.helpers.suite import (  # noqa: E402
     ENCRYPTION_KEY,
     GIVEN_DATABASE_URL,
@@ -113,6 +114,14 @@ def rsps():
         yield mock
         # Inside the block: leaving it resets the recorded calls.
         assert not unanswered_calls(mock), f"outgoing calls nothing answers: {unanswered_calls(mock)}"
+
+
+@pytest.fixture
+def loopback(rsps, app):
+    """The demo's outgoing calls to PUBLIC_URL are answered by the app itself, as the threaded development server
+    does (tests/helpers/demo.py)."""
+    serve_from(rsps, app)
+    return rsps
 
 
 @pytest.fixture

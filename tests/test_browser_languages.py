@@ -11,14 +11,12 @@ import re
 import pytest
 
 from b24sms.i18n import format_money, format_number
-from tests.helpers.browser import NEEDS_CHROMIUM, Tab, install_prostor_in_browser
+from tests.helpers.browser import DEMO_PANEL_WORDS, NEEDS_CHROMIUM, Tab, install_prostor_in_browser
 
 pytestmark = NEEDS_CHROMIUM
 
 # Prostor's own words for a refused number: quoted as the provider said them, in every language.
 PROVIDER_WORDS = {"invalid", "mobile", "phone"}
-# The demo panel names commands to type and its other language: names, too.
-COMMAND_WORDS = {"make", "jobs", "flask", "app", "wsgi", "worker", "english"}
 LONG_TEXT = {"ru": "Длинный текст сообщения для проверки переноса строк. " * 23,
              "en": "A long message text to see how the lines wrap. " * 26}
 PAGE = {
@@ -41,7 +39,7 @@ class LanguageTab(Tab):
     def english_left(self):
         """Latin words that are no name, no provider's quoted words and no Bitrix24 message id (32 hex digits)."""
         return [word for word in self.latin_words()
-                if word not in PROVIDER_WORDS | COMMAND_WORDS and not _hex_id(word)]
+                if word not in PROVIDER_WORDS | DEMO_PANEL_WORDS and not _hex_id(word)]
 
     def sideways(self):
         """How far the page scrolls sideways (0: not at all)."""

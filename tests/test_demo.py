@@ -1,4 +1,5 @@
-"""The local demo (GET /demo) and its built-in Bitrix24 stand-in (b24sms/demo/).
+"""The local demo (GET /demo) and its built-in Bitrix24 stand-in (b24sms/demo/); its two-way loop:
+tests/test_demo_two_way.py.
 
 The demo's calls to itself (REST to the stand-in, the stand-in's handler calls, the job's status reports) go over
 HTTP to PUBLIC_URL, as on the development server; here `responses` hands them to the same app (`loopback`).
@@ -6,11 +7,9 @@ HTTP to PUBLIC_URL, as on the development server; here `responses` hands them to
 import html
 import re
 import time
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 import pytest
-import responses
-from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from b24sms import create_app, demo
@@ -23,51 +22,8 @@ from b24sms.rules.lifecycle import MessageState
 from b24sms.store.models import Message, Portal
 from b24sms.web import session_tokens
 from tests.helpers import bearer, make_due, run_job, save_providers
+from tests.helpers.demo import STAND_IN, demo_with_log_provider, open_demo, page_token, serve_from
 from tests.helpers.suite import ENCRYPTION_KEY, PUBLIC_URL, empty_tables, services_of, settled
-
-STAND_IN = PUBLIC_URL + "/demo/bitrix"
-FORWARDED_HEADERS = ("Content-Type", "Authorization", "Accept-Language")
-
-
-@pytest.fixture
-def loopback(rsps, app):
-    """Outgoing calls to PUBLIC_URL are answered by the app itself, as the threaded development server does."""
-    serve_from(rsps, app)
-    return rsps
-
-
-def serve_from(rsps, app):
-    inner = FlaskClient(app, app.response_class, use_cookies=False)  # not the settling client: no waiting here
-
-    def serve(request):
-        url = urlsplit(request.url)
-        body = request.body.encode() if isinstance(request.body, str) else request.body
-        headers = {name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers}
-        with app.app_context():  # a context of its own, as another request of the server would have
-            answer = inner.open(url.path, method=request.method, query_string=url.query, data=body, headers=headers)
-        return answer.status_code, {"Content-Type": answer.content_type}, answer.get_data()
-
-    for method in (responses.GET, responses.POST):
-        rsps.add_callback(method, re.compile(re.escape(PUBLIC_URL) + r"/.*"), callback=serve)
-
-
-def page_token(response):
-    match = re.search(r'<meta name="b24sms-token" content="([^"]+)"', response.get_data(as_text=True))
-    return match.group(1) if match else None
-
-
-def open_demo(client, query="lang=en", **kwargs):
-    response = client.get(f"/demo?{query}", **kwargs)
-    assert response.status_code == 200, response.get_data(as_text=True)[:500]
-    return response, page_token(response)
-
-
-def demo_with_log_provider(client):
-    """The demo page, then the `log` provider saved through the page's API (which registers the sender)."""
-    _, token = open_demo(client)
-    saved = save_providers(client, token, [{"kind": "log"}])
-    assert saved.status_code == 200, saved.get_json()
-    return token
 
 
 # ---------------------------------------------------------------- GET /demo
@@ -131,7 +87,8 @@ def test_demo_and_its_stand_in_are_404_in_production(database_url, tmp_path):
     client = app.test_client()
     for path in ("/demo", "/demo/bitrix/portal?install=1", "/demo/bitrix/oauth/rest/app.info?auth=x"):
         assert client.get(path).status_code == 404, path
-    for path in ("/demo/simulate-send", "/demo/bitrix/rest/user.admin"):
+    for path in ("/demo/simulate-send", "/demo/bitrix/rest/user.admin", "/demo/connect-line", "/demo/simulate-reply",
+                 "/demo/simulate-answer"):
         assert client.post(path, json={}).status_code == 404, path
     services_of(app).db.engine.dispose()  # its start-up's connection (the suite's app closes its own)
 
@@ -257,7 +214,9 @@ def test_a_simulated_crm_send_is_stored_sent_and_its_status_reaches_the_stand_in
     told = client.get("/demo/bitrix-state", headers=bearer(token)).get_json()
     assert told["messages"][0]["message_id"] == record["message_id"]
     assert [entry["status"] for entry in told["messages"][0]["statuses"]] == ["delivered"]
-    assert told["events"] == ["ONAPPUNINSTALL"]
+    # "Log only" receives replies in development: saving registered the Open Lines connector and its events too.
+    assert told["events"] == ["ONAPPUNINSTALL", "ONIMCONNECTORLINEDELETE", "ONIMCONNECTORMESSAGEADD",
+                              "ONIMCONNECTORSTATUSDELETE"]
 
 
 def test_a_send_through_a_second_sender_is_reported_under_its_code_which_the_stand_in_holds_to(client, db, app,

@@ -208,8 +208,10 @@ def test_log_provider_needs_no_credentials(client, bitrix):
     token = installed(client, bitrix, lang="en")
     response = save_providers(client, token, [{"kind": "log"}])
     assert response.status_code == 200
+    # It receives replies too (the demo's), on numbers an admin gives it: none yet.
     assert response.get_json()["providers"] == [{"kind": "log", "sender": "", "credentials": {},
-                                                 "balance_threshold": None}]
+                                                 "balance_threshold": None, "reply_numbers": [],
+                                                 "reply_hooks": []}]
 
 
 def test_the_log_provider_is_offered_only_where_enabled(app, client, bitrix):

@@ -1,5 +1,7 @@
 """The stand-in portal's Open Lines: our connector registered, lines switched on and off, the clients' SMS each
-line took, and the operators' answers confirmed, in Bitrix24's shapes (imconnector.*, event.get).
+line took, and the operators' answers confirmed, in Bitrix24's shapes (imconnector.*, event.get). An operator's
+answer is written into a line's chat by `operator_answer` (the demo's panel), which gives the element of the event
+ONIMCONNECTORMESSAGEADD that Bitrix24 posts for it (b24sms/demo/two_way.py posts it).
 
 Lenient where the demo has no Contact Center: activating a line the stand-in never heard of creates it. A line
 that is off (or was never on) answers NOT_ACTIVE_LINE, as a real portal does.
@@ -9,6 +11,10 @@ import time
 
 CONNECTOR_ID = re.compile(r"^[a-z0-9_]+$")
 KEEP_LINE_MESSAGES = 100
+OPERATOR_NAME = "Demo Operator"  # the signature Bitrix24 puts first when the connector asks for one
+
+
+NO = (False, "N", "0", 0, "false")  # a flag turned off, as JSON or a PHP-style form gives it
 
 
 def _error(code, description):
@@ -27,7 +33,8 @@ def _register(state, token, params):
     if not CONNECTOR_ID.match(connector) or not params.get("NAME") or not icon.get("DATA_IMAGE"):
         return _error("ERROR_ARGUMENT", "ID, NAME and ICON[DATA_IMAGE] are required")
     with state.lock:
-        state.connectors[connector] = {name: params.get(name) for name in ("ID", "NAME", "PLACEMENT_HANDLER")}
+        state.connectors[connector] = {name: params.get(name)
+                                       for name in ("ID", "NAME", "PLACEMENT_HANDLER", "NEED_SIGNATURE")}
     return {"result": True}
 
 
@@ -53,7 +60,7 @@ def _activate(state, token, params):
         if isinstance(line, tuple):
             return line
         line = line or state.lines.setdefault(line_id, {"line": line_id, "data": {}, "messages": [],
-                                                        "delivered": []})
+                                                        "delivered": [], "answers": []})
         line.update(active=str(params.get("ACTIVE")) in ("1", "Y"), connector=params["CONNECTOR"])
     return True
 
@@ -98,7 +105,8 @@ def _send_messages(state, token, params):
                 continue
             chat_number = state.chat_of(line["line"], str(chat["id"]))
             line["messages"].append({"from": user.get("phone") or user["id"], "name": user.get("name"),
-                                     "id": message.get("id"), "text": message["text"], "at": time.time()})
+                                     "chat": str(chat["id"]), "id": message.get("id"), "text": message["text"],
+                                     "at": time.time()})
             del line["messages"][:-KEEP_LINE_MESSAGES]
             results.append({"user": str(user["id"]), "message": message, "chat": chat, "SUCCESS": True,
                             "session": {"ID": str(chat_number), "CHAT_ID": str(chat_number)}})
@@ -112,9 +120,34 @@ def _delivery(state, token, params):
             return line
         if line is None:
             return _not_active()
-        line["delivered"].extend(params.get("MESSAGES") or [])
+        confirmed = [item for item in params.get("MESSAGES") or [] if isinstance(item, dict)]
+        line["delivered"].extend(confirmed)
         del line["delivered"][:-KEEP_LINE_MESSAGES]
+        im_ids = {str((item.get("im") or {}).get("message_id")) for item in confirmed
+                  if isinstance(item.get("im"), dict)}
+        for answer in line.get("answers", []):
+            if answer["im"]["message_id"] in im_ids and answer["delivered_at"] is None:
+                answer["delivered_at"] = time.time()  # the chat marks it delivered (and read)
     return {"SUCCESS": True, "DATA": []}
+
+
+def operator_answer(state, line_id, chat_id, text, user_id):
+    """An operator writes `text` in the chat of line `line_id` with the client `chat_id` (our chat id: the client's
+    number): kept in the line's chat, and returned as (connector, the MESSAGES element of ONIMCONNECTORMESSAGEADD).
+    None when the line is off or has no such chat (an operator answers in a chat a client started)."""
+    with state.lock:
+        line = state.lines.get(str(line_id))
+        if not line or not line.get("active") or (line["line"], chat_id) not in state.chats:
+            return None
+        connector = line["connector"]
+        state.im_message_id += 1
+        im = {"chat_id": str(state.chats[(line["line"], chat_id)]), "message_id": str(state.im_message_id)}
+        answers = line.setdefault("answers", [])
+        answers.append({"im": im, "chat": chat_id, "text": text, "at": time.time(), "delivered_at": None})
+        del answers[:-KEEP_LINE_MESSAGES]
+        signed = (state.connectors.get(connector) or {}).get("NEED_SIGNATURE", True) not in NO
+    body = f"[b]{OPERATOR_NAME}:[/b] [br]{text}" if signed else text
+    return connector, {"im": im, "message": {"user_id": str(user_id), "text": body}, "chat": {"id": chat_id}}
 
 
 def _event_get(state, token, params):

@@ -1,11 +1,16 @@
 """GET /demo (development only): the settings page of the local demo portal, served by the built-in Bitrix24
-stand-in (b24sms/demo/), with a panel that simulates a CRM send and shows what the stand-in was told.
+stand-in (b24sms/demo/), with a panel that simulates a CRM send and the two-way loop of an Open Line, and shows
+what the stand-in was told.
 
     GET  /demo?lang=ru|en&admin=0      the page (language from Accept-Language by default; admin=0: user 2's view)
     POST /demo/simulate-send           {"to", "text", "code", "origin": "crm"|"robot"} -> the stand-in's record
-    GET  /demo/bitrix-state            the stand-in's senders, the SMS it handed over and the statuses it was told
+    GET  /demo/bitrix-state            the stand-in's senders, the SMS it handed over and the statuses it was told,
+                                       its Open Lines and their chats
+    POST /demo/connect-line            (admins) the demo reply number on the `log` provider, Open Line 1 connected
+    POST /demo/simulate-reply          (admins) {"from", "text"}: a client's SMS pushed as a provider pushes it
+    POST /demo/simulate-answer         (admins) {"chat", "text"}: an operator's answer, posted as Bitrix24 does
 
-The two JSON calls take the page's session token like /api/...; none of this exists with APP_ENV=production
+The JSON calls take the page's session token like /api/...; none of this exists with APP_ENV=production
 (`init_app` is called by create_app only outside production).
 """
 from datetime import UTC, datetime
@@ -13,7 +18,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, current_app, g, jsonify, request, url_for
 
 from b24sms import demo
-from b24sms.demo import crm, demo_portal, opening, stand_in
+from b24sms.demo import crm, demo_portal, opening, stand_in, two_way
 from b24sms.demo.state import state_of
 from b24sms.i18n import LANGUAGES
 from b24sms.rules.errors import N_, BadRequest, Forbidden
@@ -42,8 +47,10 @@ def demo_page():
     is_admin = request.args.get("admin") != "0"
     user_id = demo.ADMIN_USER if is_admin else demo.NON_ADMIN_USER
     portal = demo_portal.ensure(services(), db_session(), language)
+    two_way.restore_lines(state_of(current_app), services(), db_session(), portal)
     return pages.render_settings(portal, user_id, is_admin, installing=False, language=language,
-                                 demo=_panel(services().settings, language, is_admin))
+                                 demo=_panel(services().settings, language, is_admin,
+                                             two_way.panel_view(db_session(), portal)))
 
 
 def _language():
@@ -53,7 +60,7 @@ def _language():
     return request.accept_languages.best_match(LANGUAGES) or "en"
 
 
-def _panel(settings, language, is_admin):
+def _panel(settings, language, is_admin, two_way_view):
     """What demo_panel.html and static/demo/demo.js need."""
     views = {"ru": url_for("demo.demo_page", lang="ru", **({} if is_admin else {"admin": 0})),
              "en": url_for("demo.demo_page", lang="en", **({} if is_admin else {"admin": 0})),
@@ -72,6 +79,9 @@ def _panel(settings, language, is_admin):
         "state_url": url_for("demo_api.stand_in_state"),
         "senders": state_of(current_app).snapshot(language)["senders"],
         "phone": SAMPLE_PHONE,
+        "two_way": {**two_way_view, "connect_url": url_for("demo_api.connect_line"),
+                    "reply_url": url_for("demo_api.simulate_reply"),
+                    "answer_url": url_for("demo_api.simulate_answer")},
         "views": views,
         "opens": opens,
         "needed": {"B24_OAUTH_URL": demo.oauth_base(settings), "B24_CLIENT_ID": demo.DEMO_CLIENT_ID,
@@ -86,7 +96,7 @@ def authenticate():
                                                request.headers.get("Authorization"), db_session())
     if portal.member_id != demo.DEMO_MEMBER_ID:
         raise Forbidden(N_("This works on the demo portal only."), "not_demo")
-    g.page = page
+    g.page, g.portal = page, portal
 
 
 @api.post("/simulate-send")
@@ -117,7 +127,58 @@ def stand_in_state():
     snapshot = state_of(current_app).snapshot(g.page.language)
     return jsonify(senders=snapshot["senders"], events=sorted(snapshot["events"]),
                    messages=[_record_view(record) for record in snapshot["messages"]],
-                   notifications=[{**note, "at": _iso(note["at"])} for note in snapshot["notifications"]])
+                   notifications=[{**note, "at": _iso(note["at"])} for note in snapshot["notifications"]],
+                   lines=[_line_view(line) for line in snapshot["lines"]])
+
+
+# ---------------------------------------------------------------- the two-way loop (admins)
+@api.post("/connect-line")
+def connect_line():
+    _admin_only()
+    return jsonify(two_way.connect_line(services(), db_session(), g.portal))
+
+
+@api.post("/simulate-reply")
+def simulate_reply():
+    _admin_only()
+    sender, text = _phone_and_text("from")
+    return jsonify(two_way.simulate_reply(services(), db_session(), g.portal, sender, text))
+
+
+@api.post("/simulate-answer")
+def simulate_answer():
+    _admin_only()
+    chat, text = _phone_and_text("chat")
+    db_session().close()  # the event posted below writes: hold no transaction across it
+    return jsonify(two_way.simulate_answer(state_of(current_app), services(), chat, text,
+                                           g.page.user_id or demo.ADMIN_USER))
+
+
+def _admin_only():
+    if not g.page.is_admin:
+        raise Forbidden(N_("Only an administrator can try the two-way SMS: view the demo as an administrator."),
+                        "admin_only")
+
+
+def _phone_and_text(phone_field):
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest(N_("The body must be a JSON object."), "invalid_json")
+    phone, text = body.get(phone_field), body.get("text")
+    if not isinstance(phone, str) or not phone.strip():
+        raise BadRequest(N_("Enter the client's phone number."), "missing_field", field_path=phone_field)
+    if not isinstance(text, str) or not text.strip():
+        raise BadRequest(N_("Enter the text of the SMS."), "missing_field", field_path="text")
+    if len(phone) > MAX_PHONE or len(text) > MAX_BODY:
+        raise BadRequest(N_("The number may have at most %(phone)s characters and the text at most %(body)s."),
+                         "invalid_field", phone=MAX_PHONE, body=MAX_BODY)
+    return phone.strip(), text
+
+
+def _line_view(line):
+    return {**line, "messages": [{**message, "at": _iso(message["at"])} for message in line["messages"]],
+            "chat": [{**entry, "at": _iso(entry["at"]), "delivered_at": _iso(entry.get("delivered_at"))}
+                     for entry in line["chat"]]}
 
 
 def _record_view(record):

@@ -22,8 +22,11 @@ class StandInState:
         self.messages = OrderedDict()  # MESSAGE_ID -> what was sent to the handler, with the statuses told
         self.notifications = []
         self.connectors = {}  # our Open Lines connector: ID -> what it was registered with
-        self.lines = {}  # line id ("1") -> {"line", "active", "connector", "data", "messages", "delivered"}
+        # line id ("1") -> {"line", "active", "connector", "data", "messages" (the clients'), "delivered",
+        # "answers" (the operators', with when they were confirmed delivered)}
+        self.lines = {}
         self.chats = {}  # (line, our chat id) -> the line's chat number
+        self.im_message_id = 0  # the last chat message id given to an operator's answer
         self.used_refresh_tokens = set()  # nonces: refresh tokens rotate
         self.app_id = 1
 
@@ -79,8 +82,19 @@ class StandInState:
                 "notifications": list(reversed(self.notifications))[:limit],
                 "lines": [{"line": line["line"], "active": line.get("active", False),
                            "name": line["data"].get("NAME"), "messages": list(reversed(line["messages"]))[:limit],
-                           "delivered": len(line["delivered"])} for line in self.lines.values()],
+                           "delivered": len(line["delivered"]),
+                           "chats": sorted(chat for line_id, chat in self.chats if line_id == line["line"]),
+                           "chat": _chat(line, limit)} for line in self.lines.values()],
             }
+
+
+def _chat(line, limit):
+    """The line's chat as an operator sees it, oldest first: the clients' messages and the operators' answers."""
+    said = [{"by": "client", "client": message.get("chat") or message["from"], "text": message["text"],
+             "at": message["at"]} for message in line["messages"]]
+    said += [{"by": "operator", "client": answer["chat"], "text": answer["text"], "at": answer["at"],
+              "delivered_at": answer["delivered_at"]} for answer in line.get("answers", [])]
+    return sorted(said, key=lambda entry: entry["at"])[-limit:]
 
 
 def _in_language(value, language):

@@ -35,7 +35,7 @@ class PushAnswer:
 
 def take(services: Services, session, kind: str, secret: str, pushed: Receipt) -> PushAnswer:
     """A pushed reply checked and stored once, or spooled while the database cannot take it; answered at once."""
-    provider_class = pushes.provider_class(pushes.REPLY, kind)
+    provider_class = pushes.provider_class(services.settings, pushes.REPLY, kind)
     body, content_type = provider_class.reply_answer or (None, None)
     try:
         received, stored = write_retrying(

@@ -49,10 +49,11 @@ class Taken:
     items: list[Any]  # what the push carries, as the provider's module read it (StatusReport, Reply)
 
 
-def provider_class(push_kind: PushKind, kind: str) -> type[Provider]:
-    """The provider class a URL's `<kind>` names, where it takes pushes of this kind; else the URL is unknown
-    (needs no database: a push to such a URL is refused even while the database is away)."""
-    cls = providers.PROVIDERS.get(kind)
+def provider_class(settings, push_kind: PushKind, kind: str) -> type[Provider]:
+    """The provider class a URL's `<kind>` names, where this deployment offers it and it takes pushes of this kind;
+    else the URL is unknown (needs no database: a push to such a URL is refused even while the database is away).
+    Not offered: `log` where ENABLE_LOG_PROVIDER is off (production), so an old log account takes nothing."""
+    cls = providers.offered(settings).get(kind)
     if cls is None or not push_kind.taken_by(cls):
         raise NotFound(push_kind.unknown[0], push_kind.unknown[1])
     return cls
@@ -64,7 +65,7 @@ def take(services: Services, session, push_kind: PushKind, kind: str, secret: st
     account = callback_urls.account_for(session, kind, secret)
     if account is None:
         raise NotFound(push_kind.unknown[0], push_kind.unknown[1])
-    provider_class(push_kind, kind)
+    provider_class(services.settings, push_kind, kind)
     provider = providers.for_account(account, services.settings, services.http)
     if not push_kind.verify(provider, pushed):
         logger.warning("%s %s with a bad signature refused", kind, push_kind.noun)

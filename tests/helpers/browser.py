@@ -32,6 +32,8 @@ LATIN_ALLOWED = {"b24sms", "prostor", "sms", "smsc", "aero", "twilio", "api", "c
                  "id", "gsm", "ucs", "charset", "utf", "windows"}
 # ("id": the field name api_id; GSM-7 and UCS-2: the SMS encodings' names; charset=utf-8 and windows-1251: what the
 # SMSC reply URL asks for)
+# The demo panel names commands to type, the Bitrix24 event it posts and its other language: names, too.
+DEMO_PANEL_WORDS = {"make", "jobs", "flask", "app", "wsgi", "worker", "english", "onimconnectormessageadd"}
 
 PROSTOR_LOGIN, PROSTOR_PASSWORD = "bench", "bench-pass"
 LOG_REFRESH_MS = 5000  # b24sms/static/log.js: how often the log reloads while a message moves

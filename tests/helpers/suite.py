@@ -144,6 +144,7 @@ def suite_app(config, **services):
     """The suite's app: its test clients settled, its templates compiled once per process, Bitrix24's rate limit
     on a clock that never sleeps (a test of the limit sets its own), and `services` (Services fields) changed."""
     app = settled(create_app(config))
+    app.extensions_at_start = set(app.extensions)  # what configured_anew keeps
     app.jinja_env.bytecode_cache = COMPILED_TEMPLATES
     use_services(app, bitrix_rate_limit=TokenBucket(StillClock()), **services)
     return app
@@ -154,6 +155,8 @@ def configured_anew(app, config):
     the URL rules kept. An app's URL rules take longer to compile than most tests take to run, so the suite
     compiles them once per process and starts that app anew for each test."""
     app.config = app.make_config()
+    for name in set(app.extensions) - app.extensions_at_start:  # state made since (the demo's stand-in portal)
+        del app.extensions[name]
     configure(app, config)
     use_services(app, bitrix_rate_limit=TokenBucket(StillClock()))
     return app

@@ -1,5 +1,6 @@
 // The local demo's panel (templates/demo_panel.html): simulates a CRM send through the Bitrix24 stand-in and shows
 // what the stand-in was told. Every word comes from the panel's data-word-* attributes: this file holds no text.
+// Its helpers and each refresh of the stand-in's state are shared on window.b24smsDemo (two_way.js uses them).
 (function () {
   "use strict";
   var panel = document.getElementById("demo-panel");
@@ -12,13 +13,18 @@
 
   function $(id) { return document.getElementById(id); }
 
-  // A word of the panel, `%(name)s` places filled from `params` (the notation of the Python side).
-  function word(name, params) {
-    var text = panel.getAttribute("data-word-" + name) || "";
-    return text.replace(/%\((\w+)\)s/g, function (_, key) {
-      return params && params[key] !== undefined && params[key] !== null ? String(params[key]) : "";
-    });
+  // The words of `node`: word(name, params) is its data-word-<name>, `%(key)s` places filled from `params` (the
+  // notation of the Python side).
+  function wordsOf(node) {
+    return function (name, params) {
+      var text = node.getAttribute("data-word-" + name) || "";
+      return text.replace(/%\((\w+)\)s/g, function (_, key) {
+        return params && params[key] !== undefined && params[key] !== null ? String(params[key]) : "";
+      });
+    };
   }
+  var word = wordsOf(panel);
+  var stateListeners = [];
 
   function el(tag, text, className) {
     var node = document.createElement(tag);
@@ -115,8 +121,20 @@
       renderSenders(state.senders || []);
       renderMessages(state.messages || []);
       renderNotifications(state.notifications || []);
+      stateListeners.forEach(function (listener) { listener(state); });
     }, function () { /* the next refresh tries again */ });
   }
+
+  // The page's message log shows what was just sent: it reloads on its filter form's submit.
+  function reloadLog() {
+    var log = $("log-filters");
+    if (log && log.requestSubmit && window.b24sms) window.setTimeout(function () { log.requestSubmit(); }, 300);
+  }
+
+  window.b24smsDemo = {
+    call: call, el: el, when: when, wordsOf: wordsOf, refresh: refresh, reloadLog: reloadLog,
+    onState: function (listener) { stateListeners.push(listener); }
+  };
 
   $("demo-send-form").addEventListener("submit", function (event) {
     event.preventDefault();
@@ -131,10 +149,8 @@
       result.className = record.handler_status === 200 ? "ok" : "error";
       result.textContent = word("posted", { id: record.message_id, status: record.handler_status }) +
         (record.answer && record.answer.message ? " " + record.answer.message : "");
-      // The page's message log shows the new message: it reloads on its filter form's submit.
       document.dispatchEvent(new CustomEvent("b24sms:demo-sent", { detail: record }));
-      var log = $("log-filters");
-      if (log && log.requestSubmit && window.b24sms) window.setTimeout(function () { log.requestSubmit(); }, 300);
+      reloadLog();
     }, function (error) {
       result.className = "error";
       result.textContent = error.message;
