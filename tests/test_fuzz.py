@@ -597,6 +597,8 @@ query_value = st.one_of(st.sampled_from(["", "0", "1", "50", "200", "201", "-5",
 @example(limit=None, before="9" * 30, auth="<admin>")  # over any database integer
 @example(limit=None, before="0001-01-01T00:00+01:00", auth="<admin>")  # before year 1 in UTC
 @example(limit=None, before="9999-12-31T23:00-05:00", auth="<admin>")  # after year 9999 in UTC
+@example(limit=None, before="in-²", auth="<admin>")  # a reply's id, the same traps after its prefix
+@example(limit=None, before="in-" + "9" * 5000, auth="<admin>")
 def test_message_log_paging_params(client, db, api_tokens, limit, before, auth):
     query = {name: value for name, value in (("limit", limit), ("before", before)) if value is not None}
 
@@ -610,12 +612,15 @@ def test_message_log_paging_params(client, db, api_tokens, limit, before, auth):
 @fuzz_settings(max_examples=80)
 @given(status=st.none() | st.sampled_from(["delivered", "failed,sent", "lost", ","]) | scalar_text,
        q=st.none() | st.sampled_from(["%", "_", "\\", "+7916", "заказ"]) | scalar_text,
-       since=st.none() | query_value, until=st.none() | query_value, export=st.booleans())
-@example(status=None, q="\x00", since=None, until=None, export=False)
-@example(status=None, q=None, since="0001-01-01", until="9999-12-31", export=True)
-def test_message_log_filters(client, db, api_tokens, status, q, since, until, export):
-    query = {name: value for name, value in (("status", status), ("q", q), ("from", since), ("to", until))
-             if value is not None}
+       since=st.none() | query_value, until=st.none() | query_value, export=st.booleans(),
+       direction=st.none() | st.sampled_from(["in", "out", "both"]) | scalar_text,
+       number=st.none() | st.sampled_from(["+79161234567", "8 916 123-45-67", "+", "1" * 40]) | scalar_text)
+@example(status=None, q="\x00", since=None, until=None, export=False, direction=None, number=None)
+@example(status=None, q=None, since="0001-01-01", until="9999-12-31", export=True, direction=None, number=None)
+@example(status="no_line", q=None, since=None, until=None, export=False, direction="in", number="\x00")
+def test_message_log_filters(client, db, api_tokens, status, q, since, until, export, direction, number):
+    query = {name: value for name, value in (("status", status), ("q", q), ("from", since), ("to", until),
+                                             ("direction", direction), ("number", number)) if value is not None}
 
     response = client.get("/api/messages.csv" if export else "/api/messages", query_string=query,
                           headers=authorization_header("<admin>", api_tokens))

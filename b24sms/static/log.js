@@ -1,9 +1,9 @@
-// The message log (filters, paging, CSV, refreshing while a message is still moving) and the 30-day chart.
+// The message log (filters, paging, CSV, refreshing while a message is still moving) and the 30-day chart. The
+// log holds the clients' replies too (static/conversation.js has their words and opens a number's conversation).
 (function () {
   "use strict";
-  var P = window.b24sms, t = P.t, $ = P.$, el = P.el, data = P.data;
+  var P = window.b24sms, t = P.t, $ = P.$, el = P.el, data = P.data, C = P.conversation;
   var PAGE = 50, REFRESH_MS = 5000;
-  var FINAL = { delivered: 1, undelivered: 1, failed: 1 };
   var rows = [], refreshTimer = null, more = false;
   var LONG_TEXT = 160;  // characters past which a text is clipped to a few lines, with "show all"
   var openTexts = {};  // by message id: kept across the log's refreshes
@@ -50,11 +50,19 @@
       }
     } else if (module === "b24sms-test") {
       words = t("origin_test");
+    } else if (module === "imopenlines") {
+      return lineCell(t("origin_operator"), m);
     } else {
       words = module ? String(module) : t("origin_unknown");
     }
     if (!url) return el("td", { text: words });
     return el("td", {}, [el("a", { href: url, target: "_blank", rel: "noopener", text: words })]);
+  }
+
+  // A reply (and the portal's number it came to), or an operator's answer: the Open Line it went to or came from.
+  function lineCell(words, m, to) {
+    return el("td", {}, [words, to ? el("div", { class: "muted nowrap", text: to }) : null,
+      m.line ? el("div", { class: "muted", text: C.lineWords(m) }) : null]);
   }
 
   function trail(m) {
@@ -91,11 +99,32 @@
     } else {
       text.classList.add("open");
     }
-    if (P.messageCost) cell.appendChild(P.messageCost(m));  // costs.js
+    if (P.messageCost && m.direction !== "in") cell.appendChild(P.messageCost(m));  // costs.js
     return cell;
   }
 
+  // The client's number (a link to the conversation), a reply marked as such.
+  function numberCell(m) {
+    var incoming = m.direction === "in";
+    return el("td", { class: "nowrap" }, [C.link(m), incoming ? el("div", { class: "direction-in", text: "← " + t("direction_in") }) : null]);
+  }
+
+  function replyRow(m) {
+    var status = el("td", { class: "status status-in-" + m.state }, [el("span", { text: C.incomingWords(m) })]);
+    C.incomingNotes(m).forEach(function (note) { status.appendChild(note); });
+    return [el("td"), el("td", { text: P.providerTitle(m.provider) }),
+      lineCell(t("origin_reply"), m, t("to_our_number", { number: m.to })), status];
+  }
+
   function messageRow(m) {
+    var cells = [el("td", { class: "nowrap", text: P.time(m.created_at) }), numberCell(m), textCell(m)];
+    cells = cells.concat(m.direction === "in" ? replyRow(m) : sentRow(m));
+    var names = headings();
+    cells.forEach(function (cell, i) { cell.setAttribute("data-label", names[i] || ""); });
+    return el("tr", { "data-message-id": m.message_id, "data-id": m.id, "data-direction": m.direction }, cells);
+  }
+
+  function sentRow(m) {
     var provider = el("td", {}, [P.providerTitle(m.provider), m.tried && m.tried.length > 1 ? trail(m) : null]);
     var status = el("td", { class: "status status-" + m.state }, [el("span", { text: stateWords(m) })]);
     // The guard rails' reason replaces the error words: it says in full why the message waits or was not sent.
@@ -106,17 +135,13 @@
     if (m.possible_duplicate) status.appendChild(el("div", { class: "warning", text: t("possible_duplicate") }));
     if (m.origin && m.origin.resent_from) status.appendChild(el("div", { class: "muted", text: t("resent_from") }));
     if (P.trail) status.appendChild(el("div", {}, [P.trail.button(m)]));  // static/trail.js
-    var cells = [
-      el("td", { class: "nowrap", text: P.time(m.created_at) }), el("td", { class: "nowrap", text: m.to }),
-      textCell(m), el("td", { text: m.sender || "" }), provider, originCell(m), status
-    ];
-    var names = headings();
-    cells.forEach(function (cell, i) { cell.setAttribute("data-label", names[i] || ""); });
-    return el("tr", { "data-message-id": m.message_id, "data-id": m.id }, cells);
+    return [el("td", { text: m.sender || "" }), provider, originCell(m), status];
   }
 
   function filterQuery() {
-    var params = [];
+    var chosen = $("filter-status").selectedOptions[0];  // the replies' options carry direction=in
+    var direction = chosen && chosen.getAttribute("data-direction");
+    var params = direction ? ["direction=" + direction] : [];
     [["status", "filter-status"], ["provider", "filter-provider"], ["from", "filter-from"], ["to", "filter-to"],
       ["q", "filter-q"]].forEach(function (pair) {
       var value = $(pair[1]).value.trim();
@@ -141,7 +166,7 @@
     var query = filterQuery().concat(["limit=" + limit]);
     if (before) query.push("before=" + encodeURIComponent(before));
     return P.api("GET", "/api/messages?" + query.join("&")).then(function (page) {
-      rows = before ? rows.concat(page) : page;
+      rows = before ? rows.concat(C.unseen(rows, page)) : page;
       if (!before) loadStats();  // the counts move with the messages
       more = page.length === limit;
       $("log-error").hidden = true;
@@ -155,7 +180,7 @@
 
   function scheduleRefresh() {
     window.clearTimeout(refreshTimer);
-    var moving = rows.some(function (m) { return !FINAL[m.state]; });
+    var moving = rows.some(C.moving);
     if (moving) refreshTimer = window.setTimeout(function () { load({ limit: Math.max(rows.length, PAGE) }); }, REFRESH_MS);
   }
 

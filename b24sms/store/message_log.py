@@ -1,66 +1,61 @@
-"""The message log as the settings page reads it: newest first, paged by `before`, filtered by state, dates and
-a search of the number or the text; a non-admin sees only the messages they authored."""
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+"""The message log as the settings page reads it: the SMS the portal sent (`messages`) and its clients' replies
+(`incoming_messages`) in one list, newest first, paged by `before`, filtered by way, state, dates, provider, a
+search of the number or the text, or one client's number (a conversation). A non-admin sees only the messages
+they authored, so no replies.
 
-from sqlalchemy import and_, or_, select
+Each page is two indexed queries, one per table, each with the page's LIMIT and ordered by (created_at, id), merged
+here. The log's order is (created_at, kind, id) newest first, a reply placed before an outgoing SMS of the same
+moment in time order (it is what the SMS answered): that order is total, so paging from any entry neither skips
+nor repeats one, ties in created_at included."""
+from datetime import UTC, datetime
+
+from sqlalchemy import Select, and_, or_, select
 
 from b24sms.rules.errors import N_, BadRequest
-from b24sms.rules.lifecycle import MessageState
+from b24sms.store.log_filters import Filters
 from b24sms.store.models import Message
+from b24sms.store.reply_models import IncomingMessage
 
-STATES = (MessageState.RECEIVED, MessageState.SENDING, MessageState.RETRY_WAIT, MessageState.RECONCILING,
-          MessageState.ACCEPTED, *MessageState.POLLED[1:], *MessageState.FINAL)
-MAX_QUERY = 100
 EXPORT_PAGE = 1000  # rows an export reads at a time
 MAX_ID = 2**63  # past any id the database can hold: such an id names no message
+INCOMING_PREFIX = "in-"  # a reply's log id: "in-<n>", never an outgoing message's number
+OUT_RANK, IN_RANK = 1, 0  # at one moment, newest first: the SMS sent, then the reply it answered
+EVERYTHING = Filters()
 
 
-@dataclass(frozen=True)
-class Filters:
-    states: tuple = ()
-    text: str = ""  # matches the number (as received or normalized) or the text
-    since: datetime | None = None  # created at or after (UTC)
-    until: datetime | None = None  # created before (UTC)
-    provider: str = ""  # the provider kind that sent it (or, failing, was tried last)
-
-    @classmethod
-    def parse(cls, status=None, q=None, from_=None, to=None, provider=None):
-        """From the query string's values; a bad value is a 400 naming the parameter."""
-        states = tuple(part.strip() for part in (status or "").split(",") if part.strip())
-        unknown = [state for state in states if state not in STATES]
-        if unknown:
-            raise BadRequest(N_("`status` must be one of %(states)s."), "invalid_parameter", states=", ".join(STATES))
-        text = (q or "").strip()
-        if len(text) > MAX_QUERY or "\x00" in text:
-            raise BadRequest(N_("`q` may have at most %(limit)s characters, none of them NUL."), "invalid_parameter",
-                             limit=MAX_QUERY)
-        since = _moment("from", from_)
-        until = _moment("to", to, end_of_day=True)
-        provider = (provider or "").strip()
-        if len(provider) > 32 or not all(char.isalnum() or char == "_" for char in provider):
-            raise BadRequest(N_("`provider` must be a provider kind, such as prostor."), "invalid_parameter")
-        return cls(states=states, text=text, since=since, until=until, provider=provider)
+def entry_id(entry):
+    """An entry's id in the log (and `before`): an outgoing message's number, or "in-<n>" for a reply."""
+    return f"{INCOMING_PREFIX}{entry.id}" if isinstance(entry, IncomingMessage) else entry.id
 
 
-def page_of_messages(session, portal, viewer, *, limit, before=None, filters=Filters()):
-    query = _visible(portal, viewer, filters)
-    if before:
-        query = query.where(_before_clause(session, before))
-    return session.scalars(query.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit)).all()
+def page_of_messages(session, portal, viewer, *, limit, before=None, filters=EVERYTHING):
+    """Up to `limit` entries (Message or IncomingMessage) after `before`, newest first."""
+    sides: list[tuple[type[Message] | type[IncomingMessage], int, Select]] = []
+    if filters.outgoing:
+        sides.append((Message, OUT_RANK, _outgoing(portal, viewer, filters)))
+    if filters.incoming and viewer.is_admin:
+        sides.append((IncomingMessage, IN_RANK, _incoming(portal, filters)))
+    anchor = _anchor(session, portal, before) if before else None
+    entries = []
+    for model, rank, query in sides:
+        if anchor is not None:
+            query = query.where(anchor.after(model, rank))
+        entries += session.scalars(query.order_by(model.created_at.desc(), model.id.desc()).limit(limit)).all()
+    entries.sort(key=_position, reverse=True)
+    return entries[:limit]
 
 
 def visible_message(session, portal, viewer, message_id):
-    """One message of the log by its `id`, or None where there is none the viewer may see."""
+    """One outgoing message of the log by its `id`, or None where there is none the viewer may see."""
     if not 0 < message_id < MAX_ID:
         return None
-    return session.scalars(_visible(portal, viewer, Filters()).where(Message.id == message_id)).one_or_none()
+    return session.scalars(_outgoing(portal, viewer, EVERYTHING).where(Message.id == message_id)).one_or_none()
 
 
-def every_message(open_session, portal, viewer, filters=Filters()):
-    """Every matching message, newest first, read a page at a time (an export of months of messages). Each page
+def every_message(open_session, portal, viewer, filters=EVERYTHING):
+    """Every matching entry, newest first, read a page at a time (an export of months of messages). Each page
     is read in a short transaction of its own (`open_session()`, e.g. Database.session), ended before its
-    messages are handed on: a download the client stalls holds no transaction open. What was handed on is not
+    entries are handed on: a download the client stalls holds no transaction open. What was handed on is not
     kept: memory stays flat."""
     before = None
     while True:
@@ -69,63 +64,124 @@ def every_message(open_session, portal, viewer, filters=Filters()):
         yield from page
         if len(page) < EXPORT_PAGE:
             return
-        before = str(page[-1].id)
+        before = str(entry_id(page[-1]))
 
 
-def _visible(portal, viewer, filters):
+def _position(entry):
+    """Where an entry stands in the log's order (compared newest first)."""
+    return entry.created_at, IN_RANK if isinstance(entry, IncomingMessage) else OUT_RANK, entry.id
+
+
+def _outgoing(portal, viewer, filters):
     query = select(Message).where(Message.portal_id == portal.id)
     if not viewer.is_admin:
         query = query.where(Message.author_id == str(viewer.user_id or ""))
+    if filters.number:
+        query = query.where(Message.recipient == filters.number)
     if filters.states:
         query = query.where(Message.state.in_(filters.states))
     if filters.provider:
         query = query.where(Message.provider == filters.provider)
-    if filters.since:
-        query = query.where(Message.created_at >= filters.since)
-    if filters.until:
-        query = query.where(Message.created_at < filters.until)
+    query = _dates(query, Message, filters)
     if filters.text:
-        pattern = "%" + filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        digits = "".join(char for char in filters.text if char.isdigit())
-        matches = [Message.body.ilike(pattern, escape="\\"), Message.recipient_raw.ilike(pattern, escape="\\")]
-        if digits:
-            matches.append(Message.recipient.like(f"%{digits}%"))
-        query = query.where(or_(*matches))
+        matches = [Message.body.ilike(_pattern(filters.text), escape="\\"),
+                   Message.recipient_raw.ilike(_pattern(filters.text), escape="\\")]
+        query = query.where(or_(*matches, *_digits_match(Message.recipient, filters.text)))
     return query
 
 
-def _moment(name, value, end_of_day=False):
-    """A date (a whole UTC day; `to` takes it in) or an ISO time, as naive UTC."""
-    if not value:
-        return None
-    try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            return datetime.combine(day + timedelta(days=1) if end_of_day else day, time.min)
-        moment = datetime.fromisoformat(value.removesuffix("Z"))
-        if moment.tzinfo is not None:
-            moment = moment.astimezone(UTC).replace(tzinfo=None)
-        return moment
-    except (ValueError, OverflowError):
-        raise BadRequest(N_("`%(name)s` must be a date (YYYY-MM-DD) or an ISO 8601 time."), "invalid_parameter",
-                         name=name) from None
+def _incoming(portal, filters):
+    query = select(IncomingMessage).where(IncomingMessage.portal_id == portal.id)
+    if filters.number:
+        query = query.where(IncomingMessage.sender == filters.number)
+    if filters.states:
+        query = query.where(IncomingMessage.state.in_(filters.states))
+    if filters.provider:
+        query = query.where(IncomingMessage.provider == filters.provider)
+    query = _dates(query, IncomingMessage, filters)
+    if filters.text:
+        matches = [IncomingMessage.body.ilike(_pattern(filters.text), escape="\\"),
+                   IncomingMessage.sender.ilike(_pattern(filters.text), escape="\\")]
+        query = query.where(or_(*matches, *_digits_match(IncomingMessage.sender, filters.text)))
+    return query
 
 
-def _before_clause(session, before):
-    """`before` is a message's `id` (exclusive) or an ISO time. By id, the page goes on after that message in
-    the log's own order (created_at, id), so that the (portal, created_at) index serves deep pages too."""
-    if before.isascii() and before.isdigit():  # not str.isdigit alone: it takes "²", which int() refuses
-        if len(before) > 18:  # beyond any id the database can hold (and int() refuses over 4300 digits)
-            raise BadRequest(N_("`before` is out of range."), "invalid_parameter")
-        anchor_id = int(before)
-        anchor = session.scalar(select(Message.created_at).where(Message.id == anchor_id))
-        if anchor is None:  # a message deleted meanwhile (retention): ids still give an order
-            return Message.id < anchor_id
-        return or_(Message.created_at < anchor, and_(Message.created_at == anchor, Message.id < anchor_id))
+def _dates(query, model, filters):
+    if filters.since:
+        query = query.where(model.created_at >= filters.since)
+    if filters.until:
+        query = query.where(model.created_at < filters.until)
+    return query
+
+
+def _pattern(text):
+    """`text` anywhere, a LIKE wildcard in it matched as itself."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _digits_match(column, text):
+    """A number typed with or without its +, spaces or dashes matches the stored E.164 one."""
+    digits = "".join(char for char in text if char.isdigit())
+    return [column.like(f"%{digits}%")] if digits else []
+
+
+class _Anchor:
+    """The entry a page goes on after: its place in the log's order, or a moment (`before` as a time)."""
+
+    def __init__(self, created_at, rank=None, id_=None):
+        self.created_at, self.rank, self.id = created_at, rank, id_
+
+    def after(self, model, rank):
+        """The rows of `model` (its kind's rank) that come after the anchor, newest first."""
+        if self.rank is None:
+            return model.created_at < self.created_at
+        if rank == self.rank:
+            return or_(model.created_at < self.created_at,
+                       and_(model.created_at == self.created_at, model.id < self.id))
+        if rank < self.rank:  # the other kind, placed after the anchor's at the same moment
+            return model.created_at <= self.created_at
+        return model.created_at < self.created_at
+
+
+class _Vanished:
+    """An anchor deleted meanwhile (retention): its own kind still pages by id. Its moment is unknown, but not
+    past the nearest newer entry of its kind that is left: the other kind goes on from there, so that nothing is
+    skipped (an entry or two may come again; the page drops an id it already shows)."""
+
+    def __init__(self, model, id_, newer):
+        self.model, self.id, self.newer = model, id_, newer
+
+    def after(self, model, rank):
+        if model is self.model:
+            return model.id < self.id
+        return model.created_at <= self.newer if self.newer is not None else model.created_at.is_not(None)
+
+
+def _anchor(session, portal, before):
+    """`before` is an entry's `id` (exclusive: an outgoing message's number, or "in-<n>" for a reply) or an ISO
+    time. By id, the page goes on after that entry in the log's own order, so that the (portal, created_at)
+    indexes serve deep pages too."""
+    model, rank, number = ((IncomingMessage, IN_RANK, before[len(INCOMING_PREFIX):])
+                           if before.startswith(INCOMING_PREFIX) else (Message, OUT_RANK, before))
+    if number.isascii() and number.isdigit():  # not str.isdigit alone: it takes "²", which int() refuses
+        if len(number) > 18:  # beyond any id the database can hold (and int() refuses over 4300 digits)
+            raise BadRequest(N_("`before` is out of range."), "invalid_parameter", field_path="before")
+        anchor_id = int(number)
+        mine = (model.portal_id == portal.id,)
+        created_at = session.scalar(select(model.created_at).where(model.id == anchor_id, *mine))
+        if created_at is None:
+            newer = session.scalar(select(model.created_at).where(model.id > anchor_id, *mine)
+                                   .order_by(model.id).limit(1))
+            return _Vanished(model, anchor_id, newer)
+        return _Anchor(created_at, rank, anchor_id)
+    if model is IncomingMessage:
+        raise BadRequest(N_("`before` must be a message id or an ISO 8601 time."), "invalid_parameter",
+                         field_path="before")
     try:
         moment = datetime.fromisoformat(before.removesuffix("Z"))
         if moment.tzinfo is not None:  # may overflow: 0001-01-01T00:00+01:00 is before year 1 in UTC
             moment = moment.astimezone(UTC).replace(tzinfo=None)
     except (ValueError, OverflowError):
-        raise BadRequest(N_("`before` must be a message id or an ISO 8601 time."), "invalid_parameter") from None
-    return Message.created_at < moment
+        raise BadRequest(N_("`before` must be a message id or an ISO 8601 time."), "invalid_parameter",
+                         field_path="before") from None
+    return _Anchor(moment)

@@ -183,6 +183,7 @@ class Message(Base):
         Index("ix_messages_portal_created", "portal_id", "created_at"),  # the message log, newest first
         Index("ix_messages_account_provider_id", "account_id", "provider_message_id"),  # receipts
         Index("ix_messages_portal_author", "portal_id", "author_id", "created_at"),  # a non-admin's own log
+        Index("ix_messages_portal_recipient", "portal_id", "recipient", "created_at"),  # a number's conversation
         Index("ix_messages_state_updated", "state", "updated_at"),  # retention: final and unchanged for long
         # The job's claims per provider account (polling, reconciliation) and per portal (sending).
         Index("ix_messages_account_state_due", "account_id", "state", "due_at"),

@@ -7,12 +7,12 @@ from b24sms.flows.reply_numbers import HOOK_FAILED
 from b24sms.providers import approved_names
 from b24sms.rules import handler_call, segments
 from b24sms.rules.errors import N_, BadRequest, Forbidden
-from b24sms.store import message_log, statistics
+from b24sms.store import log_filters, message_log, statistics
 from b24sms.web import csv_export, message_words, session_tokens
 from b24sms.web.context import db_session, services
 from b24sms.web.i18n import translate
 from b24sms.web.pages import portal_view
-from b24sms.web.views import message_view
+from b24sms.web.views import log_view, message_view
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 MAX_PAGE = 200
@@ -156,10 +156,11 @@ def length():
 
 @bp.get("/messages")
 def list_messages():
+    """The log, newest first: the SMS sent and (for admins) the clients' replies; `number=` one conversation."""
     limit = _int_arg("limit", 50, 1, MAX_PAGE)
-    messages = message_log.page_of_messages(db_session(), g.portal, g.page, limit=limit,
-                                            before=request.args.get("before"), filters=_log_filters())
-    return jsonify([message_view(message) for message in messages])
+    entries = message_log.page_of_messages(db_session(), g.portal, g.page, limit=limit,
+                                           before=request.args.get("before"), filters=_log_filters())
+    return jsonify([log_view(entry) for entry in entries])
 
 
 @bp.get("/messages/<int:message_id>")
@@ -184,16 +185,18 @@ def export_messages():
     # The answer streams as fast as the client reads it: the request's transaction (its portal read) ends now,
     # and the export reads each page in a transaction of its own.
     db_session().close()
-    messages = message_log.every_message(services().db.session, g.portal, g.page, filters=filters)
-    rows = (csv_export.row(message_view(message)) for message in messages)
+    entries = message_log.every_message(services().db.session, g.portal, g.page, filters=filters)
+    rows = (csv_export.row(log_view(entry)) for entry in entries)
     return Response(stream_with_context(csv_export.lines(rows)), mimetype="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="b24sms-messages.csv"'})
 
 
 def _log_filters():
     args = request.args
-    return message_log.Filters.parse(status=args.get("status"), q=args.get("q"), from_=args.get("from"),
-                                     to=args.get("to"), provider=args.get("provider"))
+    return log_filters.Filters.parse(status=args.get("status"), q=args.get("q"), from_=args.get("from"),
+                                     to=args.get("to"), provider=args.get("provider"),
+                                     direction=args.get("direction"), number=args.get("number"),
+                                     region=g.portal.region)
 
 
 @bp.get("/stats")
@@ -216,8 +219,9 @@ def _int_arg(name, default, low, high):
     try:
         value = int(raw)
     except ValueError:
-        raise BadRequest(N_("`%(name)s` must be a whole number."), "invalid_parameter", name=name) from None
+        raise BadRequest(N_("`%(name)s` must be a whole number."), "invalid_parameter", field_path=name,
+                         name=name) from None
     if not low <= value <= high:
-        raise BadRequest(N_("`%(name)s` must be between %(low)s and %(high)s."), "invalid_parameter", name=name,
-                         low=low, high=high)
+        raise BadRequest(N_("`%(name)s` must be between %(low)s and %(high)s."), "invalid_parameter",
+                         field_path=name, name=name, low=low, high=high)
     return value

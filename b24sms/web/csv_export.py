@@ -17,6 +17,10 @@ COLUMNS = (  # (the column's value, its heading)
     ("reason", N_("Reason")), ("reason_code", N_("Reason code")),
     ("attempts", N_("Attempts")), ("tried", N_("Providers tried")), ("updated_at", N_("Updated (UTC)")),
     ("cost", N_("Cost")), ("currency", N_("Currency")),  # what the provider said it cost; empty: not known
+    # A client's reply is a row too: which way, who sent it (the recipient is then the portal's number), and the
+    # Open Line it went to (an operator's answer's line for an outgoing one).
+    ("direction", N_("Direction")), ("direction_code", N_("Direction code")), ("from", N_("From number")),
+    ("line", N_("Open Line")),
 )
 BOM = "\ufeff"  # spreadsheet programs take the file for UTF-8 (Cyrillic texts) only with it
 # What a spreadsheet takes for the start of a formula: = + - @, and a tab or carriage return before one (some
@@ -25,14 +29,15 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def row(view):
-    """A message's row from its log view (b24sms/web/views.py)."""
+    """An entry's row from its log view (b24sms/web/views.py log_view)."""
     error = view["error"] or {}
     values = {**view, "provider": message_words.provider_title(view["provider"]),
               "state": message_words.state_words(view), "state_code": view["state"],
               "status": message_words.status_words(view["status"]), "status_code": view["status"],
               "error": error.get("words") or "", "error_code": error.get("code"),
               "reason": message_words.reason_words(view), "reason_code": view.get("reason"),
-              "tried": " > ".join(message_words.step_words(step) for step in view["tried"])}
+              "tried": " > ".join(message_words.step_words(step) for step in view["tried"]),
+              "direction": message_words.direction_words(view["direction"]), "direction_code": view["direction"]}
     return [_cell(values.get(name)) for name, _ in COLUMNS]
 
 

@@ -14,9 +14,16 @@ def provider_title(kind):
 
 
 def state_words(view):
-    """A message the quiet hours hold has not failed a try: it waits to be sent."""
+    """A message the quiet hours hold has not failed a try: it waits to be sent. A reply's state is where it
+    stands on its way to the Open Line."""
+    if view.get("direction") == "in":
+        return _words(f"incoming_state_{view['state']}", view["state"])
     state = "received" if view.get("reason") == "quiet_hours" else view["state"]
     return _words(f"state_words_{state}", state)
+
+
+def direction_words(direction):
+    return _words(f"direction_{direction}", direction)
 
 
 def status_words(status):

@@ -3,7 +3,17 @@ from b24sms.providers.base import QUEUED
 from b24sms.rules import lifecycle
 from b24sms.rules.replies import REPLY_NUMBER
 from b24sms.rules.segments import measure
+from b24sms.store.message_log import entry_id
+from b24sms.store.reply_models import IncomingMessage
+from b24sms.web.i18n import translate
 from b24sms.web.message_words import error_words
+from b24sms.web.page_strings import STRINGS
+
+
+def log_view(entry):
+    """An entry of the log: an outgoing message or a client's reply, with the same keys (null where one does not
+    apply)."""
+    return incoming_view(entry) if isinstance(entry, IncomingMessage) else message_view(entry)
 
 
 def message_view(message, **extra):
@@ -12,6 +22,8 @@ def message_view(message, **extra):
         "message_id": message.bitrix_message_id,
         "to": message.recipient or message.recipient_raw,
         "to_raw": message.recipient_raw,
+        "from": None,  # a reply's sender; an outgoing SMS goes from its `sender` name or the provider's number
+        "number": message.recipient or message.recipient_raw,  # the client's: its conversation's (the page's link)
         "text": message.body,
         "segments": message.segments,
         "encoding": measure(message.body or "").encoding,  # gsm7 / ucs2: what the segments were counted in
@@ -34,6 +46,7 @@ def message_view(message, **extra):
         "direction": message.direction or "out",  # out: sent by the portal; in: a client's reply (contract)
         "line": message.line,  # the Open Line of an operator's answer (contract); None for the rest
         # A provider was given up after a lost answer and the next one sent it: the SMS may arrive twice.
+        "stop_word": None,  # a reply's: whether it put the number on the stop list
         "possible_duplicate": bool(message.possible_duplicate),
         # Each provider call along the failover chain (no internal ids).
         "tried": [{key: entry.get(key) for key in ("provider", "result", "code", "at") if entry.get(key)}
@@ -41,6 +54,39 @@ def message_view(message, **extra):
         "created_at": _iso(message.created_at),
         "updated_at": _iso(message.updated_at),
         **extra,
+    }
+
+
+def incoming_view(reply):
+    """A client's reply in the log: `to` is the portal's number it came to, `from` the client's; `state` where it
+    stands on its way to the Open Line (`line`)."""
+    return {
+        "id": entry_id(reply),
+        "message_id": None,
+        "to": reply.receiver,
+        "to_raw": reply.receiver,
+        "from": reply.sender,
+        "number": reply.sender,
+        "text": reply.body,
+        "segments": None, "encoding": None, "cost": None, "currency": None,
+        "origin": None,
+        "provider": reply.provider,
+        "sender": None,
+        "state": reply.state,
+        "status": None,  # Bitrix24's SMS status: replies have none
+        "provider_status": None,
+        # Why the line did not take it (yet): Bitrix24's words, introduced in the page's language.
+        "error": {"code": None, "message": reply.error,
+                  "words": translate(STRINGS["line_error"], {"words": reply.error})} if reply.error else None,
+        "attempts": reply.attempts,
+        "reason": None,
+        "direction": "in",
+        "line": reply.line,
+        "stop_word": bool(reply.stop_word),
+        "possible_duplicate": False,
+        "tried": [],
+        "created_at": _iso(reply.created_at),
+        "updated_at": _iso(reply.updated_at),
     }
 
 

@@ -7,6 +7,7 @@ from sqlalchemy import func, insert, select
 from b24sms.rules.handler_call import new_provider_key
 from b24sms.rules.lifecycle import MessageState
 from b24sms.store.models import EncryptionCanary, Message, Portal, ProviderAccount, utcnow
+from b24sms.store.reply_models import IncomingMessage, IncomingState
 from tests.helpers import install_with_prostor
 
 _numbers = itertools.count(1)
@@ -24,6 +25,17 @@ def stored_message(session, portal_id, *, state, created_at, provider="prostor",
     )
     session.add(message)
     return message
+
+
+def stored_reply(session, portal_id, *, created_at, sender="+79161234567", receiver="+79990000001", text="Hi",
+                 state=IncomingState.DELIVERED, line="3", provider="smsc"):
+    """A client's reply as the flows leave it (stored, then handed to its Open Line)."""
+    n = next(_numbers)
+    reply = IncomingMessage(portal_id=portal_id, provider=provider, provider_message_id=f"r{n}", sender=sender,
+                            receiver=receiver, body=text, state=state, line=line, created_at=created_at,
+                            updated_at=created_at)
+    session.add(reply)
+    return reply
 
 
 def installed_portal_id(client, bitrix, db):
