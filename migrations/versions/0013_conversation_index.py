@@ -3,7 +3,7 @@ replies from a number have theirs since 0012)
 
 Revision ID: 0013
 Revises: 0012
-Create Date: 2026-12-08
+Create Date: 2026-12-05
 """
 from alembic import op
 
