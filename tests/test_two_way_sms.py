@@ -12,7 +12,15 @@ from b24sms.store.models import Message, ProviderAccount, StopListEntry
 from b24sms.store.reply_models import IncomingMessage, IncomingState, OpenLine
 from tests.fakes.exolve import API_KEY as EXOLVE_API_KEY
 from tests.fakes.exolve import OWN_NUMBER as EXOLVE_NUMBER
-from tests.helpers import APPLICATION_TOKEN, TWILIO_SETTINGS, bearer, installed, run_job, save_providers
+from tests.helpers import (
+    APPLICATION_TOKEN,
+    TWILIO_SETTINGS,
+    bearer,
+    installed,
+    open_page,
+    run_job,
+    save_providers,
+)
 from tests.helpers.suite import PUBLIC_URL, on_postgres, services_of
 
 OUR_NUMBER = "+15017122661"  # FakeTwilio's number (TWILIO_SETTINGS sends from it)
@@ -104,6 +112,22 @@ def test_a_reply_to_a_number_no_line_is_fed_by_is_kept(client, db, bitrix, twili
     [reply] = replies(db)
     assert (reply.state, reply.body) == (IncomingState.NO_LINE, "anyone there?")
     assert bitrix.line_messages["3"] == []
+
+
+def test_a_reply_the_line_refuses_without_words_is_retried_and_the_log_says_so_in_the_pages_language(
+        client, db, bitrix, twilio, runner, twilio_line):
+    push(client, twilio, "hello?")
+    bitrix.refused_without_words.add(str(replies(db)[0].id))
+
+    run_job(runner)
+
+    [reply] = replies(db)
+    assert (reply.state, reply.attempts) == (IncomingState.PENDING, 1)  # tried again later
+    for lang, words in (("ru", "Битрикс24 не принял этот ответ и не сказал почему."),
+                        ("en", "Bitrix24 did not take this reply and gave no reason.")):
+        _, token = open_page(client, bitrix, path="/", lang=lang)
+        [entry] = client.get("/api/messages?direction=in", headers=bearer(token)).get_json()
+        assert entry["error"]["words"] == words
 
 
 def test_a_line_deleted_in_bitrix24_is_recorded_not_retried(client, db, bitrix, twilio, runner, twilio_line):

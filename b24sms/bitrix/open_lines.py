@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from b24sms.bitrix.errors import BitrixError
+from b24sms.rules.replies import LINE_GAVE_NO_REASON, LINE_SAID_NOTHING
 
 # Events bound to /events (Bitrix24 keeps event names upper-case and lists them so in event.get).
 CONNECTOR_EVENTS = ("OnImConnectorMessageAdd", "OnImConnectorLineDelete", "OnImConnectorStatusDelete")
@@ -50,7 +51,7 @@ class ClientMessage:
 @dataclass
 class LineResult:
     """What the line did with one message: taken (`success`) into the session and chat Bitrix24 names, or not,
-    with Bitrix24's words."""
+    with Bitrix24's words (ours, rules/replies.py, where it gave none)."""
 
     message_id: str
     success: bool
@@ -219,12 +220,14 @@ def _elements(answer):
 
 def _result(message_id, element) -> LineResult:
     if not isinstance(element, dict):
-        return LineResult(message_id, False, error="no result for this message")
+        return LineResult(message_id, False, error=LINE_SAID_NOTHING)
     session = element.get("session") if isinstance(element.get("session"), dict) else {}
     if _yes(element.get("SUCCESS")) and not element.get("ERRORS"):
         return LineResult(message_id, True, session_id=_text(session.get("ID")),
                           chat_id=_text(session.get("CHAT_ID")))
-    code, words = _first_error(element.get("ERRORS") or ["ERROR"])
+    if not element.get("ERRORS"):
+        return LineResult(message_id, False, error=LINE_GAVE_NO_REASON)
+    code, words = _first_error(element["ERRORS"])
     if code in LINE_GONE_CODES:
         raise LineGone(code, words, 200)
     return LineResult(message_id, False, error=f"{code}: {words}" if words and words != code else code)

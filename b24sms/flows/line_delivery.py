@@ -12,6 +12,7 @@ from b24sms.bitrix import open_lines
 from b24sms.bitrix.errors import BitrixError
 from b24sms.bitrix.portal_tokens import rest_client
 from b24sms.rules.lifecycle import MessageState
+from b24sms.rules.replies import LINE_GAVE_NO_REASON, LINE_SAID_NOTHING
 from b24sms.services import Services
 from b24sms.store import claims, incoming
 from b24sms.store.db import one_of
@@ -84,13 +85,13 @@ def _send_to_line(services, session, claim, client, line, replies, now) -> int:
         return 0
     delivered, by_id = 0, {result.message_id: result for result in results}
     for reply in replies:
-        result = by_id.get(str(reply.id)) or open_lines.LineResult(str(reply.id), False, error="no answer for it")
+        result = by_id.get(str(reply.id)) or open_lines.LineResult(str(reply.id), False, error=LINE_SAID_NOTHING)
         if result.success:
             delivered += claims.settle(session, claims.INCOMING, reply.id, claim, state=IncomingState.DELIVERED,
                                        line=line, bitrix_chat_id=result.chat_id, bitrix_session_id=result.session_id,
                                        error=None, due_at=None)
         else:
-            _retry(session, claim, reply, line, result.error or "refused", now)
+            _retry(session, claim, reply, line, result.error or LINE_GAVE_NO_REASON, now)
     session.commit()
     return delivered
 

@@ -3,6 +3,8 @@ the operator's signature first) becomes the plain text of an SMS, and which numb
 import re
 from typing import Any
 
+from b24sms.rules.errors import N_
+
 # What people send to stop SMS (in either case, with or without punctuation around); the admin adds words of
 # their own (guard rails' stop_words).
 STOP_WORDS = ("stop", "стоп", "отписаться", "отписка")
@@ -18,6 +20,10 @@ _TAG = re.compile(r"\[/?(?:b|i|u|s|color|size|font|user|chat|send|put|code|icon|
 _QUOTE_BLOCK = re.compile(r"-{10,}.*?-{10,}", re.DOTALL)  # a quoted earlier message between dashed lines
 # In an operator's answer's origin: the reply number that received the client's last reply, and its account.
 REPLY_NUMBER = "reply_number"
+# Why a line did not take a reply when Bitrix24's answer gives no words of its own (said in the page's language).
+LINE_SAID_NOTHING = N_("Bitrix24's answer did not mention this reply.")
+LINE_GAVE_NO_REASON = N_("Bitrix24 did not take this reply and gave no reason.")
+OWN_LINE_ERRORS = (LINE_SAID_NOTHING, LINE_GAVE_NO_REASON)
 
 
 def is_stop_word(text: str, own_words: tuple[str, ...] = ()) -> bool:

@@ -1,7 +1,7 @@
 """How stored things look in JSON answers."""
 from b24sms.providers.base import QUEUED
 from b24sms.rules import lifecycle
-from b24sms.rules.replies import REPLY_NUMBER
+from b24sms.rules.replies import OWN_LINE_ERRORS, REPLY_NUMBER
 from b24sms.rules.segments import measure
 from b24sms.store.message_log import entry_id
 from b24sms.store.reply_models import IncomingMessage
@@ -75,9 +75,9 @@ def incoming_view(reply):
         "state": reply.state,
         "status": None,  # Bitrix24's SMS status: replies have none
         "provider_status": None,
-        # Why the line did not take it (yet): Bitrix24's words, introduced in the page's language.
-        "error": {"code": None, "message": reply.error,
-                  "words": translate(STRINGS["line_error"], {"words": reply.error})} if reply.error else None,
+        # Why the line did not take it (yet): Bitrix24's words, introduced in the page's language (or ours).
+        "error": {"code": None, "message": reply.error, "words": _line_error_words(reply.error)}
+        if reply.error else None,
         "attempts": reply.attempts,
         "reason": None,
         "direction": "in",
@@ -108,3 +108,9 @@ def _origin(origin):
     if not isinstance(origin, dict) or not isinstance(origin.get(REPLY_NUMBER), dict):
         return origin
     return {**origin, REPLY_NUMBER: {"number": origin[REPLY_NUMBER].get("number")}}
+
+
+def _line_error_words(error):
+    if error in OWN_LINE_ERRORS:  # stored as its msgid: said in the page's language
+        return translate(error)
+    return translate(STRINGS["line_error"], {"words": error})

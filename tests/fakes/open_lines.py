@@ -27,6 +27,7 @@ class OpenLinesPortal:
         self.line_messages: defaultdict[str, list[dict]] = defaultdict(list)  # line -> MESSAGES elements taken
         self.deliveries: list[dict] = []  # imconnector.send.status.delivery params, as taken
         self.refused_messages: set[str] = set()  # our message ids a line refuses (SUCCESS false for that one)
+        self.refused_without_words: set[str] = set()  # ... refuses with an empty ERRORS
         self.connector_answers_nested = True  # {"result": {"result": true}}; False: {"result": true}
         self.errors_inside_200 = False  # refusals as a 200 with result.result false
         # (code, description): every call that connects a line (activate, connector.data.set, status) is refused
@@ -172,6 +173,8 @@ class OpenLinesPortal:
         if (not user.get("id") or not chat.get("id") or not message.get("id") or not message.get("text")
                 or not names_ok or str(message.get("id")) in self.refused_messages):
             return {**answer, "SUCCESS": False, "ERRORS": [MISSING_DATA[0]]}
+        if str(message.get("id")) in self.refused_without_words:
+            return {**answer, "SUCCESS": False, "ERRORS": []}
         session = self._sessions.setdefault((line_id, str(chat["id"])), {
             "ID": str(3000 + len(self._sessions)), "CHAT_ID": str(9800 + len(self._sessions))})
         self.line_messages[line_id].append(element)
