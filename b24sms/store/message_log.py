@@ -76,33 +76,28 @@ def _outgoing(portal, viewer, filters):
     query = select(Message).where(Message.portal_id == portal.id)
     if not viewer.is_admin:
         query = query.where(Message.author_id == str(viewer.user_id or ""))
-    if filters.number:
-        query = query.where(Message.recipient == filters.number)
-    if filters.states:
-        query = query.where(Message.state.in_(filters.states))
-    if filters.provider:
-        query = query.where(Message.provider == filters.provider)
-    query = _dates(query, Message, filters)
-    if filters.text:
-        matches = [Message.body.ilike(_pattern(filters.text), escape="\\"),
-                   Message.recipient_raw.ilike(_pattern(filters.text), escape="\\")]
-        query = query.where(or_(*matches, *_digits_match(Message.recipient, filters.text)))
-    return query
+    return _filtered(query, Message, filters, number=Message.recipient,
+                     searched=(Message.body, Message.recipient_raw))
 
 
 def _incoming(portal, filters):
     query = select(IncomingMessage).where(IncomingMessage.portal_id == portal.id)
+    return _filtered(query, IncomingMessage, filters, number=IncomingMessage.sender,
+                     searched=(IncomingMessage.body, IncomingMessage.sender))
+
+
+def _filtered(query, model, filters, *, number, searched):
+    """The filters on either kind: `number` is the client's number (normalized), `searched` what `q` matches."""
     if filters.number:
-        query = query.where(IncomingMessage.sender == filters.number)
+        query = query.where(number == filters.number)
     if filters.states:
-        query = query.where(IncomingMessage.state.in_(filters.states))
+        query = query.where(model.state.in_(filters.states))
     if filters.provider:
-        query = query.where(IncomingMessage.provider == filters.provider)
-    query = _dates(query, IncomingMessage, filters)
+        query = query.where(model.provider == filters.provider)
+    query = _dates(query, model, filters)
     if filters.text:
-        matches = [IncomingMessage.body.ilike(_pattern(filters.text), escape="\\"),
-                   IncomingMessage.sender.ilike(_pattern(filters.text), escape="\\")]
-        query = query.where(or_(*matches, *_digits_match(IncomingMessage.sender, filters.text)))
+        matches = [column.ilike(_pattern(filters.text), escape="\\") for column in searched]
+        query = query.where(or_(*matches, *_digits_match(number, filters.text)))
     return query
 
 
