@@ -59,6 +59,10 @@ def test_the_panel_speaks_the_pages_language(client, loopback):
     assert "Simulate a CRM send" in english and "What the Bitrix24 stand-in was told" in english
     assert "Имитировать отправку из CRM" in russian and "Что получил имитатор Битрикс24" in russian
     assert "Simulate a CRM send" not in russian
+    # The two-way section too.
+    assert "Simulate a client's reply" in english and "Simulate an operator's answer" in english
+    assert "Имитировать ответ клиента" in russian and "Имитировать ответ оператора" in russian
+    assert "Simulate a client" not in russian
 
 
 def test_demo_is_idempotent_and_its_token_needs_no_refresh(client, db, loopback, app):

@@ -184,15 +184,6 @@ def test_the_two_way_controls_are_an_administrators(client, loopback):
         assert client.post(path, json=body).status_code == 401, path
 
 
-def test_the_two_way_panel_speaks_the_pages_language(client, loopback):
-    russian = open_demo(client, "lang=ru")[0].get_data(as_text=True)
-    english = open_demo(client, "lang=en")[0].get_data(as_text=True)
-
-    assert "Simulate a client's reply" in english and "Simulate an operator's answer" in english
-    assert "Имитировать ответ клиента" in russian and "Имитировать ответ оператора" in russian
-    assert "Simulate a client" not in russian
-
-
 def test_the_stand_in_forgets_its_lines_on_restart_and_the_demo_connects_them_again(client, app, loopback,
                                                                                      connected):
     state = state_of(app)
