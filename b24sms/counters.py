@@ -1,6 +1,6 @@
 """The metrics counted as things happen, in whichever process does them (see b24sms.metrics for the scrape):
 provider calls by provider kind, operation and outcome, job duty durations and failures, messages the guard rails
-held or refused by reason. No database here, so
+held or refused by reason, clients' replies stored. No database here, so
 the provider layer may count its calls."""
 import threading
 import time
@@ -29,6 +29,10 @@ JOB_DUTY_FAILURES = Counter("b24sms_job_duty_failures", "Job duties that raised,
 GUARD_HELD = Counter("b24sms_messages_held", "Messages the guard rails held back for later, by reason.", ["reason"])
 GUARD_REFUSED = Counter("b24sms_messages_refused", "Messages the guard rails refused (failed), by reason.",
                         ["reason"])
+
+# Clients' replies (b24sms/flows/replies.py), counted once each, when stored.
+REPLIES = Counter("b24sms_incoming_messages", "Clients' replies stored, by provider kind and whether they were a "
+                  "stop word.", ["provider", "stop_word"])
 
 _call_depth = threading.local()  # provider methods call one another (find_sent -> send): count the outer one
 
@@ -66,3 +70,9 @@ def measured_duty(name):
         raise
     finally:
         JOB_DUTY_SECONDS.labels(name).observe(time.monotonic() - started)
+
+
+def count_replies(kind, rows):
+    """The replies just stored (their rows: each has `stop_word`)."""
+    for row in rows:
+        REPLIES.labels(provider=kind, stop_word="yes" if row["stop_word"] else "no").inc()

@@ -21,6 +21,7 @@ from tests.helpers import (
     run_job,
     save_providers,
 )
+from tests.helpers.metrics import scrape, value
 from tests.helpers.suite import PUBLIC_URL, on_postgres, services_of
 
 OUR_NUMBER = "+15017122661"  # FakeTwilio's number (TWILIO_SETTINGS sends from it)
@@ -76,6 +77,25 @@ def test_a_reply_pushed_twice_is_stored_once_and_reaches_the_line_once(client, d
     [reply] = replies(db)
     assert (reply.state, reply.line) == (IncomingState.DELIVERED, "3")
     assert reply.bitrix_session_id and reply.bitrix_chat_id
+
+
+def test_metrics_count_each_reply_once_and_show_those_waiting_for_their_line(client, twilio, runner, twilio_line):
+    before = scrape(client)
+    _, sid = push(client, twilio, "hello?")
+    client.post(twilio.numbers[OUR_NUMBER]["sms_url"].removeprefix(PUBLIC_URL),  # the same reply again
+                data=twilio.pushed_reply(sid)[0], headers=twilio.pushed_reply(sid)[1])
+    push(client, twilio, "STOP")
+
+    waiting = scrape(client)
+    run_job(runner)
+    after = scrape(client)
+
+    def stored(samples, stop_word):
+        return value(samples, "b24sms_incoming_messages_total", provider="twilio", stop_word=stop_word)
+
+    assert (stored(waiting, "no") - stored(before, "no"), stored(waiting, "yes") - stored(before, "yes")) == (1, 1)
+    assert value(waiting, "b24sms_queue_depth", queue="line") == 2
+    assert value(after, "b24sms_queue_depth", queue="line") == 0
 
 
 def test_a_push_with_a_wrong_signature_or_secret_stores_nothing(client, db, twilio, twilio_line):

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from b24sms import providers
+from b24sms import counters, providers
 from b24sms.flows import pushes
 from b24sms.providers.base import REPLIES_PULLED, ProviderError, Receipt, Reply
 from b24sms.rules import guards as guard_rules
@@ -34,17 +34,19 @@ def store_pushed(services: Services, session, kind: str, secret: str, pushed: Re
     spool come here."""
     taken = pushes.take(services, session, pushes.REPLY, kind, secret, pushed)
     account = taken.account
-    stored = store(session, account.portal_id, account.id, account.kind, taken.items, services.clock.now())
+    new = store(session, account.portal_id, account.id, account.kind, taken.items, services.clock.now())
     session.commit()
-    return len(taken.items), stored
+    counters.count_replies(account.kind, new)
+    return len(taken.items), len(new)
 
 
-def store(session, portal_id: int, account_id: int | None, kind: str, replies: list[Reply], now: datetime) -> int:
-    """Store the replies not stored yet; the clients' stop words go on the stop list. Not committed. Returns how
-    many were new."""
+def store(session, portal_id: int, account_id: int | None, kind: str, replies: list[Reply],
+          now: datetime) -> list[dict]:
+    """Store the replies not stored yet; the clients' stop words go on the stop list. Not committed. Returns the
+    new ones' rows."""
     portal = session.get(Portal, portal_id)
     if portal is None or not replies:
-        return 0
+        return []
     own_words = guard_rules.from_stored(portal.guards).stop_words
     rows = [{
         "portal_id": portal_id, "account_id": account_id, "provider": kind,
@@ -61,7 +63,7 @@ def store(session, portal_id: int, account_id: int | None, kind: str, replies: l
     for row in new:
         logger.info("reply %s from %s stored for portal %s%s", row["provider_message_id"], row["sender"],
                     portal.domain, " (a stop word: the number is on the stop list)" if row["stop_word"] else "")
-    return len(new)
+    return new
 
 
 def pull_due(services: Services, workers) -> int:
@@ -95,13 +97,15 @@ def _pull(services: Services, session, claim, account_id: int) -> int:
                       replies_due_at=services.clock.now() + PULL_EVERY)
         return 0
     now = services.clock.now()
-    stored = store(session, account.portal_id, account.id, account.kind, page.replies, now)
+    new = store(session, account.portal_id, account.id, account.kind, page.replies, now)
     # The cursor moves only with the replies stored, in one transaction, and only while the claim holds.
     if not claims.settle(session, claims.REPLY_PULLS, account.id, claim, replies_cursor=page.cursor,
                          replies_due_at=now + (PULL_AGAIN if page.more else PULL_EVERY)):
         session.rollback()
         return 0
-    return stored
+    session.commit()
+    counters.count_replies(account.kind, new)
+    return len(new)
 
 
 def _number(raw: str, region: str) -> str:

@@ -3,8 +3,9 @@
 Two kinds of numbers:
 - counted as things happen, in whichever process does them: provider calls by provider kind, operation and
   outcome (`ok` or the ProviderError's `kind`), job duty durations and failures;
-- read from the database (`DatabaseCollector`): messages by state, queue depths, portals by state, provider
-  accounts skipped as hung. Any process answers these alike, so they are never counted.
+- read from the database (`DatabaseCollector`): messages by state, queue depths (replies waiting for their Open
+  Line among them), portals by state, provider accounts skipped as hung. Any process answers these alike, so they
+  are never counted.
 
 A scrape's cost does not grow with the messages table, so that scraping often (or anyone hammering /metrics)
 cannot slow the handler: each scrape reads only what an index bounds (what is due, what Bitrix24 has not been
@@ -34,6 +35,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from b24sms.rules.lifecycle import MessageState
 from b24sms.store.models import Message, Portal, PortalState, ProviderAccount, utcnow
+from b24sms.store.reply_models import IncomingMessage, IncomingState
 
 logger = logging.getLogger(__name__)
 
@@ -107,15 +109,19 @@ class DatabaseCollector:
         to_report = connection.execute(select(func.count()).where(Message.report_pending.is_(True))).scalar_one()
         reconciling = connection.execute(
             select(func.count()).where(Message.state == MessageState.RECONCILING)).scalar_one()
+        to_line = connection.execute(select(func.count()).where(  # ix_incoming_state_due
+            IncomingMessage.state == IncomingState.PENDING, IncomingMessage.due_at <= now)).scalar_one()
         family = GaugeMetricFamily(
             "b24sms_queue_depth",
-            "Messages waiting: due to send, due to poll, status to report to Bitrix24, reconciling.",
+            "Messages waiting: due to send, due to poll, status to report to Bitrix24, reconciling; clients' replies "
+            "due to go to their Open Line.",
             labels=["queue"],
         )
         family.add_metric(["send"], sum(due.get(state, 0) for state in MessageState.TO_SEND))
         family.add_metric(["poll"], sum(due.get(state, 0) for state in MessageState.POLLED))
         family.add_metric(["report"], to_report)
         family.add_metric(["reconciling"], reconciling)
+        family.add_metric(["line"], to_line)
         return family
 
     def _portals(self, connection):
