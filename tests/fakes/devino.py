@@ -44,7 +44,7 @@ class FakeDevino(FakeService):
         self.sessions = set()  # the older platform's live session ids
         self.legacy_requests = []  # (path, query) of the older platform's calls
         self.listed_answer = None  # (HTTP status, body) Sms/In answers instead of its list, once
-        self.legacy_base = LEGACY if base == DEVINO else base + "rest/"
+        self.base, self.legacy_base = base, LEGACY if base == DEVINO else base + "rest/"
         pattern = re.compile(re.escape(base) + r"(sms/messages|billing-api/.+)")
         legacy = re.compile(re.escape(self.legacy_base) + r"(user/sessionid|sms/in)\b", re.IGNORECASE)
         self.routes = [("GET", pattern), ("POST", pattern), ("GET", legacy)]
@@ -60,7 +60,7 @@ class FakeDevino(FakeService):
     def answer(self, request: Request) -> Answer:
         if request.url.lower().startswith(self.legacy_base.lower()):
             return self._legacy(request)
-        path = urlsplit(request.url).path.lstrip("/")
+        path = urlsplit(request.url).path.removeprefix(urlsplit(self.base).path)  # the base may have a path
         body = json.loads(request.body) if request.body else None
         self.requests.append((request.method, path, body))
         if self.fail_next:
