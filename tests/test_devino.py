@@ -46,7 +46,8 @@ def rejected(*reasons, description="Message rejected"):
 def test_the_registry_finds_it_with_its_declarations():
     cls = providers.PROVIDERS["devino"]
     assert cls is Devino and (cls.title, cls.offer_rank, cls.receipts) == ("Devino", 6, base.PER_MESSAGE)
-    assert [s.name for s in cls.credential_settings] == ["api_key"] and cls.credential_settings[0].secret
+    assert [s.name for s in cls.credential_settings] == ["api_key", "legacy_login", "legacy_password"]
+    assert [(s.secret, s.required) for s in cls.credential_settings] == [(True, True), (False, False), (True, False)]
     assert cls.sends_per_request == 200
     assert provider().can_be_asked is False and provider().sender_names() is None
     with pytest.raises(base.CannotTell):

@@ -117,7 +117,8 @@ def test_the_page_offers_every_provider_with_its_declared_fields(client, bitrix)
         "smsru": [("api_id", True)],
         "prostor": [("login", False), ("password", True)], "smsc": [("login", False), ("password", True)],
         "smsaero": [("email", False), ("api_key", True)], "exolve": [("api_key", True)],
-        "devino": [("api_key", True)], "p1sms": [("api_key", True)],
+        "devino": [("api_key", True), ("legacy_login", False), ("legacy_password", True)],
+        "p1sms": [("api_key", True)],
         "smstraffic": [("login", False), ("password", True)],
         "twilio": [("account_sid", False), ("auth_token", True)], "log": []}
     assert {kind: entry["receipts"] for kind, entry in catalog.items()} == {

@@ -138,8 +138,20 @@ def _clean_entry(index, entry, existing_accounts, offered):
             raise BadRequest(N_("Fill in %(field)s."), "invalid_settings", field=setting.label,
                              field_path=f"providers[{index}].credentials.{setting.name}")
         credentials[setting.name] = value
+    _refuse_half_a_group(index, cls, credentials)
     sender = sender_names.own_sender(entry.get("sender") or "", f"providers[{index}].sender")
     if cls.sender_setting and cls.sender_setting.required and not sender:
         raise BadRequest(N_("Fill in %(field)s."), "invalid_settings", field=cls.sender_setting.label,
                          field_path=f"providers[{index}].sender")
     return kind, sender if cls.sender_setting else "", credentials
+
+
+def _refuse_half_a_group(index, cls, credentials):
+    """Optional settings that go together (Devino's older login and its password) are all filled in or none."""
+    for setting in cls.credential_settings:
+        partners = [other for other in cls.credential_settings
+                    if setting.together and other.together == setting.together and other is not setting]
+        if any(credentials.get(other.name) for other in partners) and not credentials.get(setting.name):
+            raise BadRequest(N_("Fill in %(field)s too, or leave empty the fields that go with it."),
+                             "invalid_settings", field=setting.label,
+                             field_path=f"providers[{index}].credentials.{setting.name}")

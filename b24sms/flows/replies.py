@@ -89,6 +89,10 @@ def _pull(services: Services, session, claim, account_id: int) -> int:
     if account is None:  # another runner took it over
         return 0
     provider = providers.for_account(account, services.settings, services.http)
+    if not provider.pulls_replies():  # this account lacks what fetching takes (Devino without its older login)
+        claims.settle(session, claims.REPLY_PULLS, account.id, claim,
+                      replies_due_at=services.clock.now() + PULL_EVERY)
+        return 0
     try:
         page = provider.fetch_replies(account.replies_cursor)
     except ProviderError as exc:

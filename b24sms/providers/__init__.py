@@ -6,7 +6,7 @@ import pkgutil
 from b24sms.providers.base import Provider, ProviderError  # noqa: F401
 from b24sms.providers.log import LogProvider
 
-NOT_PROVIDERS = {"base", "vocabulary", "approved_names", "refusals", "transport"}
+NOT_PROVIDERS = {"base", "vocabulary", "approved_names", "refusals", "transport", "devino_legacy"}
 
 
 def _discover():

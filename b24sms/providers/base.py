@@ -103,9 +103,10 @@ class Provider:
     # The request headers (lower case) its check of a pushed receipt or reply reads (Twilio's signature): a reply
     # pushed while the database is away is spooled with them, and checked when it is replayed.
     signed_headers: tuple[str, ...] = ()
-    # How replies to our numbers reach us (REPLIES_HOOKED, REPLIES_PASTED, REPLIES_PULLED); empty where the
-    # provider cannot receive. `reply_answer`: (body, content type) the provider wants in answer to a pushed reply
-    # (Twilio: an empty TwiML), None: JSON. `replies_help`: where in the cabinet the admin pastes our URL (N_).
+    # How replies to our numbers can reach us (REPLIES_HOOKED, REPLIES_PASTED, REPLIES_PULLED); empty where the
+    # provider cannot receive (whether one account's replies are fetched: `pulls_replies()`). `reply_answer`:
+    # (body, content type) the provider wants in answer to a pushed reply (Twilio: an empty TwiML), None: JSON.
+    # `replies_help`: where in the cabinet the admin pastes our URL (N_).
     reply_ways: frozenset = frozenset()
     reply_answer: tuple[str, str] | None = None
     replies_help = ""
@@ -195,6 +196,11 @@ class Provider:
     @classmethod
     def receives_replies(cls) -> bool:
         return bool(cls.reply_ways)
+
+    def pulls_replies(self) -> bool:
+        """Whether this account's replies are fetched (`fetch_replies`). `reply_ways` says what the provider can
+        do; a provider whose fetching needs credentials of its own (Devino's older login) tells it per account."""
+        return REPLIES_PULLED in self.reply_ways
 
     def verify_reply(self, pushed: Receipt) -> bool:
         """Whether a pushed reply is the provider's own. By default the secret in the URL is the only proof."""

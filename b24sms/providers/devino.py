@@ -17,16 +17,18 @@ What Devino cannot do, and what we do instead:
 - The limits on request rates are not published.
 - Replies: devino.online documents no incoming SMS. The previous platform connects an incoming number on request,
   with a URL that it calls for each SMS (`sourcePhone`, `number`, `prefix`, `text`, `messageId`; GET or POST not
-  stated: both are read); that is REPLIES_PASTED. Its pull (`integrationapi.net/rest/Sms/In`) needs a session
-  from the account's login and password (`rest/user/sessionId`), which this app does not have (an API key only):
-  no REPLIES_PULLED. No signature: the secret in the URL is the proof.
+  stated: both are read); that is REPLIES_PASTED. No signature: the secret in the URL is the proof. Its list of
+  incoming SMS (REPLIES_PULLED) needs a session from that platform's login and password, which an API key does
+  not give: where the admin fills them in (optional settings), replies are fetched too (devino_legacy.py).
 """
+from b24sms.providers import devino_legacy
 from b24sms.providers.base import (
     DELIVERED,
     FAILED,
     PER_MESSAGE,
     QUEUED,
     REPLIES_PASTED,
+    REPLIES_PULLED,
     SENT,
     UNDELIVERED,
     UNKNOWN,
@@ -64,6 +66,14 @@ class Devino(Provider):
     credential_settings = (
         Setting("api_key", N_("API key"), secret=True, input="password",
                 help=N_("A devino.online API key (not the cabinet password).")),
+        # Only for fetching replies, from the older platform (integrationapi.net): optional, both or neither.
+        Setting(devino_legacy.LOGIN, N_("Login for fetching replies"), required=False, together="legacy",
+                help=N_("Only needed to fetch clients' replies: the login of Devino's older platform "
+                        "(integrationapi.net), if your account has one. Without it, replies come only to the URL "
+                        "shown under the reply numbers.")),
+        Setting(devino_legacy.PASSWORD, N_("Password for fetching replies"), secret=True, required=False,
+                input="password", together="legacy",
+                help=N_("The password that goes with that login (not the API key).")),
     )
     sender_setting = Setting("sender", N_("Sender name"),
                              help=N_("A sender name approved in your Devino account."))
@@ -73,11 +83,12 @@ class Devino(Provider):
     sends_per_request = SENDS_PER_REQUEST
     statuses_per_request = 1000  # nothing is asked (see the docstring): a claim's worth settles in no time
     receipts = PER_MESSAGE
-    reply_ways = frozenset({REPLIES_PASTED})
+    reply_ways = frozenset({REPLIES_PASTED, REPLIES_PULLED})  # pulled only with the older login: pulls_replies
     # Devino sends the text of an answer `{sms=<text>}` back to the client as an SMS: the answer says nothing.
     reply_answer = ("", "text/plain; charset=utf-8")
     replies_help = N_("Devino connects an incoming number on request (the cabinet or its support): give this URL "
-                      "as the number's “URL for incoming SMS”.")
+                      "as the number's “URL for incoming SMS”. With the login and password for fetching replies "
+                      "filled in, b24sms also fetches the replies itself every minute.")
 
     status_table = {  # the receipts' words (unpublished; CLICKED is documented for shortened links)
         "queued": QUEUED, "scheduled": QUEUED, "accepted": QUEUED, "enroute": QUEUED, "sending": QUEUED,
@@ -182,6 +193,8 @@ class Devino(Provider):
         account = self._account()  # a wrong key is refused here (401/403)
         if account.get("isBlocked") is True:
             raise ProviderError("the Devino account is blocked", "account_blocked")
+        if self.pulls_replies():  # a wrong older login is refused on save, not found by the job a minute later
+            devino_legacy.session_id(self)
         return self._balance_of(account)
 
     def _balance_of(self, account):
@@ -208,6 +221,15 @@ class Devino(Provider):
         return reports
 
     # -- replies --
+    def pulls_replies(self):
+        return devino_legacy.configured(self.credentials)
+
+    def fetch_replies(self, cursor):
+        if not self.pulls_replies():
+            raise ProviderError("fetching Devino replies needs the older platform's login and password",
+                                "no_replies")
+        return devino_legacy.fetch_replies(self, cursor)
+
     def read_replies(self, pushed):
         fields = pushed.fields  # the query of a GET, the form (or JSON) of a POST; `prefix` kept in `raw`
         reply = self.reply(fields, first_of(fields, ("messageId", "message_id", "id")),

@@ -109,6 +109,9 @@ class Setting:
     required: bool = True
     input: str = "text"  # the HTML input type
     help: str = ""
+    # Optional settings naming the same group are filled in together or not at all (a second login and its
+    # password); "" for none.
+    together: str = ""
 
 
 @dataclass(frozen=True)
