@@ -52,7 +52,8 @@ def test_the_older_login_is_offered_saved_masked_and_replies_are_fetched(devino_
     page.fill("[data-field='providers[0].reply_numbers[0]']", NUMBER)
     page.click("#save")
     page.wait_for_selector(f"{entry} .inbound-url")
-    page.wait_for_load_state("networkidle")  # the balance and the approved names, loaded after saving, redraw it
+    page.wait_for_selector(f"{entry} p.balance")  # the balance, loaded after saving, redraws the chain...
+    page.wait_for_load_state("networkidle")  # ... as the approved names do
     tab.shot("saved")
     tab.shot_of(entry, "devino-entry")
 
