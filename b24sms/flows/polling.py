@@ -176,7 +176,8 @@ def _apply_bulk(session, gate, known, claim, asked):
             message.due_at = now + _retry_delay(answer)
             continue
         changed += _apply_report(message, reports.get(message.provider_message_id), now)
-    claims.write_held(session, claims.MESSAGES, claim, messages, lifecycle.STATUS_COLUMNS + ("updated_at",))
+    claims.write_held(session, claims.MESSAGES, claim, messages, lifecycle.STATUS_COLUMNS + ("updated_at",),
+                      locked=True)
     session.commit()
     return changed
 
@@ -290,5 +291,6 @@ def _apply_poll(session, gate, account, provider, claim, chunk, answer):
     for message in messages:
         message.updated_at = now
         changed += _apply_report(message, by_id.get(message.provider_message_id), now)
-    claims.write_held(session, claims.MESSAGES, claim, messages, lifecycle.STATUS_COLUMNS + ("updated_at",))
+    claims.write_held(session, claims.MESSAGES, claim, messages, lifecycle.STATUS_COLUMNS + ("updated_at",),
+                      locked=True)
     return changed

@@ -11,6 +11,7 @@ clock is behind) and was taken over finds its token gone: `held()` returns none 
 versioned on its token).
 """
 import secrets
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -119,18 +120,41 @@ def held(session: Session, queue: Queue, claim_: Claim, ids: Iterable[int] | Non
                            .execution_options(populate_existing=True)).all()
 
 
-def write_held(session: Session, queue: Queue, claim_: Claim, records: Sequence[Any], names: Iterable[str]) -> int:
-    """Write the `names` attributes of `records` (from `held(..., columns=...)`) back in one executemany, each
-    row only while the claim still holds it. Returns how many rows it wrote."""
+def write_held(session: Session, queue: Queue, claim_: Claim, records: Sequence[Any], names: Iterable[str],
+               locked: bool = False) -> int:
+    """Write the `names` attributes of `records` (from `held(..., columns=...)`) back, each row only while the claim
+    still holds it, in one executemany (rows in id order, so two runners never wait on each other's rows in a
+    circle). `locked`: the transaction holds the rows locked already (`held(..., lock=True)`), so the rows given the
+    same values are written by one statement each (a poll's answers are mostly alike: delivered, asked again in a
+    minute), the rest by the executemany. Returns how many rows it wrote."""
     if not records:
         return 0
-    # A Core statement: executemany, not the ORM's bulk update by primary key.
+    names = tuple(names)
+    # Core statements: not the ORM's bulk update by primary key.
     table = queue.model.metadata.tables[queue.model.__tablename__]
-    statement = (update(table).where(table.c.id == bindparam("_id"), table.c[queue.token.key] == claim_.token)
-                 .values({name: bindparam(f"_{name}") for name in names}))
-    result = session.execute(statement, [{"_id": r.id, **{f"_{name}": getattr(r, name) for name in names}}
-                                         for r in records])
-    return cast(CursorResult[Any], result).rowcount
+    holder = table.c[queue.token.key] == claim_.token
+    written, apart = 0, list(records)
+    if locked:
+        apart, alike = [], defaultdict(list)
+        for record in records:
+            try:
+                alike[tuple(getattr(record, name) for name in names)].append(record)
+            except TypeError:  # a value that cannot be a key (a JSON list): written on its own
+                apart.append(record)
+        for values, same in alike.items():
+            if len(same) == 1:
+                apart += same
+                continue
+            result = session.execute(update(table).where(one_of(session, table.c.id, [r.id for r in same]), holder)
+                                     .values(dict(zip(names, values))))
+            written += cast(CursorResult[Any], result).rowcount
+    if apart:
+        statement = (update(table).where(table.c.id == bindparam("_id"), holder)
+                     .values({name: bindparam(f"_{name}") for name in names}))
+        result = session.execute(statement, [{"_id": r.id, **{f"_{name}": getattr(r, name) for name in names}}
+                                             for r in apart])
+        written += cast(CursorResult[Any], result).rowcount
+    return written
 
 
 def settle(session: Session, queue: Queue, row_id: int, claim_: Claim, **values: Any) -> bool:
