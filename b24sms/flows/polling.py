@@ -107,12 +107,12 @@ def poll_in_bulk(services: Services, workers, gate):
             session, claims.MESSAGES, where, now=now, lease=POLL_LEASE, limit=POLL_SLICE,
             among=((Portal, Portal.id == Message.portal_id, Portal.state != PortalState.UNINSTALLED),
                    (ProviderAccount, ProviderAccount.id == Message.account_id,
-                    ProviderAccount.kind.not_in(SLOTTED_KINDS), ProviderAccount.skip_until.is_(None))))
+                    ProviderAccount.kind.not_in(SLOTTED_KINDS), ProviderAccount.skip_until.is_(None))),
+            columns=(Message.account_id, Message.provider_message_id, Message.recipient))
         if not claim.ids:
             return Polled()
         tracked = defaultdict(list)
-        for m in claims.held(session, claims.MESSAGES, claim,
-                             columns=(Message.id, Message.account_id, Message.provider_message_id, Message.recipient)):
+        for m in claim.records:
             tracked[m.account_id].append((m.id, Tracked(m.provider_message_id, m.recipient)))
         known = workers.providers(session, tracked)
         session.commit()  # no transaction stays open across the provider calls
@@ -202,11 +202,11 @@ def _apply_report(message, report, now):
     return changed
 
 
-def _claim_account(session, account_id, now, lease, limit):
+def _claim_account(session, account_id, now, lease, limit, columns=()):
     return claims.claim(session, claims.MESSAGES,
                         (Message.account_id == account_id, Message.state.in_(MessageState.POLLED)),
                         among=((Portal, Portal.id == Message.portal_id, Portal.state != PortalState.UNINSTALLED),),
-                        now=now, lease=lease, limit=limit)
+                        now=now, lease=lease, limit=limit, columns=columns)
 
 
 def _poll_account(services, workers, gate, session, account_id):
@@ -220,12 +220,12 @@ def _poll_account(services, workers, gate, session, account_id):
         if provider.poll_interval and not _take_poll_slot(session, account_id, provider.poll_interval):
             break  # its one request per interval is spent: the messages stay due for the next slot
         limit = provider.statuses_per_request if provider.poll_interval else _claim_size(provider)
-        claim = _claim_account(session, account_id, started, POLL_LEASE, limit)
+        claim = _claim_account(session, account_id, started, POLL_LEASE, limit,
+                               columns=(Message.provider_message_id, Message.recipient))
         if not claim.ids:
             break
         polled += Polled(claimed=len(claim.ids))
-        tracked = [(m.id, Tracked(m.provider_message_id, m.recipient)) for m in claims.held(
-            session, claims.MESSAGES, claim, columns=(Message.id, Message.provider_message_id, Message.recipient))]
+        tracked = [(m.id, Tracked(m.provider_message_id, m.recipient)) for m in claim.records]
         session.commit()  # no transaction stays open across the provider calls
         per_request = list(chunks(tracked, provider.statuses_per_request))
         one_by_one = provider.statuses_per_request == 1

@@ -49,6 +49,9 @@ class Claim:
     token: str
     # The rows this claim holds (its lease ends at their due time; then another runner may take them).
     ids: tuple[int, ...]
+    # With `columns` given to the claim: plain records of those columns of its rows, as the claim left them, in id
+    # order (the rows need not be read again before the work they are for).
+    records: tuple[Any, ...] = ()
 
 
 def new_token() -> str:
@@ -57,11 +60,12 @@ def new_token() -> str:
 
 def claim(session: Session, queue: Queue, where: Sequence[ColumnElement[bool]], *, now: datetime,
           lease: timedelta, limit: int, among: Iterable[tuple[Any, ...]] = (), order_by: Sequence[Any] | None = None,
-          values: dict[str, Any] | None = None) -> Claim:
+          values: dict[str, Any] | None = None, columns: Sequence[Any] = ()) -> Claim:
     """Take up to `limit` rows of `queue` matching `where` (conditions on the queue's own table, re-checked by the
     stamping UPDATE) whose due time has come, for `lease`. `among`: joins that narrow the choice, each
     `(table, onclause, *conditions)` (a portal's state, say). `values`: more columns set by the claim (a state
-    change: the caller takes them from lifecycle). Returns the Claim; its rows come from `held()`."""
+    change: the caller takes them from lifecycle). `columns`: what the stamping UPDATE returns of each row, as
+    the Claim's records. Returns the Claim; its rows come from `held()`."""
     model = queue.model
     due: tuple[ColumnElement[bool], ...]
     if queue.null_is_due:
@@ -73,7 +77,7 @@ def claim(session: Session, queue: Queue, where: Sequence[ColumnElement[bool]], 
         candidates = candidates.join(table, onclause).where(*conditions)
     candidates = candidates.order_by(*(order_by if order_by is not None else (queue.due,))).limit(limit)
     ids = session.scalars(candidates.with_for_update(skip_locked=True, of=model)).all()
-    return _stamp(session, queue, ids, (*where, *due), now + lease, values)
+    return _stamp(session, queue, ids, (*where, *due), now + lease, values, columns)
 
 
 def claim_ids(session: Session, queue: Queue, ids: Sequence[int], where: Sequence[ColumnElement[bool]], *,
@@ -86,19 +90,21 @@ def claim_ids(session: Session, queue: Queue, ids: Sequence[int], where: Sequenc
 
 
 def _stamp(session: Session, queue: Queue, ids: Sequence[int], where: Sequence[ColumnElement[bool]],
-           until: datetime, values: dict[str, Any] | None) -> Claim:
-    """Stamp the chosen rows that still match `where` with a new token and lease end; commit. The Claim."""
+           until: datetime, values: dict[str, Any] | None, columns: Sequence[Any] = ()) -> Claim:
+    """Stamp the chosen rows that still match `where` with a new token and lease end; commit. The Claim (with
+    `columns`: and records of those columns of the stamped rows)."""
     token = new_token()
-    taken: tuple[int, ...] = ()
+    records: list[Any] = []
     if ids:
         model = queue.model
-        taken = tuple(sorted(session.execute(
+        stamped = session.execute(
             update(model).where(one_of(session, model.id, ids), *where)
             .values({queue.token.key: token, queue.due.key: until, **(values or {})})
-            .returning(model.id).execution_options(synchronize_session=False)
-        ).scalars().all()))
+            .returning(*core_columns(model, (model.id, *(c for c in columns if c.key != "id"))))
+            .execution_options(synchronize_session=False))
+        records = sorted(plain_records(stamped), key=lambda record: record.id)
     session.commit()
-    return Claim(token=token, ids=taken)
+    return Claim(token=token, ids=tuple(record.id for record in records), records=tuple(records) if columns else ())
 
 
 def held(session: Session, queue: Queue, claim_: Claim, ids: Iterable[int] | None = None, lock: bool = False,
