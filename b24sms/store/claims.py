@@ -75,9 +75,10 @@ def claim(session: Session, queue: Queue, where: Sequence[ColumnElement[bool]], 
     candidates = select(model.id).where(*where, *due)
     for table, onclause, *conditions in among:
         candidates = candidates.join(table, onclause).where(*conditions)
-    candidates = candidates.order_by(*(order_by if order_by is not None else (queue.due,))).limit(limit)
-    ids = session.scalars(candidates.with_for_update(skip_locked=True, of=model)).all()
-    return _stamp(session, queue, ids, (*where, *due), now + lease, values, columns)
+    candidates = (candidates.order_by(*(order_by if order_by is not None else (queue.due,))).limit(limit)
+                  .with_for_update(skip_locked=True, of=model).correlate(None))
+    # One statement: the rows are chosen (and locked) by the UPDATE's subquery, not sent to us and back.
+    return _stamp(session, queue, model.id.in_(candidates), (*where, *due), now + lease, values, columns)
 
 
 def claim_ids(session: Session, queue: Queue, ids: Sequence[int], where: Sequence[ColumnElement[bool]], *,
@@ -86,19 +87,19 @@ def claim_ids(session: Session, queue: Queue, ids: Sequence[int], where: Sequenc
     model = queue.model
     locked = session.scalars(select(model.id).where(one_of(session, model.id, ids), *where)
                              .with_for_update(skip_locked=True)).all() if ids else []
-    return _stamp(session, queue, locked, where, now + lease, values)
+    return _stamp(session, queue, one_of(session, model.id, locked) if locked else None, where, now + lease, values)
 
 
-def _stamp(session: Session, queue: Queue, ids: Sequence[int], where: Sequence[ColumnElement[bool]],
+def _stamp(session: Session, queue: Queue, chosen: ColumnElement[bool] | None, where: Sequence[ColumnElement[bool]],
            until: datetime, values: dict[str, Any] | None, columns: Sequence[Any] = ()) -> Claim:
-    """Stamp the chosen rows that still match `where` with a new token and lease end; commit. The Claim (with
+    """Stamp the `chosen` rows that still match `where` with a new token and lease end; commit. The Claim (with
     `columns`: and records of those columns of the stamped rows)."""
     token = new_token()
     records: list[Any] = []
-    if ids:
+    if chosen is not None:
         model = queue.model
         stamped = session.execute(
-            update(model).where(one_of(session, model.id, ids), *where)
+            update(model).where(chosen, *where)
             .values({queue.token.key: token, queue.due.key: until, **(values or {})})
             .returning(*core_columns(model, (model.id, *(c for c in columns if c.key != "id"))))
             .execution_options(synchronize_session=False))
