@@ -10,8 +10,8 @@ from sqlalchemy import event, func, select
 from b24sms.flows import jobs
 from b24sms.rules.lifecycle import MessageState
 from b24sms.store.models import Message
-from tests.helpers import install_with_prostor
-from tests.helpers.rows import accepted_backlog
+from tests.helpers import SMSAERO_SETTINGS, install_with_chain, install_with_prostor
+from tests.helpers.rows import accepted_backlog, due_for_polling
 from tests.helpers.suite import on_postgres, services_of, use_settings
 
 PER_PORTAL = 3
@@ -121,3 +121,25 @@ def test_a_pass_that_runs_out_of_time_still_reports_what_it_polled(app, client, 
     assert sum(len(portal.statuses) for portal in portals) == report.reported
     with db.session() as session:
         assert session.scalar(select(func.count()).where(Message.state == MessageState.ACCEPTED)) > 0
+
+
+def test_two_providers_answering_for_the_same_id_each_settle_only_their_own_account_s_message(
+        app, client, db, bitrix, add_portal, prostor, smsaero):
+    """One bulk poll asks many accounts at once; the ids in their answers are each provider's own, so a message at
+    Prostor and one at SMS Aero, both under id 777, each take the status their own provider gave."""
+    install_with_prostor(client, bitrix)
+    aero_portal = add_portal("aero.bitrix24.ru", f"{2:032x}")
+    install_with_chain(client, aero_portal, SMSAERO_SETTINGS)
+    at_prostor = due_for_polling(db, bitrix.domain, "prostor", "777")
+    at_aero = due_for_polling(db, aero_portal.domain, "smsaero", "777")
+    prostor.statuses["777"] = "delivered"
+    smsaero.sent[777], smsaero.statuses[777] = {"sign": "SHOP", "number": 79161234567, "text": "hi"}, 2  # not delivered
+
+    with app.app_context():
+        report = jobs.run_once(services_of(app))
+
+    assert report.status_changes == 2
+    with db.session() as session:
+        states = dict(session.execute(select(Message.id, Message.state)
+                                      .where(Message.id.in_([at_prostor, at_aero]))).all())
+    assert states == {at_prostor: MessageState.DELIVERED, at_aero: MessageState.UNDELIVERED}

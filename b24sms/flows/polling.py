@@ -140,6 +140,7 @@ def _apply_bulk(session, gate, known, claim, asked):
     later). Returns how many messages changed state."""
     now = utcnow()
     answer_of, answered = {}, []
+    reports = {}  # (account id, the provider's id) -> its report: ids are the provider's, not unique across accounts
     for account_id, outcome in asked.items():
         account, provider = known[account_id]
         if isinstance(outcome, Exception):
@@ -149,6 +150,8 @@ def _apply_bulk(session, gate, known, claim, asked):
         for chunk, answer in outcome:
             for message_id, _ in chunk:
                 answer_of[message_id] = answer
+            if isinstance(answer, list):
+                reports.update(((account_id, report.provider_id), report) for report in answer)
         for error in errors:
             if isinstance(error, ProviderError):
                 gate.note(session, account_id, now, error)
@@ -160,10 +163,6 @@ def _apply_bulk(session, gate, known, claim, asked):
             answered.append(account_id)
     provider_health.record_answers(session, answered)
     session.commit()  # the accounts' rows are not held while their messages are locked and worked on
-    reports = {}
-    for answer in answer_of.values():
-        if isinstance(answer, list):
-            reports.update((report.provider_id, report) for report in answer)
     messages = claims.held(session, claims.MESSAGES, claim, lock=True, columns=POLL_COLUMNS)
     changed = 0
     for message in messages:
@@ -175,7 +174,7 @@ def _apply_bulk(session, gate, known, claim, asked):
         if not isinstance(answer, list):  # not asked (its account's work raised), not called, or failed
             message.due_at = now + _retry_delay(answer)
             continue
-        changed += _apply_report(message, reports.get(message.provider_message_id), now)
+        changed += _apply_report(message, reports.get((message.account_id, message.provider_message_id)), now)
     claims.write_held(session, claims.MESSAGES, claim, messages, lifecycle.STATUS_COLUMNS + ("updated_at",),
                       locked=True)
     session.commit()
