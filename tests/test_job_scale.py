@@ -7,7 +7,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import event, func, select
 
-from b24sms.flows import jobs
+from b24sms.flows import jobs, polling
 from b24sms.rules.lifecycle import MessageState
 from b24sms.store.models import Message
 from tests.helpers import SMSAERO_SETTINGS, install_with_chain, install_with_prostor
@@ -19,11 +19,13 @@ PER_PORTAL = 3
 
 @contextmanager
 def counted_statements(app):
-    """Counts the statements the app's database runs inside the block (`counter["statements"]`)."""
-    engine, counter = services_of(app).db.engine, {"statements": 0}
+    """Counts the statements the app's database runs inside the block (`counter["statements"]`; their SQL in
+    `counter["sql"]`)."""
+    engine, counter = services_of(app).db.engine, {"statements": 0, "sql": []}
 
-    def count(*_):
+    def count(_connection, _cursor, statement, *_):
         counter["statements"] += 1
+        counter["sql"].append(statement)
 
     event.listen(engine, "before_cursor_execute", count)
     try:
@@ -143,3 +145,24 @@ def test_two_providers_answering_for_the_same_id_each_settle_only_their_own_acco
         states = dict(session.execute(select(Message.id, Message.state)
                                       .where(Message.id.in_([at_prostor, at_aero]))).all())
     assert states == {at_prostor: MessageState.DELIVERED, at_aero: MessageState.UNDELIVERED}
+
+
+def test_duties_that_follow_the_clock_are_asked_once_in_a_busy_pass_not_in_every_round(app, client, db, bitrix,
+                                                                                    add_portal, prostor, monkeypatch):
+    """A pass goes in rounds while polling and reporting have work; the hourly balance check, the fetch of replies
+    and retention found nothing the first time and are not asked again in each later round."""
+    portals_with_backlog(client, db, bitrix, add_portal, prostor, 4)
+    monkeypatch.setattr(polling, "POLL_SLICE", PER_PORTAL)  # a portal's messages a round: several rounds
+
+    with app.app_context(), counted_statements(app) as counter:
+        report = jobs.run_once(services_of(app))
+
+    assert (report.status_changes, report.reported) == (4 * PER_PORTAL, 4 * PER_PORTAL)
+
+    def statements(*markers):
+        return sum(all(marker in sql for marker in markers) for sql in counter["sql"])
+
+    assert statements("UPDATE messages SET due_at=", "lease_token=", "provider_accounts") >= 4  # polled in rounds
+    assert statements("balance_threshold IS NOT NULL") == 1  # the hourly balance check
+    assert statements("UPDATE provider_accounts SET replies_due_at") == 1  # replies to fetch
+    assert statements("DELETE FROM guard_repeats") == 1  # retention
