@@ -75,7 +75,7 @@ class Client(requests.Session):
     (`build`). Such a call is prepared directly: its URL prepared once and remembered, its headers checked as
     requests checks them, its body encoded by requests; then sent by requests (redirects, the adapter's timeout
     and answer cap). Anything else (a call with cookies, files, auth, a user in its URL, a proxy) takes requests'
-    own way."""
+    own way. A call that follows no redirect (Bitrix24's) goes straight to the adapter."""
 
     def __init__(self):
         super().__init__()
@@ -104,22 +104,27 @@ class Client(requests.Session):
         prepared._cookies = RequestsCookieJar()  # what a redirect's Set-Cookie goes into, for that call only
         prepared.prepare_body(data or {}, None, json)
         prepared.hooks = default_hooks()
-        return self.send(prepared, timeout=timeout, allow_redirects=allow_redirects, proxies={},
-                         stream=self.stream if stream is None else stream,
-                         verify=self.verify if verify is None else verify, cert=self.cert if cert is None else cert)
+        settings = {"timeout": timeout, "proxies": {}, "stream": self.stream if stream is None else stream,
+                    "verify": self.verify if verify is None else verify, "cert": self.cert if cert is None else cert}
+        if allow_redirects:
+            return self.send(prepared, allow_redirects=True, **settings)
+        # What requests' own send adds to the adapter's is following redirects, hooks and keeping cookies: none of
+        # them applies here (a redirect comes back to the caller, as requests would hand it back).
+        return self.get_adapter(prepared.url).send(prepared, **settings)
 
     def _prepared_url(self, url, params):
         if params:
             prepared = requests.PreparedRequest()
             prepared.prepare_url(url, params)
             return prepared.url
-        if url not in self._prepared_urls:
-            if len(self._prepared_urls) >= PREPARED_URLS:
-                self._prepared_urls.clear()
+        known = self._prepared_urls.get(url)  # one lookup: another thread may empty the dict meanwhile
+        if known is None:
             prepared = requests.PreparedRequest()
             prepared.prepare_url(url, None)
-            self._prepared_urls[url] = prepared.url
-        return self._prepared_urls[url]
+            if len(self._prepared_urls) >= PREPARED_URLS:
+                self._prepared_urls.clear()
+            known = self._prepared_urls[url] = prepared.url
+        return known
 
 
 def build(public_url="", max_answer_bytes=MAX_ANSWER_BYTES,
