@@ -46,13 +46,12 @@ def report(services: Services, workers):
         pending = select(Message.portal_id).where(Message.report_pending.is_(True))
         claim = claims.claim(session, claims.PORTAL_REPORTS, (Portal.state == PortalState.ACTIVE,
                                                                Portal.id.in_(pending)),
-                             now=now, lease=REPORT_LEASE, limit=PORTAL_SLICE, order_by=(Portal.id,))
+                             now=now, lease=REPORT_LEASE, limit=PORTAL_SLICE, order_by=(Portal.id,),
+                             columns=(Portal.domain, Portal.client_endpoint, Portal.access_token,
+                                      Portal.token_expires_at))
         if not claim.ids:
             return 0
-        portals = {row.id: row for row in session.execute(
-            select(Portal.id, Portal.domain, Portal.client_endpoint, Portal.access_token, Portal.token_expires_at)
-            .where(one_of(session, Portal.id, claim.ids))).all()}
-        session.commit()
+        portals = {portal.id: portal for portal in claim.records}
         clients = {portal_id: rest_client(services, portal) for portal_id, portal in portals.items()}
         reported, pauses, busy, failed = 0, {}, set(claim.ids), []
         try:
