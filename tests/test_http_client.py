@@ -1,6 +1,7 @@
 """One HTTP client per process: every outgoing call names the app, connections are kept alive and reused across
 provider objects (no TLS handshake per SMS), and no cookie carries over from one call to the next."""
 import io
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -190,3 +191,41 @@ def test_a_ca_bundle_named_in_the_environment_is_read_once_without_reading_the_r
 
     assert client.trust_env is False  # no ~/.netrc, no environment lookups on every call
     assert client.verify == str(bundle)  # yet certificates are checked against the company's bundle
+
+
+# ---------------------------------------------------------------- calls prepared directly
+@pytest.mark.parametrize("method, url, call", [
+    ("POST", "https://api.prostor-sms.ru/messages/v2/status.json", {"json": {"login": "u", "messages": [1, 2]}}),
+    ("POST", "https://portal.bitrix24.ru/rest/batch", {"json": {"cmd": {"m1": "a?b=c"}}, "allow_redirects": False}),
+    ("POST", "https://smsc.ru/sys/send.php", {"data": {"login": "u", "mes": "Привет & до встречи"}}),
+    ("GET", "https://api.example.com/v1/status", {"params": {"id": "1 2", "fmt": 3}}),
+    ("GET", "https://портал.рф/rest/app.info?x=1", {"headers": {"Accept": None, "X-Key": "k"}}),
+])
+def test_a_call_prepared_directly_goes_out_as_requests_would_send_it(method, url, call, monkeypatch):
+    import requests
+    import responses
+
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    ours, plain = http_client.build(PUBLIC_URL), requests.Session()
+    plain.headers["User-Agent"] = ours.headers["User-Agent"]
+    plain.trust_env = False
+    with responses.RequestsMock() as mock:
+        mock.add(method, re.compile(r".*"), json={"ok": True})
+        for client in (ours, plain):
+            assert client.request(method, url, timeout=5, **call).json() == {"ok": True}
+        sent_by_us, sent_by_requests = (c.request for c in mock.calls)
+
+    assert sent_by_us.method == sent_by_requests.method
+    assert sent_by_us.url == sent_by_requests.url
+    assert dict(sent_by_us.headers) == dict(sent_by_requests.headers)
+    assert sent_by_us.body == sent_by_requests.body
+
+
+def test_a_header_that_would_split_the_request_is_refused_before_anything_is_sent():
+    import requests
+    import responses
+
+    with responses.RequestsMock() as mock, pytest.raises(requests.exceptions.InvalidHeader):
+        http_client.build().post("https://api.example.com/send", headers={"X-Key": "k\r\nX-Evil: 1"}, timeout=5)
+    assert len(mock.calls) == 0

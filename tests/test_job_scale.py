@@ -7,11 +7,11 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import event, func, select
 
-from b24sms.flows import jobs
+from b24sms.flows import jobs, polling
 from b24sms.rules.lifecycle import MessageState
 from b24sms.store.models import Message
-from tests.helpers import install_with_prostor
-from tests.helpers.rows import accepted_backlog
+from tests.helpers import SMSAERO_SETTINGS, install_with_chain, install_with_prostor
+from tests.helpers.rows import accepted_backlog, due_for_polling
 from tests.helpers.suite import on_postgres, services_of, use_settings
 
 PER_PORTAL = 3
@@ -19,11 +19,13 @@ PER_PORTAL = 3
 
 @contextmanager
 def counted_statements(app):
-    """Counts the statements the app's database runs inside the block (`counter["statements"]`)."""
-    engine, counter = services_of(app).db.engine, {"statements": 0}
+    """Counts the statements the app's database runs inside the block (`counter["statements"]`; their SQL in
+    `counter["sql"]`)."""
+    engine, counter = services_of(app).db.engine, {"statements": 0, "sql": []}
 
-    def count(*_):
+    def count(_connection, _cursor, statement, *_):
         counter["statements"] += 1
+        counter["sql"].append(statement)
 
     event.listen(engine, "before_cursor_execute", count)
     try:
@@ -121,3 +123,46 @@ def test_a_pass_that_runs_out_of_time_still_reports_what_it_polled(app, client, 
     assert sum(len(portal.statuses) for portal in portals) == report.reported
     with db.session() as session:
         assert session.scalar(select(func.count()).where(Message.state == MessageState.ACCEPTED)) > 0
+
+
+def test_two_providers_answering_for_the_same_id_each_settle_only_their_own_account_s_message(
+        app, client, db, bitrix, add_portal, prostor, smsaero):
+    """One bulk poll asks many accounts at once; the ids in their answers are each provider's own, so a message at
+    Prostor and one at SMS Aero, both under id 777, each take the status their own provider gave."""
+    install_with_prostor(client, bitrix)
+    aero_portal = add_portal("aero.bitrix24.ru", f"{2:032x}")
+    install_with_chain(client, aero_portal, SMSAERO_SETTINGS)
+    at_prostor = due_for_polling(db, bitrix.domain, "prostor", "777")
+    at_aero = due_for_polling(db, aero_portal.domain, "smsaero", "777")
+    prostor.statuses["777"] = "delivered"
+    smsaero.sent[777], smsaero.statuses[777] = {"sign": "SHOP", "number": 79161234567, "text": "hi"}, 2  # not delivered
+
+    with app.app_context():
+        report = jobs.run_once(services_of(app))
+
+    assert report.status_changes == 2
+    with db.session() as session:
+        states = dict(session.execute(select(Message.id, Message.state)
+                                      .where(Message.id.in_([at_prostor, at_aero]))).all())
+    assert states == {at_prostor: MessageState.DELIVERED, at_aero: MessageState.UNDELIVERED}
+
+
+def test_duties_that_follow_the_clock_are_asked_once_in_a_busy_pass_not_in_every_round(app, client, db, bitrix,
+                                                                                    add_portal, prostor, monkeypatch):
+    """A pass goes in rounds while polling and reporting have work; the hourly balance check, the fetch of replies
+    and retention found nothing the first time and are not asked again in each later round."""
+    portals_with_backlog(client, db, bitrix, add_portal, prostor, 4)
+    monkeypatch.setattr(polling, "POLL_SLICE", PER_PORTAL)  # a portal's messages a round: several rounds
+
+    with app.app_context(), counted_statements(app) as counter:
+        report = jobs.run_once(services_of(app))
+
+    assert (report.status_changes, report.reported) == (4 * PER_PORTAL, 4 * PER_PORTAL)
+
+    def statements(*markers):
+        return sum(all(marker in sql for marker in markers) for sql in counter["sql"])
+
+    assert statements("UPDATE messages SET due_at=", "lease_token=", "provider_accounts") >= 4  # polled in rounds
+    assert statements("balance_threshold IS NOT NULL") == 1  # the hourly balance check
+    assert statements("UPDATE provider_accounts SET replies_due_at") == 1  # replies to fetch
+    assert statements("DELETE FROM guard_repeats") == 1  # retention

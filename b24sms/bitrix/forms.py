@@ -5,6 +5,7 @@ from urllib.parse import quote
 
 MAX_DEPTH = 5
 _SEGMENT = re.compile(r"\[([^\[\]]*)\]")
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")  # what quote(..., safe="") leaves as it is
 
 
 class FormError(ValueError):
@@ -71,7 +72,8 @@ def build_query(params, prefix=None):
                 value = ""
             elif isinstance(value, bool):
                 value = "Y" if value else "N"
-            parts.append(f"{_quote_name(name)}={quote(str(value), safe='')}")
+            text = str(value)  # most values (ids, statuses, codes) need no quoting: checked faster than quoted
+            parts.append(f"{_quote_name(name)}={text if _UNRESERVED.fullmatch(text) else quote(text, safe='')}")
     return "&".join(parts)
 
 

@@ -33,6 +33,10 @@ MAX_ROUNDS = 1000
 ROUND = (("replayed",), ("recovered",), ("reconciled",), ("senders_checked",), ("sent",),
          ("status_changes", "reported"), ("replies_pulled",), ("replies_delivered", "answers_confirmed"),
          ("balances_checked",), ("notices_sent",), ("expired",))
+# Duties that follow the clock (hourly checks, schedules, leases that ran out, retention), which no other duty feeds
+# within a pass: once one finds nothing, it sits out the pass's later rounds (each round of a busy pass would
+# otherwise ask the database again for work that is not there).
+BY_THE_CLOCK = frozenset({"replayed", "recovered", "senders_checked", "replies_pulled", "balances_checked", "expired"})
 # Duties that make work for others (sending, reconciling, polling) have this share of JOB_PASS_SECONDS: the rest of
 # the pass tells Bitrix24 what they found (a pass that runs out of time never leaves the reports of its polls undone).
 PRODUCERS_SHARE = 0.8
@@ -93,13 +97,15 @@ def run_once(services: Services):
         "expired": lambda: _expire(services),
     }
     result = PassReport()
+    idle = set()  # duties BY_THE_CLOCK that found nothing
     began, cpu_began = services.clock.monotonic(), time.process_time()
     beside = ThreadPoolExecutor(max_workers=1, thread_name_prefix="b24sms-duty")
     try:
         for _ in range(MAX_ROUNDS):
             worked = False
             for group in ROUND:
-                names = [name for name in group if name not in result.failed_duties and not workers.out_of_time()]
+                names = [name for name in group if name not in result.failed_duties and name not in idle
+                         and not workers.out_of_time()]
                 if not names:
                     continue
                 # A group's duties go side by side: while one waits on its round trips, the other works.
@@ -111,6 +117,8 @@ def run_once(services: Services):
                         done = done.changed
                     setattr(result, name, getattr(result, name) + done)
                     worked |= done > 0
+                    if not done and name in BY_THE_CLOCK:
+                        idle.add(name)
             if not worked or workers.out_of_time():
                 break
     finally:

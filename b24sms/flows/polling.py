@@ -107,12 +107,12 @@ def poll_in_bulk(services: Services, workers, gate):
             session, claims.MESSAGES, where, now=now, lease=POLL_LEASE, limit=POLL_SLICE,
             among=((Portal, Portal.id == Message.portal_id, Portal.state != PortalState.UNINSTALLED),
                    (ProviderAccount, ProviderAccount.id == Message.account_id,
-                    ProviderAccount.kind.not_in(SLOTTED_KINDS), ProviderAccount.skip_until.is_(None))))
+                    ProviderAccount.kind.not_in(SLOTTED_KINDS), ProviderAccount.skip_until.is_(None))),
+            columns=(Message.account_id, Message.provider_message_id, Message.recipient))
         if not claim.ids:
             return Polled()
         tracked = defaultdict(list)
-        for m in claims.held(session, claims.MESSAGES, claim,
-                             columns=(Message.id, Message.account_id, Message.provider_message_id, Message.recipient)):
+        for m in claim.records:
             tracked[m.account_id].append((m.id, Tracked(m.provider_message_id, m.recipient)))
         known = workers.providers(session, tracked)
         session.commit()  # no transaction stays open across the provider calls
@@ -140,6 +140,7 @@ def _apply_bulk(session, gate, known, claim, asked):
     later). Returns how many messages changed state."""
     now = utcnow()
     answer_of, answered = {}, []
+    reports = {}  # (account id, the provider's id) -> its report: ids are the provider's, not unique across accounts
     for account_id, outcome in asked.items():
         account, provider = known[account_id]
         if isinstance(outcome, Exception):
@@ -149,6 +150,8 @@ def _apply_bulk(session, gate, known, claim, asked):
         for chunk, answer in outcome:
             for message_id, _ in chunk:
                 answer_of[message_id] = answer
+            if isinstance(answer, list):
+                reports.update(((account_id, report.provider_id), report) for report in answer)
         for error in errors:
             if isinstance(error, ProviderError):
                 gate.note(session, account_id, now, error)
@@ -160,10 +163,6 @@ def _apply_bulk(session, gate, known, claim, asked):
             answered.append(account_id)
     provider_health.record_answers(session, answered)
     session.commit()  # the accounts' rows are not held while their messages are locked and worked on
-    reports = {}
-    for answer in answer_of.values():
-        if isinstance(answer, list):
-            reports.update((report.provider_id, report) for report in answer)
     messages = claims.held(session, claims.MESSAGES, claim, lock=True, columns=POLL_COLUMNS)
     changed = 0
     for message in messages:
@@ -175,8 +174,9 @@ def _apply_bulk(session, gate, known, claim, asked):
         if not isinstance(answer, list):  # not asked (its account's work raised), not called, or failed
             message.due_at = now + _retry_delay(answer)
             continue
-        changed += _apply_report(message, reports.get(message.provider_message_id), now)
-    claims.write_held(session, claims.MESSAGES, claim, messages, lifecycle.STATUS_COLUMNS + ("updated_at",))
+        changed += _apply_report(message, reports.get((message.account_id, message.provider_message_id)), now)
+    claims.write_held(session, claims.MESSAGES, claim, messages, lifecycle.STATUS_COLUMNS + ("updated_at",),
+                      locked=True)
     session.commit()
     return changed
 
@@ -201,11 +201,11 @@ def _apply_report(message, report, now):
     return changed
 
 
-def _claim_account(session, account_id, now, lease, limit):
+def _claim_account(session, account_id, now, lease, limit, columns=()):
     return claims.claim(session, claims.MESSAGES,
                         (Message.account_id == account_id, Message.state.in_(MessageState.POLLED)),
                         among=((Portal, Portal.id == Message.portal_id, Portal.state != PortalState.UNINSTALLED),),
-                        now=now, lease=lease, limit=limit)
+                        now=now, lease=lease, limit=limit, columns=columns)
 
 
 def _poll_account(services, workers, gate, session, account_id):
@@ -219,12 +219,12 @@ def _poll_account(services, workers, gate, session, account_id):
         if provider.poll_interval and not _take_poll_slot(session, account_id, provider.poll_interval):
             break  # its one request per interval is spent: the messages stay due for the next slot
         limit = provider.statuses_per_request if provider.poll_interval else _claim_size(provider)
-        claim = _claim_account(session, account_id, started, POLL_LEASE, limit)
+        claim = _claim_account(session, account_id, started, POLL_LEASE, limit,
+                               columns=(Message.provider_message_id, Message.recipient))
         if not claim.ids:
             break
         polled += Polled(claimed=len(claim.ids))
-        tracked = [(m.id, Tracked(m.provider_message_id, m.recipient)) for m in claims.held(
-            session, claims.MESSAGES, claim, columns=(Message.id, Message.provider_message_id, Message.recipient))]
+        tracked = [(m.id, Tracked(m.provider_message_id, m.recipient)) for m in claim.records]
         session.commit()  # no transaction stays open across the provider calls
         per_request = list(chunks(tracked, provider.statuses_per_request))
         one_by_one = provider.statuses_per_request == 1
@@ -290,5 +290,6 @@ def _apply_poll(session, gate, account, provider, claim, chunk, answer):
     for message in messages:
         message.updated_at = now
         changed += _apply_report(message, by_id.get(message.provider_message_id), now)
-    claims.write_held(session, claims.MESSAGES, claim, messages, lifecycle.STATUS_COLUMNS + ("updated_at",))
+    claims.write_held(session, claims.MESSAGES, claim, messages, lifecycle.STATUS_COLUMNS + ("updated_at",),
+                      locked=True)
     return changed

@@ -46,13 +46,12 @@ def report(services: Services, workers):
         pending = select(Message.portal_id).where(Message.report_pending.is_(True))
         claim = claims.claim(session, claims.PORTAL_REPORTS, (Portal.state == PortalState.ACTIVE,
                                                                Portal.id.in_(pending)),
-                             now=now, lease=REPORT_LEASE, limit=PORTAL_SLICE, order_by=(Portal.id,))
+                             now=now, lease=REPORT_LEASE, limit=PORTAL_SLICE, order_by=(Portal.id,),
+                             columns=(Portal.domain, Portal.client_endpoint, Portal.access_token,
+                                      Portal.token_expires_at))
         if not claim.ids:
             return 0
-        portals = {row.id: row for row in session.execute(
-            select(Portal.id, Portal.domain, Portal.client_endpoint, Portal.access_token, Portal.token_expires_at)
-            .where(one_of(session, Portal.id, claim.ids))).all()}
-        session.commit()
+        portals = {portal.id: portal for portal in claim.records}
         clients = {portal_id: rest_client(services, portal) for portal_id, portal in portals.items()}
         reported, pauses, busy, failed = 0, {}, set(claim.ids), []
         try:
@@ -107,19 +106,15 @@ def _untold(session, portal_ids, untold):
 
 
 def _codes(settings, session, messages):
-    """{message id: the CODE its status is reported under}: the sender it came through. Messages stored before
-    the CODE was kept find it by their sender name (their portals' names are read only then)."""
-    codes, legacy = {}, set()
-    for portal_id, batch in messages.items():
-        for m in batch:
-            codes[m.id] = m.sender_code
-            if m.sender_code is None:
-                legacy.add(portal_id)
+    """{message id: the CODE its status is reported under} for the messages stored before the CODE was kept (the
+    others' is their `sender_code`, the sender they came through): found by their sender name, their portals'
+    names read only then."""
+    codes = {}
+    legacy = {portal_id for portal_id, batch in messages.items() if any(m.sender_code is None for m in batch)}
     for portal in session.scalars(select(Portal).where(Portal.id.in_(legacy))
                                   .options(selectinload(Portal.sender_names))) if legacy else ():
         code_of = sender_names.code_by_name(settings, portal)
-        for m in messages[portal.id]:
-            codes[m.id] = codes[m.id] or code_of(m.sender)
+        codes.update((m.id, code_of(m.sender)) for m in messages[portal.id] if not m.sender_code)
     return codes
 
 
@@ -128,7 +123,8 @@ def _tell(clients, untold, codes, workers, portal_id):
     token in the portal's bucket. [(the batch's messages, its outcome)]."""
     batches = list(chunks(untold[portal_id], BATCH_LIMIT))
     commands = [{f"m{m.id}": ("messageservice.message.status.update",
-                              {"CODE": codes[m.id], "MESSAGE_ID": m.bitrix_message_id, "STATUS": m.status})
+                              {"CODE": m.sender_code or codes.get(m.id),
+                               "MESSAGE_ID": m.bitrix_message_id, "STATUS": m.status})
                  for m in batch} for batch in batches]
     return list(zip(batches, workers.call_each(commands, clients[portal_id].batch, BATCHES_AT_ONCE,
                                                first_alone=False)))

@@ -11,6 +11,7 @@ clock is behind) and was taken over finds its token gone: `held()` returns none 
 versioned on its token).
 """
 import secrets
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -48,6 +49,9 @@ class Claim:
     token: str
     # The rows this claim holds (its lease ends at their due time; then another runner may take them).
     ids: tuple[int, ...]
+    # With `columns` given to the claim: plain records of those columns of its rows, as the claim left them, in id
+    # order (the rows need not be read again before the work they are for).
+    records: tuple[Any, ...] = ()
 
 
 def new_token() -> str:
@@ -56,11 +60,12 @@ def new_token() -> str:
 
 def claim(session: Session, queue: Queue, where: Sequence[ColumnElement[bool]], *, now: datetime,
           lease: timedelta, limit: int, among: Iterable[tuple[Any, ...]] = (), order_by: Sequence[Any] | None = None,
-          values: dict[str, Any] | None = None) -> Claim:
+          values: dict[str, Any] | None = None, columns: Sequence[Any] = ()) -> Claim:
     """Take up to `limit` rows of `queue` matching `where` (conditions on the queue's own table, re-checked by the
     stamping UPDATE) whose due time has come, for `lease`. `among`: joins that narrow the choice, each
     `(table, onclause, *conditions)` (a portal's state, say). `values`: more columns set by the claim (a state
-    change: the caller takes them from lifecycle). Returns the Claim; its rows come from `held()`."""
+    change: the caller takes them from lifecycle). `columns`: what the stamping UPDATE returns of each row, as
+    the Claim's records. Returns the Claim; its rows come from `held()`."""
     model = queue.model
     due: tuple[ColumnElement[bool], ...]
     if queue.null_is_due:
@@ -70,9 +75,10 @@ def claim(session: Session, queue: Queue, where: Sequence[ColumnElement[bool]], 
     candidates = select(model.id).where(*where, *due)
     for table, onclause, *conditions in among:
         candidates = candidates.join(table, onclause).where(*conditions)
-    candidates = candidates.order_by(*(order_by if order_by is not None else (queue.due,))).limit(limit)
-    ids = session.scalars(candidates.with_for_update(skip_locked=True, of=model)).all()
-    return _stamp(session, queue, ids, (*where, *due), now + lease, values)
+    candidates = (candidates.order_by(*(order_by if order_by is not None else (queue.due,))).limit(limit)
+                  .with_for_update(skip_locked=True, of=model).correlate(None))
+    # One statement: the rows are chosen (and locked) by the UPDATE's subquery, not sent to us and back.
+    return _stamp(session, queue, model.id.in_(candidates), (*where, *due), now + lease, values, columns)
 
 
 def claim_ids(session: Session, queue: Queue, ids: Sequence[int], where: Sequence[ColumnElement[bool]], *,
@@ -81,23 +87,25 @@ def claim_ids(session: Session, queue: Queue, ids: Sequence[int], where: Sequenc
     model = queue.model
     locked = session.scalars(select(model.id).where(one_of(session, model.id, ids), *where)
                              .with_for_update(skip_locked=True)).all() if ids else []
-    return _stamp(session, queue, locked, where, now + lease, values)
+    return _stamp(session, queue, one_of(session, model.id, locked) if locked else None, where, now + lease, values)
 
 
-def _stamp(session: Session, queue: Queue, ids: Sequence[int], where: Sequence[ColumnElement[bool]],
-           until: datetime, values: dict[str, Any] | None) -> Claim:
-    """Stamp the chosen rows that still match `where` with a new token and lease end; commit. The Claim."""
+def _stamp(session: Session, queue: Queue, chosen: ColumnElement[bool] | None, where: Sequence[ColumnElement[bool]],
+           until: datetime, values: dict[str, Any] | None, columns: Sequence[Any] = ()) -> Claim:
+    """Stamp the `chosen` rows that still match `where` with a new token and lease end; commit. The Claim (with
+    `columns`: and records of those columns of the stamped rows)."""
     token = new_token()
-    taken: tuple[int, ...] = ()
-    if ids:
+    records: list[Any] = []
+    if chosen is not None:
         model = queue.model
-        taken = tuple(sorted(session.execute(
-            update(model).where(one_of(session, model.id, ids), *where)
+        stamped = session.execute(
+            update(model).where(chosen, *where)
             .values({queue.token.key: token, queue.due.key: until, **(values or {})})
-            .returning(model.id).execution_options(synchronize_session=False)
-        ).scalars().all()))
+            .returning(*core_columns(model, (model.id, *(c for c in columns if c.key != "id"))))
+            .execution_options(synchronize_session=False))
+        records = sorted(plain_records(stamped), key=lambda record: record.id)
     session.commit()
-    return Claim(token=token, ids=taken)
+    return Claim(token=token, ids=tuple(record.id for record in records), records=tuple(records) if columns else ())
 
 
 def held(session: Session, queue: Queue, claim_: Claim, ids: Iterable[int] | None = None, lock: bool = False,
@@ -119,18 +127,41 @@ def held(session: Session, queue: Queue, claim_: Claim, ids: Iterable[int] | Non
                            .execution_options(populate_existing=True)).all()
 
 
-def write_held(session: Session, queue: Queue, claim_: Claim, records: Sequence[Any], names: Iterable[str]) -> int:
-    """Write the `names` attributes of `records` (from `held(..., columns=...)`) back in one executemany, each
-    row only while the claim still holds it. Returns how many rows it wrote."""
+def write_held(session: Session, queue: Queue, claim_: Claim, records: Sequence[Any], names: Iterable[str],
+               locked: bool = False) -> int:
+    """Write the `names` attributes of `records` (from `held(..., columns=...)`) back, each row only while the claim
+    still holds it, in one executemany (rows in id order, so two runners never wait on each other's rows in a
+    circle). `locked`: the transaction holds the rows locked already (`held(..., lock=True)`), so the rows given the
+    same values are written by one statement each (a poll's answers are mostly alike: delivered, asked again in a
+    minute), the rest by the executemany. Returns how many rows it wrote."""
     if not records:
         return 0
-    # A Core statement: executemany, not the ORM's bulk update by primary key.
+    names = tuple(names)
+    # Core statements: not the ORM's bulk update by primary key.
     table = queue.model.metadata.tables[queue.model.__tablename__]
-    statement = (update(table).where(table.c.id == bindparam("_id"), table.c[queue.token.key] == claim_.token)
-                 .values({name: bindparam(f"_{name}") for name in names}))
-    result = session.execute(statement, [{"_id": r.id, **{f"_{name}": getattr(r, name) for name in names}}
-                                         for r in records])
-    return cast(CursorResult[Any], result).rowcount
+    holder = table.c[queue.token.key] == claim_.token
+    written, apart = 0, list(records)
+    if locked:
+        apart, alike = [], defaultdict(list)
+        for record in records:
+            try:
+                alike[tuple(getattr(record, name) for name in names)].append(record)
+            except TypeError:  # a value that cannot be a key (a JSON list): written on its own
+                apart.append(record)
+        for values, same in alike.items():
+            if len(same) == 1:
+                apart += same
+                continue
+            result = session.execute(update(table).where(one_of(session, table.c.id, [r.id for r in same]), holder)
+                                     .values(dict(zip(names, values))))
+            written += cast(CursorResult[Any], result).rowcount
+    if apart:
+        statement = (update(table).where(table.c.id == bindparam("_id"), holder)
+                     .values({name: bindparam(f"_{name}") for name in names}))
+        result = session.execute(statement, [{"_id": r.id, **{f"_{name}": getattr(r, name) for name in names}}
+                                             for r in apart])
+        written += cast(CursorResult[Any], result).rowcount
+    return written
 
 
 def settle(session: Session, queue: Queue, row_id: int, claim_: Claim, **values: Any) -> bool:

@@ -62,6 +62,21 @@ def accepted_backlog(db, prostor, count, domain=None, first=0):
         prostor.statuses[str(50_000 + n)] = "delivered"
 
 
+def due_for_polling(db, domain, provider, provider_id):
+    """One message the portal's provider account took under `provider_id`, due for polling now. Its id."""
+    with db.session() as session:
+        portal_id = session.scalars(select(Portal.id).where(Portal.domain == domain)).one()
+        account_id = session.scalars(select(ProviderAccount.id).where(ProviderAccount.portal_id == portal_id)).one()
+        now = utcnow()
+        return session.scalars(insert(Message).returning(Message.id), [{
+            "portal_id": portal_id, "bitrix_message_id": new_provider_key(), "provider_key": new_provider_key(),
+            "recipient": "+79161234567", "recipient_raw": "+79161234567", "body": "hi", "segments": 1,
+            "account_id": account_id, "provider": provider, "provider_message_id": provider_id,
+            "state": MessageState.ACCEPTED, "attempts": 1, "due_at": now - timedelta(seconds=1),
+            "report_pending": False, "report_to_bitrix": True, "possible_duplicate": False, "created_at": now,
+            "updated_at": now}]).one()
+
+
 def count(db, model):
     with db.session() as session:
         return session.scalar(select(func.count()).select_from(model))
