@@ -75,10 +75,13 @@ def claim(session: Session, queue: Queue, where: Sequence[ColumnElement[bool]], 
     candidates = select(model.id).where(*where, *due)
     for table, onclause, *conditions in among:
         candidates = candidates.join(table, onclause).where(*conditions)
-    candidates = (candidates.order_by(*(order_by if order_by is not None else (queue.due,))).limit(limit)
-                  .with_for_update(skip_locked=True, of=model).correlate(None))
-    # One statement: the rows are chosen (and locked) by the UPDATE's subquery, not sent to us and back.
-    return _stamp(session, queue, model.id.in_(candidates), (*where, *due), now + lease, values, columns)
+    # One statement: the rows are chosen (and locked) by the UPDATE's own WITH, not sent to us and back. The WITH
+    # is MATERIALIZED: as a plain subquery, PostgreSQL may run it again for the UPDATE's rows, and its LIMIT then
+    # no longer bounds what is taken (205 rows for a limit of 200, seen).
+    chosen = (candidates.order_by(*(order_by if order_by is not None else (queue.due,))).limit(limit)
+              .with_for_update(skip_locked=True, of=model).cte("chosen").prefix_with("MATERIALIZED"))
+    return _stamp(session, queue, model.id.in_(select(chosen.c.id)), (*where, *due), now + lease, values,
+                  columns)
 
 
 def claim_ids(session: Session, queue: Queue, ids: Sequence[int], where: Sequence[ColumnElement[bool]], *,
