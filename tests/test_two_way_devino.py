@@ -3,19 +3,17 @@ the password masked, half of them refused at the field), the job fetching replie
 account without them fetching nothing while its pasted URL keeps working."""
 import json
 import re
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from b24sms.flows import jobs
 from b24sms.flows.provider_settings import MASK
 from b24sms.store.models import ProviderAccount
 from b24sms.store.reply_models import IncomingMessage, IncomingState
 from tests.fakes.devino import API_KEY, LOGIN, PASSWORD
 from tests.helpers import APPLICATION_TOKEN, bearer, installed, open_page, run_job, save_providers
-from tests.helpers.suite import PUBLIC_URL, on_postgres, services_of
+from tests.helpers.suite import PUBLIC_URL, on_postgres, passes_at_once
 
 NUMBER = "+79031234567"  # the account's incoming number
 CLIENT = "+79161234567"
@@ -141,17 +139,7 @@ def test_two_runners_fetching_the_same_devino_account_store_each_reply_once(app,
     token = installed(client, bitrix, lang="en")
     assert save_providers(client, token, [PULLING]).status_code == 200
     ids = [a_reply(devino, f"reply {n}", seconds_ago=40 - n) for n in range(12)]
-    reports = []
-
-    def runner():
-        with app.app_context():
-            reports.append(jobs.run_once(services_of(app)))
-
-    threads = [threading.Thread(target=runner) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    reports = passes_at_once(app)
 
     assert sum(report.replies_pulled for report in reports) == 12
     assert [reply.provider_message_id for reply in replies(db)] == ids

@@ -6,7 +6,6 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from b24sms.flows import jobs
 from b24sms.rules.lifecycle import MessageState
 from b24sms.store.models import Message, ProviderAccount, StopListEntry
 from b24sms.store.reply_models import IncomingMessage, IncomingState, OpenLine
@@ -22,7 +21,7 @@ from tests.helpers import (
     save_providers,
 )
 from tests.helpers.metrics import scrape, value
-from tests.helpers.suite import PUBLIC_URL, on_postgres, services_of
+from tests.helpers.suite import PUBLIC_URL, on_postgres, passes_at_once
 
 OUR_NUMBER = "+15017122661"  # FakeTwilio's number (TWILIO_SETTINGS sends from it)
 CLIENT = "+79161234567"
@@ -245,17 +244,7 @@ def test_two_runners_fetching_the_same_account_store_each_reply_once(app, client
     assert save_providers(client, token, [EXOLVE]).status_code == 200
     for n in range(20):
         exolve.receive(f"7916123{n:04d}", EXOLVE_NUMBER, f"reply {n}")
-    reports = []
-
-    def runner():
-        with app.app_context():
-            reports.append(jobs.run_once(services_of(app)))
-
-    threads = [threading.Thread(target=runner) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    reports = passes_at_once(app)
 
     assert sum(report.replies_pulled for report in reports) == 20
     assert sorted(reply.body for reply in replies(db)) == sorted(f"reply {n}" for n in range(20))

@@ -1,6 +1,7 @@
 """What the suite's fixtures are made of, and the plain helpers tests share (conftest holds the fixtures)."""
 import os
 import tempfile
+import threading
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -12,6 +13,7 @@ from sqlalchemy import create_engine, make_url, text
 from b24sms import configure, create_app
 from b24sms.bitrix.rate_limit import TokenBucket
 from b24sms.config import is_setting
+from b24sms.flows import jobs
 from b24sms.flows.outbox import WebSender
 from b24sms.services import EXTENSION, OutageWaits, Services
 from b24sms.store.models import Base
@@ -197,3 +199,20 @@ def unanswered_calls(mock):
 def make_app(database_url, spool_dir):
     """The suite's app over another database (the spool tests' outages), its outage waits cut short."""
     return suite_app(suite_config(database_url, spool_dir), outage_waits=SHORT_OUTAGE_WAITS)
+
+
+def passes_at_once(app, count=2, timeout=120):
+    """`count` job passes of `app` in threads started together (as two cron runners overlap); their reports."""
+    start, reports = threading.Barrier(count), []
+
+    def runner():
+        with app.app_context():
+            start.wait()
+            reports.append(jobs.run_once(services_of(app)))
+
+    threads = [threading.Thread(target=runner) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    return reports
