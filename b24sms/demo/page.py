@@ -101,22 +101,12 @@ def authenticate():
 
 @api.post("/simulate-send")
 def simulate_send():
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise BadRequest(N_("The body must be a JSON object."), "invalid_json")
-    to, text = body.get("to"), body.get("text")
+    body, (to, text) = _body(), _phone_and_text("to", N_("Enter the phone number to send the SMS to."))
     code, origin = body.get("code"), body.get("origin") or crm.CRM
-    if not isinstance(to, str) or not to.strip():
-        raise BadRequest(N_("Enter the phone number to send the SMS to."), "missing_field", field_path="to")
-    if not isinstance(text, str) or not text.strip():
-        raise BadRequest(N_("Enter the text of the SMS."), "missing_field", field_path="text")
-    if len(to) > MAX_PHONE or len(text) > MAX_BODY:
-        raise BadRequest(N_("The number may have at most %(phone)s characters and the text at most %(body)s."),
-                         "invalid_field", phone=MAX_PHONE, body=MAX_BODY)
     if not isinstance(code, str) or origin not in (crm.CRM, crm.ROBOT):
         raise BadRequest(N_("Choose the sender and where the SMS comes from."), "invalid_field")
     db_session().close()  # the handler call below writes: hold no transaction across it
-    record = crm.send(state_of(current_app), services(), code=code, to=to.strip(), text=text,
+    record = crm.send(state_of(current_app), services(), code=code, to=to, text=text,
                       user_id=g.page.user_id or demo.ADMIN_USER, is_admin=g.page.is_admin, origin=origin,
                       language=g.page.language)
     return jsonify(_record_view(record))
@@ -141,14 +131,14 @@ def connect_line():
 @api.post("/simulate-reply")
 def simulate_reply():
     _admin_only()
-    sender, text = _phone_and_text("from")
+    sender, text = _phone_and_text("from", N_("Enter the client's phone number."))
     return jsonify(two_way.simulate_reply(services(), db_session(), g.portal, sender, text))
 
 
 @api.post("/simulate-answer")
 def simulate_answer():
     _admin_only()
-    chat, text = _phone_and_text("chat")
+    chat, text = _phone_and_text("chat", N_("Enter the client's phone number."))
     db_session().close()  # the event posted below writes: hold no transaction across it
     return jsonify(two_way.simulate_answer(state_of(current_app), services(), chat, text,
                                            g.page.user_id or demo.ADMIN_USER))
@@ -160,13 +150,19 @@ def _admin_only():
                         "admin_only")
 
 
-def _phone_and_text(phone_field):
+def _body():
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise BadRequest(N_("The body must be a JSON object."), "invalid_json")
+    return body
+
+
+def _phone_and_text(phone_field, missing_phone):
+    """The body's phone number (stripped) and text, each refused at its field when missing or too long."""
+    body = _body()
     phone, text = body.get(phone_field), body.get("text")
     if not isinstance(phone, str) or not phone.strip():
-        raise BadRequest(N_("Enter the client's phone number."), "missing_field", field_path=phone_field)
+        raise BadRequest(missing_phone, "missing_field", field_path=phone_field)
     if not isinstance(text, str) or not text.strip():
         raise BadRequest(N_("Enter the text of the SMS."), "missing_field", field_path="text")
     if len(phone) > MAX_PHONE or len(text) > MAX_BODY:
