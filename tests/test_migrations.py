@@ -1,6 +1,7 @@
 """The models and the migrations describe one schema: the suite's database, migrated to head, has the tables,
 columns, types, indexes, constraints and server defaults the models declare, and nothing else (on SQLite and on
 PostgreSQL, as the suite runs on both). A model changed without a migration, or the other way round, fails here."""
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
@@ -40,7 +41,7 @@ def test_every_table_hands_out_no_id_twice_on_sqlite(database_url):
     # A table without AUTOINCREMENT gives the highest id again once that row is deleted: a page token or a log
     # anchor naming the old row would then name a new one. (PostgreSQL's sequences never reuse an id.)
     if not database_url.startswith("sqlite"):
-        return
+        pytest.skip("SQLite's AUTOINCREMENT")
     engine = create_engine(database_url)
     try:
         with engine.connect() as connection:
