@@ -174,7 +174,13 @@ class Tab:
         self.shots += 1
         SHOTS.mkdir(parents=True, exist_ok=True)
         path = SHOTS / f"{self.prefix}{self.language}-{self.shots:02d}-{name}.png"
-        self.page.locator(selector).screenshot(path=str(path))
+        from playwright.sync_api import Error as PlaywrightError  # imported where used, as the launch's is
+
+        try:
+            self.page.locator(selector).screenshot(path=str(path))
+        except PlaywrightError:  # redrawn as it was taken (an answer that came in redraws the part): once more
+            self.page.wait_for_load_state("networkidle")
+            self.page.locator(selector).screenshot(path=str(path))
 
     def latin_words(self):
         """Words of the visible page in Latin letters that are not names: English left on a Russian page."""
