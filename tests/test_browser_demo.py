@@ -92,7 +92,6 @@ def test_the_demo_shows_a_reply_reaching_the_line_and_the_operators_answer_going
         assert english_left(page) == []
 
     page.set_viewport_size({"width": 420, "height": 900})
-    page.wait_for_timeout(200)
     assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") == 0
     tab.shot_of("#demo-two-way", "two-way-panel-420px")
     assert tab.errors == []

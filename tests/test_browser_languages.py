@@ -115,7 +115,6 @@ def test_the_page_in_both_languages_at_1000_and_420_px(live_app, browser, prosto
 
     # 420 px: a card per message, nothing scrolls sideways.
     page.set_viewport_size({"width": 420, "height": 900})
-    page.wait_for_timeout(200)
     assert tab.sideways() == 0
     assert page.locator("#messages thead").is_hidden()
     tab.shot("log-420px")
@@ -132,7 +131,6 @@ def test_the_page_in_both_languages_at_1000_and_420_px(live_app, browser, prosto
     if language == "ru":
         assert tab.english_left() == []
     page.set_viewport_size({"width": 420, "height": 900})
-    page.wait_for_timeout(200)
     assert tab.sideways() == 0
     tab.shot("demo-420px")
     assert tab.errors == []

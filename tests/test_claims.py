@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from b24sms.flows import messaging, sending
 from b24sms.flows.provider_health import PassGate
@@ -144,3 +144,25 @@ def test_concurrent_claims_never_share_a_row(app, client, db, bitrix, prostor):
         taken = [row for ids_ in pool.map(claim, range(8)) for row in ids_]
 
     assert len(taken) == len(set(taken)) == 200
+
+
+def test_a_claim_takes_no_more_than_its_limit_whatever_plan_the_database_picks(app, client, db, bitrix, prostor):
+    """The choice and the stamp are two statements: however PostgreSQL runs the choice (here forced through nested
+    loops, as it picks with stale statistics), the stamp takes the rows chosen and no more."""
+    install_with_prostor(client, bitrix)
+    ids = [store(app, db, bitrix, n) for n in range(1, 61)]
+    make_due(db)
+    taken = []
+    with db.session() as session:
+        portal_id = session.get(Message, ids[0]).portal_id
+        for _ in range(3):
+            if on_postgres():  # for this transaction only: the claim's own commit ends it
+                for plan in ("enable_hashjoin", "enable_mergejoin", "enable_bitmapscan"):
+                    session.execute(text(f"SET LOCAL {plan} = off"))
+            claim = claims.claim(session, claims.MESSAGES, (Message.portal_id == portal_id,), now=utcnow(),
+                                 lease=timedelta(minutes=5), limit=25,
+                                 among=((Portal, Portal.id == Message.portal_id, Portal.id == portal_id),))
+            taken.append(claim.ids)
+
+    assert [len(ids_) for ids_ in taken] == [25, 25, 10]
+    assert sorted(row for ids_ in taken for row in ids_) == sorted(ids)

@@ -162,7 +162,7 @@ def test_duties_that_follow_the_clock_are_asked_once_in_a_busy_pass_not_in_every
     def statements(*markers):
         return sum(all(marker in sql for marker in markers) for sql in counter["sql"])
 
-    assert statements("UPDATE messages SET due_at=", "lease_token=", "provider_accounts") >= 4  # polled in rounds
+    assert statements("SELECT messages.id", "JOIN provider_accounts", "skip_until IS NULL") >= 4  # polled in rounds
     assert statements("balance_threshold IS NOT NULL") == 1  # the hourly balance check
-    assert statements("UPDATE provider_accounts SET replies_due_at") == 1  # replies to fetch
+    assert statements("SELECT provider_accounts.id \nFROM", "replies_due_at <=") == 1  # replies to fetch
     assert statements("DELETE FROM guard_repeats") == 1  # retention

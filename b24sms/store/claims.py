@@ -1,8 +1,8 @@
 """The one claim primitive: rows taken with `FOR UPDATE SKIP LOCKED`, stamped with a lease token and a lease end,
 and written back only by the holder of that token.
 
-A claim is one short transaction: the due rows are selected (skipping rows another runner has locked), then
-one conditional UPDATE stamps them, re-checking the condition (SQLite has no row locks: the UPDATE is what
+A claim is one short transaction: the due rows are selected and locked (skipping rows another runner has locked),
+then one conditional UPDATE stamps them by id, re-checking the condition (SQLite has no row locks: the UPDATE is what
 decides there). The claim is committed at once, so no lock is held across a provider or Bitrix24 call.
 
 Fencing: the lease token, not the clock, says who may write. A runner whose lease ran out (it hung, or its
@@ -75,13 +75,12 @@ def claim(session: Session, queue: Queue, where: Sequence[ColumnElement[bool]], 
     candidates = select(model.id).where(*where, *due)
     for table, onclause, *conditions in among:
         candidates = candidates.join(table, onclause).where(*conditions)
-    # One statement: the rows are chosen (and locked) by the UPDATE's own WITH, not sent to us and back. The WITH
-    # is MATERIALIZED: as a plain subquery, PostgreSQL may run it again for the UPDATE's rows, and its LIMIT then
-    # no longer bounds what is taken (205 rows for a limit of 200, seen).
-    chosen = (candidates.order_by(*(order_by if order_by is not None else (queue.due,))).limit(limit)
-              .with_for_update(skip_locked=True, of=model).cte("chosen").prefix_with("MATERIALIZED"))
-    return _stamp(session, queue, model.id.in_(select(chosen.c.id)), (*where, *due), now + lease, values,
-                  columns)
+    # Two statements: the due rows are chosen and locked first, then stamped by id. As one statement (the choice a
+    # WITH or a subquery of the UPDATE), PostgreSQL may lock the candidates one at a time through a nested loop,
+    # or run the choice again for the UPDATE's rows, and its LIMIT then no longer bounds what is taken.
+    chosen = session.scalars(candidates.order_by(*(order_by if order_by is not None else (queue.due,)))
+                             .limit(limit).with_for_update(skip_locked=True, of=model)).all()
+    return _stamp(session, queue, chosen, (*where, *due), now + lease, values, columns)
 
 
 def claim_ids(session: Session, queue: Queue, ids: Sequence[int], where: Sequence[ColumnElement[bool]], *,
@@ -90,22 +89,22 @@ def claim_ids(session: Session, queue: Queue, ids: Sequence[int], where: Sequenc
     model = queue.model
     locked = session.scalars(select(model.id).where(one_of(session, model.id, ids), *where)
                              .with_for_update(skip_locked=True)).all() if ids else []
-    return _stamp(session, queue, one_of(session, model.id, locked) if locked else None, where, now + lease, values)
+    return _stamp(session, queue, locked, where, now + lease, values)
 
 
-def _stamp(session: Session, queue: Queue, chosen: ColumnElement[bool] | None, where: Sequence[ColumnElement[bool]],
+def _stamp(session: Session, queue: Queue, chosen: Sequence[int], where: Sequence[ColumnElement[bool]],
            until: datetime, values: dict[str, Any] | None, columns: Sequence[Any] = ()) -> Claim:
     """Stamp the `chosen` rows that still match `where` with a new token and lease end; commit. The Claim (with
     `columns`: and records of those columns of the stamped rows)."""
     token = new_token()
     records: list[Any] = []
-    if chosen is not None:
+    if chosen:
         model = queue.model
+        table = model.__table__  # a Core statement: the ORM's bulk-update machinery costs more than the write
         stamped = session.execute(
-            update(model).where(chosen, *where)
+            update(table).where(one_of(session, table.c.id, chosen), *where)
             .values({queue.token.key: token, queue.due.key: until, **(values or {})})
-            .returning(*core_columns(model, (model.id, *(c for c in columns if c.key != "id"))))
-            .execution_options(synchronize_session=False))
+            .returning(*core_columns(model, (model.id, *(c for c in columns if c.key != "id")))))
         records = sorted(plain_records(stamped), key=lambda record: record.id)
     session.commit()
     return Claim(token=token, ids=tuple(record.id for record in records), records=tuple(records) if columns else ())

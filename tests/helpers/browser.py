@@ -4,6 +4,7 @@ makes the first status checks due at once. tests/conftest.py loads the fixtures 
 marks itself `pytestmark = NEEDS_CHROMIUM`.
 
 Screenshots go to test-artifacts/screenshots/<database>/<prefix><language>-NN-<step>.png."""
+import base64
 import os
 import re
 import shutil
@@ -147,6 +148,7 @@ class Tab:
         self.context.clock.install()  # the page's timers run in real time, until the test moves them on
         self.page = self.context.new_page()
         self.language, self.prefix, self.shots, self.errors = language, prefix, 0, []
+        self._cdp = None  # Chromium's own protocol, for the whole-page screenshots
         self.expected_refusal = None  # a URL part whose 4xx answer the test asked for (the browser logs it)
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
@@ -163,17 +165,26 @@ class Tab:
             return
         self.errors.append(f"{message.text} ({url})")
 
-    def shot(self, name):
+    def _next_path(self, name):
         self.shots += 1
         SHOTS.mkdir(parents=True, exist_ok=True)
-        path = SHOTS / f"{self.prefix}{self.language}-{self.shots:02d}-{name}.png"
-        self.page.screenshot(path=str(path), full_page=True)
+        return SHOTS / f"{self.prefix}{self.language}-{self.shots:02d}-{name}.png"
+
+    def shot(self, name):
+        """The whole page. Asked of Chromium directly with its faster encoding (a third quicker than Playwright's
+        full-page screenshot, which the suite takes dozens of); the picture is the same."""
+        path = self._next_path(name)
+        if self._cdp is None:
+            self._cdp = self.context.new_cdp_session(self.page)
+        size = self._cdp.send("Page.getLayoutMetrics")["cssContentSize"]
+        answer = self._cdp.send("Page.captureScreenshot", {
+            "format": "png", "optimizeForSpeed": True, "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}})
+        path.write_bytes(base64.b64decode(answer["data"]))
 
     def shot_of(self, selector, name):
         """A screenshot of one part of the page (the log, a section), at full size, to look at closely."""
-        self.shots += 1
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        path = SHOTS / f"{self.prefix}{self.language}-{self.shots:02d}-{name}.png"
+        path = self._next_path(name)
         from playwright.sync_api import Error as PlaywrightError  # imported where used, as the launch's is
 
         try:
