@@ -216,8 +216,10 @@ def app_with_keys(app, database_url):
     crypto.configure(ENCRYPTION_KEY)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def migrated_file(tmp_path_factory):
+    """A migrated SQLite file, once per process: the tests that need a file of their own copy it (migrating
+    takes longer than most of those tests)."""
     path = tmp_path_factory.mktemp("spool-template") / "b24sms.sqlite3"
     database = Database(f"sqlite:///{path}")
     database.upgrade()

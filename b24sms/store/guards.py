@@ -12,8 +12,9 @@ Every call here runs inside the caller's transaction and commits nothing.
 """
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 
-from sqlalchemy import case, delete, func, literal, select, update
+from sqlalchemy import Integer, bindparam, case, delete, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -31,8 +32,15 @@ def store_settings(portal: Portal, guards: GuardSettings) -> None:
     portal.guards = guards.as_json()
 
 
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
 def _insert(session: Session):
-    return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
+    return _INSERTS[_dialect(session)]
 
 
 def take(session: Session, portal_id: int, period: str, wanted: int, cap: int | None) -> int:
@@ -43,18 +51,26 @@ def take(session: Session, portal_id: int, period: str, wanted: int, cap: int | 
     limit = NO_CAP if cap is None else cap
     if limit <= 0:
         return 0
+    return int(session.execute(_take_statement(_dialect(session)), {
+        "portal_id": portal_id, "period": period, "wanted": wanted, "limit": limit, "first": min(wanted, limit),
+    }).scalar_one())
+
+
+@cache
+def _take_statement(dialect: str):
+    """The counting upsert, built once per dialect (every message sent runs it; building it costs as much as
+    running it)."""
     table = GuardCounter.__table__
     column = table.c
-    first = min(wanted, limit)
-    statement = _insert(session)(table).values(portal_id=portal_id, period=period, messages=first, granted=first)
+    wanted, limit, first = (bindparam(name, type_=Integer) for name in ("wanted", "limit", "first"))
+    statement = _INSERTS[dialect](table).values(portal_id=bindparam("portal_id"), period=bindparam("period"),
+                                                messages=first, granted=first)
     fits = column.messages + wanted <= limit
-    statement = statement.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=[column.portal_id, column.period],
-        set_={"messages": case((fits, column.messages + wanted), else_=literal(limit)),
-              "granted": case((fits, literal(wanted)), (column.messages >= limit, literal(0)),
-                              else_=literal(limit) - column.messages)},
+        set_={"messages": case((fits, column.messages + wanted), else_=limit),
+              "granted": case((fits, wanted), (column.messages >= limit, literal(0)), else_=limit - column.messages)},
     ).returning(column.granted)
-    return int(session.execute(statement).scalar_one())
 
 
 def give_back(session: Session, portal_id: int, period: str, count: int) -> None:
@@ -75,15 +91,23 @@ def first_send(session: Session, portal_id: int, recipient: str, text_key: str, 
                since: datetime) -> bool:
     """Note that the text goes to the number now, unless it went there after `since`: then it is a repeat
     (False). Copies racing each other: one gets True."""
+    return session.execute(_first_send_statement(_dialect(session)), {
+        "portal_id": portal_id, "recipient": recipient, "text_key": text_key, "sent_at": now, "since": since,
+    }).scalar_one_or_none() is not None
+
+
+@cache
+def _first_send_statement(dialect: str):
+    """The repeat upsert, built once per dialect (as _take_statement)."""
     table = GuardRepeat.__table__
     column = table.c
-    statement = _insert(session)(table).values(portal_id=portal_id, recipient=recipient, text_key=text_key,
-                                               sent_at=now)
-    statement = statement.on_conflict_do_update(
+    statement = _INSERTS[dialect](table).values(portal_id=bindparam("portal_id"), recipient=bindparam("recipient"),
+                                                text_key=bindparam("text_key"), sent_at=bindparam("sent_at"))
+    return statement.on_conflict_do_update(
         index_elements=[column.portal_id, column.recipient, column.text_key],
-        set_={"sent_at": statement.excluded.sent_at}, where=column.sent_at < since,
+        set_={"sent_at": statement.excluded.sent_at},
+        where=column.sent_at < bindparam("since", type_=column.sent_at.type),
     ).returning(column.id)
-    return session.execute(statement).scalar_one_or_none() is not None
 
 
 def forget_repeats(session: Session, before: datetime) -> int:

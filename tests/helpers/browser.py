@@ -3,7 +3,7 @@ a loopback Prostor SMS), a tab that records console errors and takes numbered sc
 makes the first status checks due at once. tests/conftest.py loads the fixtures (`pytest_plugins`); a test module
 marks itself `pytestmark = NEEDS_CHROMIUM`.
 
-Screenshots go to test-artifacts/screenshots/<database>/<prefix><language>-NN-<step>.png."""
+Screenshots go to test-artifacts/screenshots/<database>/<prefix><language>-NN-<step>.jpg (a part: .png)."""
 import base64
 import os
 import re
@@ -165,20 +165,21 @@ class Tab:
             return
         self.errors.append(f"{message.text} ({url})")
 
-    def _next_path(self, name):
+    def _next_path(self, name, extension="png"):
         self.shots += 1
         SHOTS.mkdir(parents=True, exist_ok=True)
-        return SHOTS / f"{self.prefix}{self.language}-{self.shots:02d}-{name}.png"
+        return SHOTS / f"{self.prefix}{self.language}-{self.shots:02d}-{name}.{extension}"
 
     def shot(self, name):
-        """The whole page. Asked of Chromium directly with its faster encoding (a third quicker than Playwright's
-        full-page screenshot, which the suite takes dozens of); the picture is the same."""
-        path = self._next_path(name)
+        """The whole page, as a JPEG asked of Chromium directly: the suite takes dozens of these, and a tall page's
+        PNG costs Chromium about twice the time (Playwright's full-page PNG, three times); the parts looked at
+        closely (shot_of) stay PNG."""
+        path = self._next_path(name, "jpg")
         if self._cdp is None:
             self._cdp = self.context.new_cdp_session(self.page)
         size = self._cdp.send("Page.getLayoutMetrics")["cssContentSize"]
         answer = self._cdp.send("Page.captureScreenshot", {
-            "format": "png", "optimizeForSpeed": True, "captureBeyondViewport": True,
+            "format": "jpeg", "quality": 85, "captureBeyondViewport": True,
             "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}})
         path.write_bytes(base64.b64decode(answer["data"]))
 

@@ -35,7 +35,7 @@ UNANSWERED = "Connection refused by Responses"  # what `responses` raises for a 
 # the window, then spooled; replayed round after round until the database is back) without waiting seconds out.
 # The replay round still comes well after the retry window, as in production: the calls a test posts at once are
 # all written before a replayer claims the file they share.
-SHORT_OUTAGE_WAITS = OutageWaits(store_retry=0.25, spool_lock=0.2, spool_replay_every=1.0, spool_recount_every=1.0)
+SHORT_OUTAGE_WAITS = OutageWaits(store_retry=0.25, spool_lock=0.2, spool_replay_every=0.2, spool_recount_every=0.2)
 
 
 def leave_out_the_developers_settings(environ):
