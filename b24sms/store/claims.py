@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, bindparam, select, update
+from sqlalchemy import ColumnElement, CursorResult, Table, bindparam, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from b24sms.store.db import core_columns, lock_rows, one_of, plain_records
@@ -100,7 +100,8 @@ def _stamp(session: Session, queue: Queue, chosen: Sequence[int], where: Sequenc
     records: list[Any] = []
     if chosen:
         model = queue.model
-        table = model.__table__  # a Core statement: the ORM's bulk-update machinery costs more than the write
+        # A Core statement: the ORM's bulk-update machinery costs more than the write.
+        table = cast(Table, model.__table__)
         stamped = session.execute(
             update(table).where(one_of(session, table.c.id, chosen), *where)
             .values({queue.token.key: token, queue.due.key: until, **(values or {})})

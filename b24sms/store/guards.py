@@ -13,8 +13,9 @@ Every call here runs inside the caller's transaction and commits nothing.
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import Integer, bindparam, case, delete, func, literal, select, update
+from sqlalchemy import Integer, Table, bindparam, case, delete, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -32,7 +33,8 @@ def store_settings(portal: Portal, guards: GuardSettings) -> None:
     portal.guards = guards.as_json()
 
 
-_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+# Each dialect's INSERT, which has ON CONFLICT (typed Any: the two classes share no base that declares it).
+_INSERTS: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 def _dialect(session: Session) -> str:
@@ -60,7 +62,7 @@ def take(session: Session, portal_id: int, period: str, wanted: int, cap: int | 
 def _take_statement(dialect: str):
     """The counting upsert, built once per dialect (every message sent runs it; building it costs as much as
     running it)."""
-    table = GuardCounter.__table__
+    table = cast(Table, GuardCounter.__table__)
     column = table.c
     wanted, limit, first = (bindparam(name, type_=Integer) for name in ("wanted", "limit", "first"))
     statement = _INSERTS[dialect](table).values(portal_id=bindparam("portal_id"), period=bindparam("period"),
@@ -99,7 +101,7 @@ def first_send(session: Session, portal_id: int, recipient: str, text_key: str, 
 @cache
 def _first_send_statement(dialect: str):
     """The repeat upsert, built once per dialect (as _take_statement)."""
-    table = GuardRepeat.__table__
+    table = cast(Table, GuardRepeat.__table__)
     column = table.c
     statement = _INSERTS[dialect](table).values(portal_id=bindparam("portal_id"), recipient=bindparam("recipient"),
                                                 text_key=bindparam("text_key"), sent_at=bindparam("sent_at"))
