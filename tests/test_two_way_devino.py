@@ -26,11 +26,11 @@ def replies(db):
         return session.scalars(select(IncomingMessage).order_by(IncomingMessage.id)).all()
 
 
-def a_reply(devino, text, seconds_ago=30):
+def a_reply(devino, text, seconds_ago=30, at=None):
     """A client's SMS to the number, as Devino keeps it (a little while ago: the window asked ends at the last
-    whole second)."""
+    whole second; `at`: that moment exactly)."""
     return devino.receive(CLIENT.removeprefix("+"), NUMBER.removeprefix("+"), text,
-                          at=datetime.now(UTC) - timedelta(seconds=seconds_ago))
+                          at=at or datetime.now(UTC) - timedelta(seconds=seconds_ago))
 
 
 def test_the_older_login_is_checked_on_save_and_its_password_masked(client, bitrix, devino):
@@ -100,8 +100,9 @@ def test_replies_fetched_from_devino_reach_the_line_once(client, db, bitrix, dev
     entry = save_providers(client, token, [PULLING]).get_json()["providers"][0]
     assert client.put("/api/lines/7", json={"reply_numbers": [NUMBER], "active": True},
                       headers=bearer(token)).status_code == 200
-    first = a_reply(devino, "Where is my parcel?", seconds_ago=40)
-    second = a_reply(devino, "And the invoice?", seconds_ago=40)  # the same instant
+    moment = datetime.now(UTC) - timedelta(seconds=40)  # one moment: two calls of now() may straddle a millisecond
+    first = a_reply(devino, "Where is my parcel?", at=moment)
+    second = a_reply(devino, "And the invoice?", at=moment)  # the same instant
 
     run_job(runner)
     # The same SMS pushed to the pasted URL as well (Devino calls it for the number too): stored once all the same.
