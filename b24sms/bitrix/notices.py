@@ -20,7 +20,6 @@ import logging
 from datetime import timedelta
 
 from sqlalchemy import case, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from b24sms import providers
 from b24sms.bitrix.errors import BitrixError
@@ -30,6 +29,7 @@ from b24sms.providers.base import InvalidCredentials
 from b24sms.rules.errors import N_
 from b24sms.services import Services
 from b24sms.store import claims
+from b24sms.store.db import dialect_of, insert_of
 from b24sms.store.models import Portal, PortalNotice, PortalState, ProviderAccount, utcnow
 
 logger = logging.getLogger(__name__)
@@ -67,8 +67,8 @@ def note(session, portal_id, account_id, cause, detail):
     due when that day is over. Not committed."""
     now = utcnow()
     table = PortalNotice.__table__
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(portal_id=portal_id, account_id=account_id, cause=cause,
+    insert = insert_of(dialect_of(session))
+    statement = insert(table).values(portal_id=portal_id, account_id=account_id, cause=cause,
                                              detail=detail, noted_at=now, due_at=now)
     column = table.c
     if account_id is None:  # the portal's own causes are unique under a partial index

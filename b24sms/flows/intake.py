@@ -6,12 +6,12 @@ one or one replayed from the spool, stores nothing new.
 from datetime import timedelta
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from b24sms.rules import lifecycle
 from b24sms.rules.handler_call import new_provider_key
 from b24sms.rules.phones import InvalidPhone, normalize
 from b24sms.rules.segments import segments
+from b24sms.store.db import dialect_of, insert_of
 from b24sms.store.models import Message, utcnow
 
 # The web process's sender sends at once; the job picks up what it left (a crash, a restart) after this grace.
@@ -47,10 +47,10 @@ def receive(session, portal, incoming, *, report_to_bitrix=True, sender=None, se
     except InvalidPhone as exc:
         values.update(recipient=None, **lifecycle.refused_at_intake("invalid_phone", str(exc), report_to_bitrix))
     # INSERT ... ON CONFLICT DO NOTHING: a repeated message_id, even from a concurrent request, stores nothing.
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    insert = insert_of(dialect_of(session))
     table = Message.__table__
     statement = (
-        dialect.insert(table).values(**values)
+        insert(table).values(**values)
         .on_conflict_do_nothing(index_elements=["portal_id", "bitrix_message_id"])
         .returning(table.c.id)
     )

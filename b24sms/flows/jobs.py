@@ -33,11 +33,6 @@ MAX_ROUNDS = 1000
 ROUND = (("replayed",), ("recovered",), ("reconciled",), ("senders_checked",), ("sent",),
          ("status_changes", "reported"), ("replies_pulled",), ("replies_delivered", "answers_confirmed"),
          ("balances_checked",), ("notices_sent",), ("expired",))
-# On PostgreSQL, duties run in this many lanes at once within a round: each lane claims a slice of its own (claims
-# make that as safe as two runners), so one lane's statements overlap another's round trips instead of the calls
-# waiting on them (1,000 portals x 20 at 100 ms: a pass of 7.5 s in one lane, 6.1 s in four). SQLite takes one
-# writer at a time: there a lane's statements would only wait on another's.
-LANES = {"status_changes": 4, "reported": 4}
 # Duties that follow the clock (hourly checks, schedules, leases that ran out, retention), which no other duty feeds
 # within a pass: once one finds nothing, it sits out the pass's later rounds (each round of a busy pass would
 # otherwise ask the database again for work that is not there).
@@ -91,7 +86,7 @@ def run_once(services: Services):
         "sent": lambda: sending.send_due(services, producing, gate),
         # Statuses, and the prices that some providers state only after a final receipt (flows/prices.py).
         "status_changes": lambda: polling.poll(services, producing, gate) + prices.poll_prices(services, producing),
-        "reported": lambda: reporting.report(services, workers),
+        "reported": lambda: workers.in_lanes(lambda: reporting.report(services, workers)),
         # Two-way SMS: replies fetched, replies handed to their Open Line, operators' answers confirmed there.
         "replies_pulled": lambda: replies.pull_due(services, producing),
         "replies_delivered": lambda: line_delivery.deliver_due(services, workers),
@@ -101,8 +96,6 @@ def run_once(services: Services):
         "notices_sent": lambda: notices.send_due(services, workers),
         "expired": lambda: _expire(services),
     }
-    if not services.db.is_sqlite:
-        duties.update({name: _in_lanes(duties[name], count) for name, count in LANES.items()})
     result = PassReport()
     idle = set()  # duties BY_THE_CLOCK that found nothing
     began, cpu_began = services.clock.monotonic(), time.process_time()
@@ -133,15 +126,6 @@ def run_once(services: Services):
         workers.close()
     result.seconds, result.cpu_seconds = services.clock.monotonic() - began, time.process_time() - cpu_began
     return result
-
-
-def _in_lanes(duty, count):
-    """`duty` run `count` times at once, as one duty: what its lanes did, added up (a lane that raised fails it)."""
-    def lanes():
-        with ThreadPoolExecutor(max_workers=count - 1, thread_name_prefix="b24sms-lane") as pool:
-            others = [pool.submit(duty) for _ in range(count - 1)]
-            return sum((lane.result() for lane in others), duty())
-    return lanes
 
 
 def _run_duty(name, duty, result):

@@ -86,7 +86,7 @@ def accounts_due_polling(session, now, closed=()):
 def poll(services: Services, workers, gate):
     """One round of polling: a slice of due messages across accounts in bulk, then the accounts polled one by
     one."""
-    polled = poll_in_bulk(services, workers, gate)
+    polled = workers.in_lanes(lambda: poll_in_bulk(services, workers, gate))
     with services.db.session() as session:
         account_ids = accounts_due_polling(session, utcnow(), gate.closed)
     return workers.map(account_ids, lambda session, account_id: _poll_account(
@@ -94,7 +94,7 @@ def poll(services: Services, workers, gate):
 
 
 def poll_in_bulk(services: Services, workers, gate):
-    """Claim up to POLL_SLICE due messages of many accounts in one statement, ask each account's provider (accounts
+    """Claim up to POLL_SLICE due messages of many accounts in one claim, ask each account's provider (accounts
     in parallel, each within its own limit) and write every answer back in one statement."""
     if workers.out_of_time():
         return Polled()

@@ -38,7 +38,7 @@ PER_PORTAL_READ = BATCH_LIMIT * BATCHES_AT_ONCE  # a portal's statuses read at a
 
 
 def report(services: Services, workers):
-    """One round of reporting: claim up to PORTAL_SLICE portals with untold statuses in one statement, tell each
+    """One round of reporting: claim up to PORTAL_SLICE portals with untold statuses in one claim, tell each
     portal's Bitrix24 (portals in parallel, each within its own rate limit), mark what was told in bulk. Returns
     how many statuses were reported."""
     with services.db.session() as session:

@@ -267,7 +267,7 @@ def backoff(attempts):
 
 # ---------------------------------------------------------------- the job's duties
 def send_due(services: Services, workers, gate):
-    """Every stored message whose (re)try is due: claimed across portals, CLAIM_BATCH at a time in one statement,
+    """Every stored message whose (re)try is due: claimed across portals, CLAIM_BATCH at a time in one claim,
     each portal's sent along its chain, portals in parallel. Returns how many were settled (not left waiting for
     a retry). A provider that times out is not called again in this pass."""
     started, settled = utcnow(), 0  # only what was due when this began: a retry set for "now" waits its turn

@@ -17,6 +17,11 @@ from b24sms.store.db import one_of
 from b24sms.store.models import ProviderAccount
 
 logger = logging.getLogger(__name__)
+# On PostgreSQL, a bulk slice (a claim, its calls, its writes) runs in this many lanes at once: each lane claims a
+# slice of its own (claims make that as safe as two runners), so one lane's statements overlap another's round
+# trips instead of the calls waiting on them (1,000 portals x 20 at 100 ms: a pass of 7.5 s in one lane, 6.1 s in
+# four). SQLite takes one writer at a time: there a lane's statements would only wait on another's.
+LANES = 4
 
 
 class DutyFailed(Exception):
@@ -38,6 +43,7 @@ class Workers:
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="b24sms-job")
         # Plain HTTP calls fanned out by a task of the pool above (never a task that waits on another pool task).
         self._calls = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="b24sms-call")
+        self.lanes = 1 if services.db.is_sqlite else LANES
 
     def out_of_time(self):
         return self.clock.monotonic() >= self.deadline
@@ -48,6 +54,15 @@ class Workers:
         view = copy.copy(self)
         view.deadline = self.deadline - (1 - share) * self.seconds
         return view
+
+    def in_lanes(self, work):
+        """`work()` in `lanes` threads at once (one of them this one): what they returned, added up. A lane that
+        raised raises here, once the others are done."""
+        if self.lanes == 1:
+            return work()
+        with ThreadPoolExecutor(max_workers=self.lanes - 1, thread_name_prefix="b24sms-lane") as others:
+            started = [others.submit(work) for _ in range(self.lanes - 1)]
+            return sum((lane.result() for lane in started), work())
 
     def map(self, keys, work, start=0):
         """`work(session, key)` for every key, in parallel, each in a session of its own (committed when it

@@ -10,11 +10,11 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Text, inspect, or_, select, type_coerce
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from b24sms.config import ConfigError
 from b24sms.store.crypto import vault
+from b24sms.store.db import dialect_of, insert_of
 from b24sms.store.keys import encrypted_columns
 from b24sms.store.models import EncryptionCanary, utcnow
 
@@ -115,9 +115,9 @@ def _stored_secret_problem(connection: Connection) -> Problem | None:
 
 
 def _write_canary(connection: Connection) -> None:
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    insert = insert_of(dialect_of(connection))
     connection.execute(
-        dialect.insert(TABLE).values(id=CANARY_ID, value=PLAINTEXT, created_at=utcnow())
+        insert(TABLE).values(id=CANARY_ID, value=PLAINTEXT, created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["id"])
     )
 

@@ -14,9 +14,10 @@ import psycopg
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import ARRAY, Integer, any_, bindparam, create_engine, event, false, make_url, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 # SQLite: seconds a writer waits for another's lock. Jobs and pages may wait this long (threads of one gunicorn
@@ -124,7 +125,7 @@ def lock_rows(session, model, *where, columns=None):
     SQLite has no row locks, so a write that matches no row first takes the database's write lock: any write
     statement does, and one that rewrites no row costs nothing). With `columns`: plain records of just those
     columns (attribute access, writable), not ORM objects, for bulk work."""
-    if session.get_bind().dialect.name == "sqlite":
+    if dialect_of(session) == "sqlite":
         session.execute(update(model).where(false()).values(id=model.id).execution_options(synchronize_session=False))
     if columns is not None:
         return plain_records(session.execute(select(*core_columns(model, columns)).where(*where)
@@ -155,10 +156,21 @@ def core_columns(model, columns):
     return [table.c[column.key] for column in columns]
 
 
+def dialect_of(bind) -> str:
+    """The database's kind ("postgresql", "sqlite") behind a Session or a Connection."""
+    return (bind.get_bind() if isinstance(bind, Session) else bind).dialect.name
+
+
+def insert_of(dialect: str) -> Any:
+    """The dialect's own INSERT, the one with ON CONFLICT (SQLAlchemy's plain INSERT has none); store-first writes
+    and counters are upserts."""
+    return (postgresql if dialect == "postgresql" else sqlite).insert
+
+
 def one_of(session, column, ids):
     """`column IN ids` for a long list of integer ids: on PostgreSQL one array parameter (`= ANY(...)`), so the
     statement stays short and the same whatever the list's length (the driver parses it once); elsewhere IN."""
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect_of(session) == "postgresql":
         return column == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
     return column.in_(list(ids))
 
@@ -214,7 +226,7 @@ def limit_lock_wait(session, seconds):
         session.info.pop(_LOCK_WAIT, None)
     else:
         session.info[_LOCK_WAIT] = max(seconds, 0.001)
-    if session.in_transaction() and session.get_bind().dialect.name == "sqlite":
+    if session.in_transaction() and dialect_of(session) == "sqlite":
         _apply_lock_wait(session, None, session.connection())
 
 

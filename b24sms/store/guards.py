@@ -13,13 +13,13 @@ Every call here runs inside the caller's transaction and commits nothing.
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import Integer, Table, bindparam, case, delete, func, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from b24sms.rules.guards import GuardSettings, from_stored
+from b24sms.store.db import dialect_of, insert_of
 from b24sms.store.models import GuardCounter, GuardRepeat, Message, Portal
 
 NO_CAP = 2_000_000_000  # a counter without a cap still counts (a cap set later starts from the period's count)
@@ -33,18 +33,6 @@ def store_settings(portal: Portal, guards: GuardSettings) -> None:
     portal.guards = guards.as_json()
 
 
-# Each dialect's INSERT, which has ON CONFLICT (typed Any: the two classes share no base that declares it).
-_INSERTS: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
-
-
-def _dialect(session: Session) -> str:
-    return session.get_bind().dialect.name
-
-
-def _insert(session: Session):
-    return _INSERTS[_dialect(session)]
-
-
 def take(session: Session, portal_id: int, period: str, wanted: int, cap: int | None) -> int:
     """Count up to `wanted` messages in the portal's `period` without passing `cap` (None: no cap). Returns how
     many fitted. The row stays locked (PostgreSQL) until the caller's transaction ends."""
@@ -53,7 +41,7 @@ def take(session: Session, portal_id: int, period: str, wanted: int, cap: int | 
     limit = NO_CAP if cap is None else cap
     if limit <= 0:
         return 0
-    return int(session.execute(_take_statement(_dialect(session)), {
+    return int(session.execute(_take_statement(dialect_of(session)), {
         "portal_id": portal_id, "period": period, "wanted": wanted, "limit": limit, "first": min(wanted, limit),
     }).scalar_one())
 
@@ -65,7 +53,7 @@ def _take_statement(dialect: str):
     table = cast(Table, GuardCounter.__table__)
     column = table.c
     wanted, limit, first = (bindparam(name, type_=Integer) for name in ("wanted", "limit", "first"))
-    statement = _INSERTS[dialect](table).values(portal_id=bindparam("portal_id"), period=bindparam("period"),
+    statement = insert_of(dialect)(table).values(portal_id=bindparam("portal_id"), period=bindparam("period"),
                                                 messages=first, granted=first)
     fits = column.messages + wanted <= limit
     return statement.on_conflict_do_update(
@@ -78,7 +66,7 @@ def _take_statement(dialect: str):
 def give_back(session: Session, portal_id: int, period: str, count: int) -> None:
     """Un-count messages taken in this transaction that will not go after all (repeats found after the count)."""
     if count > 0:
-        smaller = func.max if session.get_bind().dialect.name == "sqlite" else func.greatest
+        smaller = func.max if dialect_of(session) == "sqlite" else func.greatest
         session.execute(update(GuardCounter).where(GuardCounter.portal_id == portal_id, GuardCounter.period == period)
                         .values(messages=smaller(GuardCounter.messages - count, 0))
                         .execution_options(synchronize_session=False))
@@ -93,7 +81,7 @@ def first_send(session: Session, portal_id: int, recipient: str, text_key: str, 
                since: datetime) -> bool:
     """Note that the text goes to the number now, unless it went there after `since`: then it is a repeat
     (False). Copies racing each other: one gets True."""
-    return session.execute(_first_send_statement(_dialect(session)), {
+    return session.execute(_first_send_statement(dialect_of(session)), {
         "portal_id": portal_id, "recipient": recipient, "text_key": text_key, "sent_at": now, "since": since,
     }).scalar_one_or_none() is not None
 
@@ -103,7 +91,7 @@ def _first_send_statement(dialect: str):
     """The repeat upsert, built once per dialect (as _take_statement)."""
     table = cast(Table, GuardRepeat.__table__)
     column = table.c
-    statement = _INSERTS[dialect](table).values(portal_id=bindparam("portal_id"), recipient=bindparam("recipient"),
+    statement = insert_of(dialect)(table).values(portal_id=bindparam("portal_id"), recipient=bindparam("recipient"),
                                                 text_key=bindparam("text_key"), sent_at=bindparam("sent_at"))
     return statement.on_conflict_do_update(
         index_elements=[column.portal_id, column.recipient, column.text_key],

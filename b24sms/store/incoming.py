@@ -3,20 +3,20 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import case, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from b24sms.store.db import dialect_of, insert_of
 from b24sms.store.reply_models import IncomingMessage, OpenLine
 
 
 def insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Insert the rows whose (portal, provider, provider id) is not stored yet (INSERT ... ON CONFLICT DO NOTHING,
     so a reply pushed twice at once is stored once). Returns the rows that were new. Not committed."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    insert = insert_of(dialect_of(session))
     table = IncomingMessage.__table__
     new = []
     for row in rows:  # one at a time: which ones were new is what the stop list and the count need
-        statement = (dialect.insert(table).values(**row)
+        statement = (insert(table).values(**row)
                      .on_conflict_do_nothing(index_elements=["portal_id", "provider", "provider_message_id"])
                      .returning(table.c.id))
         if session.execute(statement).scalar_one_or_none() is not None:

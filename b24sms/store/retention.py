@@ -9,10 +9,10 @@ from collections import defaultdict
 from datetime import date, timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from b24sms.rules.lifecycle import MessageState
 from b24sms.store import spend
+from b24sms.store.db import dialect_of, insert_of
 from b24sms.store.models import DailyMessageCounts, Message
 from b24sms.store.statistics import COUNTS, NO_PROVIDER, counts_of
 
@@ -68,10 +68,10 @@ def fold(session, rows):
     # In key order: two runners upserting the same rows take their locks in the same order (no deadlock).
     values = [{"portal_id": portal_id, "day": day, "provider": provider, **counts}
               for (portal_id, day, provider), counts in sorted(totals.items())]
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    insert = insert_of(dialect_of(session))
     table = DailyMessageCounts.__table__
-    insert = dialect.insert(table).values(values)
-    session.execute(insert.on_conflict_do_update(
+    statement = insert(table).values(values)
+    session.execute(statement.on_conflict_do_update(
         index_elements=["portal_id", "day", "provider"],
-        set_={name: table.c[name] + insert.excluded[name] for name in COUNTS},
+        set_={name: table.c[name] + statement.excluded[name] for name in COUNTS},
     ))

@@ -12,9 +12,9 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from sqlalchemy import and_, case, func, literal, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from b24sms.store.db import dialect_of, insert_of
 from b24sms.store.models import DailySpend, Message
 
 PLACES = Decimal("0.000001")  # what messages.cost keeps
@@ -114,12 +114,12 @@ def fold(session: Session, rows: Any) -> None:
     values = [{"portal_id": portal_id, "day": day, "provider": provider, "currency": currency,
                "amount": amount.quantize(PLACES), "messages": messages}
               for (portal_id, day, provider, currency), (amount, messages) in sorted(totals.items())]
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    insert = insert_of(dialect_of(session))
     table = DailySpend.__table__
-    insert = dialect.insert(table).values(values)
-    session.execute(insert.on_conflict_do_update(
+    statement = insert(table).values(values)
+    session.execute(statement.on_conflict_do_update(
         index_elements=["portal_id", "day", "provider", "currency"],
-        set_={name: table.c[name] + insert.excluded[name] for name in ("amount", "messages")},
+        set_={name: table.c[name] + statement.excluded[name] for name in ("amount", "messages")},
     ))
 
 

@@ -3,9 +3,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from b24sms.store.db import dialect_of, insert_of
 from b24sms.store.models import StopListEntry
 
 ADMIN = "admin"  # an admin added it on the page
@@ -17,7 +17,7 @@ def add(session: Session, portal_id: int, numbers: Iterable[str], reason: str, n
     rows = [{"portal_id": portal_id, "number": number, "reason": reason, "created_at": now}
             for number in dict.fromkeys(numbers)]
     if rows:
-        insert = (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
+        insert = insert_of(dialect_of(session))
         session.execute(insert(StopListEntry.__table__).values(rows)
                         .on_conflict_do_nothing(index_elements=["portal_id", "number"]))
 
